@@ -1,0 +1,145 @@
+"""Answer built-in factual questions greedily and keep each token's log-probability."""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ucli import console
+from ucli.artifacts import require_fresh_dir, run_id, staged_dir, write_artifact, write_jsonl
+from ucli.data import PromptPair, read_prompt_pairs
+from ucli.models import DEFAULT_MODEL, LoadedModel, load_model
+
+SCHEMA = "halluc.demo.run"
+INSTRUCTION = "Answer in a few words."
+
+
+def builtin_questions() -> Path:
+    return Path(str(resources.files("halluc_demo") / "questions.jsonl"))
+
+
+def normalize(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = text.translate(str.maketrans(string.punctuation, " " * len(string.punctuation)))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def answer_matches(answer: str, references: list[str]) -> bool:
+    """True when a normalised reference or alias appears as whole words in the normalised answer."""
+    said = f" {normalize(answer)} "
+    return any(ref and f" {ref} " in said for ref in map(normalize, references))
+
+
+@dataclass
+class DemoResult:
+    run_dir: Path
+    summary: dict[str, Any]
+    answers: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _eos_ids(lm: LoadedModel) -> set[int]:
+    ids = {lm.tokenizer.eos_token_id}
+    gen_eos = getattr(lm.model.generation_config, "eos_token_id", None)
+    ids.update(gen_eos if isinstance(gen_eos, list) else [gen_eos])
+    return {i for i in ids if i is not None}
+
+
+def generate_greedy(lm: LoadedModel, prompts: list[str], max_new_tokens: int) -> list[dict[str, Any]]:
+    """Greedy answers for one batch with the log-probability the model gave each chosen token."""
+    import torch
+
+    enc = lm.encode(prompts)
+    with torch.no_grad():
+        out = lm.model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            output_logits=True,
+            return_dict_in_generate=True,
+            pad_token_id=lm.tokenizer.pad_token_id,
+        )
+    new = out.sequences[:, enc["input_ids"].shape[1] :]
+    logprobs = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1)
+    chosen = logprobs.gather(-1, new.unsqueeze(-1)).squeeze(-1)
+    eos = _eos_ids(lm)
+    rows = []
+    for ids, lps in zip(new.tolist(), chosen.tolist(), strict=True):
+        stop = next((i for i, t in enumerate(ids) if t in eos), None)
+        keep = ids if stop is None else ids[:stop]
+        rows.append(
+            {
+                "answer": lm.tokenizer.decode(keep, skip_special_tokens=True).strip(),
+                "token_ids": keep,
+                "tokens": [lm.tokenizer.decode([t]) for t in keep],
+                "logprobs": lps[: len(keep)],
+                "finish_reason": "length" if stop is None else "eos",
+            }
+        )
+    return rows
+
+
+def run_demo(
+    model: str = DEFAULT_MODEL,
+    questions: str | Path | None = None,
+    limit: int | None = None,
+    max_new_tokens: int = 24,
+    batch_size: int = 8,
+    output: str | Path | None = None,
+    device: str = "auto",
+    seed: int = 0,
+) -> DemoResult:
+    """Answer the questions, score them, and write a run folder (answers.jsonl + run.json)."""
+    import torch
+
+    qfile = Path(questions) if questions else builtin_questions()
+    pairs: list[PromptPair] = read_prompt_pairs(qfile)[:limit]
+    final = require_fresh_dir(output or Path("runs") / run_id("demo"))
+    torch.manual_seed(seed)
+    lm = load_model(model, device=device)
+    answers: list[dict[str, Any]] = []
+    with console.progress("answering", total=len(pairs)) as advance:
+        for start in range(0, len(pairs), batch_size):
+            batch = pairs[start : start + batch_size]
+            prompts = [lm.chat_prompt(f"{p.prompt} {INSTRUCTION}") for p in batch]
+            for pair, gen in zip(batch, generate_greedy(lm, prompts, max_new_tokens), strict=True):
+                lps = gen["logprobs"]
+                answers.append(
+                    {
+                        "id": pair.id,
+                        "question": pair.prompt,
+                        "expected": pair.reference,
+                        "aliases": pair.aliases,
+                        "correct": answer_matches(gen["answer"], [pair.reference, *pair.aliases]),
+                        "mean_logprob": sum(lps) / len(lps) if lps else None,
+                        **gen,
+                    }
+                )
+            advance(len(batch))
+    n_correct = sum(a["correct"] for a in answers)
+    summary = {
+        "model": lm.fingerprint.name,
+        "n": len(answers),
+        "correct": n_correct,
+        "accuracy": n_correct / len(answers),
+    }
+    config = {"model": model, "questions": str(qfile), "limit": limit, "max_new_tokens": max_new_tokens}
+    config.update({"batch_size": batch_size, "device": lm.device, "instruction": INSTRUCTION})
+    with staged_dir(final) as stage:
+        write_jsonl(stage / "answers.jsonl", answers)
+        write_artifact(
+            stage / "run.json",
+            SCHEMA,
+            1,
+            {"summary": summary, "files": {"answers": "answers.jsonl"}},
+            model=lm.fingerprint,
+            inputs=[qfile],
+            seed=seed,
+            config=config,
+        )
+    return DemoResult(final, summary, answers)

@@ -1,0 +1,244 @@
+"""The one way to write results: atomically, with a provenance header, into run folders.
+
+Every JSON artifact starts with a `provenance` block (schema name and version, halluc version,
+UTC time, argv, model fingerprint, input hashes, seed, resolved config with secrets redacted).
+`load_artifact` refuses an artifact of the wrong schema, a newer version, or another model.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import hashlib
+import json
+import os
+import secrets as _random
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ucli import __version__
+from ucli.errors import BadInput
+from ucli.fingerprint import ModelFingerprint
+from ucli.paths import cache_dir
+from ucli.secrets import redact, redact_argv
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # some platforms cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success it replaces `path`, on error it vanishes."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        os.replace(tmp_path, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def write_jsonl(path: str | os.PathLike, records: Iterable[Any]) -> Path:
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        for rec in records:
+            fh.write(dumps(rec) + "\n")
+    return Path(path)
+
+
+def write_csv(
+    path: str | os.PathLike, rows: Sequence[dict[str, Any]], fieldnames: Sequence[str] | None = None
+) -> Path:
+    names = list(fieldnames or (rows[0].keys() if rows else []))
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(rows)
+    return Path(path)
+
+
+def write_parquet(path: str | os.PathLike, rows: Sequence[dict[str, Any]]) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.Table.from_pylist(list(rows)), tmp)
+    return Path(path)
+
+
+# --- hashing ---------------------------------------------------------------------------------
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """sha256 of a file, remembered per (path, size, mtime) so large weights are hashed once."""
+    p = Path(path).resolve()
+    st = p.stat()
+    key = f"{p}|{st.st_size}|{st.st_mtime_ns}"
+    index = cache_dir() / "hashes.json"
+    try:
+        known = json.loads(index.read_text())
+    except (OSError, ValueError):
+        known = {}
+    if key in known:
+        return known[key]
+    digest = hashlib.sha256()
+    with open(p, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    known[key] = digest.hexdigest()
+    write_json(index, known)
+    return known[key]
+
+
+# --- provenance ------------------------------------------------------------------------------
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def provenance(
+    schema: str,
+    version: int,
+    *,
+    model: ModelFingerprint | dict | None = None,
+    inputs: Iterable[str | os.PathLike] = (),
+    seed: int | None = None,
+    config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    if isinstance(model, ModelFingerprint):
+        model = model.model_dump()
+    return {
+        "schema": schema,
+        "schema_version": version,
+        "halluc_version": __version__,
+        "created_utc": utc_now(),
+        "argv": redact_argv(["halluc", *sys.argv[1:]]),
+        "model": model,
+        "inputs": {str(p): sha256_file(p) for p in inputs},
+        "seed": seed,
+        "config": redact(config or {}),
+    }
+
+
+def write_artifact(
+    path: str | os.PathLike, schema: str, version: int, payload: dict[str, Any], **prov: Any
+) -> dict:
+    """Write `{"provenance": {...}, **payload}` atomically and return the document."""
+    doc = {"provenance": provenance(schema, version, **prov), **redact(payload, by_name=False)}
+    write_json(path, doc)
+    return doc
+
+
+def load_artifact(
+    path: str | os.PathLike,
+    schema: str,
+    *,
+    max_version: int = 1,
+    model: ModelFingerprint | None = None,
+) -> dict[str, Any]:
+    """Read a JSON artifact, refusing the wrong schema, a newer schema version or another model."""
+    p = Path(path)
+    if not p.is_file():
+        raise BadInput(f"{p}: no such artifact")
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise BadInput(f"{p}: not valid JSON ({exc})") from None
+    prov = doc.get("provenance") if isinstance(doc, dict) else None
+    if not isinstance(prov, dict) or "schema" not in prov:
+        raise BadInput(f"{p}: not a halluc artifact (no provenance header)")
+    if prov["schema"] != schema:
+        raise BadInput(f"{p}: is a '{prov['schema']}' artifact, expected '{schema}'")
+    if int(prov.get("schema_version", 0)) > max_version:
+        raise BadInput(
+            f"{p}: schema '{schema}' version {prov['schema_version']} is newer than this halluc reads "
+            f"(<= {max_version}); upgrade halluc"
+        )
+    if model is not None:
+        recorded = prov.get("model")
+        if not recorded:
+            raise BadInput(f"{p}: records no model, cannot check it was made for {model.name}")
+        diffs = model.mismatches(recorded)
+        if diffs:
+            raise BadInput(
+                f"{p}: made for model {recorded.get('name')!r}, not {model.name!r} ({'; '.join(diffs)})"
+            )
+    return doc
+
+
+# --- run folders -----------------------------------------------------------------------------
+
+
+def run_id(kind: str) -> str:
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{kind}-{_random.token_hex(2)}"
+
+
+def require_fresh_dir(path: str | os.PathLike) -> Path:
+    """Refuse an output folder that holds anything (call it early, before expensive work)."""
+    target = Path(path)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise BadInput(f"{target}: output folder exists and is not empty")
+    return target
+
+
+@contextmanager
+def staged_dir(final: str | os.PathLike) -> Iterator[Path]:
+    """Build a folder beside `final` and rename it into place on success; on error remove it.
+
+    `final` must not exist or be an empty folder, so nothing a user had is ever overwritten.
+    """
+    target = require_fresh_dir(final)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    try:
+        yield stage
+        os.chmod(stage, 0o777 & ~_umask())
+        if target.exists():
+            target.rmdir()
+        os.replace(stage, target)
+        _fsync_dir(target.parent)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise

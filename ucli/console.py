@@ -1,0 +1,98 @@
+"""Terminal output: one stdout console for results, one stderr console for everything else.
+
+`--json` commands print only JSON on stdout; tables, progress bars and warnings go through these
+helpers so that the rule holds everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from ucli.errors import HallucError
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class _State:
+    debug = False
+
+
+state = _State()
+
+
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
+
+
+def info(message: str) -> None:
+    err.print(message, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable result on stdout (plain `print`, so rich never wraps or colours it)."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+    t = Table(title=title, show_lines=False)
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*("" if v is None else str(v) for v in r))
+    return t
+
+
+@contextmanager
+def progress(description: str, total: int | None) -> Iterator[Any]:
+    """A progress bar with count, rate and ETA on stderr; yields `advance(n=1)`."""
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("[cyan]{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as bar:
+        task = bar.add_task(description, total=total, rate="")
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+            speed = bar.tasks[task].speed
+            bar.update(task, rate=f"{speed:.2f}/s" if speed else "")
+
+        yield advance
+
+
+def report_error(exc: BaseException) -> int:
+    """Print a failure for people (one line; a traceback only with --debug) and return its exit code."""
+    if state.debug:
+        err.print_exception(show_locals=False)
+    if isinstance(exc, HallucError):
+        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        return exc.exit_code
+    err.print(
+        f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --debug for a traceback)",
+        markup=True,
+        highlight=False,
+    )
+    return 1

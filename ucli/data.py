@@ -1,0 +1,248 @@
+"""The one way to read input files: JSONL, JSON lists, CSV and TSV, with errors that name file:line.
+
+`read_records` gives generic dict records; `read_prompt_pairs` gives prompt/reference pairs with
+stable ids, accepting the field names the seed repos used (`prompt`/`question`/`input`,
+`reference`/`completion`/`target`/`answer`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ucli.errors import BadInput
+
+PROMPT_FIELDS = ("prompt", "question", "input", "query")
+REFERENCE_FIELDS = ("reference", "completion", "target", "answer")
+ALIAS_FIELDS = ("aliases", "answers")
+SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv"}
+
+
+@dataclass(frozen=True)
+class Record:
+    path: Path
+    line: int | None  # 1-based line in the file (JSONL/CSV/TSV); None for items of a JSON list
+    index: int  # 0-based position among the records
+    data: dict[str, Any]
+
+    @property
+    def loc(self) -> str:
+        return f"{self.path}:{self.line}" if self.line is not None else f"{self.path}: item {self.index}"
+
+
+def _read_text(path: Path) -> str:
+    if not path.exists():
+        raise BadInput(f"{path}: no such file")
+    if path.is_dir():
+        raise BadInput(f"{path}: is a folder, expected a data file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    if not text.strip():
+        raise BadInput(f"{path}: file is empty")
+    return text
+
+
+def file_format(path: Path) -> str:
+    fmt = SUFFIXES.get(path.suffix.lower())
+    if fmt is None:
+        raise BadInput(f"{path}: unknown data format '{path.suffix}' (expected one of {', '.join(SUFFIXES)})")
+    return fmt
+
+
+def _jsonl(path: Path, text: str) -> list[Record]:
+    out = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            msg = getattr(exc, "msg", str(exc))
+            col = getattr(exc, "colno", None)
+            raise BadInput(f"{path}:{n}: invalid JSON ({msg}{f' at column {col}' if col else ''})") from None
+        if not isinstance(obj, dict):
+            raise BadInput(f"{path}:{n}: expected a JSON object, found {type(obj).__name__}")
+        out.append(Record(path, n, len(out), obj))
+    return out
+
+
+def _json(path: Path, text: str) -> list[Record]:
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise BadInput(f"{path}:{exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+    if isinstance(obj, dict):  # {"data": [...]} / {"samples": [...]}: a list under one well-known key
+        lists = [
+            v
+            for k, v in obj.items()
+            if k in ("data", "samples", "records", "prompts") and isinstance(v, list)
+        ]
+        if len(lists) != 1:
+            raise BadInput(
+                f"{path}: expected a JSON list of objects (or one under 'data'/'samples'/'prompts')"
+            )
+        obj = lists[0]
+    if not isinstance(obj, list):
+        raise BadInput(f"{path}: expected a JSON list of objects, found {type(obj).__name__}")
+    out = []
+    for i, item in enumerate(obj):
+        if not isinstance(item, dict):
+            raise BadInput(f"{path}: item {i}: expected a JSON object, found {type(item).__name__}")
+        out.append(Record(path, None, i, item))
+    return out
+
+
+def _csv(path: Path, text: str, delimiter: str) -> list[Record]:
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    rows = [(n, row) for n, row in enumerate(reader, start=1) if any(cell.strip() for cell in row)]
+    header = [h.strip() for h in rows[0][1]]
+    out = []
+    for n, row in rows[1:]:
+        if len(row) != len(header):
+            raise BadInput(
+                f"{path}:{n}: expected {len(header)} columns ({', '.join(header)}), found {len(row)}"
+            )
+        out.append(Record(path, n, len(out), dict(zip(header, row, strict=True))))
+    return out
+
+
+def read_records(path: str | os.PathLike) -> list[Record]:
+    """Dict records from a JSONL, JSON, CSV or TSV (header row) file."""
+    p = Path(path)
+    fmt = file_format(p)
+    text = _read_text(p)
+    if fmt == "jsonl":
+        records = _jsonl(p, text)
+    elif fmt == "json":
+        records = _json(p, text)
+    else:
+        records = _csv(p, text, "\t" if fmt == "tsv" else ",")
+    if not records:
+        raise BadInput(f"{p}: no records")
+    return records
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def validate(model: type[M], data: dict[str, Any], loc: str, names: dict[str, str] | None = None) -> M:
+    """Validate one record with pydantic; the first problem becomes one `loc: field 'x': ...` line.
+
+    `names` maps a model field back to the name the user wrote (e.g. `prompt` -> `question`).
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        parts = [str(x) for x in first["loc"]]
+        if parts and names and parts[0] in names:
+            parts[0] = names[parts[0]]
+        field = ".".join(parts) or "record"
+        raise BadInput(f"{loc}: field '{field}': {first['msg'].lower()}") from None
+
+
+class PromptPair(BaseModel):
+    """A prompt and the reference answer it is judged against."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    prompt: str = Field(min_length=1)
+    reference: str
+    aliases: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id", "reference", mode="before")
+    @classmethod
+    def _numbers_as_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+    @field_validator("aliases", mode="before")
+    @classmethod
+    def _one_alias(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+def _pick(data: dict[str, Any], names: Sequence[str]) -> tuple[str | None, Any]:
+    for name in names:
+        if name in data:
+            return name, data[name]
+    return None, None
+
+
+def _tsv_pairs(path: Path, text: str) -> list[Record]:
+    out = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise BadInput(f"{path}:{n}: expected 'prompt<TAB>reference', found no tab")
+        prompt, reference = line.split("\t", 1)
+        if (
+            n == 1
+            and prompt.strip().lower() in PROMPT_FIELDS
+            and reference.strip().lower() in REFERENCE_FIELDS
+        ):
+            continue  # a header row
+        out.append(Record(path, n, len(out), {"prompt": prompt, "reference": reference}))
+    return out
+
+
+def read_prompt_pairs(path: str | os.PathLike) -> list[PromptPair]:
+    """Prompt/reference pairs from JSONL, JSON, CSV or TSV (`prompt<TAB>reference`, no header needed).
+
+    Ids: the record's `id` when given (must be unique), else a hash of prompt and reference, so
+    the same sample keeps its id when the file is reordered (repeats get `#2`, `#3`).
+    """
+    p = Path(path)
+    records = _tsv_pairs(p, _read_text(p)) if file_format(p) == "tsv" else read_records(p)
+    pairs: list[PromptPair] = []
+    seen: dict[str, str] = {}
+    for rec in records:
+        prompt_key, prompt = _pick(rec.data, PROMPT_FIELDS)
+        ref_key, reference = _pick(rec.data, REFERENCE_FIELDS)
+        if prompt_key is None:
+            raise BadInput(
+                f"{rec.loc}: field 'prompt' is missing (expected one of: {', '.join(PROMPT_FIELDS)})"
+            )
+        if ref_key is None:
+            raise BadInput(
+                f"{rec.loc}: field 'reference' is missing (expected one of: {', '.join(REFERENCE_FIELDS)})"
+            )
+        alias_key, aliases = _pick(rec.data, ALIAS_FIELDS)
+        used = {prompt_key, ref_key, alias_key, "id", "metadata"}
+        meta = dict(rec.data.get("metadata") or {})
+        meta.update({k: v for k, v in rec.data.items() if k not in used})
+        explicit = rec.data.get("id")
+        if explicit is None:
+            digest = hashlib.sha256(f"{prompt}\x1f{reference}".encode()).hexdigest()[:12]
+            sample_id, k = digest, 2
+            while sample_id in seen:
+                sample_id, k = f"{digest}#{k}", k + 1
+        else:
+            sample_id = str(explicit)
+            if sample_id in seen:
+                raise BadInput(
+                    f"{rec.loc}: field 'id': duplicate id '{sample_id}' (first at {seen[sample_id]})"
+                )
+        data = {"id": sample_id, "prompt": prompt, "reference": reference, "metadata": meta}
+        if aliases is not None:
+            data["aliases"] = aliases
+        names = {"prompt": prompt_key, "reference": ref_key, "aliases": alias_key or "aliases"}
+        pair = validate(PromptPair, data, rec.loc, names)
+        seen[pair.id] = rec.loc
+        pairs.append(pair)
+    if not pairs:
+        raise BadInput(f"{p}: no records")
+    return pairs

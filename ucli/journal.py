@@ -1,0 +1,112 @@
+"""The one resume mechanism: an append-only JSONL journal keyed by a stable sample id.
+
+Each record is flushed and fsynced as it is written, so a crash loses at most the record being
+written. On reopening, a torn last line is dropped (and truncated away, so the next record starts
+on a clean line). The first line is a header holding the run's resolved config: `--resume` with a
+different config is refused rather than silently mixing two experiments in one file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ucli import console
+from ucli.errors import BadInput
+from ucli.secrets import redact
+
+HEADER_KEY = "_halluc_journal"
+
+
+class Journal:
+    def __init__(
+        self, path: str | os.PathLike, *, config: dict[str, Any] | None = None, resume: bool = False
+    ):
+        self.path = Path(path)
+        # Round-trip through JSON so a resumed header (lists, strings) compares equal to this config.
+        self.config = json.loads(json.dumps(redact(config or {}), default=str))
+        self._records: list[dict[str, Any]] = []
+        self._done: set[str] = set()
+        exists = self.path.exists() and self.path.stat().st_size > 0
+        if exists and not resume:
+            raise BadInput(
+                f"{self.path}: a journal already exists; pass --resume to continue it, or choose another output"
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if exists:
+            self._load()
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        if not exists:
+            self._write({HEADER_KEY: {"version": 1, "config": self.config}})
+
+    def _load(self) -> None:
+        raw = self.path.read_bytes()
+        header = None
+        pos = good_end = 0
+        n = 0
+        while pos < len(raw):
+            n += 1
+            newline = raw.find(b"\n", pos)
+            line = raw[pos:] if newline == -1 else raw[pos:newline]
+            nxt = len(raw) if newline == -1 else newline + 1
+            obj: Any = None
+            if line.strip():
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    obj = None
+                if obj is None or newline == -1:  # unparsable, or cut before its newline
+                    if nxt == len(raw):
+                        console.warn(f"{self.path}:{n}: dropping a torn last record")
+                        break
+                    raise BadInput(f"{self.path}:{n}: corrupt journal record (not valid JSON)")
+                if n == 1 and isinstance(obj, dict) and HEADER_KEY in obj:
+                    header = obj[HEADER_KEY]
+                elif not isinstance(obj, dict) or "id" not in obj:
+                    raise BadInput(f"{self.path}:{n}: journal record without an 'id'")
+                else:
+                    self._records.append(obj)
+                    self._done.add(str(obj["id"]))
+            pos = good_end = nxt
+        if good_end < len(raw):
+            with open(self.path, "rb+") as fh:
+                fh.truncate(good_end)
+                os.fsync(fh.fileno())
+        if header is not None and header.get("config") != self.config:
+            old = header.get("config") or {}
+            keys = sorted(k for k in set(old) | set(self.config) if old.get(k) != self.config.get(k))
+            raise BadInput(
+                f"{self.path}: --resume with a different configuration (changed: {', '.join(keys)}); "
+                "use a new output to run the new configuration"
+            )
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    @property
+    def done(self) -> set[str]:
+        return set(self._done)
+
+    def records(self) -> list[dict[str, Any]]:
+        return list(self._records)
+
+    def append(self, record: dict[str, Any]) -> None:
+        key = str(record["id"])
+        if key in self._done:
+            raise ValueError(f"record {key!r} is already in {self.path}")
+        self._write(redact(record, by_name=False))
+        self._records.append(record)
+        self._done.add(key)
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

