@@ -4,20 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
-from ucli import __version__, console, plugins
+import ucli
+from ucli import console, plugins
+
+try:  # typer >= 0.2x vendors click and raises its own usage errors
+    from typer.exceptions import TyperException as _UsageError
+except ImportError:  # older typer: plain click
+    from click import ClickException as _UsageError
+
+# Exceptions typer itself reports (usage errors exit 2, --help and Exit carry their own code).
+_TYPER_HANDLED = (typer.Exit, typer.Abort, _UsageError)
 
 
 class HallucGroup(TyperGroup):
     """Maps every exception raised below the root to a one-line message and an exit code."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except _TYPER_HANDLED:
             raise
         except KeyboardInterrupt:
             console.err.print("interrupted")
@@ -28,7 +36,7 @@ class HallucGroup(TyperGroup):
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"halluc {__version__}")
+        typer.echo(f"halluc {ucli.__version__}")
         raise typer.Exit()
 
 
@@ -45,6 +53,7 @@ def _root(
 def _mount(app: typer.Typer, info: plugins.PluginInfo) -> None:
     obj = info.obj
     if isinstance(obj, typer.Typer):
+        obj.rich_markup_mode = None  # one plain help style everywhere (see build_app)
         app.add_typer(obj, name=info.name)
     elif callable(obj):
         app.command(name=info.name)(obj)
@@ -57,6 +66,9 @@ def build_app() -> typer.Typer:
 
     app = typer.Typer(
         cls=HallucGroup,
+        # Plain click help: typer's rich help imports markdown-it and friends (~65 ms per call),
+        # which alone would break the startup budget (tests/bench/startup.py).
+        rich_markup_mode=None,
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,

