@@ -94,9 +94,13 @@ def test_bad_questions_file_exits_2_with_one_line_and_no_output(
     [
         (["--device", "tpu"], "unknown device 'tpu'"),
         (["--model", "/no/such/model"], "no such model file or folder"),
+        (["--model", "FAKE_GGUF"], "not a GGUF file"),
     ],
 )
 def test_bad_model_or_device_exits_2(cli, tiny_llama, tmp_path, args, message):
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"not a gguf file at all")
+    args = [str(fake) if a == "FAKE_GGUF" else a for a in args]
     res = cli("demo", *(["-m", tiny_llama] if "--model" not in args else []), *args, "-o", tmp_path / "r")
     assert res.exit_code == 2 and message in res.stderr
     assert not (tmp_path / "r").exists()

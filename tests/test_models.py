@@ -103,6 +103,35 @@ def test_adapter_changes_outputs_and_is_fingerprinted(tiny_llama, llama_adapter)
     assert tuned.fingerprint.adapter_sha256 and tuned.fingerprint.mismatches(base.fingerprint)
 
 
+def test_adapter_for_another_base_via_the_cli_exits_2_without_output(
+    cli, tiny_qwen2, llama_adapter, tmp_path
+):
+    res = cli("demo", "-m", tiny_qwen2, "--adapter", llama_adapter, "-o", tmp_path / "r")
+    assert res.exit_code == 2 and "adapter does not fit model" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+def test_demo_with_a_fitting_adapter_records_it(cli, tiny_llama, llama_adapter, tmp_path):
+    import json
+
+    res = cli(
+        "demo",
+        "-m",
+        tiny_llama,
+        "--adapter",
+        llama_adapter,
+        "--limit",
+        1,
+        "--max-new-tokens",
+        2,
+        "-o",
+        tmp_path / "r",
+    )
+    assert res.exit_code == 0, res.stderr
+    prov = json.loads((tmp_path / "r" / "run.json").read_text())["provenance"]
+    assert prov["model"]["adapter"] == str(llama_adapter.resolve()) and prov["model"]["adapter_sha256"]
+
+
 def test_adapter_for_another_base_and_adapter_as_model_are_bad_input(tiny_qwen2, llama_adapter, tmp_path):
     with pytest.raises(BadInput, match="adapter does not fit model"):
         load_model(str(tiny_qwen2), device="cpu", adapter=str(llama_adapter))

@@ -30,3 +30,14 @@ def test_ruff_is_clean():
 
 def test_changelog_has_an_unreleased_section():
     assert "## [Unreleased]" in (REPO / "CHANGELOG.md").read_text()
+
+
+def test_the_core_imports_no_plugin():
+    import re
+
+    offenders = [
+        str(p.relative_to(REPO))
+        for p in (REPO / "ucli").rglob("*.py")
+        if re.search(r"^\s*(from|import)\s+halluc_", p.read_text(), re.M)
+    ]
+    assert offenders == []

@@ -25,6 +25,7 @@ def demo(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Run folder to create (default: runs/<run id>)."
     ),
+    adapter: Path | None = typer.Option(None, "--adapter", help="PEFT adapter folder to apply to the model."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     seed: int = typer.Option(0, "--seed", help="Random seed, recorded in the run."),
     json_out: bool = options.JSON,
@@ -32,7 +33,7 @@ def demo(
     """Answer built-in factual questions with the default model; write a run folder and print a table."""
     from halluc_demo.run import run_demo
 
-    result = run_demo(model, questions, limit, max_new_tokens, batch_size, output, device, seed)
+    result = run_demo(model, questions, limit, max_new_tokens, batch_size, output, device, seed, adapter)
     if json_out:
         console.print_json(
             {"run_dir": str(result.run_dir), "summary": result.summary, "answers": result.answers}

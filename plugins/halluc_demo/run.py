@@ -93,6 +93,7 @@ def run_demo(
     output: str | Path | None = None,
     device: str = "auto",
     seed: int = 0,
+    adapter: str | Path | None = None,
 ) -> DemoResult:
     """Answer the questions, score them, and write a run folder (answers.jsonl + run.json)."""
     import torch
@@ -101,7 +102,7 @@ def run_demo(
     pairs: list[PromptPair] = read_prompt_pairs(qfile)[:limit]
     final = require_fresh_dir(output or Path("runs") / run_id("demo"))
     torch.manual_seed(seed)
-    lm = load_model(model, device=device)
+    lm = load_model(model, device=device, adapter=str(adapter) if adapter else None)
     answers: list[dict[str, Any]] = []
     with console.progress("answering", total=len(pairs)) as advance:
         for start in range(0, len(pairs), batch_size):
@@ -128,7 +129,8 @@ def run_demo(
         "correct": n_correct,
         "accuracy": n_correct / len(answers),
     }
-    config = {"model": model, "questions": str(qfile), "limit": limit, "max_new_tokens": max_new_tokens}
+    config = {"model": model, "adapter": lm.fingerprint.adapter, "questions": str(qfile), "limit": limit}
+    config["max_new_tokens"] = max_new_tokens
     config.update({"batch_size": batch_size, "device": lm.device, "instruction": INSTRUCTION})
     with staged_dir(final) as stage:
         write_jsonl(stage / "answers.jsonl", answers)
