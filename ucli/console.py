@@ -16,15 +16,19 @@ from ucli.errors import HallucError
 _consoles: dict[str, Any] = {}
 
 
-def __getattr__(name: str) -> Any:
-    """`console.out` (stdout) and `console.err` (stderr), built on first use: rich costs startup time."""
-    if name not in ("out", "err"):
-        raise AttributeError(name)
+def _console(name: str) -> Any:
     if name not in _consoles:
         from rich.console import Console
 
         _consoles[name] = Console(stderr=name == "err", soft_wrap=True)
     return _consoles[name]
+
+
+def __getattr__(name: str) -> Any:
+    """`console.out` (stdout) and `console.err` (stderr), built on first use: rich costs startup time."""
+    if name not in ("out", "err"):
+        raise AttributeError(name)
+    return _console(name)
 
 
 class _State:
@@ -35,11 +39,11 @@ state = _State()
 
 
 def warn(message: str) -> None:
-    __getattr__("err").print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
+    _console("err").print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
 
 
 def info(message: str) -> None:
-    __getattr__("err").print(message, highlight=False)
+    _console("err").print(message, highlight=False)
 
 
 def print_json(data: Any) -> None:
@@ -74,7 +78,7 @@ def progress(description: str, total: int | None) -> Iterator[Any]:
         TimeRemainingColumn,
     )
 
-    err = __getattr__("err")
+    err = _console("err")
     columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -97,7 +101,7 @@ def progress(description: str, total: int | None) -> Iterator[Any]:
 
 def report_error(exc: BaseException) -> int:
     """Print a failure for people (one line; a traceback only with --debug) and return its exit code."""
-    err = __getattr__("err")
+    err = _console("err")
     if state.debug:
         err.print_exception(show_locals=False)
     if isinstance(exc, HallucError):
