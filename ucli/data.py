@@ -24,18 +24,27 @@ from ucli.errors import BadInput
 PROMPT_FIELDS = ("prompt", "question", "input", "query")
 REFERENCE_FIELDS = ("reference", "completion", "target", "answer")
 ALIAS_FIELDS = ("aliases", "answers")
-SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv"}
+SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+}
 
 
 @dataclass(frozen=True)
 class Record:
     path: Path
-    line: int | None  # 1-based line in the file (JSONL/CSV/TSV); None for items of a JSON list
+    line: int | None  # 1-based line (JSONL/CSV/TSV) or row (Parquet); None for items of a JSON list
     index: int  # 0-based position among the records
     data: dict[str, Any]
 
     @property
     def loc(self) -> str:
+        if self.path.suffix.lower() == ".parquet":
+            return f"{self.path}: row {self.index + 1}"
         return f"{self.path}:{self.line}" if self.line is not None else f"{self.path}: item {self.index}"
 
 
@@ -117,10 +126,27 @@ def _csv(path: Path, text: str, delimiter: str) -> list[Record]:
     return out
 
 
+def _parquet(path: Path) -> list[Record]:
+    import pyarrow.parquet as pq
+
+    if not path.exists():
+        raise BadInput(f"{path}: no such file")
+    try:
+        rows = pq.read_table(path).to_pylist()
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise BadInput(f"{path}: not a readable Parquet file ({exc})") from None
+    return [Record(path, i + 1, i, row) for i, row in enumerate(rows)]
+
+
 def read_records(path: str | os.PathLike) -> list[Record]:
-    """Dict records from a JSONL, JSON, CSV or TSV (header row) file."""
+    """Dict records from a JSONL, JSON, CSV, TSV (header row) or Parquet file."""
     p = Path(path)
     fmt = file_format(p)
+    if fmt == "parquet":
+        records = _parquet(p)
+        if not records:
+            raise BadInput(f"{p}: no records")
+        return records
     text = _read_text(p)
     if fmt == "jsonl":
         records = _jsonl(p, text)

@@ -1,0 +1,36 @@
+"""Paired statistics for hallucination experiments: McNemar, bootstrap, paired bootstrap, AUROC/AUPRC, PRR.
+
+Python API (each also behind a `halluc stats` command):
+
+    from halluc_stats import mcnemar, mcnemar_counts, bootstrap, paired_bootstrap, auroc, prr
+    from halluc_stats import load_pairs, load_tables      # result files -> paired / per-file arrays
+
+Names load on first use so that `halluc --help` never imports numpy, scipy or scikit-learn.
+"""
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "mcnemar": "mcnemar",
+    "mcnemar_counts": "mcnemar",
+    "McNemarResult": "mcnemar",
+    "bootstrap": "resampling",
+    "paired_bootstrap": "resampling",
+    "BootstrapResult": "resampling",
+    "PairedBootstrapResult": "resampling",
+    "auroc": "discrimination",
+    "DiscriminationResult": "discrimination",
+    "prr": "rejection",
+    "rejection_curves": "rejection",
+    "PRRResult": "rejection",
+    "load_pairs": "inputs",
+    "load_tables": "inputs",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(name)
+    return getattr(import_module(f"halluc_stats.{_EXPORTS[name]}"), name)

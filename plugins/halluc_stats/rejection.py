@@ -1,0 +1,161 @@
+"""Prediction rejection ratio (PRR): how much of the oracle's gain an uncertainty score achieves.
+
+Items are rejected most-uncertain first. For rejection counts j = 0 .. k-1, with
+k = floor(max_rejection * n), the rejection curve is the mean quality of the items kept; each
+curve's area is its mean over those points (as LM-Polygraph computes it for the RAUQ paper).
+PRR = (area_uncertainty - area_random) / (area_oracle - area_random): 1 for the oracle order, about
+0 for a random one. Items with tied uncertainty are rejected together in expectation: their
+qualities are averaged, so file order can never flatter a score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from halluc_stats.resampling import BATCH_ELEMENTS
+from ucli.errors import BadInput
+
+
+@dataclass
+class PRRResult:
+    prr: float
+    ci_low: float
+    ci_high: float
+    area_uncertainty: float
+    area_oracle: float
+    area_random: float
+    n: int
+    max_rejection: float
+    n_points: int
+    confidence: float
+    n_resamples: int
+    n_resamples_used: int  # resamples where the oracle beats random (PRR defined)
+    seed: int | None
+
+
+def _curves(unc: np.ndarray, quality: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row-wise rejection curves (uncertainty, oracle, random) at rejection counts 0..k-1."""
+    m, n = unc.shape
+    order = np.argsort(unc, axis=1, kind="stable")  # least uncertain first: kept longest
+    u = np.take_along_axis(unc, order, axis=1)
+    q = np.take_along_axis(quality, order, axis=1)
+    # Average quality within each group of tied uncertainty (group ids made unique per row).
+    starts = np.ones((m, n), dtype=bool)
+    starts[:, 1:] = u[:, 1:] != u[:, :-1]
+    gid = np.cumsum(starts, axis=1) - 1 + (np.arange(m) * n)[:, None]
+    sums = np.bincount(gid.ravel(), weights=q.ravel(), minlength=m * n)
+    counts = np.bincount(gid.ravel(), minlength=m * n)
+    q_tied = (sums / np.maximum(counts, 1))[gid]
+    kept = np.arange(n, n - k, -1)  # items kept after rejecting 0..k-1
+
+    def kept_means(ordered: np.ndarray) -> np.ndarray:  # mean of the first n, n-1, ..., n-k+1 items
+        return np.cumsum(ordered, axis=1)[:, n - k :][:, ::-1] / kept
+
+    by_unc = kept_means(q_tied)
+    by_oracle = kept_means(-np.sort(-quality, axis=1))
+    by_random = np.repeat(quality.mean(axis=1, keepdims=True), k, axis=1)
+    return by_unc, by_oracle, by_random
+
+
+def _points(n: int, max_rejection: float) -> int:
+    if not 0 < max_rejection <= 1:
+        raise BadInput(f"max_rejection must be in (0, 1], got {max_rejection}")
+    k = int(np.floor(max_rejection * n + 1e-9))
+    if k < 1:
+        raise BadInput(f"{n} item(s) leave no rejection point at max_rejection={max_rejection}")
+    return k
+
+
+def rejection_curves(uncertainty, quality, max_rejection: float = 0.5) -> dict[str, np.ndarray]:
+    """Rejection rates and the three curves, for plotting or inspection."""
+    u = np.asarray(uncertainty, dtype=np.float64)[None, :]
+    q = np.asarray(quality, dtype=np.float64)[None, :]
+    k = _points(u.shape[1], max_rejection)
+    by_unc, by_oracle, by_random = _curves(u, q, k)
+    return {
+        "rejection_rate": np.arange(k) / u.shape[1],
+        "uncertainty": by_unc[0],
+        "oracle": by_oracle[0],
+        "random": by_random[0],
+    }
+
+
+def _prr_rows(
+    unc: np.ndarray, quality: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    by_unc, by_oracle, by_random = _curves(unc, quality, k)
+    a_unc, a_orc, a_rnd = by_unc.mean(axis=1), by_oracle.mean(axis=1), by_random.mean(axis=1)
+    gap = a_orc - a_rnd
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(gap > 1e-12 * np.maximum(1.0, np.abs(a_orc)), (a_unc - a_rnd) / gap, np.nan)
+    return ratio, a_unc, a_orc, a_rnd
+
+
+def prr(
+    uncertainty,
+    quality,
+    max_rejection: float = 0.5,
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int | None = 0,
+) -> PRRResult:
+    """PRR of an uncertainty score (higher = less trustworthy) against per-item quality (higher = better)."""
+    u = np.asarray(uncertainty, dtype=np.float64)
+    q = np.asarray(quality, dtype=np.float64)
+    if u.shape != q.shape or u.ndim != 1 or u.size == 0:
+        raise BadInput(
+            f"uncertainty and quality must be 1-D arrays of one length, got {u.shape} and {q.shape}"
+        )
+    if not (np.all(np.isfinite(u)) and np.all(np.isfinite(q))):
+        raise BadInput("uncertainty or quality contains NaN or infinity")
+    if not 0 < confidence < 1:
+        raise BadInput(f"confidence must be between 0 and 1, got {confidence}")
+    n = u.size
+    k = _points(n, max_rejection)
+    ratio, a_unc, a_orc, a_rnd = _prr_rows(u[None, :], q[None, :], k)
+    if np.isnan(ratio[0]):
+        raise BadInput(
+            "PRR is undefined: the oracle does no better than random (every item has the same quality)"
+        )
+    rng = np.random.default_rng(seed)
+    batch = max(1, BATCH_ELEMENTS // (4 * n))
+    boot = []
+    for start in range(0, n_resamples, batch):
+        idx = rng.integers(0, n, size=(min(batch, n_resamples - start), n))
+        boot.append(_prr_rows(u[idx], q[idx], k)[0])
+    values = np.concatenate(boot) if boot else np.array([])
+    ok = values[~np.isnan(values)]
+    alpha = (1 - confidence) / 2
+    lo, hi = np.percentile(ok, [100 * alpha, 100 * (1 - alpha)]) if ok.size else (np.nan, np.nan)
+    return PRRResult(
+        float(ratio[0]), float(lo), float(hi), float(a_unc[0]), float(a_orc[0]), float(a_rnd[0]), n,
+        max_rejection, k, confidence, n_resamples, int(ok.size), seed,
+    )  # fmt: skip
+
+
+def plot_curves(uncertainty, quality, max_rejection: float, path: str | Path, title: str = "") -> Path:
+    """Draw the uncertainty, oracle and random rejection curves to a PNG (written atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ucli.artifacts import atomic_path
+
+    c = rejection_curves(uncertainty, quality, max_rejection)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    ax.plot(c["rejection_rate"], c["oracle"], label="oracle", color="tab:green")
+    ax.plot(c["rejection_rate"], c["uncertainty"], label="uncertainty", color="tab:blue")
+    ax.plot(c["rejection_rate"], c["random"], label="random", color="tab:gray", linestyle="--")
+    ax.set_xlabel("rejection rate")
+    ax.set_ylabel("mean quality of kept items")
+    ax.set_title(title or "Prediction rejection curves")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)
