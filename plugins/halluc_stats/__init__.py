@@ -12,9 +12,9 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "mcnemar": "mcnemar",
-    "mcnemar_counts": "mcnemar",
-    "McNemarResult": "mcnemar",
+    "mcnemar": "contingency",
+    "mcnemar_counts": "contingency",
+    "McNemarResult": "contingency",
     "bootstrap": "resampling",
     "paired_bootstrap": "resampling",
     "BootstrapResult": "resampling",

@@ -97,8 +97,8 @@ def mcnemar(
     json_out: bool = options.JSON,
 ) -> None:
     """McNemar's test for paired right/wrong outcomes of A and B, with accuracies and their difference."""
+    from halluc_stats import contingency as m
     from halluc_stats import inputs
-    from halluc_stats import mcnemar as m
     from halluc_stats.report import clean, paired_report
     from ucli.errors import BadInput
 

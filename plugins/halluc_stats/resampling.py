@@ -80,7 +80,8 @@ def interval(
         z0 = ndtri((np.count_nonzero(boot < estimate) + np.count_nonzero(boot <= estimate)) / (2 * boot.size))
         u = x - x.mean()
         ss = float(np.sum(u**2))
-        accel = float(np.sum(u**3)) / (6 * ss**1.5) if ss > 0 else math.nan
+        spread = np.ptp(x) > 0  # constant data: no jackknife variation, acceleration undefined
+        accel = float(np.sum(u**3)) / (6 * ss**1.5) if spread and ss > 0 else math.nan
         if math.isfinite(z0) and math.isfinite(accel):
             z_lo, z_hi = ndtri(alpha), -ndtri(alpha)
             a1 = ndtr(z0 + (z0 + z_lo) / (1 - accel * (z0 + z_lo)))

@@ -1,4 +1,4 @@
-"""McNemar's test for two classifiers judged on the same items."""
+"""McNemar's test on the 2x2 table of two classifiers judged on the same items."""
 
 from __future__ import annotations
 
