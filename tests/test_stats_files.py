@@ -66,6 +66,14 @@ def test_unpaired_items_are_an_error_unless_allowed(tmp_path):
     assert len(p.keys) == 3 and p.only_a == ["3", "4"]
 
 
+def test_cli_reports_the_unpaired_items_it_left_out(cli, tmp_path):
+    a = lmeval(tmp_path / "samples_a.jsonl", [1, 0, 1, 1, 0])
+    b = lmeval(tmp_path / "samples_b.jsonl", [1, 1, 0])
+    res = cli("stats", "mcnemar", a, b, "--field", "acc", "--allow-unpaired")
+    assert res.exit_code == 0
+    assert "left out 2 item(s) only in A and 0 only in B" in res.stderr and "2 / 0" in res.stdout
+
+
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
@@ -97,11 +105,13 @@ def test_unpaired_items_are_an_error_unless_allowed(tmp_path):
         (lambda d: ((d / "a.jsonl").write_text(""), d / "a.jsonl")[1:] * 2, "a.jsonl: file is empty"),
     ],
 )
-def test_bad_result_files(tmp_path, setup, message):
+def test_bad_result_files(cli, tmp_path, setup, message):
     a, b = setup(tmp_path)
     with pytest.raises(BadInput) as info:
         load_pairs(str(a), str(b), "acc")
     assert message in str(info.value)
+    res = cli("stats", "mcnemar", a, b, "--field", "acc")
+    assert res.exit_code == 2 and res.stderr.strip().splitlines() == [f"error: {info.value}"]
 
 
 def test_no_overlapping_keys_and_unequal_seed_counts(tmp_path):

@@ -41,6 +41,10 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _unpaired(row: dict) -> str:
+    return f"{row['only_a']} / {row['only_b']}" if row.get("only_a") or row.get("only_b") else "-"
+
+
 def _ci(row: dict, lo: str = "ci_low", hi: str = "ci_high") -> str:
     return "-" if row.get(lo) is None else f"[{_fmt(row[lo])}, {_fmt(row[hi])}]"
 
@@ -54,6 +58,10 @@ def _finish(report: dict, columns: dict[str, Any], output: Path | None, json_out
     for row in every:
         if row.get("note"):
             console.warn(f"{row['label']}: {row['note']}")
+        if row.get("only_a") or row.get("only_b"):
+            console.warn(
+                f"{row['label']}: left out {row['only_a']} item(s) only in A and {row['only_b']} only in B (--allow-unpaired)"
+            )
     if output is not None:
         files = sorted({f for row in report["groups"] for f in row["files"]})
         write_artifact(
@@ -126,6 +134,7 @@ def mcnemar(
         report = paired_report("mcnemar", m.mcnemar, pairs, field, method=method, confidence=confidence)
     columns = {
         "pairs": lambda r: _fmt(r.get("n")),
+        "unpaired A / B": _unpaired,
         "both right": lambda r: _fmt(r.get("both_right")),
         "A only (b)": lambda r: _fmt(r["b"]),
         "B only (c)": lambda r: _fmt(r["c"]),
@@ -200,6 +209,7 @@ def paired_bootstrap(
     )  # fmt: skip
     columns = {
         "pairs": lambda r: _fmt(r["n"]),
+        "unpaired A / B": _unpaired,
         "mean A": lambda r: _fmt(r["mean_a"]),
         "mean B": lambda r: _fmt(r["mean_b"]),
         "B - A": lambda r: _fmt(r["estimate"]),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from halluc_stats.checks import paired_vectors, require_confidence
 from ucli.errors import BadInput
 
 METHODS = ("auto", "exact", "chi2", "chi2-cc")
@@ -73,8 +74,7 @@ def mcnemar_counts(
     for name, v in (("b", b), ("c", c), ("both_right", both_right), ("both_wrong", both_wrong)):
         if v is not None and (v < 0 or int(v) != v):
             raise BadInput(f"{name} must be a non-negative whole number, got {v}")
-    if not 0 < confidence < 1:
-        raise BadInput(f"confidence must be between 0 and 1, got {confidence}")
+    require_confidence(confidence)
     stat, p, used = _test(int(b), int(c), method)
     result = McNemarResult(int(b), int(c), stat, p, used, confidence=confidence)
     if both_right is None or both_wrong is None:
@@ -97,10 +97,7 @@ def mcnemar_counts(
 
 def mcnemar(a, b, method: str = "auto", confidence: float = 0.95) -> McNemarResult:
     """McNemar on paired binary outcomes (1 = right) of A and B over the same items."""
-    a = np.asarray(a, dtype=np.float64)
-    b_arr = np.asarray(b, dtype=np.float64)
-    if a.shape != b_arr.shape or a.ndim != 1:
-        raise BadInput(f"A and B must be paired 1-D arrays of one length, got {a.shape} and {b_arr.shape}")
+    a, b_arr = paired_vectors(a, b, ("A", "B"))
     require_binary(a, "A")
     require_binary(b_arr, "B")
     a_right, b_right = a == 1, b_arr == 1

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from halluc_stats.resampling import BATCH_ELEMENTS
+from halluc_stats.checks import paired_vectors, require_confidence
+from halluc_stats.resampling import batch_rows, index_batches
 from ucli.errors import BadInput
 
 
@@ -74,31 +75,22 @@ def auroc(
     """How well `scores` separate `labels` (1 = positive). With higher_is_positive=False, low scores mean positive."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    s = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
-    if s.shape != y.shape or s.ndim != 1 or s.size == 0:
-        raise BadInput(f"scores and labels must be 1-D arrays of one length, got {s.shape} and {y.shape}")
+    s, y = paired_vectors(scores, labels, ("scores", "labels"))
     bad = y[(y != 0) & (y != 1)]
     if bad.size:
         raise BadInput(f"labels must be binary (0/1, true/false); found {bad[0]:g}")
-    if not np.all(np.isfinite(s)):
-        raise BadInput("scores contain NaN or infinity")
     n_pos = int(y.sum())
     if n_pos in (0, y.size):
         raise BadInput(f"AUROC needs both classes; all {y.size} labels are {int(y[0])}")
-    if not 0 < confidence < 1:
-        raise BadInput(f"confidence must be between 0 and 1, got {confidence}")
+    require_confidence(confidence)
     if higher_is_positive is False:
         s = -s
     auc = float(roc_auc_score(y, s))
     ap = float(average_precision_score(y, s))
     rng = np.random.default_rng(seed)
     n = s.size
-    batch = max(1, BATCH_ELEMENTS // (4 * n))
-
     boot_roc, boot_ap = [], []
-    for start in range(0, n_resamples, batch):
-        idx = rng.integers(0, n, size=(min(batch, n_resamples - start), n))
+    for idx in index_batches(rng, n, n_resamples, row_cost=4):
         r, a = curve_areas(*_sorted_rows(s[idx], y[idx]))
         boot_roc.append(r)
         boot_ap.append(a)
@@ -114,6 +106,7 @@ def auroc(
     order = np.argsort(-s, kind="stable")
     s_desc, y_desc = s[order][None, :], y[order]
     extreme = 0
+    batch = batch_rows(n, n_permutations, row_cost=4)
     for start in range(0, n_permutations, batch):
         m = min(batch, n_permutations - start)
         perm = rng.permuted(np.broadcast_to(y_desc, (m, n)), axis=1)

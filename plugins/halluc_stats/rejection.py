@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from halluc_stats.resampling import BATCH_ELEMENTS
+from halluc_stats.checks import paired_vectors, require_confidence
+from halluc_stats.resampling import index_batches
 from ucli.errors import BadInput
 
 
@@ -103,16 +104,8 @@ def prr(
     seed: int | None = 0,
 ) -> PRRResult:
     """PRR of an uncertainty score (higher = less trustworthy) against per-item quality (higher = better)."""
-    u = np.asarray(uncertainty, dtype=np.float64)
-    q = np.asarray(quality, dtype=np.float64)
-    if u.shape != q.shape or u.ndim != 1 or u.size == 0:
-        raise BadInput(
-            f"uncertainty and quality must be 1-D arrays of one length, got {u.shape} and {q.shape}"
-        )
-    if not (np.all(np.isfinite(u)) and np.all(np.isfinite(q))):
-        raise BadInput("uncertainty or quality contains NaN or infinity")
-    if not 0 < confidence < 1:
-        raise BadInput(f"confidence must be between 0 and 1, got {confidence}")
+    u, q = paired_vectors(uncertainty, quality, ("uncertainty", "quality"))
+    require_confidence(confidence)
     n = u.size
     k = _points(n, max_rejection)
     ratio, a_unc, a_orc, a_rnd = _prr_rows(u[None, :], q[None, :], k)
@@ -121,11 +114,7 @@ def prr(
             "PRR is undefined: the oracle does no better than random (every item has the same quality)"
         )
     rng = np.random.default_rng(seed)
-    batch = max(1, BATCH_ELEMENTS // (4 * n))
-    boot = []
-    for start in range(0, n_resamples, batch):
-        idx = rng.integers(0, n, size=(min(batch, n_resamples - start), n))
-        boot.append(_prr_rows(u[idx], q[idx], k)[0])
+    boot = [_prr_rows(u[idx], q[idx], k)[0] for idx in index_batches(rng, n, n_resamples, row_cost=4)]
     values = np.concatenate(boot) if boot else np.array([])
     ok = values[~np.isnan(values)]
     alpha = (1 - confidence) / 2

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from halluc_stats.checks import finite_vector, paired_vectors, require_confidence
 from ucli.errors import BadInput
 
 METHODS = ("percentile", "bca")
@@ -44,26 +46,27 @@ class PairedBootstrapResult(BootstrapResult):
     effect_size: float | None = None
 
 
-def resample_means(x: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """Means of `n_resamples` bootstrap resamples of x, drawn in bounded-memory batches."""
-    n = x.shape[0]
+def batch_rows(n: int, total: int, row_cost: int = 1) -> int:
+    """How many rows of n items fit one batch (`row_cost`: working arrays per drawn index)."""
+    return max(1, min(total, BATCH_ELEMENTS // (row_cost * max(n, 1))))
+
+
+def index_batches(rng: np.random.Generator, n: int, total: int, row_cost: int = 1) -> Iterator[np.ndarray]:
+    """Bootstrap index matrices, one row per resample, `total` rows in all, in bounded-memory batches."""
     index_type = np.int32 if n < 2**31 else np.int64  # 32-bit draws are about twice as fast
-    batch = max(1, min(n_resamples, BATCH_ELEMENTS // max(n, 1)))
-    out = np.empty(n_resamples, dtype=np.float64)
-    for start in range(0, n_resamples, batch):
-        m = min(batch, n_resamples - start)
-        idx = rng.integers(0, n, size=(m, n), dtype=index_type)
-        out[start : start + m] = np.take(x, idx).sum(axis=1) / n
-    return out
+    batch = batch_rows(n, total, row_cost)
+    for start in range(0, total, batch):
+        yield rng.integers(0, n, size=(min(batch, total - start), n), dtype=index_type)
 
 
-def _check(values: np.ndarray, confidence: float, n_resamples: int, method: str) -> None:
-    if values.ndim != 1 or values.size == 0:
-        raise BadInput("no values to resample")
-    if not np.all(np.isfinite(values)):
-        raise BadInput("values contain NaN or infinity")
-    if not 0 < confidence < 1:
-        raise BadInput(f"confidence must be between 0 and 1, got {confidence}")
+def resample_means(x: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of `n_resamples` bootstrap resamples of x."""
+    n = x.shape[0]
+    return np.concatenate([np.take(x, idx).sum(axis=1) / n for idx in index_batches(rng, n, n_resamples)])
+
+
+def _check(confidence: float, n_resamples: int, method: str) -> None:
+    require_confidence(confidence)
     if n_resamples < 1:
         raise BadInput(f"n_resamples must be at least 1, got {n_resamples}")
     if method not in METHODS:
@@ -102,8 +105,8 @@ def bootstrap(
     seed: int | None = 0,
 ) -> BootstrapResult:
     """Mean of `values` with a bootstrap CI (`percentile` or `bca`)."""
-    x = np.asarray(values, dtype=np.float64)
-    _check(x, confidence, n_resamples, method)
+    x = finite_vector(values, "values")
+    _check(confidence, n_resamples, method)
     rng = np.random.default_rng(seed)
     estimate = float(x.mean())
     boot = resample_means(x, n_resamples, rng)
@@ -135,11 +138,9 @@ def paired_bootstrap(
     The p-value inverts the bootstrap: the share of resampled differences at least as far from
     the observed one as the observed one is from 0 (Efron & Tibshirani, ch. 16), with +1 smoothing.
     """
-    xa, xb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if xa.shape != xb.shape:
-        raise BadInput(f"A and B must be paired arrays of one length, got {xa.shape} and {xb.shape}")
+    xa, xb = paired_vectors(a, b, ("A", "B"))
     d = xb - xa
-    _check(d, confidence, n_resamples, method)
+    _check(confidence, n_resamples, method)
     rng = np.random.default_rng(seed)
     estimate = float(d.mean())
     boot = resample_means(d, n_resamples, rng)
