@@ -301,7 +301,9 @@ def prr(
     if plot is not None:
         u = np.concatenate([t.values[score] for t in tables])
         q = np.concatenate([t.values[quality] for t in tables])
-        rejection.plot_curves(u, q, max_rejection, plot, title=f"PRR of {score} against {quality}")
+        pooled = (report["pooled"] or report["groups"][0])["prr"]
+        title = f"{score} against {quality}: PRR = {pooled:.3f}"
+        rejection.plot_curves(u, q, max_rejection, plot, title=title)
         report["plot"] = str(plot)
     columns = {
         "n": lambda r: _fmt(r["n"]),
