@@ -185,7 +185,7 @@ class PromptPair(BaseModel):
 
     id: str = Field(min_length=1)
     prompt: str = Field(min_length=1)
-    reference: str
+    reference: str | None  # None only when read with require_reference=False
     aliases: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -225,8 +225,11 @@ def _tsv_pairs(path: Path, text: str) -> list[Record]:
     return out
 
 
-def read_prompt_pairs(path: str | os.PathLike) -> list[PromptPair]:
+def read_prompt_pairs(path: str | os.PathLike, require_reference: bool = True) -> list[PromptPair]:
     """Prompt/reference pairs from JSONL, JSON, CSV or TSV (`prompt<TAB>reference`, no header needed).
+
+    With `require_reference=False`, records without a reference are kept (reference None): prompts
+    to generate from, which a scorer must refuse.
 
     Ids: the record's `id` when given (must be unique), else a hash of prompt and reference, so
     the same sample keeps its id when the file is reordered (repeats get `#2`, `#3`).
@@ -242,7 +245,7 @@ def read_prompt_pairs(path: str | os.PathLike) -> list[PromptPair]:
             raise BadInput(
                 f"{rec.loc}: field 'prompt' is missing (expected one of: {', '.join(PROMPT_FIELDS)})"
             )
-        if ref_key is None:
+        if ref_key is None and require_reference:
             raise BadInput(
                 f"{rec.loc}: field 'reference' is missing (expected one of: {', '.join(REFERENCE_FIELDS)})"
             )
@@ -265,7 +268,7 @@ def read_prompt_pairs(path: str | os.PathLike) -> list[PromptPair]:
         data = {"id": sample_id, "prompt": prompt, "reference": reference, "metadata": meta}
         if aliases is not None:
             data["aliases"] = aliases
-        names = {"prompt": prompt_key, "reference": ref_key, "aliases": alias_key or "aliases"}
+        names = {"prompt": prompt_key, "reference": ref_key or "reference", "aliases": alias_key or "aliases"}
         pair = validate(PromptPair, data, rec.loc, names)
         seen[pair.id] = rec.loc
         pairs.append(pair)

@@ -1,0 +1,103 @@
+"""The benchmark interface: one class (plus one entry point) per benchmark.
+
+A third-party package adds a benchmark like this:
+
+    # my_pkg/bench.py
+    from halluc_benchmarks import Benchmark, Sample
+
+    class Trivia(Benchmark):
+        name = "trivia"
+        description = "Three questions about my lab."
+        splits = ("test",)
+
+        def _load(self, split):
+            return [Sample(id="q1", prompt="Who founded the lab?", reference="Ada", aliases=("Ada L.",))]
+
+    # pyproject.toml
+    [project.entry-points."halluc.benchmarks"]
+    trivia = "my_pkg.bench:Trivia"
+
+`load`, prompt formatting and `score` (the shared rules in `halluc_benchmarks.metrics`) come from
+the base class; override `score` for another metric, `_load` always.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from halluc_benchmarks.metrics import Score, judge_number, judge_text
+from ucli.errors import BadInput
+
+
+@dataclass(frozen=True)
+class Sample:
+    id: str
+    prompt: str
+    reference: str | None
+    aliases: tuple[str, ...] = ()
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def references(self) -> list[str]:
+        return [r for r in (self.reference, *self.aliases) if r]
+
+    def as_record(self) -> dict[str, Any]:
+        """The prompt/reference record `ucli.data.read_prompt_pairs` (and so `calibrate`) reads."""
+        return {
+            "id": self.id,
+            "prompt": self.prompt,
+            "reference": self.reference,
+            "aliases": list(self.aliases),
+            "metadata": self.metadata,
+        }
+
+
+class Benchmark(ABC):
+    """Prompts with references and the metric that decides whether an answer is right."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    splits: ClassVar[tuple[str, ...]] = ("test",)
+    answer_type: ClassVar[str] = "text"  # text | number: which shared rule `score` applies
+    instruction: ClassVar[str] = "Answer in a few words."
+
+    @abstractmethod
+    def _load(self, split: str) -> list[Sample]:
+        """Every sample of one split (the split name is already checked)."""
+
+    def load(self, split: str = "test", limit: int | None = None, seed: int | None = None) -> list[Sample]:
+        """Samples of one split in a fixed order; `seed` shuffles before `limit` takes the first ones."""
+        if split not in self.splits:
+            raise BadInput(
+                f"benchmark '{self.name}' has no split '{split}' (splits: {', '.join(self.splits)})"
+            )
+        samples = list(self._load(split))
+        if seed is not None:
+            random.Random(seed).shuffle(samples)
+        return samples[:limit] if limit is not None else samples
+
+    def base_prompt(self, sample: Sample) -> str:
+        """Prompt for a base (non-chat) model."""
+        return f"Question: {sample.prompt}\nAnswer:"
+
+    def chat_message(self, sample: Sample) -> str:
+        """The user turn for a chat model."""
+        return f"{sample.prompt} {self.instruction}".strip()
+
+    def format_prompt(self, sample: Sample, tokenizer: Any = None) -> str:
+        """Chat template when the tokenizer has one, else the base-model prompt."""
+        if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+            from ucli.models import chat_prompt
+
+            return chat_prompt(tokenizer, self.chat_message(sample))
+        return self.base_prompt(sample)
+
+    def score(self, sample: Sample, completion: str) -> Score:
+        if not sample.references:
+            raise BadInput(f"sample '{sample.id}' of '{self.name}' has no reference to score against")
+        if self.answer_type == "number":
+            return judge_number(completion, sample.reference or "")
+        return judge_text(completion, sample.references)

@@ -1,0 +1,162 @@
+"""`halluc benchmarks`: list, show, export and re-score benchmarks (thin CLI over halluc_benchmarks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ucli import console, options
+
+app = typer.Typer(
+    help="Benchmarks: list, show, export prompt/reference pairs, re-score completions.", no_args_is_help=True
+)
+
+SPLIT = typer.Option(
+    None, "--split", help="Split to use (default: the benchmark's last split, usually test)."
+)
+LIMIT = typer.Option(None, "--limit", min=1, help="Only the first K samples.")
+SEED = typer.Option(None, "--seed", help="Shuffle with this seed before --limit.")
+DATA_FILE = typer.Option(
+    None, "--data-file", help="Local data file (local; or a local copy of a hub data set)."
+)
+METRIC = typer.Option(None, "--metric", help="local: text or number.")
+STEPS = typer.Option(None, "--steps", help="arith: operations per problem (difficulty).")
+SIZE = typer.Option(None, "--size", help="arith: problems per split.")
+
+
+def _bench(name: str, data_file: Path | None, metric: str | None, steps: int | None, size: int | None) -> Any:
+    from halluc_benchmarks.registry import get_benchmark
+
+    return get_benchmark(name, data_file=data_file, metric=metric, steps=steps, size=size)
+
+
+def _split(bench: Any, split: str | None) -> str:
+    return split or bench.splits[-1]
+
+
+@app.command("list")
+def list_command(json_out: bool = options.JSON) -> None:
+    """Every installed benchmark with its splits and the package that provides it."""
+    from ucli import plugins
+
+    rows = []
+    for info in plugins.discover("benchmarks"):
+        obj = info.obj
+        rows.append(
+            {
+                "name": info.name,
+                "description": getattr(obj, "description", "") if info.status == "ok" else "",
+                "splits": list(getattr(obj, "splits", ())) if info.status == "ok" else [],
+                "provided_by": f"{info.dist} {info.version}",
+                "status": info.status,
+                "error": info.error,
+            }
+        )
+    if json_out:
+        console.print_json({"benchmarks": rows})
+        return
+    table_rows = [
+        (r["name"], ", ".join(r["splits"]), r["description"] or r["error"] or "", r["provided_by"])
+        for r in rows
+    ]
+    console.out.print(
+        console.table("halluc benchmarks", ["name", "splits", "description", "provided by"], table_rows)
+    )
+
+
+@app.command()
+def show(
+    name: str = typer.Argument(..., help="Benchmark name (see `halluc benchmarks list`)."),
+    split: str | None = SPLIT,
+    limit: int = typer.Option(5, "--limit", min=1, help="How many samples to show."),
+    seed: int | None = SEED,
+    data_file: Path | None = DATA_FILE,
+    metric: str | None = METRIC,
+    steps: int | None = STEPS,
+    size: int | None = SIZE,
+    json_out: bool = options.JSON,
+) -> None:
+    """A few samples of a benchmark: id, prompt, reference and aliases."""
+    bench = _bench(name, data_file, metric, steps, size)
+    samples = bench.load(_split(bench, split), limit=limit, seed=seed)
+    if json_out:
+        console.print_json(
+            {"benchmark": name, "split": _split(bench, split), "samples": [s.as_record() for s in samples]}
+        )
+        return
+    rows = [(s.id, s.prompt, s.reference or "-", ", ".join(s.aliases)) for s in samples]
+    console.out.print(
+        console.table(f"{name} / {_split(bench, split)}", ["id", "prompt", "reference", "aliases"], rows)
+    )
+
+
+@app.command()
+def export(
+    name: str = typer.Argument(..., help="Benchmark name."),
+    output: Path = typer.Option(..., "--output", "-o", help="JSONL file of prompt/reference pairs to write."),
+    split: str | None = SPLIT,
+    limit: int | None = LIMIT,
+    seed: int | None = SEED,
+    data_file: Path | None = DATA_FILE,
+    metric: str | None = METRIC,
+    steps: int | None = STEPS,
+    size: int | None = SIZE,
+    json_out: bool = options.JSON,
+) -> None:
+    """Write prompt/reference pairs (id, prompt, reference, aliases, metadata) in the format calibrate reads."""
+    from ucli.artifacts import write_jsonl
+
+    bench = _bench(name, data_file, metric, steps, size)
+    chosen = _split(bench, split)
+    samples = bench.load(chosen, limit=limit, seed=seed)
+    write_jsonl(
+        output,
+        [{**s.as_record(), "metadata": {**s.metadata, "benchmark": name, "split": chosen}} for s in samples],
+    )
+    summary = {"benchmark": name, "split": chosen, "n": len(samples), "output": str(output)}
+    if json_out:
+        console.print_json(summary)
+    else:
+        console.out.print(f"wrote {len(samples)} {name}/{chosen} samples to {output}")
+
+
+@app.command()
+def score(
+    name: str = typer.Argument(..., help="Benchmark name."),
+    predictions: Path = typer.Option(
+        ..., "--predictions", "-p", help="JSONL with `id` and `completion` per line."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Per-item verdicts (default: PREDICTIONS.verdicts.jsonl)."
+    ),
+    split: str | None = typer.Option(
+        None, "--split", help="Look ids up in this split only (default: every split)."
+    ),
+    data_file: Path | None = DATA_FILE,
+    metric: str | None = METRIC,
+    steps: int | None = STEPS,
+    size: int | None = SIZE,
+    json_out: bool = options.JSON,
+) -> None:
+    """Re-score saved completions: accuracy, and a verdict per item (extracted answer and deciding rule)."""
+    from halluc_benchmarks.scoring import score_predictions
+    from ucli.artifacts import write_jsonl
+
+    bench = _bench(name, data_file, metric, steps, size)
+    verdicts, summary = score_predictions(bench, predictions, [split] if split else list(bench.splits))
+    target = output or predictions.with_name(predictions.stem + ".verdicts.jsonl")
+    write_jsonl(target, verdicts)
+    summary = {"benchmark": name, **summary, "verdicts": str(target)}
+    if json_out:
+        console.print_json(summary)
+        return
+    rows = [
+        ("items", summary["n"]),
+        ("correct", summary["correct"]),
+        ("accuracy", f"{summary['accuracy']:.4f}"),
+    ]
+    rows += [(f"rule: {k}", v) for k, v in summary["rules"].items()]
+    console.out.print(console.table(f"{name}: {predictions.name}", ["", "value"], rows))
+    console.info(f"verdicts: {target}")

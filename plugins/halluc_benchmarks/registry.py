@@ -1,0 +1,30 @@
+"""Find benchmarks by name through `ucli.plugins`, and build them with only the options they take."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from halluc_benchmarks.base import Benchmark
+from ucli import plugins
+from ucli.errors import BadInput
+
+
+def benchmark_names() -> list[str]:
+    return sorted(plugins.available("benchmarks"))
+
+
+def get_benchmark(name: str, **options: Any) -> Benchmark:
+    """An instance of the benchmark registered as `name`; unknown names and options are bad input."""
+    cls = plugins.load("benchmarks", name)
+    if not (isinstance(cls, type) and issubclass(cls, Benchmark)):
+        raise BadInput(f"benchmark '{name}' ({cls!r}) is not a halluc_benchmarks.Benchmark subclass")
+    given = {k: v for k, v in options.items() if v is not None}
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    extra = sorted(set(given) - accepted)
+    if extra:
+        takes = ", ".join(f"--{a.replace('_', '-')}" for a in sorted(accepted)) or "no options"
+        raise BadInput(
+            f"benchmark '{name}' does not take {', '.join('--' + e.replace('_', '-') for e in extra)} (it takes: {takes})"
+        )
+    return cls(**given)

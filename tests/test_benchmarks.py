@@ -1,0 +1,159 @@
+import json
+import re
+
+import pytest
+
+from halluc_benchmarks import Benchmark, Sample, get_benchmark
+from halluc_benchmarks.arith import FRACTIONS
+from ucli.data import read_prompt_pairs
+from ucli.errors import BadInput
+
+
+def solve(prompt: str) -> int:
+    """An independent reading of an arith problem: parse each sentence and apply it."""
+    value = int(re.search(r"has (\d+)", prompt).group(1))
+    divisors = {v: k for k, v in FRACTIONS.items()}
+    for sentence in prompt.split(". ")[1:]:
+        if m := re.search(r"gets (\d+) more", sentence):
+            value += int(m.group(1))
+        elif m := re.search(r"gives away (\d+)", sentence):
+            value -= int(m.group(1))
+        elif m := re.search(r"multiplied by (\d+)", sentence):
+            value *= int(m.group(1))
+        elif m := re.search(r"keeps only (half|a third|a quarter|a fifth)", sentence):
+            assert value % divisors[m.group(1)] == 0
+            value //= divisors[m.group(1)]
+    return value
+
+
+@pytest.mark.parametrize("steps", [1, 3, 6])
+def test_arith_answers_are_exact_and_ids_stable_across_sizes(steps):
+    small = get_benchmark("arith", steps=steps, size=20).load("test")
+    big = get_benchmark("arith", steps=steps, size=200).load("test")
+    assert big[:20] == small
+    assert len({s.id for s in big}) == 200 and all(s.prompt.count("Then") == steps for s in big)
+    for s in big:
+        assert int(s.reference) == solve(s.prompt) and int(s.reference) >= 0
+    train = get_benchmark("arith", steps=steps, size=50).load("train")
+    assert not {s.prompt for s in train} & {s.prompt for s in big[:50]} or steps == 1
+
+
+def test_arith_scores_the_final_number_of_a_worked_answer():
+    bench = get_benchmark("arith", steps=2, size=1)
+    sample = bench.load("test")[0]
+    worked = f"First 23 + 5 = 28. Then 28 x 4 = {sample.reference}. The answer is {sample.reference}."
+    assert bench.score(sample, worked).correct
+    assert not bench.score(sample, "The answer is 5.").correct
+
+
+def test_load_seed_and_limit_and_bad_splits_and_options():
+    bench = get_benchmark("arith", size=30)
+    assert bench.load("test", limit=5) == bench.load("test")[:5]
+    shuffled = bench.load("test", limit=5, seed=3)
+    assert shuffled == bench.load("test", limit=5, seed=3) and shuffled != bench.load("test", limit=5)
+    with pytest.raises(BadInput, match=r"no split 'dev' \(splits: train, test\)"):
+        bench.load("dev")
+    with pytest.raises(BadInput, match=r"unknown benchmark 'nope' \(available: .*arith"):
+        get_benchmark("nope")
+    with pytest.raises(BadInput, match=r"does not take --metric \(it takes: --size, --steps\)"):
+        get_benchmark("arith", metric="text")
+
+
+def test_local_benchmark_reads_any_pair_file_and_refuses_to_score_without_references(tmp_path):
+    f = tmp_path / "q.tsv"
+    f.write_text("What is 2+2?\t4\nCapital of Italy?\tRome\n")
+    bench = get_benchmark("local", data_file=f, metric="text")
+    a, b = bench.load("test")
+    assert bench.score(b, "It is Rome.").correct and not bench.score(b, "Rome or Milan").correct
+    assert get_benchmark("local", data_file=f, metric="number").score(a, "The sum is 4.").correct
+    bare = tmp_path / "prompts.jsonl"
+    bare.write_text('{"prompt": "Say hi"}\n')
+    sample = get_benchmark("local", data_file=bare).load("test")[0]
+    with pytest.raises(
+        BadInput, match=r"prompts.jsonl: sample '.*' has no reference; this file cannot be scored"
+    ):
+        get_benchmark("local", data_file=bare).score(sample, "hi")
+    with pytest.raises(BadInput, match="needs --data-file"):
+        get_benchmark("local")
+
+
+def test_a_third_party_benchmark_is_one_class_with_prompt_formats(tiny_llama):
+    from ucli.models import load_model
+
+    class Trivia(Benchmark):
+        name = "trivia"
+        description = "Two questions."
+
+        def _load(self, split):
+            return [
+                Sample("q1", "Who founded the lab?", "Ada Lovelace", ("Ada",)),
+                Sample("q2", "Year?", "1843"),
+            ]
+
+    bench = Trivia()
+    q1 = bench.load("test")[0]
+    assert bench.base_prompt(q1) == "Question: Who founded the lab?\nAnswer:"
+    tok = load_model(str(tiny_llama), device="cpu").tokenizer
+    assert bench.format_prompt(q1, tok).endswith(
+        "Who founded the lab? Answer in a few words.<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert bench.format_prompt(q1) == bench.base_prompt(q1)
+    assert bench.score(q1, "It was Ada.").rule == "contains"
+
+
+def test_cli_list_show_export_score(cli, tmp_path):
+    listed = json.loads(cli("benchmarks", "list", "--json").stdout)["benchmarks"]
+    assert {"arith", "local"} <= {b["name"] for b in listed}
+    shown = json.loads(cli("benchmarks", "show", "arith", "--limit", 2, "--steps", 2, "--json").stdout)
+    assert [s["id"] for s in shown["samples"]] == ["arith-s2-test-0", "arith-s2-test-1"]
+
+    out = tmp_path / "arith.jsonl"
+    res = cli("benchmarks", "export", "arith", "--split", "train", "--limit", 4, "--output", out)
+    assert res.exit_code == 0, res.stderr
+    pairs = read_prompt_pairs(out)  # the format calibrate reads
+    assert len(pairs) == 4 and pairs[0].metadata["benchmark"] == "arith" and pairs[0].id == "arith-s3-train-0"
+
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text(
+        "".join(
+            json.dumps(
+                {"id": p.id, "completion": f"So the answer is {p.reference}." if i % 2 else "I think 0."}
+            )
+            + "\n"
+            for i, p in enumerate(pairs)
+        )
+    )
+    res = cli("benchmarks", "score", "arith", "--predictions", preds, "--json")
+    assert res.exit_code == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert (summary["n"], summary["correct"], summary["accuracy"]) == (4, 2, 0.5)
+    verdicts = [json.loads(x) for x in (tmp_path / "preds.verdicts.jsonl").read_text().splitlines()]
+    assert [v["correct"] for v in verdicts] == [False, True, False, True] and verdicts[1][
+        "extracted"
+    ].startswith(pairs[1].reference)
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ('{"id": "arith-s3-test-0"}\n', "preds.jsonl:1: no field 'completion' (fields: id)"),
+        ('{"id": "nope", "completion": "1"}\n', "preds.jsonl:1: id 'nope' is not in arith (train, test)"),
+        ('{"id": "arith-s3-test-0", "completion": 5}\n', "field 'completion': expected a string"),
+    ],
+)
+def test_cli_score_bad_predictions(cli, tmp_path, lines, message):
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text(lines)
+    res = cli("benchmarks", "score", "arith", "--predictions", preds)
+    assert res.exit_code == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "preds.verdicts.jsonl").exists()
+
+
+def test_cli_local_without_references_is_refused_for_scoring(cli, tmp_path):
+    data = tmp_path / "prompts.jsonl"
+    data.write_text('{"id": "a", "prompt": "Say hi"}\n')
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text('{"id": "a", "completion": "hi"}\n')
+    assert cli("benchmarks", "show", "local", "--data-file", data).exit_code == 0
+    res = cli("benchmarks", "score", "local", "--data-file", data, "--predictions", preds)
+    assert res.exit_code == 2 and "has no reference; this file cannot be scored" in res.stderr

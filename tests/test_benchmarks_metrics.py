@@ -1,0 +1,80 @@
+import pytest
+
+from halluc_benchmarks.metrics import (
+    final_answer,
+    first_sentence,
+    judge_number,
+    judge_text,
+    normalize,
+    numbers,
+)
+
+
+@pytest.mark.parametrize(
+    ("completion", "references", "correct", "rule"),
+    [
+        ("Paris", ["Paris"], True, "exact"),
+        ("  the PARIS!! ", ["Paris"], True, "exact"),
+        ("The capital of France is Paris.", ["Paris"], True, "contains"),
+        ("Paris or Lyon", ["Paris"], False, "hedged"),
+        ("Either Paris or Lyon.", ["Paris"], False, "hedged"),
+        ("War and Peace", ["War and Peace"], True, "exact"),
+        ("It is Pride or Prejudice.", ["Pride and Prejudice"], False, "no match"),
+        ("Crime or Punishment", ["Crime or Punishment"], True, "exact"),
+        ("It is not Paris, it is Lyon.", ["Paris"], False, "negated"),
+        ("The capital isn't Paris.", ["Paris"], False, "negated"),
+        ("No, Paris.", ["Paris"], True, "contains"),
+        ("Paristown is lovely.", ["Paris"], False, "no match"),
+        ("The answer is Lyon. Paris is nearby.", ["Paris"], False, "no match"),
+        ("Dr. Alexander Fleming discovered it in 1928.", ["Alexander Fleming", "Fleming"], True, "contains"),
+        ("J. K. Rowling wrote it. Not Tolkien.", ["J. K. Rowling", "Rowling"], True, "contains"),
+        ("It was written by Orwell", ["George Orwell", "Orwell"], True, "contains"),
+        ("São Paulo", ["Sao Paulo"], True, "exact"),
+        ("Marie Curie.", ["Marie Curie"], True, "exact"),
+        ("Curie, along with Pierre.", ["Marie Curie"], False, "no match"),
+        ("The symbol is Au.\nGold is element 79.", ["Au"], True, "contains"),
+        ("", ["Paris"], False, "no match"),
+    ],
+)
+def test_text_rules(completion, references, correct, rule):
+    verdict = judge_text(completion, references)
+    assert (verdict.correct, verdict.rule) == (correct, rule)
+    assert verdict.value == float(correct)
+
+
+@pytest.mark.parametrize(
+    ("completion", "reference", "correct"),
+    [
+        ("He has $1,234.50 now.", "1234.5", True),
+        ("On July 20, 1969.", "1969", True),
+        ("About 12 apples", "12", True),
+        ("About 12 apples", "13", False),
+        ("It is 45% of it.", "45", True),
+        ("Minus 7: −7", "-7", True),
+        ("There are 1,000,000 people.", "1000000", True),
+        ("No idea.", "3", False),
+    ],
+)
+def test_number_rules(completion, reference, correct):
+    assert judge_number(completion, reference).correct is correct
+
+
+@pytest.mark.parametrize(
+    ("completion", "final"),
+    [
+        ("Step 1: 3 + 4 = 7\n#### 7", "7"),
+        ("So 12 + 5 = 17. The answer is 34 stickers.\nDone", "34 stickers."),
+        ("23 + 5 = 28 and 28 * 4 = 112", "112"),
+        ("Answer: $1,200", "$1,200"),
+        ("no number", "no number"),
+    ],
+)
+def test_final_answer(completion, final):
+    assert final_answer(completion) == final
+
+
+def test_helpers():
+    assert normalize("  The Quick, BROWN fox!  ") == "quick brown fox"
+    assert first_sentence("Mt. Everest is tallest. K2 is second.") == "Mt. Everest is tallest."
+    assert first_sentence("\n\nParis\nLyon") == "Paris"
+    assert numbers("$2,500 and 3.5 km, -4") == [2500.0, 3.5, -4.0]
