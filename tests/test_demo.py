@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from halluc_demo import answer_matches, run_demo
-from halluc_demo.run import INSTRUCTION
+from halluc_benchmarks import get_benchmark
+from halluc_demo import run_demo
 from ucli.models import load_model
 
 
@@ -14,10 +14,12 @@ def test_logprobs_match_a_teacher_forced_forward_pass(tiny_llama, tmp_path):
         str(tiny_llama), limit=3, max_new_tokens=6, batch_size=3, output=tmp_path / "run", device="cpu"
     )
     lm = load_model(str(tiny_llama), device="cpu")
+    facts = get_benchmark("facts")
+    by_id = {s.id: s for s in facts.load("test")}
     for row in result.answers:
-        prompt_ids = lm.tokenizer(
-            lm.chat_prompt(f"{row['question']} {INSTRUCTION}"), add_special_tokens=False
-        )["input_ids"]
+        prompt = facts.format_prompt(by_id[row["id"]], lm.tokenizer)
+        assert prompt.endswith(f"{row['question']} Answer in a few words.<|im_end|>\n<|im_start|>assistant\n")
+        prompt_ids = lm.tokenizer(prompt, add_special_tokens=False)["input_ids"]
         ids = torch.tensor([prompt_ids + row["token_ids"]])
         with torch.no_grad():
             logp = torch.log_softmax(lm.model(ids).logits.float(), dim=-1)[0]
@@ -35,7 +37,7 @@ def test_run_folder_holds_answers_and_provenance(tiny_llama, tmp_path):
     )
     assert sorted(p.name for p in out.iterdir()) == ["answers.jsonl", "run.json"]
     saved = [json.loads(x) for x in (out / "answers.jsonl").read_text().splitlines()]
-    assert [r["id"] for r in saved] == ["capital-france", "capital-australia", "author-1984", "symbol-gold"]
+    assert [r["id"] for r in saved] == [s.id for s in get_benchmark("facts").load("test", limit=4, seed=5)]
     assert saved == json.loads(json.dumps(result.answers))
     doc = json.loads((out / "run.json").read_text())
     assert doc["provenance"]["schema"] == "halluc.demo.run"
@@ -64,8 +66,21 @@ def test_demo_cli_json_is_pure_json_on_stdout(cli, tiny_llama, tmp_path):
 def test_demo_table(cli, tiny_llama, tmp_path):
     res = cli("demo", "-m", tiny_llama, "--limit", 1, "--max-new-tokens", 2, "-o", tmp_path / "r")
     assert res.exit_code == 0, res.stderr
-    assert "mean log-prob" in res.stdout and "capital" in res.stdout
+    assert "mean log-prob" in res.stdout and "question" in res.stdout
     assert "/1 correct" in res.stdout and f"run folder: {tmp_path / 'r'}" in res.stdout
+
+
+def test_demo_on_your_own_questions_file(cli, tiny_llama, tmp_path):
+    qfile = tmp_path / "mine.tsv"
+    qfile.write_text("Capital of France?\tParis\nCapital of Italy?\tRome\n")
+    res = cli("demo", "-m", tiny_llama, "-q", qfile, "--max-new-tokens", 2, "-o", tmp_path / "r", "--json")
+    assert res.exit_code == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["summary"]["benchmark"] == "local" and {a["expected"] for a in data["answers"]} == {
+        "Paris",
+        "Rome",
+    }
+    assert all(a["rule"] in ("exact", "contains", "hedged", "negated", "no match") for a in data["answers"])
 
 
 @pytest.mark.parametrize(
@@ -113,20 +128,3 @@ def test_existing_output_is_never_overwritten(cli, tiny_llama, tmp_path):
     res = cli("demo", "-m", tiny_llama, "-o", out)
     assert res.exit_code == 2 and "exists and is not empty" in res.stderr
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
-
-
-@pytest.mark.parametrize(
-    ("answer", "refs", "ok"),
-    [
-        ("The capital of France is Paris.", ["Paris"], True),
-        ("Paristown", ["Paris"], False),
-        ("It was written by George Orwell", ["George Orwell", "Orwell"], True),
-        ("Measured in Amperes (A", ["ampere", "amperes"], True),
-        ("Measured in Amperes", ["ampere"], False),  # whole words only: the plural needs its own alias
-        ("The Nile River", ["Nile"], True),
-        ("Neptune", ["Jupiter"], False),
-        ("", ["x"], False),
-    ],
-)
-def test_answer_matching(answer, refs, ok):
-    assert answer_matches(answer, refs) is ok

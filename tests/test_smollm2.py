@@ -35,9 +35,15 @@ def test_second_load_comes_from_the_safetensors_cache_with_identical_outputs(smo
 
 
 def test_demo_on_the_real_model(smollm2, tmp_path):
-    result = run_demo("smollm2-135m", limit=2, output=tmp_path / "run", device="cpu")
+    qfile = tmp_path / "q.jsonl"
+    qfile.write_text('{"id": "fr", "question": "What is the capital of France?", "answer": "Paris"}\n')
+    result = run_demo("smollm2-135m", questions=qfile, output=tmp_path / "run", device="cpu")
     france = result.answers[0]
-    assert france["id"] == "capital-france" and "Paris" in france["answer"] and france["correct"]
-    assert france["finish_reason"] == "eos"
-    assert all(lp <= 0 for a in result.answers for lp in a["logprobs"])
-    assert result.summary["n"] == 2 and (tmp_path / "run" / "run.json").is_file()
+    assert france["id"] == "fr" and "Paris" in france["answer"] and france["correct"]
+    assert france["finish_reason"] == "eos" and all(lp <= 0 for lp in france["logprobs"])
+    facts = run_demo("smollm2-135m", limit=4, output=tmp_path / "facts", device="cpu")
+    assert (
+        facts.summary["benchmark"] == "facts"
+        and facts.summary["n"] == 4
+        and (tmp_path / "facts" / "run.json").is_file()
+    )

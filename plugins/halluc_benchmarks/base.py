@@ -98,6 +98,7 @@ class Benchmark(ABC):
     def score(self, sample: Sample, completion: str) -> Score:
         if not sample.references:
             raise BadInput(f"sample '{sample.id}' of '{self.name}' has no reference to score against")
-        if self.answer_type == "number":
+        # A sample may override the benchmark's answer type (facts mixes names and years).
+        if sample.metadata.get("answer_type", self.answer_type) == "number":
             return judge_number(completion, sample.reference or "")
         return judge_text(completion, sample.references)

@@ -48,6 +48,7 @@ ABBREVIATIONS = {
     "gen",
     "u s",
 }
+INITIALS = re.compile(r"(?:[^\W\d_]\.)*[^\W\d_]")  # "j", "j.r.r", "u.s"
 NUMBER = re.compile(r"(?<![\w.])[-−]?[$€£]?\d[\d,]*(?:\.\d+)?")
 PUNCTUATION = str.maketrans(string.punctuation + "“”‘’–—…", " " * (len(string.punctuation) + 7))
 
@@ -78,8 +79,8 @@ def first_sentence(text: str) -> str:
     for m in re.finditer(r"[.!?](?=\s|$)", line):
         before = re.findall(r"[\w.]+$", line[: m.start()])
         word = before[0].lower().rstrip(".") if before else ""
-        if m.group() == "." and (len(word) == 1 or word.replace(".", " ") in ABBREVIATIONS):
-            continue  # "J. K. Rowling", "Dr. Fleming"
+        if m.group() == "." and (INITIALS.fullmatch(word) or word.replace(".", " ") in ABBREVIATIONS):
+            continue  # "J. K. Rowling", "J.R.R. Tolkien", "U.S.", "Dr. Fleming"
         return line[: m.end()].strip()
     return line
 

@@ -6,7 +6,7 @@ Names load on first use so that `halluc --help` never imports the model stack.
 
 from typing import Any
 
-__all__ = ["DemoResult", "answer_matches", "run_demo"]
+__all__ = ["DemoResult", "run_demo"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,39 +1,16 @@
-"""Answer built-in factual questions greedily and keep each token's log-probability."""
+"""Answer benchmark questions greedily, keep each token's log-probability, and judge the answers."""
 
 from __future__ import annotations
 
-import re
-import string
-import unicodedata
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ucli import console
+from ucli import console, plugins
 from ucli.artifacts import require_fresh_dir, run_id, staged_dir, write_artifact, write_jsonl
-from ucli.data import PromptPair, read_prompt_pairs
 from ucli.models import DEFAULT_MODEL, LoadedModel, load_model
 
 SCHEMA = "halluc.demo.run"
-INSTRUCTION = "Answer in a few words."
-
-
-def builtin_questions() -> Path:
-    return Path(str(resources.files("halluc_demo") / "questions.jsonl"))
-
-
-def normalize(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = text.translate(str.maketrans(string.punctuation, " " * len(string.punctuation)))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def answer_matches(answer: str, references: list[str]) -> bool:
-    """True when a normalised reference or alias appears as whole words in the normalised answer."""
-    said = f" {normalize(answer)} "
-    return any(ref and f" {ref} " in said for ref in map(normalize, references))
 
 
 @dataclass
@@ -86,8 +63,10 @@ def generate_greedy(lm: LoadedModel, prompts: list[str], max_new_tokens: int) ->
 
 def run_demo(
     model: str = DEFAULT_MODEL,
+    benchmark: str = "facts",
+    split: str = "test",
     questions: str | Path | None = None,
-    limit: int | None = None,
+    limit: int | None = 12,
     max_new_tokens: int = 24,
     batch_size: int = 8,
     output: str | Path | None = None,
@@ -95,28 +74,39 @@ def run_demo(
     seed: int = 0,
     adapter: str | Path | None = None,
 ) -> DemoResult:
-    """Answer the questions, score them, and write a run folder (answers.jsonl + run.json)."""
+    """Answer `limit` questions (shuffled with `seed`), judge them, write answers.jsonl + run.json.
+
+    Questions come from a registered benchmark (default `facts`), or from a prompt/reference file
+    through the `local` benchmark when `questions` is given.
+    """
     import torch
 
-    qfile = Path(questions) if questions else builtin_questions()
-    pairs: list[PromptPair] = read_prompt_pairs(qfile)[:limit]
+    if questions:
+        bench, split = plugins.load("benchmarks", "local")(data_file=questions), "test"
+    else:
+        bench = plugins.load("benchmarks", benchmark)()
+    samples = bench.load(split, limit=limit, seed=seed)
     final = require_fresh_dir(output or Path("runs") / run_id("demo"))
     torch.manual_seed(seed)
     lm = load_model(model, device=device, adapter=str(adapter) if adapter else None)
     answers: list[dict[str, Any]] = []
-    with console.progress("answering", total=len(pairs)) as advance:
-        for start in range(0, len(pairs), batch_size):
-            batch = pairs[start : start + batch_size]
-            prompts = [lm.chat_prompt(f"{p.prompt} {INSTRUCTION}") for p in batch]
-            for pair, gen in zip(batch, generate_greedy(lm, prompts, max_new_tokens), strict=True):
+    with console.progress("answering", total=len(samples)) as advance:
+        for start in range(0, len(samples), batch_size):
+            batch = samples[start : start + batch_size]
+            prompts = [bench.format_prompt(s, lm.tokenizer) for s in batch]
+            for sample, gen in zip(batch, generate_greedy(lm, prompts, max_new_tokens), strict=True):
+                verdict = bench.score(sample, gen["answer"])
                 lps = gen["logprobs"]
                 answers.append(
                     {
-                        "id": pair.id,
-                        "question": pair.prompt,
-                        "expected": pair.reference,
-                        "aliases": pair.aliases,
-                        "correct": answer_matches(gen["answer"], [pair.reference, *pair.aliases]),
+                        "id": sample.id,
+                        "question": sample.prompt,
+                        "expected": sample.reference,
+                        "aliases": list(sample.aliases),
+                        "category": sample.metadata.get("category"),
+                        "correct": verdict.correct,
+                        "rule": verdict.rule,
+                        "extracted": verdict.extracted,
                         "mean_logprob": sum(lps) / len(lps) if lps else None,
                         **gen,
                     }
@@ -125,13 +115,15 @@ def run_demo(
     n_correct = sum(a["correct"] for a in answers)
     summary = {
         "model": lm.fingerprint.name,
+        "benchmark": bench.name,
+        "split": split,
         "n": len(answers),
         "correct": n_correct,
         "accuracy": n_correct / len(answers),
     }
-    config = {"model": model, "adapter": lm.fingerprint.adapter, "questions": str(qfile), "limit": limit}
-    config["max_new_tokens"] = max_new_tokens
-    config.update({"batch_size": batch_size, "device": lm.device, "instruction": INSTRUCTION})
+    config = {"model": model, "adapter": lm.fingerprint.adapter, "benchmark": bench.name, "split": split}
+    config.update(questions=str(questions) if questions else None, limit=limit, max_new_tokens=max_new_tokens)
+    config.update(batch_size=batch_size, device=lm.device)
     with staged_dir(final) as stage:
         write_jsonl(stage / "answers.jsonl", answers)
         write_artifact(
@@ -140,7 +132,7 @@ def run_demo(
             1,
             {"summary": summary, "files": {"answers": "answers.jsonl"}},
             model=lm.fingerprint,
-            inputs=[qfile],
+            inputs=[questions] if questions else [],
             seed=seed,
             config=config,
         )
