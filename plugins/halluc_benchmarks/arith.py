@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 from halluc_benchmarks.base import Benchmark, Sample
-from halluc_benchmarks.metrics import Score, final_answer, judge_number
 from ucli.errors import BadInput
 
 NAMES = ("Ava", "Ben", "Chloe", "Dev", "Emma", "Farid", "Grace", "Hugo", "Iris", "Jonas", "Kira", "Liam")
@@ -17,7 +16,7 @@ class Arith(Benchmark):
     name = "arith"
     description = "Seeded multi-step arithmetic word problems with exact integer answers (--steps, --size)."
     splits = ("train", "test")
-    answer_type = "number"
+    answer_type = "final-number"
     instruction = "Give the final number."
 
     def __init__(self, steps: int = 3, size: int = 200):
@@ -67,7 +66,3 @@ class Arith(Benchmark):
 
     def _load(self, split: str) -> list[Sample]:
         return [self.problem(split, i) for i in range(self.size)]
-
-    def score(self, sample: Sample, completion: str) -> Score:
-        """Worked answers end on their result: judge the final answer, not the first sentence."""
-        return judge_number(completion, sample.reference or "", extracted=final_answer(completion))

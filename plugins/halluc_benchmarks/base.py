@@ -28,7 +28,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from halluc_benchmarks.metrics import Score, judge_number, judge_text
+from halluc_benchmarks.metrics import Score, final_answer, judge_number, judge_text
 from ucli.errors import BadInput
 
 
@@ -61,7 +61,7 @@ class Benchmark(ABC):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     splits: ClassVar[tuple[str, ...]] = ("test",)
-    answer_type: ClassVar[str] = "text"  # text | number: which shared rule `score` applies
+    answer_type: ClassVar[str] = "text"  # text | number | final-number: the shared rule `score` applies
     instruction: ClassVar[str] = "Answer in a few words."
 
     @abstractmethod
@@ -99,6 +99,9 @@ class Benchmark(ABC):
         if not sample.references:
             raise BadInput(f"sample '{sample.id}' of '{self.name}' has no reference to score against")
         # A sample may override the benchmark's answer type (facts mixes names and years).
-        if sample.metadata.get("answer_type", self.answer_type) == "number":
+        kind = sample.metadata.get("answer_type", self.answer_type)
+        if kind == "final-number":  # worked solutions end on their result
+            return judge_number(completion, sample.reference or "", extracted=final_answer(completion))
+        if kind == "number":
             return judge_number(completion, sample.reference or "")
         return judge_text(completion, sample.references)
