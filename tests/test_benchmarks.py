@@ -157,3 +157,22 @@ def test_cli_local_without_references_is_refused_for_scoring(cli, tmp_path):
     assert cli("benchmarks", "show", "local", "--data-file", data).exit_code == 0
     res = cli("benchmarks", "score", "local", "--data-file", data, "--predictions", preds)
     assert res.exit_code == 2 and "has no reference; this file cannot be scored" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["show", "nope"],
+            "unknown benchmark 'nope' (available: arith, facts, gsm8k, humaneval, local, math)",
+        ),
+        (["show", "facts", "--split", "dev"], "benchmark 'facts' has no split 'dev' (splits: train, test)"),
+        (
+            ["export", "arith", "--steps", "0", "-o", "x.jsonl"],
+            "arith: --steps must be between 1 and 12, got 0",
+        ),
+    ],
+)
+def test_cli_bad_names_and_splits_exit_2_with_one_line(cli, args, message):
+    res = cli("benchmarks", *args)
+    assert res.exit_code == 2 and res.stderr.strip() == f"error: {message}"
