@@ -10,8 +10,7 @@ Python API:
 Names load on first use so that `halluc --help` stays light.
 """
 
-from importlib import import_module
-from typing import Any
+from ucli.lazy import lazy_exports
 
 _EXPORTS = {
     "Benchmark": "base",
@@ -22,8 +21,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(name)
-    return getattr(import_module(f"halluc_benchmarks.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -4,14 +4,7 @@ Python API: `run_demo(...)` returns a `DemoResult`; the CLI only parses, calls a
 Names load on first use so that `halluc --help` never imports the model stack.
 """
 
-from typing import Any
+from ucli.lazy import lazy_exports
 
 __all__ = ["DemoResult", "run_demo"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from halluc_demo import run
-
-        return getattr(run, name)
-    raise AttributeError(name)
+__getattr__ = lazy_exports(__name__, dict.fromkeys(__all__, "run"))

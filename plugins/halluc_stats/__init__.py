@@ -8,8 +8,7 @@ Python API (each also behind a `halluc stats` command):
 Names load on first use so that `halluc --help` never imports numpy, scipy or scikit-learn.
 """
 
-from importlib import import_module
-from typing import Any
+from ucli.lazy import lazy_exports
 
 _EXPORTS = {
     "mcnemar": "contingency",
@@ -29,8 +28,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(name)
-    return getattr(import_module(f"halluc_stats.{_EXPORTS[name]}"), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
