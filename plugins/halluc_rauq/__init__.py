@@ -1,0 +1,24 @@
+"""RAUQ (Vazhentsev et al., 2025): attention-based uncertainty scores and their calibration.
+
+Python API:
+
+    from halluc_rauq import rauq_scores, default_layers, default_alpha, score_completion
+
+Names load on first use so that `halluc --help` never imports torch.
+"""
+
+from ucli.lazy import lazy_exports
+
+_EXPORTS = {
+    "RAUQResult": "scorer",
+    "rauq_scores": "scorer",
+    "log_confidence": "scorer",
+    "default_layers": "scorer",
+    "default_alpha": "scorer",
+    "per_sequence_heads": "scorer",
+    "entropy_confidence": "scorer",
+    "score_completion": "teacher_forced",
+    "capture_previous_token_attention": "attention",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
