@@ -215,6 +215,14 @@ def run_id(kind: str) -> str:
     return f"{stamp}-{kind}-{_random.token_hex(2)}"
 
 
+def require_file_path(path: str | os.PathLike) -> Path:
+    """Fail early, before expensive work, when an output file path names a folder."""
+    target = Path(path)
+    if target.is_dir():
+        raise BadInput(f"{target}: is a folder, expected a file to write")
+    return target
+
+
 def require_fresh_dir(path: str | os.PathLike) -> Path:
     """Refuse an output folder that holds anything (call it early, before expensive work)."""
     target = Path(path)

@@ -8,7 +8,8 @@ from typing import Any
 
 from ucli import console, plugins
 from ucli.artifacts import require_fresh_dir, run_id, staged_dir, write_artifact, write_jsonl
-from ucli.models import DEFAULT_MODEL, LoadedModel, load_model
+from ucli.generation import generate_greedy
+from ucli.models import DEFAULT_MODEL, load_model
 
 SCHEMA = "halluc.demo.run"
 
@@ -18,47 +19,6 @@ class DemoResult:
     run_dir: Path
     summary: dict[str, Any]
     answers: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _eos_ids(lm: LoadedModel) -> set[int]:
-    ids = {lm.tokenizer.eos_token_id}
-    gen_eos = getattr(lm.model.generation_config, "eos_token_id", None)
-    ids.update(gen_eos if isinstance(gen_eos, list) else [gen_eos])
-    return {i for i in ids if i is not None}
-
-
-def generate_greedy(lm: LoadedModel, prompts: list[str], max_new_tokens: int) -> list[dict[str, Any]]:
-    """Greedy answers for one batch with the log-probability the model gave each chosen token."""
-    import torch
-
-    enc = lm.encode(prompts)
-    with torch.no_grad():
-        out = lm.model.generate(
-            **enc,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            output_logits=True,
-            return_dict_in_generate=True,
-            pad_token_id=lm.tokenizer.pad_token_id,
-        )
-    new = out.sequences[:, enc["input_ids"].shape[1] :]
-    logprobs = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1)
-    chosen = logprobs.gather(-1, new.unsqueeze(-1)).squeeze(-1)
-    eos = _eos_ids(lm)
-    rows = []
-    for ids, lps in zip(new.tolist(), chosen.tolist(), strict=True):
-        stop = next((i for i, t in enumerate(ids) if t in eos), None)
-        keep = ids if stop is None else ids[:stop]
-        rows.append(
-            {
-                "answer": lm.tokenizer.decode(keep, skip_special_tokens=True).strip(),
-                "token_ids": keep,
-                "tokens": [lm.tokenizer.decode([t]) for t in keep],
-                "logprobs": lps[: len(keep)],
-                "finish_reason": "length" if stop is None else "eos",
-            }
-        )
-    return rows
 
 
 def run_demo(

@@ -1,0 +1,205 @@
+"""Offline calibration: which head of each layer attends most to the previous token."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from halluc_rauq.attention import capture_previous_token_attention
+from halluc_rauq.scorer import default_layers
+from ucli.artifacts import load_artifact
+from ucli.data import PromptPair
+from ucli.errors import BadInput
+from ucli.fingerprint import ModelFingerprint
+from ucli.models import LoadedModel, chat_prompt
+
+HEADS_SCHEMA = "halluc.rauq.heads"
+MODES = ("teacher-forced", "generated")
+
+
+@dataclass
+class HeadsCalibration:
+    heads: dict[int, int]  # every layer -> the head with the largest mean previous-token attention
+    layers: list[int]  # the subset RAUQ uses at runtime
+    mean_attention: np.ndarray  # [L, H]
+    n_tokens: int  # previous-token attention values averaged (a(2)..a(n) of every example)
+    n_examples: int
+    skipped_empty: int
+    mode: str
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "heads": {str(layer): head for layer, head in self.heads.items()},
+            "layers": self.layers,
+            "mean_attention": self.mean_attention.round(8).tolist(),
+            "n_tokens": self.n_tokens,
+            "n_examples": self.n_examples,
+            "skipped_empty": self.skipped_empty,
+            "mode": self.mode,
+        }
+
+
+def parse_layers(spec: str | None, num_layers: int) -> list[int]:
+    """'10,12,14' or '10-20' (inclusive) or a mix; None gives the default middle third."""
+    if spec is None:
+        return default_layers(num_layers)
+    layers: list[int] = []
+    for part in spec.split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                lo, hi = (int(x) for x in part.split("-", 1))
+                layers.extend(range(lo, hi + 1))
+            else:
+                layers.append(int(part))
+        except ValueError:
+            raise BadInput(f"--layers: '{part}' is not a layer number or a range like 10-20") from None
+    bad = sorted({layer for layer in layers if not 0 <= layer < num_layers})
+    if bad or not layers:
+        raise BadInput(f"--layers: {bad or spec} outside this model's layers 0..{num_layers - 1}")
+    return sorted(set(layers))
+
+
+def prompt_ids(lm: LoadedModel, prompt: str) -> list[int]:
+    """The prompt as the model sees it: the chat template for instruct models."""
+    templated = bool(getattr(lm.tokenizer, "chat_template", None))
+    text = chat_prompt(lm.tokenizer, prompt)
+    return lm.tokenizer(text, add_special_tokens=not templated)["input_ids"]
+
+
+def _mean_previous_token_attention(
+    lm: LoadedModel,
+    sequences: list[tuple[list[int], list[int]]],
+    batch_size: int,
+    advance: Callable[[int], None],
+) -> tuple[np.ndarray, int]:
+    """Sum of a_{l,h}(i) over i = 2..n of every (prompt, completion), for all layers; and the count."""
+    import torch
+
+    layers = list(range(lm.fingerprint.num_layers))
+    sums = np.zeros((len(layers), lm.fingerprint.num_heads))
+    count = 0
+    pad = lm.tokenizer.pad_token_id
+    for start in range(0, len(sequences), batch_size):
+        batch = sequences[start : start + batch_size]
+        width = max(len(p) + len(c) for p, c in batch)
+        # Right padding is exact for causal attention: pads come after every position we read.
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for b, (p, c) in enumerate(batch):
+            ids[b, : len(p) + len(c)] = torch.tensor(p + c)
+            mask[b, : len(p) + len(c)] = 1
+        with capture_previous_token_attention(lm.model, layers, "diagonal") as captured, torch.no_grad():
+            lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device))
+        for b, (p, c) in enumerate(batch):
+            s, n = len(p), len(c)
+            if n < 2:
+                continue
+            for layer in layers:  # a(2..n) sit on the diagonal at positions s .. s+n-2
+                sums[layer] += captured[layer][0][b, :, s : s + n - 1].double().sum(dim=-1).numpy()
+            count += n - 1
+        advance(len(batch))
+    return sums, count
+
+
+def calibrate_heads(
+    lm: LoadedModel,
+    pairs: list[PromptPair],
+    mode: str = "teacher-forced",
+    layers: list[int] | None = None,
+    max_new_tokens: int = 32,
+    batch_size: int = 8,
+    advance: Callable[[int], None] = lambda n: None,
+) -> HeadsCalibration:
+    """Mean previous-token attention of every head over completion tokens; argmax head per layer.
+
+    `teacher-forced` uses each pair's reference as the completion (empty ones are skipped and
+    counted); `generated` uses the model's own greedy answers.
+    """
+    if mode not in MODES:
+        raise BadInput(f"unknown --mode '{mode}' (expected one of {', '.join(MODES)})")
+    runtime_layers = layers if layers is not None else default_layers(lm.fingerprint.num_layers)
+    skipped = 0
+    sequences: list[tuple[list[int], list[int]]] = []
+    examples = []
+    if mode == "teacher-forced":
+        for pair in pairs:
+            if not (pair.reference or "").strip():
+                skipped += 1
+                continue
+            completion = lm.tokenizer(pair.reference, add_special_tokens=False)["input_ids"]
+            sequences.append((prompt_ids(lm, pair.prompt), completion))
+            examples.append({"id": pair.id, "completion": pair.reference})
+    else:
+        from ucli.generation import generate_greedy
+
+        for start in range(0, len(pairs), batch_size):
+            batch = pairs[start : start + batch_size]
+            texts = [chat_prompt(lm.tokenizer, p.prompt) for p in batch]
+            for pair, gen in zip(batch, generate_greedy(lm, texts, max_new_tokens), strict=True):
+                if not gen["token_ids"]:
+                    skipped += 1
+                    continue
+                sequences.append((prompt_ids(lm, pair.prompt), gen["token_ids"]))
+                examples.append({"id": pair.id, "completion": gen["answer"]})
+    if not sequences:
+        raise BadInput("every completion is empty: nothing to calibrate on")
+    sums, count = _mean_previous_token_attention(lm, sequences, batch_size, advance)
+    if count == 0:
+        raise BadInput("the completions are all one token long: no previous-token attention to average")
+    means = sums / count
+    return HeadsCalibration(
+        heads={layer: int(np.argmax(means[layer])) for layer in range(means.shape[0])},
+        layers=runtime_layers,
+        mean_attention=means,
+        n_tokens=count,
+        n_examples=len(sequences),
+        skipped_empty=skipped,
+        mode=mode,
+        examples=examples,
+    )
+
+
+def load_heads(path: str | Path, model: ModelFingerprint) -> tuple[dict[int, int], list[int]]:
+    """The runtime layers and their heads from a heads artifact made for this model."""
+    doc = load_artifact(path, HEADS_SCHEMA, model=model)
+    heads = {int(layer): int(head) for layer, head in doc["heads"].items()}
+    layers = [int(x) for x in doc["layers"]]
+    bad = [layer for layer in layers if layer >= model.num_layers or heads.get(layer, -1) >= model.num_heads]
+    if bad:
+        raise BadInput(
+            f"{path}: layers {bad} exceed this model's {model.num_layers} layers x {model.num_heads} heads"
+        )
+    return {layer: heads[layer] for layer in layers}, layers
+
+
+def plot_heads(cal: HeadsCalibration, path: str | Path, title: str) -> Path:
+    """Heat map of the L x H mean previous-token attention, chosen heads marked, runtime layers boxed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ucli.artifacts import atomic_path
+
+    n_layers, n_heads = cal.mean_attention.shape
+    fig, ax = plt.subplots(figsize=(max(4, 0.45 * n_heads + 2), max(4, 0.28 * n_layers + 1.5)), dpi=120)
+    image = ax.imshow(cal.mean_attention, aspect="auto", cmap="viridis", origin="lower")
+    fig.colorbar(image, ax=ax, label="mean attention to the previous token")
+    for layer, head in cal.heads.items():
+        used = layer in cal.layers
+        ax.scatter(head, layer, marker="s" if used else "x", s=40, facecolors="none" if used else "white",
+                   edgecolors="red" if used else None, linewidths=1.5)  # fmt: skip
+    ax.set_xlabel("head")
+    ax.set_ylabel("layer")
+    ax.set_title(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)
