@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from halluc_rauq.attention import capture_previous_token_attention
 from halluc_rauq.scorer import default_layers
+from halluc_rauq.teacher_forced import teacher_force
 from ucli.artifacts import load_artifact
 from ucli.data import PromptPair
 from ucli.errors import BadInput
@@ -79,32 +79,9 @@ def _mean_previous_token_attention(
     advance: Callable[[int], None],
 ) -> tuple[np.ndarray, int]:
     """Sum of a_{l,h}(i) over i = 2..n of every (prompt, completion), for all layers; and the count."""
-    import torch
-
-    layers = list(range(lm.fingerprint.num_layers))
-    sums = np.zeros((len(layers), lm.fingerprint.num_heads))
-    count = 0
-    pad = lm.tokenizer.pad_token_id
-    for start in range(0, len(sequences), batch_size):
-        batch = sequences[start : start + batch_size]
-        width = max(len(p) + len(c) for p, c in batch)
-        # Right padding is exact for causal attention: pads come after every position we read.
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for b, (p, c) in enumerate(batch):
-            ids[b, : len(p) + len(c)] = torch.tensor(p + c)
-            mask[b, : len(p) + len(c)] = 1
-        with capture_previous_token_attention(lm.model, layers, "diagonal") as captured, torch.no_grad():
-            lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device))
-        for b, (p, c) in enumerate(batch):
-            s, n = len(p), len(c)
-            if n < 2:
-                continue
-            for layer in layers:  # a(2..n) sit on the diagonal at positions s .. s+n-2
-                sums[layer] += captured[layer][0][b, :, s : s + n - 1].double().sum(dim=-1).numpy()
-            count += n - 1
-        advance(len(batch))
-    return sums, count
+    forced = teacher_force(lm, sequences, list(range(lm.fingerprint.num_layers)), batch_size, advance)
+    sums = sum(f.attn[:, :, 1:].sum(axis=-1) for f in forced)
+    return np.asarray(sums), sum(max(f.attn.shape[-1] - 1, 0) for f in forced)
 
 
 def calibrate_heads(

@@ -8,7 +8,9 @@ import typer
 
 from ucli import console, options
 
-calibrate = typer.Typer(help="Calibrate RAUQ: uncertainty-aware attention heads.", no_args_is_help=True)
+calibrate = typer.Typer(
+    help="Calibrate RAUQ: uncertainty-aware attention heads and trigger thresholds.", no_args_is_help=True
+)
 
 
 @calibrate.command()
@@ -94,3 +96,125 @@ def heads(
         f"{cal.n_examples} examples, {cal.n_tokens} tokens, mode {cal.mode}; wrote {output}"
         + (f" and {plot}" if plot else "")
     )
+
+
+@calibrate.command()
+def threshold(
+    calibration: Path = typer.Option(
+        ..., "--calibration", "-c", help="Prompt/reference pairs (JSONL, JSON, CSV or TSV)."
+    ),
+    heads_file: Path = typer.Option(
+        ..., "--heads", help="heads.json from `halluc calibrate heads` (same model)."
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="theta.json artifact to write."),
+    model: str = typer.Option(
+        "smollm2-135m", "--model", "-m", help="Model spec: alias, hub id, local folder or .gguf."
+    ),
+    alpha: float | None = typer.Option(
+        None, "--alpha", help="RAUQ alpha in [0, 1] (default: 0.5 instruct, 0.2 base)."
+    ),
+    max_samples: int = typer.Option(5000, "--max-samples", min=1, help="Token samples to fit on."),
+    signal: str = typer.Option(
+        "rauq", "--signal", help="rauq, entropy or margin (top-1 minus top-2 probability)."
+    ),
+    labels: str = typer.Option(
+        "teacher-forced", "--labels", help="teacher-forced (top-1 != reference) or sequence."
+    ),
+    num_examples: int | None = typer.Option(
+        None, "--num-examples", "-n", min=1, help="Use the first N pairs (default: all)."
+    ),
+    max_new_tokens: int = typer.Option(
+        32, "--max-new-tokens", min=1, help="sequence labels: tokens per answer."
+    ),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Sequences per forward pass."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    load_in_4bit: bool = typer.Option(False, "--load-in-4bit", help="4-bit NF4 weights (bitsandbytes)."),
+    load_in_8bit: bool = typer.Option(False, "--load-in-8bit", help="8-bit weights (bitsandbytes)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (recorded)."),
+    json_out: bool = options.JSON,
+) -> None:
+    """Fit the trigger threshold: logistic regression of token errors on the signal, theta by Youden's J."""
+    import torch
+
+    from halluc_rauq.calibration import load_heads
+    from halluc_rauq.scorer import check_alpha, default_alpha
+    from halluc_rauq.threshold import LABELS, SIGNALS, THETA_SCHEMA, collect, fit_threshold, theta_payload
+    from ucli import plugins
+    from ucli.artifacts import require_file_path, sha256_file, write_artifact
+    from ucli.data import read_prompt_pairs
+    from ucli.errors import BadInput
+    from ucli.models import load_model
+
+    if signal not in SIGNALS:
+        raise BadInput(f"unknown --signal '{signal}' (expected one of {', '.join(SIGNALS)})")
+    if labels not in LABELS:
+        raise BadInput(f"unknown --labels '{labels}' (expected one of {', '.join(LABELS)})")
+    if alpha is not None:
+        check_alpha(alpha)
+    require_file_path(output)
+    pairs = read_prompt_pairs(calibration)
+    if num_examples is not None and num_examples > len(pairs):
+        console.warn(f"{calibration} has {len(pairs)} pairs; using all of them (asked for {num_examples})")
+    pairs = pairs[:num_examples]
+    torch.manual_seed(seed)
+    lm = load_model(model, device=device, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit)
+    heads, layers = load_heads(heads_file, lm.fingerprint)
+    alpha = alpha if alpha is not None else default_alpha(bool(getattr(lm.tokenizer, "chat_template", None)))
+    # Answers are judged by the shared benchmark rules, reached through the plugin registry.
+    bench = plugins.load("benchmarks", "local")(data_file=calibration)
+    samples = {s.id: s for s in bench.load("test")}
+
+    def judge(pair, answer: str) -> bool:
+        return bench.score(samples[pair.id], answer).correct
+
+    with console.progress("collecting token signals", total=len(pairs)) as advance:
+        scores, marks, used = collect(
+            lm,
+            pairs,
+            heads,
+            layers,
+            alpha,
+            signal,
+            labels,
+            max_samples,
+            judge,
+            max_new_tokens,
+            batch_size,
+            advance,
+        )
+    fit = fit_threshold(scores, marks)
+    payload = theta_payload(fit, signal, labels, alpha, layers, heads, len(scores), used)
+    payload["heads_sha256"] = sha256_file(heads_file)
+    config = {
+        "model": model,
+        "calibration": str(calibration),
+        "heads": str(heads_file),
+        "alpha": alpha,
+        "signal": signal,
+    }
+    config.update(
+        labels=labels, max_samples=max_samples, num_examples=num_examples, max_new_tokens=max_new_tokens
+    )
+    write_artifact(
+        output,
+        THETA_SCHEMA,
+        1,
+        payload,
+        model=lm.fingerprint,
+        inputs=[calibration, heads_file],
+        seed=seed,
+        config=config,
+    )
+    if json_out:
+        console.print_json({"output": str(output), **payload})
+        return
+    rows = [
+        ("theta", f"{fit.theta:.4f} ({signal}, fire when {fit.direction})"),
+        ("AUROC", f"{fit.auroc:.4f}"),
+        ("TPR / FPR at theta", f"{fit.tpr:.3f} / {fit.fpr:.3f}"),
+        ("error tokens", f"{fit.n_positive} of {len(scores)} ({payload['positive_rate']:.1%})"),
+        ("logistic", f"coef {fit.coef:.4f}, intercept {fit.intercept:.4f}"),
+        ("alpha, labels", f"{alpha}, {labels}"),
+    ]
+    console.out.print(console.table(f"threshold for {lm.fingerprint.name}", ["", "value"], rows))
+    console.out.print(f"wrote {output}")

@@ -1,13 +1,70 @@
-"""Score a given completion with one teacher-forced pass over prompt + completion."""
+"""Teacher-forced passes over prompt + completion: every per-token view RAUQ and its rivals need."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from halluc_rauq.attention import capture_previous_token_attention
 from halluc_rauq.scorer import RAUQResult, check_alpha, default_layers, rauq_scores
+
+
+@dataclass
+class ForcedTokens:
+    """One completion under teacher forcing (n tokens)."""
+
+    token_logprobs: np.ndarray  # [n] log p of each completion token
+    attn: np.ndarray  # [layers, H, n] previous-token attention; column 0 (no a(1)) is 0
+    top1: np.ndarray  # [n] the model's own top-1 token at each step
+    entropy: np.ndarray  # [n] entropy of the predictive distribution (nats)
+    margin: np.ndarray  # [n] top-1 minus top-2 probability
+
+
+def teacher_force(
+    lm: Any,
+    sequences: list[tuple[list[int], list[int]]],
+    layers: list[int],
+    batch_size: int = 8,
+    advance: Callable[[int], None] = lambda n: None,
+) -> list[ForcedTokens]:
+    """Right-padded batches (exact for causal attention: pads follow every position read)."""
+    import torch
+
+    out: list[ForcedTokens] = []
+    pad = lm.tokenizer.pad_token_id
+    for start in range(0, len(sequences), batch_size):
+        batch = sequences[start : start + batch_size]
+        width = max(len(p) + len(c) for p, c in batch)
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for b, (p, c) in enumerate(batch):
+            ids[b, : len(p) + len(c)] = torch.tensor(p + c)
+            mask[b, : len(p) + len(c)] = 1
+        with capture_previous_token_attention(lm.model, layers, "diagonal") as captured, torch.no_grad():
+            logits = lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device)).logits.float()
+        for b, (p, c) in enumerate(batch):
+            s, n = len(p), len(c)
+            log_probs = torch.log_softmax(logits[b, s - 1 : s + n - 1], dim=-1)  # predicts y_1..y_n
+            probs = log_probs.exp()
+            top2 = probs.topk(min(2, probs.shape[-1]), dim=-1)
+            target = torch.tensor(c, device=log_probs.device)[:, None]
+            attn = np.zeros((len(layers), captured[layers[0]][0].shape[1], n))
+            for j, layer in enumerate(layers):  # a(i+1) for token i sits on the diagonal at s + i - 1
+                attn[j, :, 1:] = captured[layer][0][b, :, s : s + n - 1].double().numpy()
+            out.append(
+                ForcedTokens(
+                    token_logprobs=log_probs.gather(-1, target)[:, 0].double().cpu().numpy(),
+                    attn=attn,
+                    top1=top2.indices[:, 0].cpu().numpy(),
+                    entropy=-(probs * log_probs).sum(-1).double().cpu().numpy(),
+                    margin=(top2.values[:, 0] - top2.values[:, -1]).double().cpu().numpy(),
+                )
+            )
+        advance(len(batch))
+    return out
 
 
 def score_completion(
@@ -18,22 +75,9 @@ def score_completion(
     alpha: float = 0.5,
     heads: dict[int, int] | None = None,
 ) -> RAUQResult:
-    """RAUQ of `completion_ids` after `prompt_ids`: token probabilities and previous-token attention
-    of the completion only (the prompt is never used), from one forward pass."""
-    import torch
-
+    """RAUQ of `completion_ids` after `prompt_ids` from one teacher-forced pass (the prompt is never
+    used beyond conditioning)."""
     check_alpha(alpha)
-    num_layers = lm.fingerprint.num_layers
-    layers = layers if layers is not None else default_layers(num_layers)
-    s, n = len(prompt_ids), len(completion_ids)
-    ids = torch.tensor([prompt_ids + completion_ids], device=lm.device)
-    with capture_previous_token_attention(lm.model, layers, "diagonal") as captured, torch.no_grad():
-        logits = lm.model(ids).logits[0].float()
-    log_probs = torch.log_softmax(logits[s - 1 : s + n - 1], dim=-1)
-    token_logprobs = log_probs.gather(-1, torch.tensor(completion_ids, device=logits.device)[:, None])[:, 0]
-    # Token i (0-based) is y_{i+1}; a(i+1) is the diagonal at y_i's position s + i - 1.
-    attn = np.zeros((len(layers), captured[layers[0]][0].shape[1], n))
-    for j, layer in enumerate(layers):
-        diag = captured[layer][0][0].numpy()  # [H, T]
-        attn[j, :, 1:] = diag[:, s : s + n - 1]
-    return rauq_scores(token_logprobs.cpu().numpy(), attn, layers, alpha, heads)
+    layers = layers if layers is not None else default_layers(lm.fingerprint.num_layers)
+    forced = teacher_force(lm, [(prompt_ids, completion_ids)], layers)[0]
+    return rauq_scores(forced.token_logprobs, forced.attn, layers, alpha, heads)

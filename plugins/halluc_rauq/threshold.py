@@ -1,0 +1,164 @@
+"""Fit the trigger threshold theta: logistic regression of token error labels on a token signal."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from halluc_rauq.calibration import prompt_ids
+from halluc_rauq.scorer import check_alpha, rauq_scores
+from halluc_rauq.teacher_forced import ForcedTokens, teacher_force
+from ucli.data import PromptPair
+from ucli.errors import BadInput
+from ucli.models import LoadedModel, chat_prompt
+
+THETA_SCHEMA = "halluc.rauq.theta"
+SIGNALS = ("rauq", "entropy", "margin")
+LABELS = ("teacher-forced", "sequence")
+
+
+@dataclass
+class ThresholdFit:
+    theta: float  # on the signal's own scale
+    direction: str  # "above": fire when signal >= theta; "below": when signal <= theta
+    coef: float  # logistic regression of label (1 = error) on the signal
+    intercept: float
+    auroc: float
+    tpr: float  # at theta
+    fpr: float
+    n_positive: int
+    n_negative: int
+
+
+def token_signal(
+    forced: ForcedTokens, signal: str, layers: list[int], heads: dict[int, int], alpha: float
+) -> np.ndarray:
+    """The per-token trigger signal: RAUQ token score (fixed heads), entropy, or top-2 margin."""
+    if signal == "rauq":
+        return np.asarray(rauq_scores(forced.token_logprobs, forced.attn, layers, alpha, heads).tokens)
+    if signal == "entropy":
+        return forced.entropy
+    return forced.margin
+
+
+def fit_threshold(scores, labels) -> ThresholdFit:
+    """Logistic regression (scikit-learn) of the label on the score; theta by Youden's J."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    x = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.int64)
+    n_pos, n_neg = int(y.sum()), int((1 - y).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise BadInput(
+            f"threshold fitting needs both labels; got {n_pos} positive and {n_neg} negative tokens"
+        )
+    model = LogisticRegression().fit(x[:, None], y)
+    w, b = float(model.coef_[0, 0]), float(model.intercept_[0])
+    prob = model.predict_proba(x[:, None])[:, 1]
+    fpr, tpr, cuts = roc_curve(y, prob)
+    finite = np.isfinite(cuts)
+    best = int(np.flatnonzero(finite)[np.argmax((tpr - fpr)[finite])])
+    p_star = float(np.clip(cuts[best], 1e-12, 1 - 1e-12))
+    direction = "above" if w >= 0 else "below"
+    theta = (math.log(p_star / (1 - p_star)) - b) / w if w != 0 else float(np.median(x))
+    fires = x >= theta - 1e-9 if direction == "above" else x <= theta + 1e-9
+    return ThresholdFit(
+        theta=float(theta),
+        direction=direction,
+        coef=w,
+        intercept=b,
+        auroc=float(roc_auc_score(y, prob)),
+        tpr=float(fires[y == 1].mean()),
+        fpr=float(fires[y == 0].mean()),
+        n_positive=n_pos,
+        n_negative=n_neg,
+    )
+
+
+def collect(
+    lm: LoadedModel,
+    pairs: list[PromptPair],
+    heads: dict[int, int],
+    layers: list[int],
+    alpha: float,
+    signal: str,
+    labels: str,
+    max_samples: int,
+    judge: Callable[[PromptPair, str], bool],
+    max_new_tokens: int = 32,
+    batch_size: int = 8,
+    advance: Callable[[int], None] = lambda n: None,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Token scores and labels (1 = error) until `max_samples` tokens; also the examples used.
+
+    `teacher-forced`: the reference is forced and a position is an error when the model's top-1
+    token differs from the reference token. `sequence`: the model answers greedily and every token
+    carries its answer's verdict (`judge`).
+    """
+    check_alpha(alpha)
+    if signal not in SIGNALS:
+        raise BadInput(f"unknown --signal '{signal}' (expected one of {', '.join(SIGNALS)})")
+    if labels not in LABELS:
+        raise BadInput(f"unknown --labels '{labels}' (expected one of {', '.join(LABELS)})")
+    scores: list[np.ndarray] = []
+    marks: list[np.ndarray] = []
+    used = total = 0
+    for start in range(0, len(pairs), batch_size):
+        if total >= max_samples:
+            break
+        batch = pairs[start : start + batch_size]
+        if labels == "teacher-forced":
+            completions = [
+                lm.tokenizer(p.reference or "", add_special_tokens=False)["input_ids"] for p in batch
+            ]
+            verdicts: list[bool | None] = [None] * len(batch)
+        else:
+            from ucli.generation import generate_greedy
+
+            gens = generate_greedy(lm, [chat_prompt(lm.tokenizer, p.prompt) for p in batch], max_new_tokens)
+            completions = [g["token_ids"] for g in gens]
+            verdicts = [judge(p, g["answer"]) for p, g in zip(batch, gens, strict=True)]
+        keep = [(p, c, v) for p, c, v in zip(batch, completions, verdicts, strict=True) if c]
+        forced = teacher_force(lm, [(prompt_ids(lm, p.prompt), c) for p, c, _ in keep], layers, batch_size)
+        for (_, completion, verdict), f in zip(keep, forced, strict=True):
+            s = token_signal(f, signal, layers, heads, alpha)
+            if labels == "teacher-forced":
+                y = (f.top1 != np.asarray(completion)).astype(np.int64)
+            else:
+                y = np.full(len(completion), 0 if verdict else 1, dtype=np.int64)
+            scores.append(s)
+            marks.append(y)
+            total += len(completion)
+            used += 1
+        advance(len(batch))
+    if not scores:
+        raise BadInput("no completion tokens to fit a threshold on (every completion is empty)")
+    return np.concatenate(scores)[:max_samples], np.concatenate(marks)[:max_samples], used
+
+
+def theta_payload(
+    fit: ThresholdFit,
+    signal: str,
+    labels: str,
+    alpha: float,
+    layers: list[int],
+    heads: dict[int, int],
+    n_tokens: int,
+    n_examples: int,
+) -> dict[str, Any]:
+    return {
+        **asdict(fit),
+        "signal": signal,
+        "labels": labels,
+        "alpha": alpha,
+        "layers": layers,
+        "heads": {str(k): v for k, v in heads.items()},
+        "n_tokens": n_tokens,
+        "n_examples": n_examples,
+        "positive_rate": fit.n_positive / (fit.n_positive + fit.n_negative),
+    }

@@ -1,0 +1,169 @@
+"""`halluc calibrate threshold`: theta by Youden's J on a logistic fit, checked against a direct search."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from halluc_rauq.calibration import prompt_ids
+from halluc_rauq.teacher_forced import teacher_force
+from halluc_rauq.threshold import fit_threshold
+from ucli.errors import BadInput
+from ucli.models import load_model
+
+
+def youden_direct(scores, labels, higher_is_error):
+    """Best TPR - FPR over every cut of the raw scores, independent of the logistic fit."""
+    best = (-1.0, None, None)
+    for cut in np.unique(scores):
+        fires = scores >= cut if higher_is_error else scores <= cut
+        tpr, fpr = fires[labels == 1].mean(), fires[labels == 0].mean()
+        if tpr - fpr > best[0] + 1e-12:
+            best = (tpr - fpr, tpr, fpr)
+    return best
+
+
+@pytest.mark.parametrize("higher_is_error", [True, False])
+def test_theta_is_the_youden_cut_on_the_signals_own_scale(higher_is_error):
+    rng = np.random.default_rng(3 if higher_is_error else 4)
+    for _ in range(20):
+        y = (rng.random(300) < 0.4).astype(int)
+        shift = 1.2 if higher_is_error else -1.2
+        x = rng.normal(0, 1, 300) + shift * y
+        fit = fit_threshold(x, y)
+        assert fit.direction == ("above" if higher_is_error else "below")
+        j, tpr, fpr = youden_direct(x, y, higher_is_error)
+        assert fit.tpr - fit.fpr == pytest.approx(j, abs=1e-9)
+        assert (fit.tpr, fit.fpr) == pytest.approx((tpr, fpr), abs=1e-9)
+        ref = LogisticRegression().fit(x[:, None], y)
+        assert (fit.coef, fit.intercept) == pytest.approx((ref.coef_[0, 0], ref.intercept_[0]), rel=1e-6)
+        assert fit.auroc == pytest.approx(roc_auc_score(y, x if higher_is_error else -x))
+        assert (fit.n_positive, fit.n_negative) == (int(y.sum()), int((1 - y).sum()))
+
+
+def test_one_class_cannot_be_fitted():
+    with pytest.raises(BadInput, match="needs both labels; got 3 positive and 0 negative"):
+        fit_threshold([0.1, 0.2, 0.3], [1, 1, 1])
+
+
+def test_teacher_forced_views_match_a_full_forward_pass(tiny_qwen2):
+    lm = load_model(str(tiny_qwen2), device="cpu")
+    p = prompt_ids(lm, "Capital of France?")
+    c = lm.tokenizer("Paris is the capital.", add_special_tokens=False)["input_ids"]
+    (forced,) = teacher_force(lm, [(p, c)], [1, 2])
+    with torch.no_grad():
+        logits = lm.model(torch.tensor([p + c])).logits[0, len(p) - 1 : len(p) + len(c) - 1].double()
+    probs = torch.softmax(logits, -1)
+    np.testing.assert_allclose(forced.entropy, (-(probs * probs.log()).sum(-1)).numpy(), atol=1e-5)
+    top = probs.topk(2, -1).values
+    np.testing.assert_allclose(forced.margin, (top[:, 0] - top[:, 1]).numpy(), atol=1e-5)
+    assert forced.top1.tolist() == probs.argmax(-1).tolist()
+    np.testing.assert_allclose(forced.token_logprobs, probs.log()[range(len(c)), c].numpy(), atol=1e-5)
+
+
+@pytest.fixture
+def calibrated(cli, tiny_llama, tmp_path):
+    """Half the references are the model's own greedy answers (its top-1 tokens: negatives), half are not."""
+    from ucli.generation import generate_greedy
+    from ucli.models import chat_prompt
+
+    lm = load_model(str(tiny_llama), device="cpu")
+    own = ["What is the capital of France?", "Who wrote 1984?"]
+    answers = [g["answer"] for g in generate_greedy(lm, [chat_prompt(lm.tokenizer, q) for q in own], 8)]
+    rows = [*zip(own, answers, strict=True), ("When did humans land on the Moon?", "Humans landed on the Moon in 1969."),
+            ("What is water?", "Water is H2O, a molecule.")]  # fmt: skip
+    data = tmp_path / "cal.jsonl"
+    data.write_text("".join(json.dumps({"prompt": q, "reference": a}) + "\n" for q, a in rows))
+    heads = tmp_path / "heads.json"
+    assert cli("calibrate", "heads", "-m", tiny_llama, "-c", data, "-o", heads).exit_code == 0
+    return data, heads
+
+
+@pytest.mark.parametrize("signal", ["rauq", "entropy", "margin"])
+def test_cli_threshold_writes_theta_with_its_provenance(cli, tiny_llama, calibrated, tmp_path, signal):
+    data, heads = calibrated
+    out = tmp_path / "theta.json"
+    res = cli(
+        "calibrate",
+        "threshold",
+        "-m",
+        tiny_llama,
+        "-c",
+        data,
+        "--heads",
+        heads,
+        "-o",
+        out,
+        "--signal",
+        signal,
+        "--alpha",
+        0.3,
+    )
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(out.read_text())
+    assert (
+        doc["provenance"]["schema"] == "halluc.rauq.theta" and doc["signal"] == signal and doc["alpha"] == 0.3
+    )
+    from ucli.artifacts import sha256_file
+
+    assert doc["heads_sha256"] == sha256_file(heads) == doc["provenance"]["inputs"][str(heads)]
+    assert doc["n_positive"] + doc["n_negative"] == doc["n_tokens"] > 0 and 0 <= doc["auroc"] <= 1
+    assert doc["direction"] in ("above", "below") and doc["layers"] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--alpha", "1.5"], "alpha must be in [0, 1], got 1.5"),
+        (["--signal", "logit"], "unknown --signal 'logit'"),
+        (["--labels", "human"], "unknown --labels 'human'"),
+        (["--labels", "sequence"], "needs both labels"),  # a random model gets every answer wrong
+    ],
+)
+def test_cli_threshold_bad_input(cli, tiny_llama, calibrated, tmp_path, args, message):
+    data, heads = calibrated
+    out = tmp_path / "theta.json"
+    res = cli("calibrate", "threshold", "-m", tiny_llama, "-c", data, "--heads", heads, "-o", out, *args)
+    assert res.exit_code == 2 and message in res.stderr and not out.exists()
+
+
+def test_cli_threshold_refuses_heads_from_another_model(cli, tiny_qwen2, calibrated, tmp_path):
+    data, heads = calibrated
+    res = cli(
+        "calibrate", "threshold", "-m", tiny_qwen2, "-c", data, "--heads", heads, "-o", tmp_path / "t.json"
+    )
+    assert res.exit_code == 2 and "made for model" in res.stderr and "num_layers: 3 vs 4" in res.stderr
+
+
+@pytest.mark.slow
+def test_sequence_labels_on_the_real_model(cli, smollm2, tmp_path):
+    data = tmp_path / "facts.jsonl"
+    assert cli("benchmarks", "export", "facts", "--split", "train", "--limit", 16, "-o", data).exit_code == 0
+    heads, theta = tmp_path / "heads.json", tmp_path / "theta.json"
+    assert cli("calibrate", "heads", "-c", data, "-o", heads, "--device", "cpu").exit_code == 0
+    res = cli(
+        "calibrate",
+        "threshold",
+        "-c",
+        data,
+        "--heads",
+        heads,
+        "-o",
+        theta,
+        "--labels",
+        "sequence",
+        "--device",
+        "cpu",
+        "--json",
+    )
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert (
+        doc["labels"] == "sequence"
+        and doc["n_positive"] > 0
+        and doc["n_negative"] > 0
+        and doc["alpha"] == 0.5
+    )
