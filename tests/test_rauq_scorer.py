@@ -196,3 +196,42 @@ def test_on_the_real_model_decode_capture_and_teacher_forcing_agree(smollm2):
     from_decode = rauq_scores(token_logprobs, attn, layers, 0.5)
     assert from_decode.heads == result.heads
     assert from_decode.sequence == pytest.approx(result.sequence, abs=1e-4)
+
+
+def test_entropy_variant_confidence():
+    from halluc_rauq import entropy_confidence
+
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(7, 50)) * 3
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    expected = np.log(math.log(50) - (-(p * np.log(p)).sum(1)))
+    np.testing.assert_allclose(entropy_confidence(logits), expected, atol=1e-10)
+    assert np.all(entropy_confidence(logits) <= math.log(math.log(50)))  # a confident token scores highest
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("alpha", [0.2, 0.5])
+def test_score_completion_matches_the_formulas_on_the_real_model(smollm2, alpha):
+    lm = smollm2
+    prompt = lm.tokenizer(lm.chat_prompt("Who wrote 1984?"), add_special_tokens=False)["input_ids"]
+    answer = lm.tokenizer("George Orwell wrote the novel 1984.", add_special_tokens=False)["input_ids"]
+    s, n = len(prompt), len(answer)
+    lm.model.set_attn_implementation("eager")
+    with torch.no_grad():
+        full = lm.model(torch.tensor([prompt + answer]), output_attentions=True)
+    lm.model.set_attn_implementation("sdpa")
+    logp = torch.log_softmax(full.logits[0].double(), -1)
+    p = [math.exp(logp[s - 1 + i, t].item()) for i, t in enumerate(answer)]
+    layers = default_layers(lm.fingerprint.num_layers)
+    expected = {}
+    for layer in layers:
+        att = full.attentions[layer][0].double()
+        a = [
+            [0.0] + [att[h, s + i - 2, s + i - 2].item() for i in range(2, n + 1)]
+            for h in range(att.shape[0])
+        ]
+        head = int(np.argmax([np.mean(row[1:]) for row in a]))
+        expected[layer] = reference_rauq(p, a[head], alpha)[0]
+    result = score_completion(lm, prompt, answer, alpha=alpha)
+    assert result.layers == pytest.approx(expected, abs=1e-5)

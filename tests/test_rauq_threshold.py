@@ -167,3 +167,19 @@ def test_sequence_labels_on_the_real_model(cli, smollm2, tmp_path):
         and doc["n_negative"] > 0
         and doc["alpha"] == 0.5
     )
+
+
+def test_a_theta_file_from_another_model_is_refused(cli, tiny_llama, tiny_qwen2, calibrated, tmp_path):
+    from halluc_rauq import load_theta
+
+    data, heads = calibrated
+    out = tmp_path / "theta.json"
+    assert (
+        cli("calibrate", "threshold", "-m", tiny_llama, "-c", data, "--heads", heads, "-o", out).exit_code
+        == 0
+    )
+    assert load_theta(out, load_model(str(tiny_llama), device="cpu").fingerprint)["signal"] == "rauq"
+    with pytest.raises(BadInput, match="made for model"):
+        load_theta(out, load_model(str(tiny_qwen2), device="cpu").fingerprint)
+    with pytest.raises(BadInput, match=r"is a 'halluc\.rauq\.heads' artifact, expected 'halluc\.rauq\.theta'"):
+        load_theta(heads, load_model(str(tiny_llama), device="cpu").fingerprint)

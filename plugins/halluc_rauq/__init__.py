@@ -19,6 +19,11 @@ _EXPORTS = {
     "entropy_confidence": "scorer",
     "score_completion": "teacher_forced",
     "capture_previous_token_attention": "attention",
+    "calibrate_heads": "calibration",
+    "load_heads": "calibration",
+    "fit_threshold": "threshold",
+    "load_theta": "threshold",
+    "score_pairs": "scoring",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -218,3 +218,101 @@ def threshold(
     ]
     console.out.print(console.table(f"threshold for {lm.fingerprint.name}", ["", "value"], rows))
     console.out.print(f"wrote {output}")
+
+
+@calibrate.command()
+def score(
+    data: Path = typer.Option(
+        ..., "--data", "-d", help="Prompts, with references for a `correct` field (JSONL, JSON, CSV, TSV)."
+    ),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="scores.jsonl to write (journal beside it while running)."
+    ),
+    model: str = typer.Option(
+        "smollm2-135m", "--model", "-m", help="Model spec: alias, hub id, local folder or .gguf."
+    ),
+    heads_file: Path | None = typer.Option(
+        None, "--heads", help="Fixed heads (heads.json); default: per-sequence heads."
+    ),
+    alpha: float | None = typer.Option(
+        None, "--alpha", help="RAUQ alpha in [0, 1] (default: 0.5 instruct, 0.2 base)."
+    ),
+    layers: str | None = typer.Option(
+        None, "--layers", help="Layers without --heads, e.g. 10-20 (default: middle third)."
+    ),
+    max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Tokens per answer."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Prompts per batch."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N prompts."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run (same options)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    load_in_4bit: bool = typer.Option(False, "--load-in-4bit", help="4-bit NF4 weights (bitsandbytes)."),
+    load_in_8bit: bool = typer.Option(False, "--load-in-8bit", help="8-bit weights (bitsandbytes)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (recorded)."),
+    json_out: bool = options.JSON,
+) -> None:
+    """Greedy-decode every prompt and score it with RAUQ (one JSON line per sample; resumable)."""
+    import torch
+
+    from halluc_rauq.calibration import load_heads, parse_layers
+    from halluc_rauq.scorer import check_alpha, default_alpha
+    from halluc_rauq.scoring import score_pairs
+    from ucli import plugins
+    from ucli.artifacts import require_file_path, write_jsonl
+    from ucli.data import read_prompt_pairs
+    from ucli.journal import Journal
+    from ucli.models import load_model
+
+    if alpha is not None:
+        check_alpha(alpha)
+    require_file_path(output)
+    pairs = read_prompt_pairs(data, require_reference=False)[:limit]
+    torch.manual_seed(seed)
+    lm = load_model(model, device=device, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit)
+    if heads_file is not None:
+        heads, run_layers = load_heads(heads_file, lm.fingerprint)
+    else:
+        heads, run_layers = None, parse_layers(layers, lm.fingerprint.num_layers)
+    alpha = alpha if alpha is not None else default_alpha(bool(getattr(lm.tokenizer, "chat_template", None)))
+    judge = None
+    if any(p.reference is not None for p in pairs):
+        bench = plugins.load("benchmarks", "local")(data_file=data)
+        samples = {s.id: s for s in bench.load("test")}
+
+        def judge(pair, answer: str) -> bool:
+            return bench.score(samples[pair.id], answer).correct
+
+    config = {
+        "model": model,
+        "data": str(data),
+        "heads": str(heads_file) if heads_file else None,
+        "alpha": alpha,
+    }
+    config.update(
+        layers=run_layers, max_new_tokens=max_new_tokens, limit=limit, fingerprint=lm.fingerprint.model_dump()
+    )
+    journal_path = output.with_name(output.name + ".journal")
+    with Journal(journal_path, config=config, resume=resume) as journal:
+        with console.progress("scoring", total=len(pairs)) as advance:
+            score_pairs(
+                lm, pairs, journal, run_layers, alpha, heads, judge, max_new_tokens, batch_size, advance
+            )
+        by_id = {r["id"]: r for r in journal.records()}
+    records = [by_id[p.id] for p in pairs]
+    write_jsonl(output, records)
+    journal_path.unlink()
+    scored = [r for r in records if r["rauq"] is not None]
+    summary = {
+        "output": str(output),
+        "n": len(records),
+        "scored": len(scored),
+        "alpha": alpha,
+        "layers": run_layers,
+    }
+    if any("correct" in r for r in records):
+        summary["accuracy"] = sum(r.get("correct", 0) for r in records) / len(records)
+    if json_out:
+        console.print_json(summary)
+        return
+    rows = [(k, v if not isinstance(v, float) else f"{v:.4f}") for k, v in summary.items()]
+    console.out.print(console.table(f"RAUQ scores from {lm.fingerprint.name}", ["", "value"], rows))
+    console.info(f"next: halluc stats prr {output} --score rauq --quality correct")

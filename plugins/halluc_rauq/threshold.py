@@ -141,6 +141,16 @@ def collect(
     return np.concatenate(scores)[:max_samples], np.concatenate(marks)[:max_samples], used
 
 
+def load_theta(path, model) -> dict[str, Any]:
+    """A theta artifact made for this model (refused otherwise), for the controller to trigger on."""
+    from ucli.artifacts import load_artifact
+
+    doc = load_artifact(path, THETA_SCHEMA, model=model)
+    if doc["signal"] not in SIGNALS or doc["direction"] not in ("above", "below"):
+        raise BadInput(f"{path}: unknown signal '{doc['signal']}' or direction '{doc['direction']}'")
+    return doc
+
+
 def theta_payload(
     fit: ThresholdFit,
     signal: str,
