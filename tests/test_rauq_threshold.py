@@ -181,5 +181,7 @@ def test_a_theta_file_from_another_model_is_refused(cli, tiny_llama, tiny_qwen2,
     assert load_theta(out, load_model(str(tiny_llama), device="cpu").fingerprint)["signal"] == "rauq"
     with pytest.raises(BadInput, match="made for model"):
         load_theta(out, load_model(str(tiny_qwen2), device="cpu").fingerprint)
-    with pytest.raises(BadInput, match=r"is a 'halluc\.rauq\.heads' artifact, expected 'halluc\.rauq\.theta'"):
+    with pytest.raises(
+        BadInput, match=r"is a 'halluc\.rauq\.heads' artifact, expected 'halluc\.rauq\.theta'"
+    ):
         load_theta(heads, load_model(str(tiny_llama), device="cpu").fingerprint)
