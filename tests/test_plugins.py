@@ -133,3 +133,32 @@ def test_load_by_name_lists_what_is_available(site, monkeypatch):
             plugins.load("backends", "nope")
     finally:
         plugins.discover.cache_clear()
+
+
+def test_the_entry_point_index_is_rebuilt_when_anything_installed_changes(tmp_path, monkeypatch):
+    from ucli import plugins
+
+    monkeypatch.setenv("HALLUC_CACHE", str(tmp_path / "cache"))
+    assert plugins._index() == plugins._scan()  # built from a real scan
+    assert (tmp_path / "cache" / "entry_points.json").is_file()
+    assert plugins._index() == plugins._scan()  # and served from the index
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "halluc_idx.py").write_text("class One: pass\nclass Two: pass\n")
+    info = site / "halluc_idx-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: halluc-idx\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[halluc.benchmarks]\nidx-one = halluc_idx:One\n")
+    monkeypatch.syspath_prepend(str(site))  # a new distribution on sys.path
+    names = {r["name"] for r in plugins._index()}
+    assert "idx-one" in names and "idx-two" not in names
+
+    import os
+
+    ep_file = info / "entry_points.txt"
+    ep_file.write_text("[halluc.benchmarks]\nidx-one = halluc_idx:One\nidx-two = halluc_idx:Two\n")
+    stamp = os.stat(ep_file).st_mtime_ns + 1_000_000
+    os.utime(ep_file, ns=(stamp, stamp))  # entry points edited in place
+    assert {"idx-one", "idx-two"} <= {r["name"] for r in plugins._index()}
+    assert plugins._load_target("halluc_idx:Two").__name__ == "Two"
