@@ -8,6 +8,53 @@ import typer
 
 from ucli import console, options
 
+MODEL = typer.Option(
+    "smollm2-135m", "--model", "-m", help="Model spec: alias, hub id, local folder or .gguf."
+)
+DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps.")
+LOAD_4BIT = typer.Option(False, "--load-in-4bit", help="4-bit NF4 weights (bitsandbytes).")
+LOAD_8BIT = typer.Option(False, "--load-in-8bit", help="8-bit weights (bitsandbytes).")
+SEED = typer.Option(0, "--seed", help="Random seed (recorded).")
+NUM_EXAMPLES = typer.Option(None, "--num-examples", "-n", min=1, help="Use the first N pairs (default: all).")
+CALIBRATION = typer.Option(
+    ..., "--calibration", "-c", help="Prompt/reference pairs (JSONL, JSON, CSV or TSV)."
+)
+BATCH_SIZE = typer.Option(8, "--batch-size", min=1, help="Sequences per forward pass.")
+ALPHA = typer.Option(None, "--alpha", help="RAUQ alpha in [0, 1] (default: 0.5 instruct, 0.2 base).")
+
+
+def _first_pairs(path: Path, num_examples: int | None, require_reference: bool = True) -> list:
+    """The first N pairs of a file, saying so when the file holds fewer than asked."""
+    from ucli.data import read_prompt_pairs
+
+    pairs = read_prompt_pairs(path, require_reference=require_reference)
+    if num_examples is not None and num_examples > len(pairs):
+        console.warn(f"{path} has {len(pairs)} pairs; using all of them (asked for {num_examples})")
+    return pairs[:num_examples]
+
+
+def _judge(data_file: Path):
+    """Judge answers by the shared benchmark rules, reached through the plugin registry."""
+    from ucli import plugins
+
+    bench = plugins.load("benchmarks", "local")(data_file=data_file)
+    samples = {s.id: s for s in bench.load("test")}
+
+    def judge(pair, answer: str) -> bool:
+        return bench.score(samples[pair.id], answer).correct
+
+    return judge
+
+
+def _load(model: str, device: str, load_in_4bit: bool, load_in_8bit: bool, seed: int):
+    import torch
+
+    from ucli.models import load_model
+
+    torch.manual_seed(seed)
+    return load_model(model, device=device, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit)
+
+
 calibrate = typer.Typer(
     help="Calibrate RAUQ: uncertainty-aware attention heads and trigger thresholds.", no_args_is_help=True
 )
@@ -15,16 +62,10 @@ calibrate = typer.Typer(
 
 @calibrate.command()
 def heads(
-    calibration: Path = typer.Option(
-        ..., "--calibration", "-c", help="Prompt/reference pairs (JSONL, JSON, CSV or TSV)."
-    ),
+    calibration: Path = CALIBRATION,
     output: Path = typer.Option(..., "--output", "-o", help="heads.json artifact to write."),
-    model: str = typer.Option(
-        "smollm2-135m", "--model", "-m", help="Model spec: alias, hub id, local folder or .gguf."
-    ),
-    num_examples: int | None = typer.Option(
-        None, "--num-examples", "-n", min=1, help="Use the first N pairs (default: all)."
-    ),
+    model: str = MODEL,
+    num_examples: int | None = NUM_EXAMPLES,
     mode: str = typer.Option(
         "teacher-forced", "--mode", help="teacher-forced (on the references) or generated (greedy)."
     ),
@@ -34,34 +75,27 @@ def heads(
     max_new_tokens: int = typer.Option(
         32, "--max-new-tokens", min=1, help="generated mode: tokens per answer."
     ),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Sequences per forward pass."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    load_in_4bit: bool = typer.Option(False, "--load-in-4bit", help="4-bit NF4 weights (bitsandbytes)."),
-    load_in_8bit: bool = typer.Option(False, "--load-in-8bit", help="8-bit weights (bitsandbytes)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (recorded)."),
+    batch_size: int = BATCH_SIZE,
+    device: str = DEVICE,
+    load_in_4bit: bool = LOAD_4BIT,
+    load_in_8bit: bool = LOAD_8BIT,
+    seed: int = SEED,
     plot: Path | None = typer.Option(
         None, "--plot", help="Draw the L x H heat map with the chosen heads to a PNG."
     ),
     json_out: bool = options.JSON,
 ) -> None:
     """Choose, per layer, the head that attends most to the previous token over completion tokens."""
-    import torch
 
     from halluc_rauq.calibration import HEADS_SCHEMA, MODES, calibrate_heads, parse_layers, plot_heads
     from ucli.artifacts import require_file_path, write_artifact
-    from ucli.data import read_prompt_pairs
     from ucli.errors import BadInput
-    from ucli.models import load_model
 
     if mode not in MODES:
         raise BadInput(f"unknown --mode '{mode}' (expected one of {', '.join(MODES)})")
     require_file_path(output)
-    pairs = read_prompt_pairs(calibration, require_reference=mode == "teacher-forced")
-    if num_examples is not None and num_examples > len(pairs):
-        console.warn(f"{calibration} has {len(pairs)} pairs; using all of them (asked for {num_examples})")
-    pairs = pairs[:num_examples]
-    torch.manual_seed(seed)
-    lm = load_model(model, device=device, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit)
+    pairs = _first_pairs(calibration, num_examples, require_reference=mode == "teacher-forced")
+    lm = _load(model, device, load_in_4bit, load_in_8bit, seed)
     runtime_layers = parse_layers(layers, lm.fingerprint.num_layers)
     with console.progress("calibrating heads", total=len(pairs)) as advance:
         cal = calibrate_heads(lm, pairs, mode, runtime_layers, max_new_tokens, batch_size, advance)
@@ -100,19 +134,13 @@ def heads(
 
 @calibrate.command()
 def threshold(
-    calibration: Path = typer.Option(
-        ..., "--calibration", "-c", help="Prompt/reference pairs (JSONL, JSON, CSV or TSV)."
-    ),
+    calibration: Path = CALIBRATION,
     heads_file: Path = typer.Option(
         ..., "--heads", help="heads.json from `halluc calibrate heads` (same model)."
     ),
     output: Path = typer.Option(..., "--output", "-o", help="theta.json artifact to write."),
-    model: str = typer.Option(
-        "smollm2-135m", "--model", "-m", help="Model spec: alias, hub id, local folder or .gguf."
-    ),
-    alpha: float | None = typer.Option(
-        None, "--alpha", help="RAUQ alpha in [0, 1] (default: 0.5 instruct, 0.2 base)."
-    ),
+    model: str = MODEL,
+    alpha: float | None = ALPHA,
     max_samples: int = typer.Option(5000, "--max-samples", min=1, help="Token samples to fit on."),
     signal: str = typer.Option(
         "rauq", "--signal", help="rauq, entropy or margin (top-1 minus top-2 probability)."
@@ -120,30 +148,24 @@ def threshold(
     labels: str = typer.Option(
         "teacher-forced", "--labels", help="teacher-forced (top-1 != reference) or sequence."
     ),
-    num_examples: int | None = typer.Option(
-        None, "--num-examples", "-n", min=1, help="Use the first N pairs (default: all)."
-    ),
+    num_examples: int | None = NUM_EXAMPLES,
     max_new_tokens: int = typer.Option(
         32, "--max-new-tokens", min=1, help="sequence labels: tokens per answer."
     ),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Sequences per forward pass."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    load_in_4bit: bool = typer.Option(False, "--load-in-4bit", help="4-bit NF4 weights (bitsandbytes)."),
-    load_in_8bit: bool = typer.Option(False, "--load-in-8bit", help="8-bit weights (bitsandbytes)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (recorded)."),
+    batch_size: int = BATCH_SIZE,
+    device: str = DEVICE,
+    load_in_4bit: bool = LOAD_4BIT,
+    load_in_8bit: bool = LOAD_8BIT,
+    seed: int = SEED,
     json_out: bool = options.JSON,
 ) -> None:
     """Fit the trigger threshold: logistic regression of token errors on the signal, theta by Youden's J."""
-    import torch
 
     from halluc_rauq.calibration import load_heads
     from halluc_rauq.scorer import check_alpha, default_alpha
     from halluc_rauq.threshold import LABELS, SIGNALS, THETA_SCHEMA, collect, fit_threshold, theta_payload
-    from ucli import plugins
     from ucli.artifacts import require_file_path, sha256_file, write_artifact
-    from ucli.data import read_prompt_pairs
     from ucli.errors import BadInput
-    from ucli.models import load_model
 
     if signal not in SIGNALS:
         raise BadInput(f"unknown --signal '{signal}' (expected one of {', '.join(SIGNALS)})")
@@ -152,20 +174,11 @@ def threshold(
     if alpha is not None:
         check_alpha(alpha)
     require_file_path(output)
-    pairs = read_prompt_pairs(calibration)
-    if num_examples is not None and num_examples > len(pairs):
-        console.warn(f"{calibration} has {len(pairs)} pairs; using all of them (asked for {num_examples})")
-    pairs = pairs[:num_examples]
-    torch.manual_seed(seed)
-    lm = load_model(model, device=device, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit)
+    pairs = _first_pairs(calibration, num_examples)
+    lm = _load(model, device, load_in_4bit, load_in_8bit, seed)
     heads, layers = load_heads(heads_file, lm.fingerprint)
     alpha = alpha if alpha is not None else default_alpha(bool(getattr(lm.tokenizer, "chat_template", None)))
-    # Answers are judged by the shared benchmark rules, reached through the plugin registry.
-    bench = plugins.load("benchmarks", "local")(data_file=calibration)
-    samples = {s.id: s for s in bench.load("test")}
-
-    def judge(pair, answer: str) -> bool:
-        return bench.score(samples[pair.id], answer).correct
+    judge = _judge(calibration)
 
     with console.progress("collecting token signals", total=len(pairs)) as advance:
         scores, marks, used = collect(
@@ -228,15 +241,11 @@ def score(
     output: Path = typer.Option(
         ..., "--output", "-o", help="scores.jsonl to write (journal beside it while running)."
     ),
-    model: str = typer.Option(
-        "smollm2-135m", "--model", "-m", help="Model spec: alias, hub id, local folder or .gguf."
-    ),
+    model: str = MODEL,
     heads_file: Path | None = typer.Option(
         None, "--heads", help="Fixed heads (heads.json); default: per-sequence heads."
     ),
-    alpha: float | None = typer.Option(
-        None, "--alpha", help="RAUQ alpha in [0, 1] (default: 0.5 instruct, 0.2 base)."
-    ),
+    alpha: float | None = ALPHA,
     layers: str | None = typer.Option(
         None, "--layers", help="Layers without --heads, e.g. 10-20 (default: middle third)."
     ),
@@ -244,42 +253,31 @@ def score(
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Prompts per batch."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N prompts."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run (same options)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    load_in_4bit: bool = typer.Option(False, "--load-in-4bit", help="4-bit NF4 weights (bitsandbytes)."),
-    load_in_8bit: bool = typer.Option(False, "--load-in-8bit", help="8-bit weights (bitsandbytes)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed (recorded)."),
+    device: str = DEVICE,
+    load_in_4bit: bool = LOAD_4BIT,
+    load_in_8bit: bool = LOAD_8BIT,
+    seed: int = SEED,
     json_out: bool = options.JSON,
 ) -> None:
     """Greedy-decode every prompt and score it with RAUQ (one JSON line per sample; resumable)."""
-    import torch
 
     from halluc_rauq.calibration import load_heads, parse_layers
     from halluc_rauq.scorer import check_alpha, default_alpha
     from halluc_rauq.scoring import score_pairs
-    from ucli import plugins
     from ucli.artifacts import require_file_path, write_jsonl
-    from ucli.data import read_prompt_pairs
     from ucli.journal import Journal
-    from ucli.models import load_model
 
     if alpha is not None:
         check_alpha(alpha)
     require_file_path(output)
-    pairs = read_prompt_pairs(data, require_reference=False)[:limit]
-    torch.manual_seed(seed)
-    lm = load_model(model, device=device, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit)
+    pairs = _first_pairs(data, limit, require_reference=False)
+    lm = _load(model, device, load_in_4bit, load_in_8bit, seed)
     if heads_file is not None:
         heads, run_layers = load_heads(heads_file, lm.fingerprint)
     else:
         heads, run_layers = None, parse_layers(layers, lm.fingerprint.num_layers)
     alpha = alpha if alpha is not None else default_alpha(bool(getattr(lm.tokenizer, "chat_template", None)))
-    judge = None
-    if any(p.reference is not None for p in pairs):
-        bench = plugins.load("benchmarks", "local")(data_file=data)
-        samples = {s.id: s for s in bench.load("test")}
-
-        def judge(pair, answer: str) -> bool:
-            return bench.score(samples[pair.id], answer).correct
+    judge = _judge(data) if any(p.reference is not None for p in pairs) else None
 
     config = {
         "model": model,
