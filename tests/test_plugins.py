@@ -162,3 +162,14 @@ def test_the_entry_point_index_is_rebuilt_when_anything_installed_changes(tmp_pa
     os.utime(ep_file, ns=(stamp, stamp))  # entry points edited in place
     assert {"idx-one", "idx-two"} <= {r["name"] for r in plugins._index()}
     assert plugins._load_target("halluc_idx:Two").__name__ == "Two"
+
+
+def test_an_unusable_cache_folder_only_costs_speed(tmp_path, monkeypatch):
+    from ucli import plugins
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("HALLUC_CACHE", str(blocker / "cache"))  # mkdir under a file fails
+    assert plugins._index() == plugins._scan()
+    res = run(tmp_path, "--help")  # the CLI itself still starts
+    assert res.returncode == 0 and "plugins" in res.stdout

@@ -109,7 +109,10 @@ def _index() -> list[dict[str, Any]]:
     from ucli.paths import cache_dir
 
     path_stamps = [[p, _stamp(p)] for p in sys.path if p and os.path.isdir(p)]
-    index_file = cache_dir() / "entry_points.json"
+    try:
+        index_file = cache_dir() / "entry_points.json"
+    except OSError:  # no usable cache folder: discovery still works, only slower
+        return _scan()
     try:
         cached = json.loads(index_file.read_text())
         if (
