@@ -20,6 +20,27 @@ def reference_rauq(p, a_prev, alpha):
     return -sum(math.log(x) for x in c) / len(c), [-math.log(x) for x in c]
 
 
+def independent_rauq(lm, prompt, answer, layers, alpha):
+    """Per-layer u_l, per-sequence heads and token probabilities from one full eager forward pass."""
+    s, n = len(prompt), len(answer)
+    lm.model.set_attn_implementation("eager")
+    with torch.no_grad():
+        full = lm.model(torch.tensor([prompt + answer]), output_attentions=True)
+    lm.model.set_attn_implementation("sdpa")
+    logp = torch.log_softmax(full.logits[0].double(), -1)
+    p = [math.exp(logp[s - 1 + i, t].item()) for i, t in enumerate(answer)]
+    per_layer, heads = {}, {}
+    for layer in layers:
+        att = full.attentions[layer][0].double()  # [H, T, T]; a(i) is the diagonal at y_{i-1}
+        a = [
+            [0.0] + [att[h, s + i - 2, s + i - 2].item() for i in range(2, n + 1)]
+            for h in range(att.shape[0])
+        ]
+        heads[layer] = int(np.argmax([np.mean(row[1:]) for row in a]))
+        per_layer[layer] = reference_rauq(p, a[heads[layer]], alpha)[0]
+    return per_layer, heads, p
+
+
 @pytest.mark.parametrize(
     ("num_layers", "expected"),
     [(30, list(range(10, 21))), (3, [1, 2]), (4, [1, 2, 3]), (12, list(range(4, 9))), (1, [0])],
@@ -149,25 +170,8 @@ def test_score_completion_matches_an_independent_computation(request, fixture, a
     lm = load_model(str(request.getfixturevalue(fixture)), device="cpu")
     prompt = lm.tokenizer("Gold has the chemical symbol", add_special_tokens=False)["input_ids"]
     answer = lm.tokenizer(" Au. Water is H2O.", add_special_tokens=False)["input_ids"]
-    s, n = len(prompt), len(answer)
-    lm.model.set_attn_implementation("eager")
-    with torch.no_grad():
-        full = lm.model(torch.tensor([prompt + answer]), output_attentions=True)
-    lm.model.set_attn_implementation("sdpa")
-    logp = torch.log_softmax(full.logits[0].double(), -1)
-    p = [math.exp(logp[s - 1 + i, t].item()) for i, t in enumerate(answer)]
     layers = default_layers(lm.fingerprint.num_layers)
-    expected_layers = {}
-    expected_heads = {}
-    for layer in layers:
-        att = full.attentions[layer][0].double()  # [H, T, T]
-        a = [
-            [0.0] + [att[h, s + i - 2, s + i - 2].item() for i in range(2, n + 1)]
-            for h in range(att.shape[0])
-        ]
-        head = int(np.argmax([np.mean(row[1:]) for row in a]))
-        expected_heads[layer] = head
-        expected_layers[layer] = reference_rauq(p, a[head], alpha)[0]
+    expected_layers, expected_heads, p = independent_rauq(lm, prompt, answer, layers, alpha)
     result = score_completion(lm, prompt, answer, layers=layers, alpha=alpha)
     assert result.heads == expected_heads
     assert result.layers == pytest.approx(expected_layers, abs=1e-5)
@@ -216,22 +220,6 @@ def test_score_completion_matches_the_formulas_on_the_real_model(smollm2, alpha)
     lm = smollm2
     prompt = lm.tokenizer(lm.chat_prompt("Who wrote 1984?"), add_special_tokens=False)["input_ids"]
     answer = lm.tokenizer("George Orwell wrote the novel 1984.", add_special_tokens=False)["input_ids"]
-    s, n = len(prompt), len(answer)
-    lm.model.set_attn_implementation("eager")
-    with torch.no_grad():
-        full = lm.model(torch.tensor([prompt + answer]), output_attentions=True)
-    lm.model.set_attn_implementation("sdpa")
-    logp = torch.log_softmax(full.logits[0].double(), -1)
-    p = [math.exp(logp[s - 1 + i, t].item()) for i, t in enumerate(answer)]
-    layers = default_layers(lm.fingerprint.num_layers)
-    expected = {}
-    for layer in layers:
-        att = full.attentions[layer][0].double()
-        a = [
-            [0.0] + [att[h, s + i - 2, s + i - 2].item() for i in range(2, n + 1)]
-            for h in range(att.shape[0])
-        ]
-        head = int(np.argmax([np.mean(row[1:]) for row in a]))
-        expected[layer] = reference_rauq(p, a[head], alpha)[0]
+    expected, _, _ = independent_rauq(lm, prompt, answer, default_layers(lm.fingerprint.num_layers), alpha)
     result = score_completion(lm, prompt, answer, alpha=alpha)
     assert result.layers == pytest.approx(expected, abs=1e-5)

@@ -173,15 +173,6 @@ def discover(kind: str) -> tuple[PluginInfo, ...]:
     return tuple(found)
 
 
-def failures() -> list[PluginInfo]:
-    return [p for kind in GROUPS for p in discover(kind) if p.status == "failed"]
-
-
-def available(kind: str) -> dict[str, Any]:
-    """name -> loaded object for the plugins of one kind that loaded."""
-    return {p.name: p.obj for p in discover(kind) if p.status == "ok"}
-
-
 def load(kind: str, name: str) -> Any:
     """One plugin by name, or a BadInput that lists what there is."""
     for p in discover(kind):

@@ -17,7 +17,6 @@ _EXPORTS = {
     "Sample": "base",
     "Score": "metrics",
     "get_benchmark": "registry",
-    "benchmark_names": "registry",
 }
 __all__ = sorted(_EXPORTS)
 

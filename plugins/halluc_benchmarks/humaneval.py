@@ -40,9 +40,10 @@ def program(sample: Sample, completion: str) -> str:
     fenced = FENCE.findall(completion)
     code = fenced[0] if fenced else completion
     entry = sample.metadata["entry_point"]
-    body = code if re.search(rf"^\s*def\s+{re.escape(entry)}\s*\(", code, re.M) else sample.prompt + code
-    if body is code:  # keep the prompt's imports and helpers, which the completion may rely on
-        body = sample.prompt.split("def " + entry)[0] + code
+    if re.search(rf"^\s*def\s+{re.escape(entry)}\s*\(", code, re.M):
+        body = sample.prompt.split("def " + entry)[0] + code  # keep the prompt's imports and helpers
+    else:
+        body = sample.prompt + code
     return f"{body}\n\n{sample.metadata['test']}\n\ncheck({entry})\n"
 
 

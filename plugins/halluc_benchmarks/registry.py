@@ -10,10 +10,6 @@ from ucli import plugins
 from ucli.errors import BadInput
 
 
-def benchmark_names() -> list[str]:
-    return sorted(plugins.available("benchmarks"))
-
-
 def get_benchmark(name: str, **options: Any) -> Benchmark:
     """An instance of the benchmark registered as `name`; unknown names and options are bad input."""
     cls = plugins.load("benchmarks", name)
