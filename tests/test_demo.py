@@ -1,86 +1,83 @@
 import json
 
 import pytest
-import torch
 
 from halluc_benchmarks import get_benchmark
 from halluc_demo import run_demo
+from ucli.generation import generate_greedy
 from ucli.models import load_model
 
 
-def test_logprobs_match_a_teacher_forced_forward_pass(tiny_llama, tmp_path):
-    # Batch of 3 with left padding: each row must equal an unpadded, single-sequence forward pass.
-    result = run_demo(
-        str(tiny_llama), limit=3, max_new_tokens=6, batch_size=3, output=tmp_path / "run", device="cpu"
-    )
+@pytest.fixture(scope="module")
+def calibration(tiny_llama, tmp_path_factory):
+    """Half the references are the tiny model's own greedy answers, so token labels hold both classes."""
     lm = load_model(str(tiny_llama), device="cpu")
-    facts = get_benchmark("facts")
-    by_id = {s.id: s for s in facts.load("test")}
-    for row in result.answers:
-        prompt = facts.format_prompt(by_id[row["id"]], lm.tokenizer)
-        assert prompt.endswith(f"{row['question']} Answer in a few words.<|im_end|>\n<|im_start|>assistant\n")
-        prompt_ids = lm.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        ids = torch.tensor([prompt_ids + row["token_ids"]])
-        with torch.no_grad():
-            logp = torch.log_softmax(lm.model(ids).logits.float(), dim=-1)[0]
-        expected = [logp[len(prompt_ids) - 1 + i, t].item() for i, t in enumerate(row["token_ids"])]
-        assert row["logprobs"] == pytest.approx(expected, abs=1e-4)
-        assert row["mean_logprob"] == pytest.approx(sum(expected) / len(expected), abs=1e-4)
-        # Greedy: every chosen token is the argmax of its step.
-        assert all(logp[len(prompt_ids) - 1 + i].argmax().item() == t for i, t in enumerate(row["token_ids"]))
+    own = ["What is the capital of France?", "Who wrote 1984?"]
+    greedy = [g["answer"] for g in generate_greedy(lm, [lm.chat_prompt(q) for q in own], 8)]
+    rows = [*zip(own, greedy, strict=True), ("What is water?", "Water is H2O, a molecule.")]
+    path = tmp_path_factory.mktemp("demo") / "cal.jsonl"
+    path.write_text("".join(json.dumps({"prompt": q, "reference": a}) + "\n" for q, a in rows))
+    return path
 
 
-def test_run_folder_holds_answers_and_provenance(tiny_llama, tmp_path):
+def read(path):
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_run_folder_tells_the_whole_story(tiny_llama, calibration, tmp_path):
     out = tmp_path / "run"
-    result = run_demo(
-        str(tiny_llama), limit=4, max_new_tokens=4, batch_size=3, output=out, device="cpu", seed=5
-    )
-    assert sorted(p.name for p in out.iterdir()) == ["answers.jsonl", "run.json"]
-    saved = [json.loads(x) for x in (out / "answers.jsonl").read_text().splitlines()]
-    assert [r["id"] for r in saved] == [s.id for s in get_benchmark("facts").load("test", limit=4, seed=5)]
-    assert saved == json.loads(json.dumps(result.answers))
+    result = run_demo(str(tiny_llama), limit=4, max_new_tokens=6, output=out, device="cpu", seed=5,
+                      calibration=calibration)  # fmt: skip
+    names = ["baseline.jsonl", "controller.jsonl", "heads.json", "run.json", "theta.json"]
+    assert sorted(p.name for p in out.iterdir()) == names
+    base, ctl = read(out / "baseline.jsonl"), read(out / "controller.jsonl")
+    facts = get_benchmark("facts")
+    samples = facts.load("test", limit=4, seed=5)
+    assert [r["sample_id"] for r in base] == [r["sample_id"] for r in ctl] == [s.id for s in samples]
+    lm = load_model(str(tiny_llama), device="cpu")
+    for sample, b in zip(samples, base, strict=True):  # the baseline arm is plain greedy decoding
+        plain = generate_greedy(lm, [facts.format_prompt(sample, lm.tokenizer)], 6)[0]
+        assert b["answer"] == plain["answer"] and b["triggers"] == 0
+        assert b["correct"] == facts.score(sample, plain["answer"]).correct
     doc = json.loads((out / "run.json").read_text())
-    assert doc["provenance"]["schema"] == "halluc.demo.run"
-    assert doc["provenance"]["seed"] == 5 and doc["provenance"]["model"]["num_layers"] == 3
-    assert doc["summary"]["n"] == 4 and doc["summary"]["accuracy"] == sum(r["correct"] for r in saved) / 4
+    assert doc["provenance"]["schema"] == "halluc.demo.run" and doc["provenance"]["seed"] == 5
+    s = doc["summary"]
+    theta = json.loads((out / "theta.json").read_text())
+    assert s["theta"] == theta["theta"] and theta["provenance"]["schema"] == "halluc.rauq.theta"
+    assert s["calibration"] == str(calibration) and s["n"] == 4
+    b_count = sum(x["correct"] and not y["correct"] for x, y in zip(base, ctl, strict=True))
+    c_count = sum(y["correct"] and not x["correct"] for x, y in zip(base, ctl, strict=True))
+    assert (s["mcnemar"]["b"], s["mcnemar"]["c"]) == (b_count, c_count)
+    assert s["controller"]["accuracy"] == sum(r["correct"] for r in ctl) / 4
+    assert s["controller"]["avg_triggers"] == sum(r["triggers"] for r in ctl) / 4
+    assert result.summary == s and [a["id"] for a in result.answers] == [s.id for s in samples]
 
 
-def test_demo_cli_json_is_pure_json_on_stdout(cli, tiny_llama, tmp_path):
-    res = cli(
-        "demo",
-        "--model",
-        tiny_llama,
-        "--limit",
-        2,
-        "--max-new-tokens",
-        3,
-        "--output",
-        tmp_path / "r",
-        "--json",
-    )
+def test_demo_cli_json_is_pure_json_on_stdout(cli, tiny_llama, calibration, tmp_path):
+    res = cli("demo", "--model", tiny_llama, "-c", calibration, "--limit", 2, "--max-new-tokens", 3,
+              "--output", tmp_path / "r", "--json")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
     assert data["summary"]["n"] == 2 and len(data["answers"]) == 2
 
 
-def test_demo_table(cli, tiny_llama, tmp_path):
-    res = cli("demo", "-m", tiny_llama, "--limit", 1, "--max-new-tokens", 2, "-o", tmp_path / "r")
+def test_demo_table(cli, tiny_llama, calibration, tmp_path):
+    res = cli("demo", "-m", tiny_llama, "-c", calibration, "--limit", 2, "--max-new-tokens", 4,
+              "-o", tmp_path / "r")  # fmt: skip
     assert res.exit_code == 0, res.stderr
-    assert "mean log-prob" in res.stdout and "question" in res.stdout
-    assert "/1 correct" in res.stdout and f"run folder: {tmp_path / 'r'}" in res.stdout
+    assert "plain greedy" in res.stdout and "controller" in res.stdout and "McNemar" in res.stdout
+    assert f"run folder: {tmp_path / 'r'}" in res.stdout
 
 
-def test_demo_on_your_own_questions_file(cli, tiny_llama, tmp_path):
+def test_demo_on_your_own_questions_file(cli, tiny_llama, calibration, tmp_path):
     qfile = tmp_path / "mine.tsv"
     qfile.write_text("Capital of France?\tParis\nCapital of Italy?\tRome\n")
-    res = cli("demo", "-m", tiny_llama, "-q", qfile, "--max-new-tokens", 2, "-o", tmp_path / "r", "--json")
+    res = cli("demo", "-m", tiny_llama, "-c", calibration, "-q", qfile, "--max-new-tokens", 2,
+              "-o", tmp_path / "r", "--json")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
-    assert data["summary"]["benchmark"] == "local" and {a["expected"] for a in data["answers"]} == {
-        "Paris",
-        "Rome",
-    }
-    assert all(a["rule"] in ("exact", "contains", "hedged", "negated", "no match") for a in data["answers"])
+    assert data["summary"]["benchmark"] == "local"
+    assert {a["expected"] for a in data["answers"]} == {"Paris", "Rome"}
 
 
 @pytest.mark.parametrize(

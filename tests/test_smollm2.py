@@ -36,14 +36,13 @@ def test_second_load_comes_from_the_safetensors_cache_with_identical_outputs(smo
 
 def test_demo_on_the_real_model(smollm2, tmp_path):
     qfile = tmp_path / "q.jsonl"
-    qfile.write_text('{"id": "fr", "question": "What is the capital of France?", "answer": "Paris"}\n')
-    result = run_demo("smollm2-135m", questions=qfile, output=tmp_path / "run", device="cpu")
-    france = result.answers[0]
-    assert france["id"] == "fr" and "Paris" in france["answer"] and france["correct"]
-    assert france["finish_reason"] == "eos" and all(lp <= 0 for lp in france["logprobs"])
-    facts = run_demo("smollm2-135m", limit=4, output=tmp_path / "facts", device="cpu")
-    assert (
-        facts.summary["benchmark"] == "facts"
-        and facts.summary["n"] == 4
-        and (tmp_path / "facts" / "run.json").is_file()
+    qfile.write_text('{"id": "fr", "question": "What is the capital of France?", "answer": "Paris"}\n'
+                     '{"id": "au", "question": "Who wrote the novel 1984?", "answer": "George Orwell"}\n')  # fmt: skip
+    result = run_demo(
+        "smollm2-135m", questions=qfile, output=tmp_path / "run", device="cpu", calibration_limit=48
     )
+    france = result.answers[0]
+    assert france["id"] == "fr" and "Paris" in france["baseline"] and france["baseline_correct"]
+    s = result.summary
+    assert s["calibration"] == "facts/train" and s["theta_auroc"] > 0.5 and s["layers"] == list(range(10, 21))
+    assert s["baseline"]["n"] == s["controller"]["n"] == 2 and s["baseline"]["avg_extra_tokens"] == 0

@@ -1,8 +1,10 @@
-"""RAUQ (Vazhentsev et al., 2025): attention-based uncertainty scores and their calibration.
+"""RAUQ (Vazhentsev et al., 2025): attention-based uncertainty scores, their calibration, and the
+uncertainty-triggered rollback + micro chain-of-thought controller.
 
 Python API:
 
     from halluc_rauq import rauq_scores, default_layers, default_alpha, score_completion
+    from halluc_rauq import RAUQController, ControllerConfig, RAUQScorer, Threshold   # docs/control.md
 
 Names load on first use so that `halluc --help` never imports torch.
 """
@@ -24,6 +26,13 @@ _EXPORTS = {
     "fit_threshold": "threshold",
     "load_theta": "threshold",
     "score_pairs": "scoring",
+    "watch_own_key_attention": "attention",
+    "RAUQController": "controller",
+    "ControllerConfig": "controller",
+    "ControllerOutput": "controller",
+    "RAUQScorer": "controller",
+    "Threshold": "controller",
+    "TriggerEvent": "controller",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -1,10 +1,10 @@
 """Capture the attention each selected head pays to the previous token, and nothing more.
 
-Forward hooks on the selected layers' attention modules reduce each weight tensor the moment it
-is made: to its diagonal in a teacher-forced pass (query i on key i), or to the last entry of the
-row in a KV-cached decode step (the new query on its own key). No full attention map outlives
-its layer. The model runs with eager attention while capturing (the only kind that returns
-weights); the previous setting comes back afterwards.
+Teacher-forced passes (mode 'diagonal': query i on key i) run eager attention with forward hooks
+that reduce each weight tensor to its diagonal the moment it is made. KV-cached decoding (mode
+'last': the new query on its own key) keeps the model's own kernel (sdpa, flash) and wraps it, so
+that only the watched heads compute one extra row of scores. No full attention map outlives its
+layer, and the previous attention setting comes back afterwards.
 """
 
 from __future__ import annotations
@@ -31,21 +31,22 @@ def attention_modules(model: Any) -> list[Any]:
 @contextmanager
 def capture_previous_token_attention(model: Any, layers: list[int], mode: str) -> Iterator[dict[int, list]]:
     """Yield {layer: [tensor per forward call]}: mode 'diagonal' -> [B, H, T]; 'last' -> [B, H]."""
+    if mode == "last":
+        with watch_own_key_attention(model, dict.fromkeys(layers)) as captured:
+            yield captured
+        return
     modules = attention_modules(model)
     bad = [layer for layer in layers if not 0 <= layer < len(modules)]
     if bad:
         raise BadInput(f"layer(s) {bad} outside this model's {len(modules)} layers")
-    captured: dict[int, list] = {layer: [] for layer in layers}
+    captured = {layer: [] for layer in layers}
 
     def hook_for(layer: int):
         def hook(_module: Any, _args: Any, output: Any) -> None:
             weights = output[1] if isinstance(output, tuple) and len(output) > 1 else None
             if weights is None:
                 raise RuntimeError("attention weights were not returned; eager attention is required")
-            if mode == "diagonal":
-                captured[layer].append(weights.diagonal(dim1=-2, dim2=-1).float().cpu())
-            else:
-                captured[layer].append(weights[..., -1, -1].float().cpu())
+            captured[layer].append(weights.diagonal(dim1=-2, dim2=-1).float().cpu())
 
         return hook
 
@@ -57,4 +58,97 @@ def capture_previous_token_attention(model: Any, layers: list[int], mode: str) -
     finally:
         for h in handles:
             h.remove()
+        model.set_attn_implementation(previous)
+
+
+WATCHED = "_halluc_previous_token_heads"  # attribute on a watched attention module: heads or None (all)
+
+
+def _own_key_weights(
+    module: Any, query: Any, key: Any, attention_mask: Any, scaling: Any, softcap: Any
+) -> Any:
+    """Softmax weight of the last query on the last key (its own), for the watched heads: [B, H_sel]."""
+    import torch
+
+    heads = getattr(module, WATCHED)
+    q = query[:, :, -1, :] if heads is None else query[:, heads, -1, :]  # [B, H_sel, D]
+    groups = query.shape[1] // key.shape[1]
+    kv = (
+        torch.arange(query.shape[1], device=query.device) // groups
+        if heads is None
+        else torch.as_tensor(heads, device=query.device) // groups
+    )
+    k = key[:, kv, :, :]  # [B, H_sel, T, D]
+    scores = torch.einsum("bhtd,bhd->bht", k.float(), q.float()) * (scaling or query.shape[-1] ** -0.5)
+    if softcap:
+        scores = torch.tanh(scores / softcap) * softcap
+    if attention_mask is not None:  # [B, 1 or H, Q, T]: bool (True = visible) or additive floats
+        row = attention_mask[:, :1, -1, : k.shape[2]]
+        scores = scores.masked_fill(~row, float("-inf")) if row.dtype == torch.bool else scores + row.float()
+    return torch.softmax(scores, dim=-1)[..., -1]
+
+
+def _watching(base: Any) -> Any:
+    """An attention function that runs `base` unchanged and, on watched modules, records own-key weights."""
+
+    def attention(module, query, key, value, attention_mask, **kwargs):
+        out = base(module, query, key, value, attention_mask, **kwargs)
+        if getattr(module, WATCHED, False) is not False:
+            weights = _own_key_weights(
+                module, query, key, attention_mask, kwargs.get("scaling"), kwargs.get("softcap")
+            )
+            module._halluc_sink.append(weights)
+        return out
+
+    return attention
+
+
+def _watched_implementation(model: Any, modules: list[Any]) -> str:
+    """Register (once) an attention implementation that wraps the model's current one; return its name."""
+    import sys
+
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+    current = model.config._attn_implementation
+    if current.startswith("halluc_watch+"):
+        return current
+    name = f"halluc_watch+{current}"
+    if name not in ALL_ATTENTION_FUNCTIONS:
+        eager = getattr(sys.modules[type(modules[0]).__module__], "eager_attention_forward", None)
+        base = ALL_ATTENTION_FUNCTIONS.get(current, eager)
+        if base is None:
+            raise BadInput(f"cannot watch attention of {type(model).__name__} with '{current}' attention")
+        AttentionInterface.register(name, _watching(base))
+        if current in ALL_MASK_ATTENTION_FUNCTIONS:
+            AttentionMaskInterface.register(name, ALL_MASK_ATTENTION_FUNCTIONS[current])
+    return name
+
+
+@contextmanager
+def watch_own_key_attention(model: Any, heads: dict[int, list[int] | None]) -> Iterator[dict[int, list]]:
+    """Yield {layer: [tensor [B, H_sel] per forward call]}: the weight each watched head's last query
+    puts on its own key (a(i) in a KV-cached decode), with the model's own attention kernel.
+
+    The kernel is wrapped, not replaced: sdpa or flash attention keep running every layer, and the
+    watched heads alone get one extra dot product of their last query with their keys. `heads` maps a
+    layer to the heads to watch (None: every head).
+    """
+    modules = attention_modules(model)
+    bad = [layer for layer in heads if not 0 <= layer < len(modules)]
+    if bad:
+        raise BadInput(f"layer(s) {bad} outside this model's {len(modules)} layers")
+    captured: dict[int, list] = {layer: [] for layer in heads}
+    previous = model.config._attn_implementation
+    model.set_attn_implementation(_watched_implementation(model, modules))
+    for layer, chosen in heads.items():
+        setattr(modules[layer], WATCHED, chosen)
+        modules[layer]._halluc_sink = captured[layer]
+    try:
+        yield captured
+    finally:
+        for layer in heads:
+            delattr(modules[layer], WATCHED)
+            del modules[layer]._halluc_sink
         model.set_attn_implementation(previous)

@@ -18,7 +18,7 @@ def torch_stack(tensors: list) -> Any:
     """Captured per-step [B, H] tensors as one numpy array [steps, B, H]."""
     import torch
 
-    return torch.stack(tensors).double().numpy()
+    return torch.stack(tensors).double().cpu().numpy()
 
 
 def score_pairs(

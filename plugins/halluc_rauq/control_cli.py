@@ -1,0 +1,441 @@
+"""`halluc control`: thin CLI over halluc_rauq.controller and halluc_rauq.control_eval."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from halluc_rauq.cli import ALPHA, DEVICE, LOAD_4BIT, LOAD_8BIT, MODEL, SEED, _load
+from ucli import console, options
+
+HEADS = typer.Option(
+    None, "--heads", help="heads.json from `halluc calibrate heads` (needed by the rauq trigger)."
+)
+THRESHOLD = typer.Option(
+    None, "--threshold", help="theta.json from `halluc calibrate threshold` (repeat for several signals)."
+)
+STRICT = typer.Option(
+    False, "--strict", help="Refuse (instead of warn) when theta was fitted with another alpha or heads."
+)
+BENCHMARK = typer.Option(
+    ..., "--benchmark", "-b", help="Registered benchmark (see `halluc benchmarks list`)."
+)
+SPLIT = typer.Option("test", "--split", help="Benchmark split.")
+LIMIT = typer.Option(
+    None, "--limit", min=1, help="First N samples after shuffling with --seed (default: all)."
+)
+RESUME = typer.Option(False, "--resume", help="Continue an interrupted run (same options).")
+DATA_FILE = typer.Option(
+    None, "--data-file", help="Local data file for benchmarks that read one (e.g. local)."
+)
+
+# the controller's knobs, shared by run and eval
+COOLDOWN = typer.Option(5, "--cooldown", min=0, help="Greedy tokens after a repair before another trigger.")
+MAX_TRIGGERS = typer.Option(5, "--max-triggers", min=0, help="Triggers per answer at most.")
+STABILITY = typer.Option(
+    2, "--stability-window", min=0, help="A repair is kept only if the next W tokens do not trigger."
+)
+COT_LENGTH = typer.Option(20, "--cot-length", min=1, help="Thought tokens at most.")
+COT_TEMPERATURE = typer.Option(0.7, "--cot-temperature", help="Thought sampling temperature (> 0).")
+COT_TOP_P = typer.Option(0.95, "--cot-top-p", help="Thought nucleus sampling mass (0, 1].")
+COT_HORIZON = typer.Option(4, "--cot-horizon", min=1, help="cot-policy rauq: answer tokens looked ahead.")
+COT_PREFIX = typer.Option(" (Let me think: ", "--cot-prefix", help="Text that opens a thought.")
+COT_SUFFIX = typer.Option(") ", "--cot-suffix", help="Text that closes a thought.")
+RERANK_K = typer.Option(3, "--rerank-k", min=2, help="rerank: candidates at the trigger.")
+LOOKAHEAD = typer.Option(
+    5, "--rerank-lookahead", min=1, help="rerank: greedy tokens rolled out per candidate."
+)
+MAX_NEW = typer.Option(64, "--max-new-tokens", min=1, help="Tokens the model may generate, repairs included.")
+THETA = typer.Option(None, "--theta", help="Fixed theta (overrides theta.json's value).")
+TRIGGER = typer.Option(
+    None, "--trigger", help="rauq, entropy or margin (default: the theta.json's signal, else rauq)."
+)
+REPAIR = typer.Option("cot", "--repair", help="cot, rerank or none (detect and log only).")
+ROLLBACK = typer.Option(2, "--rollback", min=0, help="Tokens to roll back (--rollback-mode fixed).")
+ROLLBACK_MODE = typer.Option(
+    "fixed", "--rollback-mode", help="fixed or anchor (last sentence/clause/line end)."
+)
+COT_POLICY = typer.Option(
+    "rauq", "--cot-policy", help="rauq (stop when the look-ahead is calm), max20 or unlimited."
+)
+
+control = typer.Typer(
+    help="Decode with the RAUQ-triggered rollback + micro chain-of-thought controller.", no_args_is_help=True
+)
+
+
+def _config_from(params: dict[str, Any], exclude: tuple[str, ...] = (), **override: Any):
+    """The controller's knobs among a command's parameters (same names), validated."""
+    from halluc_rauq.controller import ControllerConfig
+
+    knobs = {k: v for k, v in params.items() if k in ControllerConfig.model_fields and k not in exclude}
+    return ControllerConfig.build(**{**knobs, **override})
+
+
+def _setup(
+    model: str, device: str, load_in_4bit: bool, load_in_8bit: bool, seed: int,
+    heads_file: Path | None, threshold_files: list[Path] | None, alpha: float | None, strict: bool,
+):  # fmt: skip
+    """Model, scorer and learned thresholds, with every cross-check of the artifacts against each other."""
+    from halluc_rauq.calibration import load_heads
+    from halluc_rauq.control_eval import Thresholds
+    from halluc_rauq.controller import RAUQScorer
+    from halluc_rauq.scorer import check_alpha, default_alpha
+    from halluc_rauq.threshold import load_theta
+    from ucli.artifacts import sha256_file
+    from ucli.errors import BadInput
+
+    if alpha is not None:
+        check_alpha(alpha)
+    lm = _load(model, device, load_in_4bit, load_in_8bit, seed)
+    learned: dict[str, dict[str, Any]] = {}
+    for path in threshold_files or []:
+        doc = load_theta(path, lm.fingerprint)
+        if doc["signal"] in learned:
+            raise BadInput(f"{path}: a second theta for the '{doc['signal']}' signal")
+        learned[doc["signal"]] = {**doc, "_path": str(path)}
+
+    def disagree(message: str) -> None:
+        if strict:
+            raise BadInput(message + " (--strict)")
+        console.warn(message)
+
+    rauq_doc = learned.get("rauq")
+    if alpha is None:
+        alpha = (
+            float(rauq_doc["alpha"])
+            if rauq_doc
+            else default_alpha(bool(getattr(lm.tokenizer, "chat_template", None)))
+        )
+    scorer = None
+    if heads_file is not None:
+        heads, layers = load_heads(heads_file, lm.fingerprint)
+        scorer = RAUQScorer(layers, heads, alpha)
+        digest = sha256_file(heads_file)
+        for signal, doc in learned.items():
+            if signal == "rauq" and doc.get("heads_sha256") not in (None, digest):
+                disagree(f"{doc['_path']}: theta was fitted with other heads than {heads_file}")
+    if rauq_doc and not math.isclose(float(rauq_doc["alpha"]), alpha):
+        disagree(
+            f"{rauq_doc['_path']}: theta was fitted with alpha {rauq_doc['alpha']}, running with {alpha}"
+        )
+    return lm, scorer, Thresholds(learned), alpha
+
+
+def _threshold(thresholds, trigger: str | None, theta: float | None):
+    """The single threshold of `run` and `eval`: --theta, else the learned one for the trigger."""
+    trigger = trigger or (next(iter(thresholds.learned)) if len(thresholds.learned) == 1 else "rauq")
+    if theta is not None:
+        return thresholds.resolve(trigger, "fixed", theta)
+    return thresholds.resolve(trigger, "learned", None)
+
+
+def _prompt_text(prompt: str) -> str:
+    from ucli.errors import BadInput
+
+    if prompt.startswith("@"):
+        path = Path(prompt[1:])
+        if not path.is_file():
+            raise BadInput(f"{path}: prompt file not found")
+        prompt = path.read_text(encoding="utf-8")
+    if not prompt.strip():
+        raise BadInput("--prompt is empty")
+    return prompt
+
+
+def _render(out, threshold) -> str:
+    """The completion with fired tokens in red, thoughts dimmed and a flag at every trigger."""
+    from rich.markup import escape
+
+    marks = {e.position for e in out.trigger_events if e.kept}
+    parts = []
+    for i, t in enumerate(out.tokens):
+        text = escape(t.text)
+        if i in marks:
+            parts.append("[bold yellow]⚑[/bold yellow]")
+        if t.kind in ("cot", "forced"):
+            parts.append(f"[dim italic]{text}[/dim italic]")
+        elif threshold.fires(t.signal):
+            parts.append(f"[bold red]{text}[/bold red]")
+        else:
+            parts.append(text)
+    return "".join(parts)
+
+
+@control.command()
+def run(
+    prompt: str = typer.Option(..., "--prompt", "-p", help="The question, or @FILE to read it from a file."),
+    model: str = MODEL,
+    heads_file: Path | None = HEADS,
+    threshold_files: list[Path] | None = THRESHOLD,
+    theta: float | None = THETA,
+    alpha: float | None = ALPHA,
+    trigger: str | None = TRIGGER,
+    repair: str = REPAIR,
+    rollback: int = ROLLBACK,
+    rollback_mode: str = ROLLBACK_MODE,
+    cooldown: int = COOLDOWN,
+    max_triggers: int = MAX_TRIGGERS,
+    stability_window: int = STABILITY,
+    cot_length: int = COT_LENGTH,
+    cot_temperature: float = COT_TEMPERATURE,
+    cot_top_p: float = COT_TOP_P,
+    cot_horizon: int = COT_HORIZON,
+    cot_policy: str = COT_POLICY,
+    cot_prefix: str = COT_PREFIX,
+    cot_suffix: str = COT_SUFFIX,
+    rerank_k: int = RERANK_K,
+    rerank_lookahead: int = LOOKAHEAD,
+    max_new_tokens: int = MAX_NEW,
+    raw: bool = typer.Option(False, "--raw", help="Send the prompt as is (no chat template)."),
+    strict: bool = STRICT,
+    device: str = DEVICE,
+    load_in_4bit: bool = LOAD_4BIT,
+    load_in_8bit: bool = LOAD_8BIT,
+    seed: int = SEED,
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write everything (tokens, events, trace) to JSON."
+    ),
+    json_out: bool = options.JSON,
+) -> None:
+    """Answer one prompt with the controller; show where it fired and how it repaired."""
+    from halluc_rauq.controller import RAUQController
+    from ucli.artifacts import require_file_path, write_artifact
+
+    text = _prompt_text(prompt)
+    if output is not None:
+        require_file_path(output)
+    lm, scorer, thresholds, alpha = _setup(
+        model, device, load_in_4bit, load_in_8bit, seed, heads_file, threshold_files, alpha, strict
+    )
+    threshold = _threshold(thresholds, trigger, theta)
+    config = _config_from(locals(), trigger=threshold.signal)
+    out = RAUQController(lm, config, scorer, threshold).generate(text if raw else lm.chat_prompt(text))
+    doc = {"prompt": text, "theta": threshold.theta, "direction": threshold.direction, "alpha": alpha,
+           "threshold_source": threshold.source, **out.to_json()}  # fmt: skip
+    if output is not None:
+        write_artifact(
+            output, "halluc.control.run", 1, doc, model=lm.fingerprint,
+            inputs=[p for p in (heads_file, *(threshold_files or [])) if p], seed=seed,
+            config={"model": model, **config.model_dump(), "alpha": alpha, "theta": threshold.theta},
+        )  # fmt: skip
+    if json_out:
+        console.print_json(doc)
+        return
+    console.out.print(_render(out, threshold))
+    s = out.stats
+    console.out.print(
+        f"\n{s['triggers']} trigger(s) on {threshold.signal} (fire when {threshold.direction} {threshold.theta:.4g}); "
+        f"{out.generated_tokens} tokens generated, {out.extra_tokens} extra; {out.latency_s:.2f} s"
+    )
+    rows = [
+        (i, repr(t.text), t.kind, "-" if math.isnan(t.rauq) else f"{t.rauq:.3f}",
+         "-" if math.isnan(t.signal) else f"{t.signal:.3f}")
+        for i, t in list(enumerate(out.tokens))[-12:]
+    ]  # fmt: skip
+    console.out.print(
+        console.table("RAUQ trace (last tokens)", ["pos", "token", "kind", "rauq", "signal"], rows)
+    )
+    if output is not None:
+        console.info(f"wrote {output}")
+
+
+def _benchmark(name: str, data_file: Path | None):
+    from ucli import plugins
+
+    cls = plugins.load("benchmarks", name)
+    return cls(data_file=data_file) if data_file is not None else cls()
+
+
+@control.command("eval")
+def eval_(
+    benchmark: str = BENCHMARK,
+    split: str = SPLIT,
+    limit: int | None = LIMIT,
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Run folder (journal while running, results after)."
+    ),
+    baseline: bool = typer.Option(False, "--baseline", help="Also decode plain greedy on the same samples."),
+    resume: bool = RESUME,
+    data_file: Path | None = DATA_FILE,
+    model: str = MODEL,
+    heads_file: Path | None = HEADS,
+    threshold_files: list[Path] | None = THRESHOLD,
+    theta: float | None = THETA,
+    alpha: float | None = ALPHA,
+    trigger: str | None = TRIGGER,
+    repair: str = REPAIR,
+    rollback: int = ROLLBACK,
+    rollback_mode: str = ROLLBACK_MODE,
+    cooldown: int = COOLDOWN,
+    max_triggers: int = MAX_TRIGGERS,
+    stability_window: int = STABILITY,
+    cot_length: int = COT_LENGTH,
+    cot_temperature: float = COT_TEMPERATURE,
+    cot_top_p: float = COT_TOP_P,
+    cot_horizon: int = COT_HORIZON,
+    cot_policy: str = COT_POLICY,
+    cot_prefix: str = COT_PREFIX,
+    cot_suffix: str = COT_SUFFIX,
+    rerank_k: int = RERANK_K,
+    rerank_lookahead: int = LOOKAHEAD,
+    max_new_tokens: int = MAX_NEW,
+    strict: bool = STRICT,
+    device: str = DEVICE,
+    load_in_4bit: bool = LOAD_4BIT,
+    load_in_8bit: bool = LOAD_8BIT,
+    seed: int = SEED,
+    json_out: bool = options.JSON,
+) -> None:
+    """Run the controller over a benchmark split: per-sample JSONL, summary, optional plain-greedy arm."""
+    from halluc_rauq.control_eval import run_control_eval
+
+    bench = _benchmark(benchmark, data_file)
+    samples = bench.load(split, limit=limit, seed=seed)
+    lm, scorer, thresholds, alpha = _setup(
+        model, device, load_in_4bit, load_in_8bit, seed, heads_file, threshold_files, alpha, strict
+    )
+    threshold = _threshold(thresholds, trigger, theta)
+    config = _config_from(locals(), trigger=threshold.signal)
+    inputs = [p for p in (heads_file, *(threshold_files or []), data_file) if p]
+    run_config = {"model": model, "benchmark": benchmark, "split": split, "limit": limit, "alpha": alpha,
+                  "theta": threshold.theta, "direction": threshold.direction, **config.model_dump()}  # fmt: skip
+    result = run_control_eval(
+        lm, bench, samples, config, scorer, threshold, output, baseline, resume, run_config, inputs
+    )
+    if json_out:
+        console.print_json(result)
+        return
+    _summary_table(result["summary"], f"control eval: {bench.name}/{split}, {len(samples)} samples")
+    console.out.print(f"wrote {output}")
+    if baseline:
+        console.info(
+            f"next: halluc stats mcnemar {output / 'baseline.jsonl'} {output / 'controller.jsonl'} "
+            "--field correct --key sample_id"
+        )
+
+
+def _summary_table(summary: dict[str, dict[str, Any]], title: str) -> None:
+    """One row per arm or configuration, in a width a terminal holds."""
+    columns = {"accuracy": "acc", "avg_triggers": "triggers", "trigger_rate": "fired on",
+               "avg_generated_tokens": "tokens", "avg_extra_tokens": "extra", "accuracy_per_token": "acc/token",
+               "avg_latency_s": "latency s"}  # fmt: skip
+    rows = [(arm, *(f"{s[c]:.3g}" for c in columns)) for arm, s in summary.items()]
+    console.out.print(console.table(title, ["", *columns.values()], rows))
+
+
+def _comma(name: str, raw: str, kind: type) -> list[Any]:
+    from ucli.errors import BadInput
+
+    values = []
+    for part in raw.split(","):
+        try:
+            values.append(kind(part.strip()))
+        except ValueError:
+            raise BadInput(f"--{name}: '{part}' is not a {kind.__name__}") from None
+    return list(dict.fromkeys(values))
+
+
+@control.command()
+def ablate(
+    benchmark: str = BENCHMARK,
+    split: str = SPLIT,
+    limit: int | None = LIMIT,
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="ablations.json to write (journal beside it while running)."
+    ),
+    trigger: str = typer.Option("rauq", "--trigger", help="Comma list of rauq, entropy, margin."),
+    threshold_type: str = typer.Option(
+        "learned", "--threshold-type", help="Comma list of learned (theta.json), fixed (--theta)."
+    ),
+    theta: str | None = typer.Option(
+        None, "--theta", help="Comma list of fixed thetas (threshold type fixed)."
+    ),
+    repair: str = typer.Option("cot", "--repair", help="Comma list of cot, rerank, none."),
+    cot_policy: str = typer.Option("rauq", "--cot-policy", help="Comma list of rauq, max20, unlimited."),
+    rollback: str = typer.Option("2", "--rollback", help="Comma list of rollback depths."),
+    rollback_mode: str = typer.Option("fixed", "--rollback-mode", help="Comma list of fixed, anchor."),
+    plot: Path | None = typer.Option(None, "--plot", help="Accuracy against generated tokens, to a PNG."),
+    resume: bool = RESUME,
+    data_file: Path | None = DATA_FILE,
+    model: str = MODEL,
+    heads_file: Path | None = HEADS,
+    threshold_files: list[Path] | None = THRESHOLD,
+    alpha: float | None = ALPHA,
+    cooldown: int = COOLDOWN,
+    max_triggers: int = MAX_TRIGGERS,
+    stability_window: int = STABILITY,
+    cot_length: int = COT_LENGTH,
+    cot_temperature: float = COT_TEMPERATURE,
+    cot_top_p: float = COT_TOP_P,
+    cot_horizon: int = COT_HORIZON,
+    cot_prefix: str = COT_PREFIX,
+    cot_suffix: str = COT_SUFFIX,
+    rerank_k: int = RERANK_K,
+    rerank_lookahead: int = LOOKAHEAD,
+    max_new_tokens: int = MAX_NEW,
+    strict: bool = STRICT,
+    device: str = DEVICE,
+    load_in_4bit: bool = LOAD_4BIT,
+    load_in_8bit: bool = LOAD_8BIT,
+    seed: int = SEED,
+    json_out: bool = options.JSON,
+) -> None:
+    """Run the grid of every comma-listed knob on the same samples; one summary per configuration."""
+    from halluc_rauq.control_eval import ABLATION_SCHEMA, GRID_KNOBS, grid, plot_ablation, run_grid
+    from ucli.artifacts import require_file_path, write_artifact
+    from ucli.errors import BadInput
+    from ucli.journal import Journal
+
+    require_file_path(output)
+    values = {
+        "trigger": _comma("trigger", trigger, str),
+        "threshold_type": _comma("threshold-type", threshold_type, str),
+        "repair": _comma("repair", repair, str),
+        "cot_policy": _comma("cot-policy", cot_policy, str),
+        "rollback": _comma("rollback", rollback, int),
+        "rollback_mode": _comma("rollback-mode", rollback_mode, str),
+        "theta": _comma("theta", theta, float) if theta else [None],
+    }
+    bad = [t for t in values["threshold_type"] if t not in ("learned", "fixed")]
+    if bad:
+        raise BadInput(f"--threshold-type: {bad[0]!r} is not learned or fixed")
+    bench = _benchmark(benchmark, data_file)
+    samples = bench.load(split, limit=limit, seed=seed)
+    base = _config_from(locals(), exclude=GRID_KNOBS)
+    lm, scorer, thresholds, alpha = _setup(
+        model, device, load_in_4bit, load_in_8bit, seed, heads_file, threshold_files, alpha, strict
+    )
+    cells = grid(base, values, thresholds)
+    if scorer is None and any(c[1].trigger == "rauq" for c in cells):
+        raise BadInput("the rauq trigger needs --heads")
+    run_config = {"model": model, "benchmark": benchmark, "split": split, "limit": limit, "alpha": alpha,
+                  "grid": values, "base": base.model_dump()}  # fmt: skip
+    journal_path = output.with_name(output.name + ".journal")
+    journal_config = {
+        **run_config,
+        "samples": [s.id for s in samples],
+        "fingerprint": lm.fingerprint.model_dump(),
+    }
+    with Journal(journal_path, config=journal_config, resume=resume) as journal:
+        results = run_grid(lm, bench, samples, cells, scorer, journal)
+    payload = {"benchmark": bench.name, "split": split, "n": len(samples), "configurations": results}
+    inputs = [p for p in (heads_file, *(threshold_files or []), data_file) if p]
+    write_artifact(
+        output, ABLATION_SCHEMA, 1, payload, model=lm.fingerprint, inputs=inputs, seed=seed, config=run_config
+    )
+    journal_path.unlink()
+    if plot is not None:
+        plot_ablation(
+            results, plot, f"{lm.fingerprint.name} on {bench.name}/{split} ({len(samples)} samples)"
+        )
+    if json_out:
+        console.print_json({"output": str(output), **payload})
+        return
+    _summary_table(
+        {r["key"]: r["summary"] for r in results}, f"ablation: {bench.name}/{split}, {len(samples)} samples"
+    )
+    console.out.print(f"wrote {output}" + (f" and {plot}" if plot else ""))

@@ -1,0 +1,293 @@
+"""Benchmark evaluation and ablation grids for the controller, journaled per sample for resume."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from halluc_rauq.controller import ControllerConfig, ControllerOutput, RAUQController, RAUQScorer, Threshold
+from ucli import console
+from ucli.errors import BadInput
+from ucli.journal import Journal
+
+CONTROL_SCHEMA = "halluc.control.eval"
+ABLATION_SCHEMA = "halluc.control.ablation"
+BASELINE = "baseline"
+CONTROLLER = "controller"
+# knobs an ablation grid may vary (comma lists on the command line)
+GRID_KNOBS = ("trigger", "threshold_type", "theta", "repair", "cot_policy", "rollback", "rollback_mode")
+
+
+@dataclass
+class Thresholds:
+    """Learned thetas per signal (theta.json files); `resolve` also builds fixed ones."""
+
+    learned: dict[str, dict[str, Any]]  # signal -> theta artifact (plus its "_path")
+
+    def resolve(self, signal: str, threshold_type: str, theta: float | None) -> Threshold:
+        if threshold_type == "fixed":
+            if theta is None:
+                raise BadInput("threshold type 'fixed' needs --theta")
+            return Threshold.fixed(theta, signal)
+        doc = self.learned.get(signal)
+        if doc is None:
+            have = ", ".join(sorted(self.learned)) or "none"
+            raise BadInput(
+                f"no learned threshold for the '{signal}' trigger (--threshold files give: {have})"
+            )
+        return Threshold(float(doc["theta"]), doc["direction"], signal, source=doc["_path"])
+
+
+def sample_seed(seed: int, sample_id: str) -> int:
+    """Thought sampling depends on the seed and the sample alone (not on order, batch or resume)."""
+    return (seed * 1_000_003 + zlib.crc32(sample_id.encode())) % 2**63
+
+
+def sample_record(sample: Any, bench: Any, out: ControllerOutput, arm: str, key: str) -> dict[str, Any]:
+    """One journal line: the verdict on the answer (thoughts excised) and the controller's accounting."""
+    verdict = bench.score(sample, out.answer)
+    doc = out.to_json()
+    return {
+        "id": key,
+        "sample_id": sample.id,
+        "arm": arm,
+        "correct": int(verdict.correct),
+        "rule": verdict.rule,
+        "reference": sample.reference,
+        "triggers": out.stats["triggers"],
+        "extra_tokens": out.extra_tokens,
+        "generated_tokens": out.generated_tokens,
+        "completion_tokens": out.stats["completion_tokens"],
+        "latency_s": out.latency_s,
+        "finish_reason": out.finish_reason,
+        "completion": out.completion,
+        "answer": out.answer,
+        "trigger_events": doc["trigger_events"],
+        "rauq_scores": doc["rauq_scores"],
+    }
+
+
+def changed_text(record: dict[str, Any]) -> bool:
+    """Whether any repair touched the text (a run with only logged triggers decodes plain greedy)."""
+    return any(e["action"] != "none" for e in record["trigger_events"])
+
+
+def run_arm(
+    controller: RAUQController,
+    bench: Any,
+    samples: list[Any],
+    journal: Journal,
+    prefix: str,
+    arm: str,
+    advance: Callable[[int], None],
+    reuse: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Decode every sample not yet journaled under `prefix`; `reuse` maps sample ids to controller
+    records whose text no repair changed: the plain-greedy arm would decode them token for token
+    the same, so they are copied (marked `reused`) instead of decoded again."""
+    for sample in samples:
+        key = f"{prefix}{arm}:{sample.id}"
+        if key in journal.done:
+            advance(1)
+            continue
+        same = (reuse or {}).get(sample.id)
+        if same is not None and not changed_text(same):
+            record = {**same, "id": key, "arm": arm, "triggers": 0, "trigger_events": [], "reused": True}
+        else:
+            prompt = bench.format_prompt(sample, controller.lm.tokenizer)
+            out = controller.generate(prompt, seed=sample_seed(controller.config.seed, sample.id))
+            record = sample_record(sample, bench, out, arm, key)
+        journal.append(record)
+        advance(1)
+
+
+def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Accuracy, accuracy per generated token, tokens, trigger rate, extra tokens, latency."""
+    n = len(records)
+    if n == 0:
+        return {"n": 0}
+    correct = sum(r["correct"] for r in records)
+    generated = sum(r["generated_tokens"] for r in records)
+    return {
+        "n": n,
+        "correct": correct,
+        "accuracy": correct / n,
+        "accuracy_per_token": correct / generated if generated else math.nan,
+        "avg_generated_tokens": generated / n,
+        "avg_completion_tokens": sum(r["completion_tokens"] for r in records) / n,
+        "avg_extra_tokens": sum(r["extra_tokens"] for r in records) / n,
+        "avg_triggers": sum(r["triggers"] for r in records) / n,
+        "trigger_rate": sum(r["triggers"] > 0 for r in records) / n,
+        "avg_latency_s": sum(r["latency_s"] for r in records) / n,
+    }
+
+
+def evaluate(
+    lm: Any,
+    bench: Any,
+    samples: list[Any],
+    config: ControllerConfig,
+    scorer: RAUQScorer | None,
+    threshold: Threshold,
+    journal: Journal,
+    baseline: bool,
+) -> dict[str, list[dict[str, Any]]]:
+    """Controller (and, with `baseline`, plain greedy through the same decoding loop) on every
+    sample; returns the records per arm in sample order."""
+    arms = {CONTROLLER: RAUQController(lm, config, scorer, threshold)}
+    if baseline:
+        plain = config.model_copy(update={"max_triggers": 0})
+        arms[BASELINE] = RAUQController(lm, plain, scorer, threshold)
+    with console.progress("controller", total=len(samples)) as advance:
+        run_arm(arms[CONTROLLER], bench, samples, journal, "", CONTROLLER, advance)
+    by_key = {r["id"]: r for r in journal.records()}
+    if baseline:
+        done = {s.id: by_key[f"{CONTROLLER}:{s.id}"] for s in samples}
+        with console.progress("plain greedy", total=len(samples)) as advance:
+            run_arm(arms[BASELINE], bench, samples, journal, "", BASELINE, advance, reuse=done)
+        by_key = {r["id"]: r for r in journal.records()}
+    return {arm: [by_key[f"{arm}:{s.id}"] for s in samples] for arm in arms}
+
+
+def grid(
+    base: ControllerConfig, values: dict[str, list[Any]], thresholds: Thresholds
+) -> list[tuple[str, ControllerConfig, Threshold, dict[str, Any]]]:
+    """Every distinct configuration of the grid: (key, config, threshold, the varied knobs).
+
+    Knobs that cannot matter are pinned before deduplication: cot-policy and rollback only act
+    with the cot repair, and theta only with fixed thresholds. Every threshold is resolved here,
+    so a missing one fails before any decoding.
+    """
+    names = [k for k in GRID_KNOBS if k in values]
+    seen: dict[str, tuple[str, ControllerConfig, Threshold, dict[str, Any]]] = {}
+    for combo in itertools.product(*(values[k] for k in names)):
+        knobs = dict(zip(names, combo, strict=True))
+        threshold_type = knobs.pop("threshold_type", "learned")
+        theta = knobs.pop("theta", None)
+        config = ControllerConfig.build(**{**base.model_dump(), **knobs})
+        if config.repair != "cot":
+            config = config.model_copy(
+                update={
+                    k: ControllerConfig.model_fields[k].default
+                    for k in ("cot_policy", "rollback", "rollback_mode")
+                }
+            )
+        if threshold_type == "learned":
+            theta = None
+        shown = {"trigger": config.trigger, "threshold_type": threshold_type, "theta": theta,
+                 "repair": config.repair}  # fmt: skip
+        if config.repair == "cot":
+            shown.update(
+                cot_policy=config.cot_policy, rollback=config.rollback, rollback_mode=config.rollback_mode
+            )
+        key = ",".join(f"{k}={v}" for k, v in shown.items() if v is not None)
+        if key not in seen:
+            seen[key] = (key, config, thresholds.resolve(config.trigger, threshold_type, theta), shown)
+    return list(seen.values())
+
+
+def run_grid(
+    lm: Any,
+    bench: Any,
+    samples: list[Any],
+    cells: list[tuple[str, ControllerConfig, Threshold, dict[str, Any]]],
+    scorer: RAUQScorer | None,
+    journal: Journal,
+) -> list[dict[str, Any]]:
+    """Run every grid cell on the same samples; per cell its knobs, summary and raw per-sample stats."""
+    results = []
+    with console.progress("ablation", total=len(cells) * len(samples)) as advance:
+        for key, config, threshold, _ in cells:
+            controller = RAUQController(lm, config, scorer, threshold)
+            run_arm(controller, bench, samples, journal, f"{key}|", CONTROLLER, advance)
+    by_key = {r["id"]: r for r in journal.records()}
+    for key, _, threshold, shown in cells:
+        records = [by_key[f"{key}|{CONTROLLER}:{s.id}"] for s in samples]
+        raw = [
+            {
+                k: r[k]
+                for k in ("sample_id", "correct", "triggers", "generated_tokens", "extra_tokens", "latency_s")
+            }
+            for r in records
+        ]
+        results.append(
+            {
+                "key": key,
+                "knobs": shown,
+                "theta": threshold.theta,
+                "direction": threshold.direction,
+                "summary": summarize(records),
+                "samples": raw,
+            }
+        )
+    return results
+
+
+def plot_ablation(results: list[dict[str, Any]], path: str | Path, title: str) -> Path:
+    """Accuracy against average generated tokens, one labelled point per configuration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ucli.artifacts import atomic_path
+
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    for r in results:
+        s = r["summary"]
+        ax.scatter(s["avg_generated_tokens"], s["accuracy"], s=30)
+        ax.annotate(r["key"], (s["avg_generated_tokens"], s["accuracy"]), fontsize=6, alpha=0.8)
+    ax.set_xlabel("average generated tokens per sample (repairs included)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def run_control_eval(
+    lm: Any,
+    bench: Any,
+    samples: list[Any],
+    config: ControllerConfig,
+    scorer: RAUQScorer | None,
+    threshold: Threshold,
+    output: str | Path,
+    baseline: bool,
+    resume: bool,
+    run_config: dict[str, Any],
+    inputs: list[Path],
+) -> dict[str, Any]:
+    """`control eval`: journal in `output` while running; then controller.jsonl (+ baseline.jsonl),
+    summary.json with provenance, and the journal removed."""
+    from ucli.artifacts import require_fresh_dir, write_artifact, write_jsonl
+
+    output = Path(output)
+    journal_path = output / "journal.jsonl"
+    if resume and not journal_path.exists():
+        raise BadInput(f"{output}: nothing to resume (no journal.jsonl; finished runs remove it)")
+    if not resume:
+        require_fresh_dir(output)
+    output.mkdir(parents=True, exist_ok=True)
+    journal_config = {**run_config, "baseline": baseline, "samples": [s.id for s in samples],
+                      "fingerprint": lm.fingerprint.model_dump()}  # fmt: skip
+    with Journal(journal_path, config=journal_config, resume=resume) as journal:
+        arms = evaluate(lm, bench, samples, config, scorer, threshold, journal, baseline)
+    files = {}
+    for arm, records in arms.items():
+        files[arm] = f"{arm}.jsonl"
+        write_jsonl(output / files[arm], records)
+    summary = {arm: summarize(records) for arm, records in arms.items()}
+    payload = {"benchmark": bench.name, "split": run_config.get("split"), "n": len(samples),
+               "summary": summary, "files": files}  # fmt: skip
+    write_artifact(output / "summary.json", CONTROL_SCHEMA, 1, payload, model=lm.fingerprint,
+                   inputs=inputs, seed=config.seed, config=run_config)  # fmt: skip
+    journal_path.unlink()
+    return {"output": str(output), **payload}

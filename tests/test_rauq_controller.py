@@ -1,0 +1,332 @@
+"""The controller: online RAUQ against teacher forcing, KV-cache rollbacks against full forward passes,
+and every trigger/repair rule on scripted triggers."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from halluc_rauq.attention import watch_own_key_attention
+from halluc_rauq.controller import ControllerConfig, RAUQController, RAUQScorer, Threshold, Token
+from halluc_rauq.teacher_forced import score_completion
+from ucli.errors import BadInput
+from ucli.generation import generate_greedy
+from ucli.models import load_model
+
+
+@pytest.fixture(scope="module", params=["llama", "qwen2"])
+def lm(request, tiny_llama, tiny_qwen2):
+    return load_model(str(tiny_llama if request.param == "llama" else tiny_qwen2), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def qwen(tiny_qwen2):
+    return load_model(str(tiny_qwen2), device="cpu")
+
+
+def scorer_for(lm, alpha=0.5):
+    layers = list(range(lm.fingerprint.num_layers))
+    return RAUQScorer(layers, {layer: (layer + 1) % lm.fingerprint.num_heads for layer in layers}, alpha)
+
+
+class Scripted(Threshold):
+    """Fires on the listed calls to `fires` (0-based), whatever the signal."""
+
+    def __init__(self, calls, signal="rauq"):
+        super().__init__(0.0, "above", signal)
+        object.__setattr__(self, "calls", set(calls))
+        object.__setattr__(self, "n", [0])
+
+    def fires(self, value):
+        self.n[0] += 1
+        return self.n[0] - 1 in self.calls
+
+
+def full_logprobs(lm, prompt_ids, ids):
+    """log p of every completion token from one plain forward pass over prompt + completion."""
+    with torch.no_grad():
+        logits = lm.model(torch.tensor([prompt_ids + ids])).logits[0].double()
+    logp = torch.log_softmax(logits, -1)
+    s = len(prompt_ids)
+    return [logp[s - 1 + i, t].item() for i, t in enumerate(ids)]
+
+
+def prompt_of(lm, text="Tell me about the river and the mountain."):
+    return lm.chat_prompt(text)
+
+
+# ---- attention watching --------------------------------------------------------------------------
+
+
+def test_watched_own_key_weights_equal_eager_attention_in_padded_gqa_batches(qwen):
+    enc = qwen.encode([prompt_of(qwen, "a b c"), prompt_of(qwen, "a much longer prompt with more words")])
+    model = qwen.model
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    heads = {1: [0, 5], 3: None}
+    with torch.no_grad(), watch_own_key_attention(model, heads) as captured:
+        assert model.config._attn_implementation.startswith("halluc_watch+")
+        out = model(**enc, past_key_values=cache, use_cache=True)
+        step = out.logits[:, -1].argmax(-1, keepdim=True)
+        mask = torch.cat([enc["attention_mask"], torch.ones_like(step)], dim=1)
+        model(input_ids=step, attention_mask=mask, past_key_values=cache, use_cache=True)
+    assert model.config._attn_implementation == "sdpa"
+    ids = torch.cat([enc["input_ids"], step], dim=1)
+    model.set_attn_implementation("eager")
+    with torch.no_grad():
+        full = model(input_ids=ids, attention_mask=mask, output_attentions=True).attentions
+    model.set_attn_implementation("sdpa")
+    for layer, chosen in heads.items():
+        want = full[layer][:, :, -1, -1]  # [B, H]: the last query on its own key
+        want = want if chosen is None else want[:, chosen]
+        assert torch.allclose(captured[layer][-1], want.float(), atol=1e-5)
+        assert captured[layer][-1].shape == (2, 6 if chosen is None else 2)
+
+
+# ---- no trigger: exactly plain greedy, RAUQ exactly teacher-forced -------------------------------
+
+
+def test_without_triggers_the_controller_is_plain_greedy_with_teacher_forced_rauq(lm):
+    scorer = scorer_for(lm)
+    controller = RAUQController(
+        lm, ControllerConfig(max_new_tokens=12), scorer, Threshold.fixed(math.inf, "rauq")
+    )
+    prompt = prompt_of(lm)
+    out = controller.generate(prompt)
+    plain = generate_greedy(lm, [prompt], 12)[0]
+    assert [t.id for t in out.tokens] == plain["token_ids"]
+    assert [t.logprob for t in out.tokens] == pytest.approx(plain["logprobs"], abs=1e-5)
+    assert out.answer == out.completion == plain["answer"]
+    assert out.trigger_events == [] and out.extra_tokens == 0
+    assert out.generated_tokens == len(plain["token_ids"]) + (plain["finish_reason"] == "eos")
+    prompt_ids = lm.encode([prompt])["input_ids"][0].tolist()
+    forced = score_completion(lm, prompt_ids, plain["token_ids"], scorer.layers, scorer.alpha, scorer.heads)
+    assert out.rauq_scores == pytest.approx(forced.tokens, rel=1e-3)  # float32 cached vs forced passes
+    assert out.signals == out.rauq_scores
+
+
+@pytest.mark.parametrize("trigger", ["entropy", "margin"])
+def test_entropy_and_margin_signals_match_the_full_distribution(qwen, trigger):
+    controller = RAUQController(qwen, ControllerConfig(trigger=trigger, max_new_tokens=6), None,
+                                Threshold.fixed(math.inf if trigger == "entropy" else -math.inf, trigger))  # fmt: skip
+    prompt = prompt_of(qwen)
+    out = controller.generate(prompt)
+    prompt_ids = qwen.encode([prompt])["input_ids"][0].tolist()
+    with torch.no_grad():
+        logits = qwen.model(torch.tensor([prompt_ids + [t.id for t in out.tokens]])).logits[0].double()
+    probs = torch.softmax(logits[len(prompt_ids) - 1 : -1], -1)
+    if trigger == "entropy":
+        want = -(probs * probs.log()).sum(-1)
+    else:
+        top = probs.topk(2).values
+        want = top[:, 0] - top[:, 1]
+    assert out.signals == pytest.approx(want.tolist(), abs=1e-5)
+    assert all(math.isnan(v) for v in out.rauq_scores)  # no heads, no RAUQ
+
+
+# ---- rollbacks crop the cache; what is kept is what a fresh forward pass gives -----------------
+
+
+@pytest.mark.parametrize("repair", ["cot", "rerank"])
+def test_repaired_completions_agree_with_a_fresh_forward_pass(lm, repair):
+    config = ControllerConfig(repair=repair, max_new_tokens=40, cooldown=0, stability_window=0,
+                              cot_length=3, cot_policy="unlimited")  # fmt: skip
+    controller = RAUQController(lm, config, scorer_for(lm), Scripted({3, 9}))
+    prompt = prompt_of(lm)
+    out = controller.generate(prompt)
+    assert out.stats["triggers"] == 2
+    prompt_ids = lm.encode([prompt])["input_ids"][0].tolist()
+    ids = [t.id for t in out.tokens]
+    fresh = full_logprobs(lm, prompt_ids, ids)
+    for t, want in zip(out.tokens, fresh, strict=True):
+        if t.kind != "forced":
+            assert t.logprob == pytest.approx(want, abs=1e-4)
+    greedy = [i for i, t in enumerate(out.tokens) if t.kind == "greedy"]
+    with torch.no_grad():
+        logits = lm.model(torch.tensor([prompt_ids + ids])).logits[0]
+    for i in greedy:
+        assert logits[len(prompt_ids) - 1 + i].argmax().item() == out.tokens[i].id
+    assert controller.cache.get_seq_length() == len(prompt_ids) + len(ids)
+    kept = sum(t.kind != "forced" for t in out.tokens)
+    assert out.extra_tokens == out.generated_tokens - kept - (out.finish_reason == "eos") > 0
+
+
+def test_rollback_crops_the_cache_and_never_prefills_again(qwen):
+    calls = []
+    original = qwen.model.forward
+
+    def counting(*args, **kwargs):
+        calls.append(kwargs["input_ids"].shape[1])
+        return original(*args, **kwargs)
+
+    config = ControllerConfig(max_new_tokens=30, rollback=3, cooldown=0, stability_window=0, cot_length=2,
+                              cot_policy="unlimited")  # fmt: skip
+    controller = RAUQController(qwen, config, scorer_for(qwen), Scripted({6}))
+    qwen.model.forward = counting
+    try:
+        out = controller.generate(prompt_of(qwen))
+    finally:
+        del qwen.model.forward
+    prompt_len = qwen.encode([prompt_of(qwen)])["input_ids"].shape[1]
+    event = out.trigger_events[0]
+    assert (event.position, event.rollback_target, event.rollback_depth, event.clipped) == (6, 3, 3, False)
+    assert calls[0] == prompt_len and prompt_len not in calls[1:]  # one prefill only
+    multi = [n for n in calls[1:] if n != 1]  # after the prefill: single tokens and the thought delimiters
+    assert multi == [n for n in (len(controller.prefix_ids), len(controller.suffix_ids)) if n != 1]
+
+
+# ---- the trigger rules ---------------------------------------------------------------------------
+
+
+def events_for(lm, calls, **knobs):
+    knobs = {"max_new_tokens": 40, "stability_window": 0, "cot_length": 2, "cot_policy": "unlimited", **knobs}
+    controller = RAUQController(lm, ControllerConfig(**knobs), scorer_for(lm), Scripted(calls))
+    return controller.generate(prompt_of(lm)), controller
+
+
+def test_cooldown_and_max_triggers(qwen):
+    # Calls 0..: the call after a repair resumes counting; with cooldown 4, calls within 4 greedy
+    # tokens after a repair do not fire.
+    out, _ = events_for(qwen, set(range(40)), repair="none", cooldown=4, max_triggers=3)
+    assert [e.position for e in out.trigger_events] == [0, 5, 10]
+    out, _ = events_for(qwen, set(range(40)), repair="none", cooldown=0, max_triggers=100, max_new_tokens=7)
+    assert [e.position for e in out.trigger_events] == list(range(7))
+    out, _ = events_for(qwen, set(range(40)), repair="none", max_triggers=0)
+    assert out.trigger_events == []
+
+
+def test_rollback_deeper_than_the_text_is_clipped_and_logged(qwen):
+    out, _ = events_for(qwen, {2}, rollback=10)
+    e = out.trigger_events[0]
+    assert (e.position, e.rollback_target, e.clipped, e.cot_span[0]) == (2, 0, True, 0)
+    # a second repair never rolls back into the first one's thought
+    out, _ = events_for(qwen, {2, 8}, rollback=10, cooldown=0)
+    first, second = out.trigger_events
+    assert second.floor == first.cot_span[1] == second.rollback_target and second.clipped
+
+
+def test_anchor_rollback_goes_back_to_the_last_clause_end(qwen):
+    controller = RAUQController(
+        qwen, ControllerConfig(rollback_mode="anchor"), scorer_for(qwen), Scripted(())
+    )
+    texts = ["The", " river", ",", " then", " the", " sea", ".", " It", " is"]
+    controller.tokens = [Token(i, t, "greedy", 0.0, 0.0, 0.0) for i, t in enumerate(texts)]
+    assert controller._rollback_target(0, None) == (7, False)  # just after "."
+    assert controller._rollback_target(0, 7) == (3, False)  # escalation: the anchor before, after ","
+    assert controller._rollback_target(0, 3) == (0, True)  # none left: the floor
+    assert controller._rollback_target(5, 7) == (5, True)
+    fixed = RAUQController(qwen, ControllerConfig(rollback=2), scorer_for(qwen), Scripted(()))
+    fixed.tokens = controller.tokens
+    assert fixed._rollback_target(0, None) == (7, False)
+    assert fixed._rollback_target(0, 7) == (5, False)  # escalation: K more than the undone cut
+
+
+def test_an_unstable_repair_is_undone_and_redone_deeper(qwen):
+    # call 3 fires (trigger), the next greedy call after the thought fires inside the window
+    out, _ = events_for(qwen, {3, 4}, rollback=1, stability_window=3, cooldown=10)
+    first, second = out.trigger_events
+    assert (first.kept, first.stable) == (False, False)
+    assert second.escalated_from == 0 and second.kept
+    assert second.rollback_target == first.rollback_target - 1
+    assert second.stable is True  # nothing fired in its own window
+    # the undone thought is gone from the completion: exactly one thought span remains
+    kinds = "".join("f" if t.kind == "forced" else "c" if t.kind == "cot" else "g" for t in out.tokens)
+    assert kinds.count("c" * 2) == 1 and out.stats["escalations"] == 1
+
+
+def test_max_new_tokens_bounds_everything_generated(qwen):
+    out, _ = events_for(qwen, set(range(100)), cooldown=0, max_new_tokens=15, cot_length=4)
+    assert out.generated_tokens == 15 and out.finish_reason == "length"
+    assert out.extra_tokens == out.generated_tokens - sum(t.kind != "forced" for t in out.tokens)
+
+
+@pytest.mark.parametrize(("policy", "length", "expected"), [("max20", 25, 20), ("unlimited", 25, 25)])
+def test_cot_policies_cap_the_thought(qwen, policy, length, expected):
+    controller = RAUQController(qwen, ControllerConfig(cot_policy=policy, cot_length=length, max_new_tokens=80,
+                                stability_window=0), scorer_for(qwen), Scripted({1}))  # fmt: skip
+    controller.eos = set()  # a random model may sample eos; the caps are what is tested here
+    out = controller.generate(prompt_of(qwen))
+    assert out.trigger_events[0].cot_tokens == expected and out.trigger_events[0].cot_stop == "length"
+
+
+def test_rauq_policy_stops_once_the_look_ahead_is_calm(qwen):
+    # call 1 fires; the look-ahead after thought token 1 fires (call 2), after token 2 it is calm
+    out, controller = events_for(qwen, {1, 2}, cot_policy="rauq", cot_length=6, cot_horizon=3)
+    e = out.trigger_events[0]
+    assert (e.cot_tokens, e.cot_stop) == (2, "signal")
+    start, end = e.cot_span
+    span = [t.id for t in out.tokens[start:end]]
+    assert span[: len(controller.prefix_ids)] == controller.prefix_ids
+    assert span[-len(controller.suffix_ids) :] == controller.suffix_ids
+    assert [t.kind for t in out.tokens[end : end + 3]] == ["greedy"] * 3  # the calm look-ahead is kept
+
+
+def test_thoughts_are_excised_from_the_answer_and_reproducible(qwen):
+    out, _ = events_for(qwen, {2}, cot_length=4)
+    answer_ids = [t.id for t in out.tokens if t.kind in ("greedy", "rerank")]
+    assert out.answer == qwen.tokenizer.decode(answer_ids, skip_special_tokens=True).strip()
+    assert out.answer != out.completion
+    again, _ = events_for(qwen, {2}, cot_length=4)
+    assert [t.id for t in again.tokens] == [t.id for t in out.tokens]  # same seed, same thought
+
+
+def test_rerank_commits_the_best_rolled_out_candidate(qwen):
+    config = ControllerConfig(repair="rerank", rerank_k=3, rerank_lookahead=2, max_new_tokens=30)
+    controller = RAUQController(qwen, config, scorer_for(qwen), Scripted({2}))
+    prompt = prompt_of(qwen)
+    out = controller.generate(prompt)
+    e = out.trigger_events[0]
+    prompt_ids = qwen.encode([prompt])["input_ids"][0].tolist()
+    head = [t.id for t in out.tokens[: e.position]]
+    with torch.no_grad():
+        logp = torch.log_softmax(qwen.model(torch.tensor([prompt_ids + head])).logits[0, -1].double(), -1)
+    assert [c["token"] for c in e.candidates] == logp.topk(3).indices.tolist()
+    for c in e.candidates:  # mean log-prob of the candidate and its greedy roll-out, recomputed
+        seq = [c["token"]]
+        for _ in range(2):
+            with torch.no_grad():
+                nxt = qwen.model(torch.tensor([prompt_ids + head + seq])).logits[0, -1].argmax().item()
+            if nxt in controller.eos:
+                break
+            seq.append(nxt)
+        want = full_logprobs(qwen, prompt_ids, head + seq)[len(head) :]
+        assert c["score"] == pytest.approx(float(np.mean(want)), abs=1e-4)
+    best = max(e.candidates, key=lambda c: c["score"])
+    assert out.tokens[e.position].id == best["token"] and out.tokens[e.position].kind == "rerank"
+
+
+def test_output_is_json_without_nans(qwen):
+    out, _ = events_for(qwen, {2})
+    doc = json.loads(json.dumps(out.to_json(), allow_nan=False))
+    assert doc["rauq_scores"].count(None) == sum(t.kind == "forced" for t in out.tokens) > 0
+    assert doc["trigger_events"][0]["action"] == "cot" and doc["stats"]["triggers"] == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"trigger": "rauq", "scorer": None}, "needs calibrated heads"),
+        ({"trigger": "entropy"}, "the threshold is for 'rauq'"),
+        ({"cot_prefix": ""}, "must each encode to at least one token"),
+    ],
+)
+def test_bad_controller_setups(qwen, kwargs, message):
+    scorer = kwargs.pop("scorer", scorer_for(qwen))
+    with pytest.raises(BadInput, match=message):
+        RAUQController(qwen, ControllerConfig(**kwargs), scorer, Threshold.fixed(1.0, "rauq"))
+
+
+def test_config_errors_name_the_knob():
+    with pytest.raises(BadInput, match="--cot-top-p"):
+        ControllerConfig.build(cot_top_p=1.5)
+    with pytest.raises(BadInput, match="--repair"):
+        ControllerConfig.build(repair="magic")
+
+
+def test_empty_prompt_is_refused(qwen):
+    controller = RAUQController(qwen, ControllerConfig(), scorer_for(qwen), Threshold.fixed(1.0, "rauq"))
+    with pytest.raises(BadInput, match="prompt is empty"):
+        controller.generate("  ")
