@@ -192,3 +192,18 @@ def test_ablate_refuses_a_missing_learned_threshold_before_decoding(cli, setup, 
               "--trigger", "rauq,margin", "-o", tmp_path / "a.json")  # fmt: skip
     assert res.exit_code == 2 and "no learned threshold for the 'margin' trigger" in res.stderr
     assert not (tmp_path / "a.json.journal").exists()
+
+
+def test_cli_defaults_are_the_controller_defaults():
+    """The CLI spells its defaults out (no pydantic at `--help`); they must not drift."""
+    import typer.main
+
+    from halluc_rauq.control_cli import control
+    from halluc_rauq.controller import ControllerConfig
+
+    command = typer.main.get_command(control).commands["eval"]
+    defaults = {p.name: p.default for p in command.params}
+    checked = [k for k in ControllerConfig.model_fields if k in defaults and k not in ("trigger", "seed")]
+    assert len(checked) >= 15
+    for name in checked:
+        assert defaults[name] == ControllerConfig.model_fields[name].default, name

@@ -42,8 +42,8 @@ COT_LENGTH = typer.Option(20, "--cot-length", min=1, help="Thought tokens at mos
 COT_TEMPERATURE = typer.Option(0.7, "--cot-temperature", help="Thought sampling temperature (> 0).")
 COT_TOP_P = typer.Option(0.95, "--cot-top-p", help="Thought nucleus sampling mass (0, 1].")
 COT_HORIZON = typer.Option(4, "--cot-horizon", min=1, help="cot-policy rauq: answer tokens looked ahead.")
-COT_PREFIX = typer.Option(" (Let me think: ", "--cot-prefix", help="Text that opens a thought.")
-COT_SUFFIX = typer.Option(") ", "--cot-suffix", help="Text that closes a thought.")
+COT_PREFIX = typer.Option(" Wait, let me think. ", "--cot-prefix", help="Text that opens a thought.")
+COT_SUFFIX = typer.Option(" So the answer is", "--cot-suffix", help="Text that closes a thought.")
 RERANK_K = typer.Option(3, "--rerank-k", min=2, help="rerank: candidates at the trigger.")
 LOOKAHEAD = typer.Option(
     5, "--rerank-lookahead", min=1, help="rerank: greedy tokens rolled out per candidate."

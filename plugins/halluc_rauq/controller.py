@@ -54,8 +54,8 @@ class ControllerConfig(BaseModel):
     cot_top_p: float = Field(0.95, gt=0, le=1)
     cot_horizon: int = Field(4, ge=1)
     cot_policy: Literal["rauq", "max20", "unlimited"] = "rauq"
-    cot_prefix: str = " (Let me think: "
-    cot_suffix: str = ") "
+    cot_prefix: str = " Wait, let me think. "
+    cot_suffix: str = " So the answer is"
     rerank_k: int = Field(3, ge=2)
     rerank_lookahead: int = Field(5, ge=1)
     max_new_tokens: int = Field(64, ge=1)
