@@ -134,32 +134,35 @@ def test_eval_writes_per_sample_records_and_a_summary(cli, setup, tmp_path):
 
 def test_eval_resumes_without_redoing_work(cli, setup, tmp_path, monkeypatch):
     args = ["control", "eval", "-b", "local", "--data-file", setup["data"], *base_args(setup, "--theta", "2"),
-            "--max-new-tokens", 6, "-o"]  # fmt: skip
+            "--max-new-tokens", 6, "--batch-size", 2, "-o"]  # fmt: skip
     whole = tmp_path / "whole"
     assert cli(*args, whole).exit_code == 0
-    original = RAUQController.generate
+    original = RAUQController.generate_batch
     calls = []
 
-    def interrupted(self, prompt, seed=None):
-        calls.append(prompt)
-        if len(calls) == 3:
+    def interrupted(self, prompts, *a, **kw):
+        calls.append(len(prompts))
+        if len(calls) == 2:
             raise KeyboardInterrupt
-        return original(self, prompt, seed)
+        return original(self, prompts, *a, **kw)
 
-    monkeypatch.setattr(RAUQController, "generate", interrupted)
+    monkeypatch.setattr(RAUQController, "generate_batch", interrupted)
     part = tmp_path / "part"
     assert cli(*args, part).exit_code != 0
-    assert len(read(part / "journal.jsonl")) == 3  # config line + 2 records
-    monkeypatch.setattr(RAUQController, "generate", original)
+    assert len(read(part / "journal.jsonl")) == 3  # config line + the first batch of 2
+    monkeypatch.setattr(RAUQController, "generate_batch", original)
     refused = cli(*args, part)
     assert refused.exit_code == 2 and "not empty" in refused.stderr
     calls.clear()
-    monkeypatch.setattr(
-        RAUQController, "generate", lambda self, p, seed=None: (calls.append(p), original(self, p, seed))[1]
-    )
+
+    def counted(self, prompts, *a, **kw):
+        calls.append(len(prompts))
+        return original(self, prompts, *a, **kw)
+
+    monkeypatch.setattr(RAUQController, "generate_batch", counted)
     res = cli(*args, part, "--resume")
     assert res.exit_code == 0, res.stderr
-    assert len(calls) == len(QUESTIONS) - 2
+    assert sum(calls) == len(QUESTIONS) - 2
     strip = lambda rs: [{k: v for k, v in r.items() if k != "latency_s"} for r in rs]  # noqa: E731
     assert strip(read(part / "controller.jsonl")) == strip(read(whole / "controller.jsonl"))
     assert not (part / "journal.jsonl").exists()
@@ -207,3 +210,15 @@ def test_cli_defaults_are_the_controller_defaults():
     assert len(checked) >= 15
     for name in checked:
         assert defaults[name] == ControllerConfig.model_fields[name].default, name
+
+
+def test_heads_other_than_thetas_warn_or_are_refused_with_strict(cli, setup, tmp_path):
+    other = tmp_path / "other-heads.json"
+    res = cli("calibrate", "heads", "-m", setup["model"], "-c", setup["data"], "-o", other, "--layers", "1")
+    assert res.exit_code == 0, res.stderr
+    args = ["control", "run", "-m", setup["model"], "--heads", other, "--threshold", setup["theta"], "-p", "hi",
+            "--max-new-tokens", 2]  # fmt: skip
+    warned = cli(*args)
+    assert warned.exit_code == 0 and "theta was fitted with other heads than" in warned.stderr
+    refused = cli(*args, "--strict")
+    assert refused.exit_code == 2 and "other heads" in refused.stderr and "(--strict)" in refused.stderr

@@ -330,3 +330,36 @@ def test_empty_prompt_is_refused(qwen):
     controller = RAUQController(qwen, ControllerConfig(), scorer_for(qwen), Threshold.fixed(1.0, "rauq"))
     with pytest.raises(BadInput, match="prompt is empty"):
         controller.generate("  ")
+
+
+# ---- batches -------------------------------------------------------------------------------------
+
+PROMPTS = ["Hi", "Tell me about the river and the mountain, please.", "What is water?", "Name a planet."]
+
+
+@pytest.mark.parametrize("fire", [False, True])
+def test_a_batch_decodes_like_one_sequence_at_a_time(lm, fire):
+    scorer = scorer_for(lm)
+    config = ControllerConfig(max_new_tokens=10, cot_length=3, stability_window=1)
+    prompts = [prompt_of(lm, p) for p in PROMPTS]
+    plain = RAUQController(lm, config, scorer, Threshold.fixed(math.inf, "rauq")).generate_batch(prompts)
+    # fire: a theta above every first token's score, so that rows leave the batch mid-answer
+    theta = max(o.rauq_scores[0] for o in plain) + 1e-3 if fire else math.inf
+    controller = RAUQController(lm, config, scorer, Threshold.fixed(theta, "rauq"))
+    seeds = [11, 12, 13, 14]
+    batched = controller.generate_batch(prompts, seeds, batch_size=3)
+    alone = [controller.generate(p, seed) for p, seed in zip(prompts, seeds, strict=True)]
+    for b, a in zip(batched, alone, strict=True):
+        assert [t.id for t in b.tokens] == [t.id for t in a.tokens]
+        assert [t.kind for t in b.tokens] == [t.kind for t in a.tokens]
+        assert [t.logprob for t in b.tokens] == pytest.approx(
+            [t.logprob for t in a.tokens], abs=1e-4, nan_ok=True
+        )
+        assert np.allclose(b.rauq_scores, a.rauq_scores, rtol=1e-3, equal_nan=True)
+        assert [(e.position, e.rollback_target) for e in b.trigger_events] == [
+            (e.position, e.rollback_target) for e in a.trigger_events
+        ]
+        assert (b.generated_tokens, b.extra_tokens, b.finish_reason) == (a.generated_tokens, a.extra_tokens,
+                                                                         a.finish_reason)  # fmt: skip
+    if fire:  # rows left the batch after greedy tokens of their own
+        assert any(o.trigger_events and o.trigger_events[0].position > 0 for o in batched)

@@ -210,6 +210,27 @@ def load_artifact(
 # --- run folders -----------------------------------------------------------------------------
 
 
+def new_figure(**kwargs: Any) -> tuple[Any, Any]:
+    """A matplotlib figure and axes on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(**kwargs)
+
+
+def write_figure(fig: Any, path: str | os.PathLike, fmt: str = "png") -> Path:
+    """Lay out, save atomically and close a matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt)
+    plt.close(fig)
+    return Path(path)
+
+
 def run_id(kind: str) -> str:
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{kind}-{_random.token_hex(2)}"

@@ -41,7 +41,9 @@ def demo(
     max_new_tokens: int = typer.Option(
         32, "--max-new-tokens", min=1, help="Token budget per answer, repairs included."
     ),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Sequences per calibration forward pass."),
+    batch_size: int = typer.Option(
+        8, "--batch-size", min=1, help="Sequences per forward pass (calibration and decoding)."
+    ),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Run folder to create (default: runs/<run id>)."
     ),

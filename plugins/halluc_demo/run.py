@@ -97,7 +97,7 @@ def run_demo(
 
     with staged_dir(final) as stage:
         with Journal(stage / "journal.jsonl") as journal:
-            arms = evaluate(lm, bench, samples, config, scorer, threshold, journal, baseline=True)
+            arms = evaluate(lm, bench, samples, config, scorer, threshold, journal, True, batch_size)
         (stage / "journal.jsonl").unlink()
         ctl, base = arms[CONTROLLER], arms[BASELINE]
         test = mcnemar([r["correct"] for r in base], [r["correct"] for r in ctl])

@@ -157,15 +157,10 @@ def load_heads(path: str | Path, model: ModelFingerprint) -> tuple[dict[int, int
 
 def plot_heads(cal: HeadsCalibration, path: str | Path, title: str) -> Path:
     """Heat map of the L x H mean previous-token attention, chosen heads marked, runtime layers boxed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ucli.artifacts import atomic_path
+    from ucli.artifacts import new_figure, write_figure
 
     n_layers, n_heads = cal.mean_attention.shape
-    fig, ax = plt.subplots(figsize=(max(4, 0.45 * n_heads + 2), max(4, 0.28 * n_layers + 1.5)), dpi=120)
+    fig, ax = new_figure(figsize=(max(4, 0.45 * n_heads + 2), max(4, 0.28 * n_layers + 1.5)), dpi=120)
     image = ax.imshow(cal.mean_attention, aspect="auto", cmap="viridis", origin="lower")
     fig.colorbar(image, ax=ax, label="mean attention to the previous token")
     for layer, head in cal.heads.items():
@@ -175,8 +170,4 @@ def plot_heads(cal: HeadsCalibration, path: str | Path, title: str) -> Path:
     ax.set_xlabel("head")
     ax.set_ylabel("layer")
     ax.set_title(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    return write_figure(fig, path)

@@ -28,6 +28,9 @@ LIMIT = typer.Option(
     None, "--limit", min=1, help="First N samples after shuffling with --seed (default: all)."
 )
 RESUME = typer.Option(False, "--resume", help="Continue an interrupted run (same options).")
+BATCH = typer.Option(
+    8, "--batch-size", min=1, help="Answers decoded together (a triggered one finishes alone)."
+)
 DATA_FILE = typer.Option(
     None, "--data-file", help="Local data file for benchmarks that read one (e.g. local)."
 )
@@ -114,10 +117,8 @@ def _setup(
     if heads_file is not None:
         heads, layers = load_heads(heads_file, lm.fingerprint)
         scorer = RAUQScorer(layers, heads, alpha)
-        digest = sha256_file(heads_file)
-        for signal, doc in learned.items():
-            if signal == "rauq" and doc.get("heads_sha256") not in (None, digest):
-                disagree(f"{doc['_path']}: theta was fitted with other heads than {heads_file}")
+        if rauq_doc and rauq_doc.get("heads_sha256") not in (None, sha256_file(heads_file)):
+            disagree(f"{rauq_doc['_path']}: theta was fitted with other heads than {heads_file}")
     if rauq_doc and not math.isclose(float(rauq_doc["alpha"]), alpha):
         disagree(
             f"{rauq_doc['_path']}: theta was fitted with alpha {rauq_doc['alpha']}, running with {alpha}"
@@ -260,6 +261,7 @@ def eval_(
     ),
     baseline: bool = typer.Option(False, "--baseline", help="Also decode plain greedy on the same samples."),
     resume: bool = RESUME,
+    batch_size: int = BATCH,
     data_file: Path | None = DATA_FILE,
     model: str = MODEL,
     heads_file: Path | None = HEADS,
@@ -304,7 +306,18 @@ def eval_(
     run_config = {"model": model, "benchmark": benchmark, "split": split, "limit": limit, "alpha": alpha,
                   "theta": threshold.theta, "direction": threshold.direction, **config.model_dump()}  # fmt: skip
     result = run_control_eval(
-        lm, bench, samples, config, scorer, threshold, output, baseline, resume, run_config, inputs
+        lm,
+        bench,
+        samples,
+        config,
+        scorer,
+        threshold,
+        output,
+        baseline,
+        resume,
+        run_config,
+        inputs,
+        batch_size,
     )
     if json_out:
         console.print_json(result)
@@ -360,6 +373,7 @@ def ablate(
     rollback_mode: str = typer.Option("fixed", "--rollback-mode", help="Comma list of fixed, anchor."),
     plot: Path | None = typer.Option(None, "--plot", help="Accuracy against generated tokens, to a PNG."),
     resume: bool = RESUME,
+    batch_size: int = BATCH,
     data_file: Path | None = DATA_FILE,
     model: str = MODEL,
     heads_file: Path | None = HEADS,
@@ -421,7 +435,7 @@ def ablate(
         "fingerprint": lm.fingerprint.model_dump(),
     }
     with Journal(journal_path, config=journal_config, resume=resume) as journal:
-        results = run_grid(lm, bench, samples, cells, scorer, journal)
+        results = run_grid(lm, bench, samples, cells, scorer, journal, batch_size)
     payload = {"benchmark": bench.name, "split": split, "n": len(samples), "configurations": results}
     inputs = [p for p in (heads_file, *(threshold_files or []), data_file) if p]
     write_artifact(

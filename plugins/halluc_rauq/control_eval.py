@@ -85,25 +85,36 @@ def run_arm(
     prefix: str,
     arm: str,
     advance: Callable[[int], None],
+    batch_size: int = 8,
     reuse: dict[str, dict[str, Any]] | None = None,
 ) -> None:
-    """Decode every sample not yet journaled under `prefix`; `reuse` maps sample ids to controller
-    records whose text no repair changed: the plain-greedy arm would decode them token for token
-    the same, so they are copied (marked `reused`) instead of decoded again."""
+    """Decode every sample not yet journaled under `prefix`, `batch_size` at a time; `reuse` maps
+    sample ids to controller records whose text no repair changed: the plain-greedy arm would
+    decode them token for token the same, so they are copied (marked `reused`) instead."""
+    todo = []
     for sample in samples:
         key = f"{prefix}{arm}:{sample.id}"
+        same = (reuse or {}).get(sample.id)
         if key in journal.done:
             advance(1)
-            continue
-        same = (reuse or {}).get(sample.id)
-        if same is not None and not changed_text(same):
-            record = {**same, "id": key, "arm": arm, "triggers": 0, "trigger_events": [], "reused": True}
+        elif same is not None and not changed_text(same):
+            journal.append(
+                {**same, "id": key, "arm": arm, "triggers": 0, "trigger_events": [], "reused": True}
+            )
+            advance(1)
         else:
-            prompt = bench.format_prompt(sample, controller.lm.tokenizer)
-            out = controller.generate(prompt, seed=sample_seed(controller.config.seed, sample.id))
-            record = sample_record(sample, bench, out, arm, key)
-        journal.append(record)
-        advance(1)
+            todo.append(sample)
+    tokenizer = controller.lm.tokenizer
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        outs = controller.generate_batch(
+            [bench.format_prompt(s, tokenizer) for s in batch],
+            [sample_seed(controller.config.seed, s.id) for s in batch],
+            batch_size,
+        )
+        for sample, out in zip(batch, outs, strict=True):
+            journal.append(sample_record(sample, bench, out, arm, f"{prefix}{arm}:{sample.id}"))
+        advance(len(batch))
 
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -136,6 +147,7 @@ def evaluate(
     threshold: Threshold,
     journal: Journal,
     baseline: bool,
+    batch_size: int = 8,
 ) -> dict[str, list[dict[str, Any]]]:
     """Controller (and, with `baseline`, plain greedy through the same decoding loop) on every
     sample; returns the records per arm in sample order."""
@@ -144,12 +156,12 @@ def evaluate(
         plain = config.model_copy(update={"max_triggers": 0})
         arms[BASELINE] = RAUQController(lm, plain, scorer, threshold)
     with console.progress("controller", total=len(samples)) as advance:
-        run_arm(arms[CONTROLLER], bench, samples, journal, "", CONTROLLER, advance)
+        run_arm(arms[CONTROLLER], bench, samples, journal, "", CONTROLLER, advance, batch_size)
     by_key = {r["id"]: r for r in journal.records()}
     if baseline:
         done = {s.id: by_key[f"{CONTROLLER}:{s.id}"] for s in samples}
         with console.progress("plain greedy", total=len(samples)) as advance:
-            run_arm(arms[BASELINE], bench, samples, journal, "", BASELINE, advance, reuse=done)
+            run_arm(arms[BASELINE], bench, samples, journal, "", BASELINE, advance, batch_size, reuse=done)
         by_key = {r["id"]: r for r in journal.records()}
     return {arm: [by_key[f"{arm}:{s.id}"] for s in samples] for arm in arms}
 
@@ -198,13 +210,14 @@ def run_grid(
     cells: list[tuple[str, ControllerConfig, Threshold, dict[str, Any]]],
     scorer: RAUQScorer | None,
     journal: Journal,
+    batch_size: int = 8,
 ) -> list[dict[str, Any]]:
     """Run every grid cell on the same samples; per cell its knobs, summary and raw per-sample stats."""
     results = []
     with console.progress("ablation", total=len(cells) * len(samples)) as advance:
         for key, config, threshold, _ in cells:
             controller = RAUQController(lm, config, scorer, threshold)
-            run_arm(controller, bench, samples, journal, f"{key}|", CONTROLLER, advance)
+            run_arm(controller, bench, samples, journal, f"{key}|", CONTROLLER, advance, batch_size)
     by_key = {r["id"]: r for r in journal.records()}
     for key, _, threshold, shown in cells:
         records = [by_key[f"{key}|{CONTROLLER}:{s.id}"] for s in samples]
@@ -230,14 +243,9 @@ def run_grid(
 
 def plot_ablation(results: list[dict[str, Any]], path: str | Path, title: str) -> Path:
     """Accuracy against average generated tokens, one labelled point per configuration."""
-    import matplotlib
+    from ucli.artifacts import new_figure, write_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ucli.artifacts import atomic_path
-
-    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    fig, ax = new_figure(figsize=(7, 5), dpi=120)
     for r in results:
         s = r["summary"]
         ax.scatter(s["avg_generated_tokens"], s["accuracy"], s=30)
@@ -245,11 +253,7 @@ def plot_ablation(results: list[dict[str, Any]], path: str | Path, title: str) -
     ax.set_xlabel("average generated tokens per sample (repairs included)")
     ax.set_ylabel("accuracy")
     ax.set_title(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    return write_figure(fig, path)
 
 
 def run_control_eval(
@@ -264,6 +268,7 @@ def run_control_eval(
     resume: bool,
     run_config: dict[str, Any],
     inputs: list[Path],
+    batch_size: int = 8,
 ) -> dict[str, Any]:
     """`control eval`: journal in `output` while running; then controller.jsonl (+ baseline.jsonl),
     summary.json with provenance, and the journal removed."""
@@ -279,7 +284,7 @@ def run_control_eval(
     journal_config = {**run_config, "baseline": baseline, "samples": [s.id for s in samples],
                       "fingerprint": lm.fingerprint.model_dump()}  # fmt: skip
     with Journal(journal_path, config=journal_config, resume=resume) as journal:
-        arms = evaluate(lm, bench, samples, config, scorer, threshold, journal, baseline)
+        arms = evaluate(lm, bench, samples, config, scorer, threshold, journal, baseline, batch_size)
     files = {}
     for arm, records in arms.items():
         files[arm] = f"{arm}.jsonl"

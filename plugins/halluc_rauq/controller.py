@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -200,6 +201,23 @@ class _Candidate:
     log_c: np.ndarray | None
 
 
+def _require_prompts(prompts: list[str]) -> None:
+    if any(not p.strip() for p in prompts):
+        raise BadInput("the prompt is empty")
+
+
+def _row_cache(cache: Any, row: int, pad: int) -> Any:
+    """One batch row's KV cache as a cache of its own, its left padding dropped."""
+    from transformers import DynamicCache
+
+    own = DynamicCache()
+    for i, layer in enumerate(cache.layers):
+        own.update(
+            layer.keys[row : row + 1, :, pad:].clone(), layer.values[row : row + 1, :, pad:].clone(), i
+        )
+    return own
+
+
 class _Budget(Exception):
     """Raised inside a repair when max_new_tokens is spent."""
 
@@ -231,48 +249,123 @@ class RAUQController:
 
     def generate(self, prompt: str, seed: int | None = None) -> ControllerOutput:
         import torch
+        from transformers import DynamicCache
 
-        from halluc_rauq.attention import watch_own_key_attention
-
-        if not prompt.strip():
-            raise BadInput("the prompt is empty")
+        _require_prompts([prompt])
         start = time.perf_counter()
-        self._gen = torch.Generator().manual_seed(self.config.seed if seed is None else seed)
-        watch = (
-            nullcontext({})
-            if self.scorer is None
-            else watch_own_key_attention(
-                self.lm.model, {layer: [h] for layer, h in self.scorer.heads.items()}
-            )
-        )
-        with torch.no_grad(), watch as captured:
-            self._captured = captured
-            finish = self._decode(self.lm.encode([prompt])["input_ids"])
-        latency = time.perf_counter() - start
-        return self._output(finish, latency)
+        with torch.no_grad(), self._watching():
+            self._begin(DynamicCache(), seed)
+            self._feed(self.lm.encode([prompt])["input_ids"][0].tolist())
+            finish = self._run()
+        return self._output(finish, time.perf_counter() - start)
 
-    def generate_batch(self, prompts: list[str], seeds: list[int] | None = None, advance=lambda n: None):
-        """One output per prompt. Sequences run one after another: each has its own cache, which
-        its rollbacks crop independently (a shared batch cache cannot be cropped per row)."""
-        outputs = []
-        for i, prompt in enumerate(prompts):
-            outputs.append(self.generate(prompt, None if seeds is None else seeds[i]))
-            advance(1)
+    def generate_batch(
+        self,
+        prompts: list[str],
+        seeds: list[int] | None = None,
+        batch_size: int = 8,
+        advance: Callable[[int], None] = lambda n: None,
+    ) -> list[ControllerOutput]:
+        """One output per prompt, decoded `batch_size` at a time.
+
+        A batch decodes greedily in lock-step (left padding, position ids that ignore it) until a
+        sequence's signal fires: that sequence leaves the batch with its own slice of the KV cache
+        (padding dropped) and is finished alone, because its rollbacks crop its cache only. Plain
+        greedy (max_triggers 0) never leaves the batch. A sequence's latency counts from its batch's
+        start.
+        """
+        import torch
+
+        _require_prompts(prompts)
+        outputs: list[ControllerOutput] = []
+        with torch.no_grad(), self._watching():
+            for start in range(0, len(prompts), batch_size):
+                chunk = prompts[start : start + batch_size]
+                chunk_seeds = None if seeds is None else seeds[start : start + batch_size]
+                outputs.extend(self._batch(chunk, chunk_seeds))
+                advance(len(chunk))
         return outputs
 
     # ---- the decoding loop -----------------------------------------------------------------------
 
-    def _decode(self, prompt_ids: Any) -> str:
-        from transformers import DynamicCache
+    @contextmanager
+    def _watching(self) -> Iterator[None]:
+        """Watch the scorer's heads for the duration of a call (nothing to watch without a scorer)."""
+        from halluc_rauq.attention import watch_own_key_attention
 
-        self.cache = DynamicCache()
-        self.prompt_len = prompt_ids.shape[1]
-        self.tokens: list[Token] = []
+        if self.scorer is None:
+            self._captured: dict[int, list] = {}
+            yield
+            return
+        heads = {layer: [h] for layer, h in self.scorer.heads.items()}
+        with watch_own_key_attention(self.lm.model, heads) as captured:
+            self._captured = captured
+            yield
+
+    def _begin(self, cache: Any, seed: int | None, tokens: list[Token] | None = None, generated: int = 0):
+        """Fresh per-sequence state (a batch row hands over its tokens and count)."""
+        import torch
+
+        self.cache = cache
+        self.tokens = tokens if tokens is not None else []
         self.events: list[TriggerEvent] = []
-        self.generated = 0
+        self.generated = generated
         self._version = 0
         self._pending: tuple[int, _Candidate] | None = None
-        self._feed(prompt_ids[0].tolist())
+        self._gen = torch.Generator().manual_seed(self.config.seed if seed is None else seed)
+
+    def _batch(self, prompts: list[str], seeds: list[int] | None) -> list[ControllerOutput]:
+        import torch
+        from transformers import DynamicCache
+
+        start = time.perf_counter()
+        enc = self.lm.encode(prompts)
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        pads = (mask == 0).sum(1).tolist()
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache()
+        logits, attn = self._forward(cache, ids, mask, pos)
+        rows: list[list[Token]] = [[] for _ in prompts]
+        generated = [0] * len(prompts)
+        results: list[ControllerOutput | None] = [None] * len(prompts)
+        active = list(range(len(prompts)))
+        while active:
+            feed = torch.full((len(prompts), 1), self.lm.tokenizer.pad_token_id, dtype=torch.long)
+            still = []
+            for b in active:
+                seed = None if seeds is None else seeds[b]
+                row_attn = None if attn is None else attn[:, b]
+                if generated[b] >= self.config.max_new_tokens:
+                    results[b] = self._finish_row(rows[b], generated[b], "length", start)
+                    continue
+                prev = rows[b][-1].log_c if rows[b] else None
+                cand = self._score(logits[b], row_attn, prev, int(logits[b].argmax()))
+                generated[b] += 1
+                if cand.id in self.eos:
+                    results[b] = self._finish_row(rows[b], generated[b], "eos", start)
+                elif self.config.max_triggers > 0 and self.threshold.fires(cand.signal):
+                    self._begin(_row_cache(cache, b, pads[b]), seed, rows[b], generated[b])
+                    self._logits, self._attn, self._pending = logits[b], row_attn, (0, cand)
+                    results[b] = self._output(self._run(), time.perf_counter() - start)
+                else:
+                    rows[b].append(Token(cand.id, self._text(cand.id), "greedy", cand.logprob, cand.signal,
+                                         cand.rauq, cand.log_c))  # fmt: skip
+                    feed[b, 0] = cand.id
+                    still.append(b)
+            active = still
+            if active:
+                step = torch.zeros((len(prompts), 1), dtype=mask.dtype)
+                step[active] = 1
+                mask, pos = torch.cat([mask, step], dim=1), pos[:, -1:] + 1
+                logits, attn = self._forward(cache, feed, mask, pos)
+        return results  # type: ignore[return-value]
+
+    def _finish_row(self, tokens: list[Token], generated: int, finish: str, start: float) -> ControllerOutput:
+        self._begin(None, None, tokens, generated)
+        return self._output(finish, time.perf_counter() - start)
+
+    def _run(self) -> str:
+        """Decode from the current state to eos or the budget, triggering and repairing."""
         cfg = self.config
         quiet_since = 0  # completion index where the cooldown started (end of the last repair)
         watch: TriggerEvent | None = None  # the cot repair under its stability window
@@ -448,16 +541,21 @@ class RAUQController:
         return self._candidate(int(order[pick]))
 
     def _candidate(self, token_id: int) -> _Candidate:
-        """Score `token_id` as the next token: log p, trigger signal, RAUQ token score."""
+        prev = self.tokens[-1].log_c if self.tokens and self.tokens[-1].kind != "forced" else None
+        return self._score(self._logits, self._attn, prev, token_id)
+
+    def _score(
+        self, logits: Any, attn: np.ndarray | None, prev: np.ndarray | None, token_id: int
+    ) -> _Candidate:
+        """Score `token_id` as the next token: log p, trigger signal, RAUQ token score (`prev`: the
+        RAUQ state of the token before; None restarts the chain)."""
         import torch
 
-        logits = self._logits.float()
-        log_probs = torch.log_softmax(logits, dim=-1)
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
         log_p = float(log_probs[token_id])
         rauq, log_c = NAN, None
         if self.scorer is not None:
-            prev = self.tokens[-1].log_c if self.tokens and self.tokens[-1].kind != "forced" else None
-            log_c = self.scorer.step(log_p, self._attn, prev)
+            log_c = self.scorer.step(log_p, attn, prev)
             rauq = float(-log_c.max())
         if self.config.trigger == "rauq":
             signal = rauq
@@ -482,15 +580,30 @@ class RAUQController:
     def _feed(self, ids: list[int]) -> None:
         import torch
 
+        logits, attn = self._forward(self.cache, torch.tensor([ids]), None, None)
+        self._logits, self._attn = logits[0], None if attn is None else attn[:, 0]
+        self._version += 1
+
+    def _forward(self, cache: Any, ids: Any, mask: Any, pos: Any) -> tuple[Any, np.ndarray | None]:
+        """One cached forward step: next-token logits [B, V] and, per watched layer, a(i) [L_sel, B]
+        (each row's newest query on its own key)."""
+        import torch
+
         for sink in self._captured.values():
             sink.clear()
-        x = torch.tensor([ids], device=self.lm.device)
-        out = self.lm.model(input_ids=x, past_key_values=self.cache, use_cache=True, logits_to_keep=1)
-        self._logits = out.logits[0, -1]
-        self._attn = None
-        if self.scorer is not None:  # a(i): the fed token's query on its own key, per watched layer
-            self._attn = torch.stack([self._captured[l][-1][0, 0] for l in self.scorer.layers]).cpu().numpy()  # noqa: E741
-        self._version += 1
+        device = self.lm.device
+        out = self.lm.model(
+            input_ids=ids.to(device),
+            attention_mask=None if mask is None else mask.to(device),
+            position_ids=None if pos is None else pos.to(device),
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        if self.scorer is None:
+            return out.logits[:, -1], None
+        attn = torch.stack([self._captured[layer][-1][:, 0] for layer in self.scorer.layers])
+        return out.logits[:, -1], attn.cpu().numpy()
 
     def _crop(self, length: int) -> None:
         """Keep the first `length` completion tokens; the cache loses the rest (no re-prefill)."""

@@ -127,15 +127,10 @@ def prr(
 
 def plot_curves(uncertainty, quality, max_rejection: float, path: str | Path, title: str = "") -> Path:
     """Draw the uncertainty, oracle and random rejection curves to a PNG (written atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ucli.artifacts import atomic_path
+    from ucli.artifacts import new_figure, write_figure
 
     c = rejection_curves(uncertainty, quality, max_rejection)
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    fig, ax = new_figure(figsize=(6, 4), dpi=120)
     ax.plot(c["rejection_rate"], c["oracle"], label="oracle", color="tab:green")
     ax.plot(c["rejection_rate"], c["uncertainty"], label="uncertainty", color="tab:blue")
     ax.plot(c["rejection_rate"], c["random"], label="random", color="tab:gray", linestyle="--")
@@ -143,8 +138,4 @@ def plot_curves(uncertainty, quality, max_rejection: float, path: str | Path, ti
     ax.set_ylabel("mean quality of kept items")
     ax.set_title(title or "Prediction rejection curves")
     ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(path)
+    return write_figure(fig, path)
