@@ -69,7 +69,7 @@ def demo(
     s = result.summary
     fired = [a for a in result.answers if a["triggers"]]
     rows = [
-        (a["question"], a["expected"], _mark(a["baseline"], a["baseline_correct"]),
+        (_short(a["question"]), a["expected"], _mark(a["baseline"], a["baseline_correct"]),
          _mark(a["controller"], a["controller_correct"]), a["triggers"])
         for a in fired[:8]
     ]  # fmt: skip
@@ -83,7 +83,7 @@ def demo(
         )
     metrics = [("accuracy", "accuracy", "{:.1%}"), ("answers with a trigger", "trigger_rate", "{:.1%}"),
                ("triggers per answer", "avg_triggers", "{:.2f}"), ("tokens per answer", "avg_generated_tokens", "{:.1f}"),
-               ("extra tokens per answer", "avg_extra_tokens", "{:.2f}"), ("seconds per answer", "avg_latency_s", "{:.2f}")]  # fmt: skip
+               ("extra tokens per answer", "avg_extra_tokens", "{:.2f}"), (f"latency per answer, s (batches of {batch_size})", "avg_latency_s", "{:.2f}")]  # fmt: skip
     table = [
         (name, fmt.format(s["baseline"][key]), fmt.format(s["controller"][key])) for name, key, fmt in metrics
     ]
@@ -102,7 +102,13 @@ def demo(
     )
 
 
+def _short(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _mark(text: str, correct: bool) -> str:
     from rich.markup import escape
 
-    return f"[green]{escape(text)}[/green]" if correct else f"[red]{escape(text)}[/red]"
+    shown = escape(_short(text))
+    return f"[green]{shown}[/green]" if correct else f"[red]{shown}[/red]"

@@ -71,19 +71,24 @@ def _own_key_weights(
     import torch
 
     heads = getattr(module, WATCHED)
-    q = query[:, :, -1, :] if heads is None else query[:, heads, -1, :]  # [B, H_sel, D]
-    groups = query.shape[1] // key.shape[1]
-    kv = (
-        torch.arange(query.shape[1], device=query.device) // groups
-        if heads is None
-        else torch.as_tensor(heads, device=query.device) // groups
-    )
-    k = key[:, kv, :, :]  # [B, H_sel, T, D]
-    scores = torch.einsum("bhtd,bhd->bht", k.float(), q.float()) * (scaling or query.shape[-1] ** -0.5)
+    (b, n_heads, _, d), kv_heads = query.shape, key.shape[1]
+    groups = n_heads // kv_heads
+    scale = scaling or d**-0.5
+    if heads is None:  # every head: each KV head's queries at once, the keys never copied
+        q = query[:, :, -1, :].reshape(b, kv_heads, groups, d).float()
+        scores = torch.matmul(q, key.float().transpose(-1, -2)).reshape(b, n_heads, -1) * scale
+    else:  # [B, H_sel, T]; one head (the controller's case) is a view
+        if len(heads) == 1:
+            h = heads[0]
+            q, k = query[:, h : h + 1, -1, :], key[:, h // groups : h // groups + 1]
+        else:
+            chosen = torch.tensor(heads, device=query.device)
+            q, k = query[:, chosen, -1, :], key[:, chosen // groups]
+        scores = torch.matmul(k.float(), q.float().unsqueeze(-1)).squeeze(-1) * scale
     if softcap:
         scores = torch.tanh(scores / softcap) * softcap
     if attention_mask is not None:  # [B, 1 or H, Q, T]: bool (True = visible) or additive floats
-        row = attention_mask[:, :1, -1, : k.shape[2]]
+        row = attention_mask[:, :1, -1, : key.shape[2]]
         scores = scores.masked_fill(~row, float("-inf")) if row.dtype == torch.bool else scores + row.float()
     return torch.softmax(scores, dim=-1)[..., -1]
 
