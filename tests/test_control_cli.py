@@ -222,3 +222,32 @@ def test_heads_other_than_thetas_warn_or_are_refused_with_strict(cli, setup, tmp
     assert warned.exit_code == 0 and "theta was fitted with other heads than" in warned.stderr
     refused = cli(*args, "--strict")
     assert refused.exit_code == 2 and "other heads" in refused.stderr and "(--strict)" in refused.stderr
+
+
+def test_ablate_resumes_an_interrupted_grid(cli, setup, tmp_path, monkeypatch):
+    args = ["control", "ablate", "-b", "local", "--data-file", setup["data"], *base_args(setup),
+            "--repair", "cot,none", "--theta", "2", "--threshold-type", "fixed", "--max-new-tokens", 5,
+            "--limit", 2, "-o"]  # fmt: skip
+    whole, part = tmp_path / "whole.json", tmp_path / "part.json"
+    assert cli(*args, whole).exit_code == 0
+    original = RAUQController.generate_batch
+    calls = []
+
+    def interrupted(self, prompts, *a, **kw):
+        calls.append(len(prompts))
+        if len(calls) == 2:  # the second configuration
+            raise KeyboardInterrupt
+        return original(self, prompts, *a, **kw)
+
+    monkeypatch.setattr(RAUQController, "generate_batch", interrupted)
+    assert cli(*args, part).exit_code != 0 and not part.exists()
+    monkeypatch.setattr(RAUQController, "generate_batch", original)
+    assert cli(*args, part).exit_code == 2  # a journal is there: --resume or another output
+    res = cli(*args, part, "--resume")
+    assert res.exit_code == 0, res.stderr
+
+    def comparable(path):
+        return [(c["key"], [{k: v for k, v in r.items() if k != "latency_s"} for r in c["samples"]])
+                for c in json.loads(path.read_text())["configurations"]]  # fmt: skip
+
+    assert comparable(part) == comparable(whole)
