@@ -68,6 +68,13 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
 @contextmanager
 def progress(description: str, total: int | None) -> Iterator[Any]:
     """A progress bar with count, rate and ETA on stderr; yields `advance(n=1)`."""
+    with progress_many([(description, total)]) as bars:
+        yield bars[description]
+
+
+@contextmanager
+def progress_many(tasks: list[tuple[str, int | None]]) -> Iterator[dict[str, Any]]:
+    """One bar per (label, total), e.g. per model of a pilot; yields {label: advance(n=1)}."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -89,14 +96,16 @@ def progress(description: str, total: int | None) -> Iterator[Any]:
         TimeRemainingColumn(),
     ]
     with Progress(*columns, console=err, transient=False, disable=not err.is_terminal) as bar:
-        task = bar.add_task(description, total=total, rate="")
 
-        def advance(n: int = 1) -> None:
-            bar.advance(task, n)
-            speed = bar.tasks[task].speed
-            bar.update(task, rate=f"{speed:.2f}/s" if speed else "")
+        def advancer(task: Any) -> Any:
+            def advance(n: int = 1) -> None:
+                bar.advance(task, n)
+                speed = bar.tasks[task].speed
+                bar.update(task, rate=f"{speed:.2f}/s" if speed else "")
 
-        yield advance
+            return advance
+
+        yield {label: advancer(bar.add_task(label, total=total, rate="")) for label, total in tasks}
 
 
 def report_error(exc: BaseException) -> int:

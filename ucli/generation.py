@@ -1,4 +1,4 @@
-"""Batched greedy generation with the log-probability of every chosen token (torch inside functions)."""
+"""Batched generation with the log-probability of every chosen token (torch inside functions)."""
 
 from __future__ import annotations
 
@@ -15,36 +15,67 @@ def eos_ids(lm: LoadedModel) -> set[int]:
     return {i for i in ids if i is not None}
 
 
-def generate_greedy(lm: LoadedModel, prompts: list[str], max_new_tokens: int) -> list[dict[str, Any]]:
-    """Greedy answers for one left-padded batch: text, token ids and strings (up to eos), per-token
-    log-probabilities from the raw logits, and why each answer stopped."""
+def generate(
+    lm: LoadedModel,
+    prompts: list[str],
+    max_new_tokens: int,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    top_logprobs: int = 0,
+) -> list[dict[str, Any]]:
+    """Answers for one left-padded batch: greedy at temperature 0, else sampled (seed torch first).
+
+    Per answer: text, token ids and strings (up to eos), the log-probability of each chosen token
+    and, with `top_logprobs` k, the k most probable tokens of each step, all from the raw logits
+    (before temperature or top-p); prompt and answer token counts; why it stopped.
+    """
     import torch
 
     enc = lm.encode(prompts)
+    sampling = (
+        {"do_sample": True, "temperature": temperature, "top_p": top_p}
+        if temperature > 0
+        else {"do_sample": False}
+    )
     with torch.no_grad():
         out = lm.model.generate(
             **enc,
             max_new_tokens=max_new_tokens,
-            do_sample=False,
             output_logits=True,
             return_dict_in_generate=True,
             pad_token_id=lm.tokenizer.pad_token_id,
+            **sampling,
         )
     new = out.sequences[:, enc["input_ids"].shape[1] :]
     logprobs = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1)
     chosen = logprobs.gather(-1, new.unsqueeze(-1)).squeeze(-1)
+    top = logprobs.topk(top_logprobs, dim=-1) if top_logprobs else None
     eos = eos_ids(lm)
+    decode = lm.tokenizer.decode
     rows = []
-    for ids, lps in zip(new.tolist(), chosen.tolist(), strict=True):
+    for b, (ids, lps) in enumerate(zip(new.tolist(), chosen.tolist(), strict=True)):
         stop = next((i for i, t in enumerate(ids) if t in eos), None)
         keep = ids if stop is None else ids[:stop]
-        rows.append(
-            {
-                "answer": lm.tokenizer.decode(keep, skip_special_tokens=True).strip(),
-                "token_ids": keep,
-                "tokens": [lm.tokenizer.decode([t]) for t in keep],
-                "logprobs": lps[: len(keep)],
-                "finish_reason": "length" if stop is None else "eos",
-            }
-        )
+        row = {
+            "answer": decode(keep, skip_special_tokens=True).strip(),
+            "token_ids": keep,
+            "tokens": [decode([t]) for t in keep],
+            "logprobs": lps[: len(keep)],
+            "finish_reason": "length" if stop is None else "eos",
+            "prompt_tokens": int(enc["attention_mask"][b].sum()),
+            "generated_tokens": len(keep) + (stop is not None),
+        }
+        if top is not None:
+            row["top_logprobs"] = [
+                [(decode([t]), lp) for t, lp in zip(ti, tv, strict=True)]
+                for ti, tv in zip(
+                    top.indices[b, : len(keep)].tolist(), top.values[b, : len(keep)].tolist(), strict=True
+                )
+            ]
+        rows.append(row)
     return rows
+
+
+def generate_greedy(lm: LoadedModel, prompts: list[str], max_new_tokens: int) -> list[dict[str, Any]]:
+    """Greedy answers for one left-padded batch (see `generate`)."""
+    return generate(lm, prompts, max_new_tokens)

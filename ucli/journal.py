@@ -22,9 +22,16 @@ HEADER_KEY = "_halluc_journal"
 
 class Journal:
     def __init__(
-        self, path: str | os.PathLike, *, config: dict[str, Any] | None = None, resume: bool = False
+        self,
+        path: str | os.PathLike,
+        *,
+        config: dict[str, Any] | None = None,
+        resume: bool = False,
+        force: bool = False,
     ):
+        """`resume` continues an existing journal; its config must match unless `force` (a warning)."""
         self.path = Path(path)
+        self.force = force
         # Round-trip through JSON so a resumed header (lists, strings) compares equal to this config.
         self.config = json.loads(json.dumps(redact(config or {}), default=str))
         self._records: list[dict[str, Any]] = []
@@ -77,6 +84,11 @@ class Journal:
         if header is not None and header.get("config") != self.config:
             old = header.get("config") or {}
             keys = sorted(k for k in set(old) | set(self.config) if old.get(k) != self.config.get(k))
+            if self.force:
+                console.warn(
+                    f"{self.path}: resuming with a changed configuration ({', '.join(keys)}): --force"
+                )
+                return
             raise BadInput(
                 f"{self.path}: --resume with a different configuration (changed: {', '.join(keys)}); "
                 "use a new output to run the new configuration"

@@ -1,0 +1,137 @@
+"""The backend interface: what a pilot needs from any model, local or behind an API."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ucli.errors import BadInput
+
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+    seed: int | None = None
+    top_logprobs: int = 5  # per generated token, where the backend can return them
+
+
+@dataclass
+class Generation:
+    text: str
+    finish_reason: str | None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    # per position: {"token", "logprob", "top": [{"token", "logprob"}, ...]}; None when not returned
+    token_logprobs: list[dict[str, Any]] | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def usage(self) -> dict[str, int | None]:
+        total = (
+            None
+            if self.input_tokens is None or self.output_tokens is None
+            else self.input_tokens + self.output_tokens
+        )
+        return {"input": self.input_tokens, "output": self.output_tokens, "total": total}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "raw"}
+
+
+class BackendError(Exception):
+    """A failed request, classified: retryable (429, 5xx, timeouts, resets, truncated bodies) or not;
+    `auth` errors stop the whole model (a wrong key must not hammer the API)."""
+
+    def __init__(self, message: str, retryable: bool, status: int | None = None,
+                 retry_after: float | None = None, auth: bool = False):  # fmt: skip
+        super().__init__(message)
+        self.retryable, self.status, self.retry_after, self.auth = retryable, status, retry_after, auth
+
+    @classmethod
+    def from_status(cls, status: int, message: str, retry_after: float | None = None) -> BackendError:
+        auth = status in (401, 403)
+        return cls(
+            f"HTTP {status}: {message}",
+            status in RETRYABLE_STATUS or status >= 500,
+            status,
+            retry_after,
+            auth,
+        )
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """`Retry-After` (seconds or an HTTP date) or `retry-after-ms`, as seconds; None when absent."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        import datetime as dt
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
+
+
+class Backend:
+    """A model behind one interface. API backends implement `agenerate` (called concurrently under
+    the pilot's rate limits); local ones implement `generate_batch` (run in a worker thread)."""
+
+    name: str = ""
+    local: bool = False
+    env_keys: tuple[str, ...] = ()  # variables that can hold the API key, for `pilot validate`
+    extra: str | None = None  # the optional extra that installs the SDK
+
+    def __init__(self, model: str, **options: Any):
+        self.model = model
+        self.options = options
+
+    async def agenerate(self, prompt: str, params: SamplingParams) -> Generation:
+        raise NotImplementedError
+
+    def generate_batch(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        return None
+
+    def api_key(self) -> str | None:
+        """The key from the config (already ${ENV}-expanded), else the first env variable set."""
+        import os
+
+        key = self.options.get("api_key")
+        return key or next((os.environ[k] for k in self.env_keys if os.environ.get(k)), None)
+
+
+def backend_class(name: str) -> type[Backend]:
+    """A registered backend class by its entry-point name (BadInput lists the known ones)."""
+    from ucli import plugins
+
+    cls = plugins.load("backends", name)
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise BadInput(f"backend '{name}' is not a halluc Backend class")
+    return cls
+
+
+def require_sdk(module: str, extra: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise BadInput(f"this backend needs `{module}`: pip install 'halluc[{extra}]'") from None

@@ -1,0 +1,42 @@
+"""Classify SDK and transport exceptions into retryable, permanent and authentication failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from halluc_backends.base import BackendError, retry_after_seconds
+
+
+def classify(exc: BaseException) -> BackendError:
+    """One classification for the openai, anthropic and google-genai SDKs and for httpx itself."""
+    if isinstance(exc, BackendError):
+        return exc
+    status = getattr(exc, "status_code", None) or getattr(exc, "code", None)
+    response = getattr(exc, "response", None)
+    if isinstance(status, int) and status >= 400:
+        message = getattr(exc, "message", None) or str(exc)
+        return BackendError.from_status(
+            status, _first_line(message), retry_after_seconds(getattr(response, "headers", None))
+        )
+    name = type(exc).__name__
+    transport = (
+        "Timeout",
+        "Connection",
+        "RemoteProtocol",
+        "ReadError",
+        "WriteError",
+        "NetworkError",
+        "Incomplete",
+    )
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError, ConnectionError, json.JSONDecodeError)) or any(
+        t in name for t in transport
+    ):
+        return BackendError(f"{name}: {_first_line(str(exc))}", retryable=True)
+    if "ResponseValidation" in name or "UnknownApiResponse" in name:  # a truncated or garbled body
+        return BackendError(f"{name}: {_first_line(str(exc))}", retryable=True)
+    return BackendError(f"{name}: {_first_line(str(exc))}", retryable=False)
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:300]

@@ -1,0 +1,63 @@
+"""`hf`: a local transformers model through `ucli.models` (any spec, quantization), batched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from halluc_backends.base import Backend, Generation, SamplingParams
+
+
+class HFBackend(Backend):
+    name = "hf"
+    local = True
+
+    def __init__(self, model: str, **options: Any):
+        super().__init__(model, **options)
+        self._lm = None
+
+    @property
+    def lm(self) -> Any:
+        if self._lm is None:
+            from ucli.models import load_model
+
+            self._lm = load_model(
+                self.model,
+                device=self.options.get("device") or "auto",
+                load_in_4bit=bool(self.options.get("load_in_4bit")),
+                load_in_8bit=bool(self.options.get("load_in_8bit")),
+                adapter=self.options.get("adapter"),
+            )
+        return self._lm
+
+    def generate_batch(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
+        """One padded batch with the chat template; sampled batches are seeded from `params.seed`."""
+        import torch
+
+        from ucli.generation import generate
+
+        lm = self.lm
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        rows = generate(
+            lm, [lm.chat_prompt(p) for p in prompts], params.max_tokens, params.temperature, params.top_p,
+            params.top_logprobs,
+        )  # fmt: skip
+        out = []
+        for row in rows:
+            tops = row.get("top_logprobs") or [[]] * len(row["tokens"])
+            positions = [
+                {"token": tok, "id": tid, "logprob": lp, "top": [{"token": t, "logprob": v} for t, v in top]}
+                for tok, tid, lp, top in zip(
+                    row["tokens"], row["token_ids"], row["logprobs"], tops, strict=True
+                )
+            ]
+            out.append(
+                Generation(
+                    text=row["answer"],
+                    finish_reason="stop" if row["finish_reason"] == "eos" else "length",
+                    input_tokens=row["prompt_tokens"],
+                    output_tokens=row["generated_tokens"],
+                    token_logprobs=positions,
+                )
+            )
+        return out

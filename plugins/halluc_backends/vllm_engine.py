@@ -1,0 +1,57 @@
+"""`vllm`: the offline vLLM engine on a GPU machine (extra `vllm`), with log-probs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from halluc_backends.base import Backend, Generation, SamplingParams, require_sdk
+
+
+class VLLMBackend(Backend):
+    name = "vllm"
+    local = True
+    extra = "vllm"
+
+    def __init__(self, model: str, **options: Any):
+        super().__init__(model, **options)
+        self._llm = None
+
+    def llm(self) -> Any:
+        if self._llm is None:
+            vllm = require_sdk("vllm", "vllm")
+            self._llm = vllm.LLM(model=self.model, seed=self.options.get("seed") or 0,
+                                 quantization="bitsandbytes" if self.options.get("load_in_4bit") else None)  # fmt: skip
+        return self._llm
+
+    def generate_batch(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
+        vllm = require_sdk("vllm", "vllm")
+        sampling = vllm.SamplingParams(
+            temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens, seed=params.seed,
+            logprobs=params.top_logprobs or None,
+        )  # fmt: skip
+        messages = [[{"role": "user", "content": p}] for p in prompts]
+        outputs = self.llm().chat(messages, sampling, use_tqdm=False)
+        result = []
+        for out in outputs:
+            completion = out.outputs[0]
+            positions = None
+            if completion.logprobs:
+                positions = []
+                for token_id, step in zip(completion.token_ids, completion.logprobs, strict=False):
+                    chosen = step.get(token_id)
+                    ranked = sorted(step.values(), key=lambda lp: lp.rank or 0)[: params.top_logprobs]
+                    positions.append({
+                        "token": chosen.decoded_token if chosen else None,
+                        "logprob": chosen.logprob if chosen else None,
+                        "top": [{"token": lp.decoded_token, "logprob": lp.logprob} for lp in ranked],
+                    })  # fmt: skip
+            result.append(
+                Generation(
+                    text=completion.text,
+                    finish_reason=completion.finish_reason,
+                    input_tokens=len(out.prompt_token_ids or []),
+                    output_tokens=len(completion.token_ids),
+                    token_logprobs=positions,
+                )
+            )
+        return result

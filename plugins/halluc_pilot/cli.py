@@ -1,0 +1,91 @@
+"""`halluc pilot`: thin CLI over halluc_pilot (SDKs and torch load only when a command runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ucli import console, options
+
+CONFIG = typer.Option(..., "--config", "-c", help="pilot.toml or pilot.json (the seed's JSON shape works).")
+PROMPTS = typer.Option(None, "--prompts", "-p", help="Prompt file (overrides prompts_file).")
+NUM_PROMPTS = typer.Option(None, "--num-prompts", "-n", min=1, help="Only the first N prompts.")
+MODELS = typer.Option(None, "--models", help="Comma list of model names from the config (default: all).")
+OUTPUT = typer.Option(None, "--output", "-o", help="Run folder (default: output_dir from the config).")
+
+app = typer.Typer(help="Run prompt sets through many models, local and API: rate-limited, resumable.",
+                  no_args_is_help=True)  # fmt: skip
+
+
+def _inputs(config_file: Path, prompts: Path | None, num_prompts: int | None, models: str | None):
+    from halluc_pilot.config import load_config, variants
+    from halluc_pilot.prompts import load_prompts
+    from ucli.errors import BadInput
+
+    config, raw, _ = load_config(config_file)
+    source = prompts or config.prompts_file
+    if source is None:
+        raise BadInput(f"{config_file}: no prompts_file, and no --prompts given")
+    source_path = Path(source)
+    if prompts is None and not source_path.is_absolute():
+        source_path = config_file.parent / source_path  # relative to the config, as a user writes it
+    chosen = variants(config, [m.strip() for m in models.split(",") if m.strip()] if models else None)
+    return config, raw, load_prompts(source_path, num_prompts), chosen, source_path
+
+
+@app.command()
+def run(
+    config_file: Path = CONFIG,
+    prompts: Path | None = PROMPTS,
+    num_prompts: int | None = NUM_PROMPTS,
+    models: str | None = MODELS,
+    output: Path | None = OUTPUT,
+    resume: bool = typer.Option(False, "--resume", help="Continue a stopped run exactly where it stopped."),
+    force: bool = typer.Option(False, "--force", help="Resume even though the config changed."),
+    json_out: bool = options.JSON,
+) -> None:
+    """Send every prompt to every model variant; journal each answer; write results and a summary."""
+    from halluc_pilot.runner import run_pilot
+
+    config, raw, prompt_list, chosen, source = _inputs(config_file, prompts, num_prompts, models)
+    out = output or Path(config.output_dir)
+    result = run_pilot(config, raw, prompt_list, chosen, out, resume=resume, force=force, prompts_file=source)
+    rows = [s.as_dict() for s in result.stats]
+    if json_out:
+        console.print_json({"run_id": result.run_id, "output": str(out), "variants": rows})
+        return
+    table = [
+        (f"{r['model']}/{r['variant']}", f"{r['done']}/{r['prompts']}", r["errors"], r["retries"],
+         r["input_tokens"] + r["output_tokens"], f"{r['seconds']:.1f}",
+         f"{r['requests_per_minute']:.1f}" if r["requests_per_minute"] else "-", r["stopped"] or "")
+        for r in rows
+    ]  # fmt: skip
+    console.out.print(console.table(f"pilot {result.run_id}",
+                                    ["variant", "done", "errors", "retries", "tokens", "seconds", "req/min", "stopped"],
+                                    table))  # fmt: skip
+    console.out.print(f"wrote {out / 'results.json'}, {out / 'summary.json'} and {out / 'results'}/")
+
+
+@app.command("validate")
+def validate_(
+    config_file: Path = CONFIG,
+    prompts: Path | None = PROMPTS,
+    num_prompts: int | None = NUM_PROMPTS,
+    models: str | None = MODELS,
+    output: Path | None = OUTPUT,
+    json_out: bool = options.JSON,
+) -> None:
+    """Check the config, the prompts, the models, the API keys (never shown) and the disk space."""
+    from halluc_pilot.checks import validate
+
+    config, _, prompt_list, chosen, _ = _inputs(config_file, prompts, num_prompts, models)
+    rows = validate(config, prompt_list, chosen, output or Path(config.output_dir))
+    ok = all(r["ok"] for r in rows)
+    if json_out:
+        console.print_json({"ok": ok, "checks": rows})
+    else:
+        console.out.print(console.table("pilot validate", ["check", "ok", "detail"],
+                                        [(r["check"], "yes" if r["ok"] else "[red]NO[/red]", r["detail"]) for r in rows]))  # fmt: skip
+    if not ok:
+        raise typer.Exit(1)

@@ -1,0 +1,335 @@
+"""Run a pilot: every variant's prompts through its backend, journaled per variant, exactly once.
+
+API variants run concurrently on one event loop, each under its own request (and token) rate
+limiter (aiolimiter) and concurrency cap, with tenacity retries: exponential backoff with jitter,
+`Retry-After` honoured, at most `max_retries`. Local variants (hf, vllm) run one after another in a
+worker thread, in batches. Every finished prompt is one fsynced journal line, so a killed run
+resumes where it stopped and no prompt is answered twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from halluc_pilot.config import PilotConfig, Variant
+from halluc_pilot.prompts import PilotPrompt
+from ucli import console
+from ucli.journal import Journal
+
+RESULTS_SCHEMA = "halluc.pilot.results"
+SUMMARY_SCHEMA = "halluc.pilot.summary"
+
+
+@dataclass
+class VariantStats:
+    model: str
+    variant: str
+    backend: str
+    prompts: int = 0
+    done: int = 0
+    errors: int = 0
+    retries: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    seconds: float = 0.0
+    stopped: str | None = None  # why the variant stopped early (authentication)
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.done += 1
+        self.errors += record["error"] is not None
+        self.retries += record["retry_count"]
+        self.input_tokens += record["tokens_used"]["input"] or 0
+        self.output_tokens += record["tokens_used"]["output"] or 0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["requests_per_minute"] = (self.done + self.retries) / self.seconds * 60 if self.seconds else None
+        return out
+
+
+@dataclass
+class PilotRun:
+    run_id: str
+    output: Path
+    stats: list[VariantStats] = field(default_factory=list)
+
+
+def sampling(config: PilotConfig, v: Variant) -> dict[str, Any]:
+    m = v.model
+    return {
+        "temperature": v.temperature,
+        "top_p": m.top_p if m.top_p is not None else config.top_p,
+        "max_tokens": m.max_tokens or config.max_tokens,
+        "seed": config.seed,
+    }
+
+
+def make_record(
+    prompt: PilotPrompt, v: Variant, params: dict[str, Any], run_id: str, gen: Any, error: str | None,
+    retries: int, elapsed: float,
+) -> dict[str, Any]:  # fmt: skip
+    usage = gen.usage() if gen is not None else {"input": None, "output": None, "total": None}
+    return {
+        "id": prompt.id,
+        "prompt_id": prompt.id,
+        "model": v.model.name,
+        "backend": v.model.type,
+        "variant": v.name,
+        "prompt": prompt.text,
+        "full_response": gen.text if gen is not None else None,
+        "tokens_used": usage,
+        "token_logprobs": gen.token_logprobs if gen is not None else None,
+        "sampling_params": params,
+        "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+        "elapsed_seconds": round(elapsed, 6),
+        "run_id": run_id,
+        "prompt_category": prompt.category,
+        "is_synthetic_probe": prompt.is_synthetic_probe,
+        "prompt_metadata": prompt.metadata,
+        "retry_count": retries,
+        "finish_reason": gen.finish_reason if gen is not None else None,
+        "error": error,
+    }
+
+
+def backend_for(config: PilotConfig, v: Variant) -> Any:
+    from halluc_backends.base import backend_class
+
+    m = v.model
+    options = {
+        k: getattr(m, k) for k in ("base_url", "api_key", "device", "load_in_4bit", "load_in_8bit", "adapter")
+    }
+    options["timeout"] = m.timeout or config.timeout
+    return backend_class(m.type)(m.model or m.name, **options)
+
+
+async def _run_api_variant(
+    config: PilotConfig, v: Variant, backend: Any, todo: list[PilotPrompt], journal: Journal,
+    run_id: str, stats: VariantStats, advance: Callable[[int], None],
+) -> None:  # fmt: skip
+    from aiolimiter import AsyncLimiter
+    from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+    from halluc_backends.base import BackendError, SamplingParams
+    from halluc_backends.errors import classify
+
+    m = v.model
+    params = sampling(config, v)
+    sp = SamplingParams(**params, top_logprobs=m.top_logprobs)
+    rpm = AsyncLimiter(m.requests_per_minute or config.requests_per_minute, 60)
+    tpm_rate = m.tokens_per_minute or config.tokens_per_minute
+    tpm = AsyncLimiter(tpm_rate, 60) if tpm_rate else None
+    gate = asyncio.Semaphore(m.concurrency or config.concurrency)
+    stop = asyncio.Event()
+    backoff = wait_exponential_jitter(initial=config.retry_initial_wait, max=config.retry_max_wait)
+
+    def wait(state: Any) -> float:
+        exc = state.outcome.exception()
+        if isinstance(exc, BackendError) and exc.retry_after is not None:
+            return min(exc.retry_after, max(config.retry_max_wait, 0.0))
+        return backoff(state)
+
+    async def attempt(text: str) -> Any:
+        await rpm.acquire()
+        if tpm is not None:  # the prompt's rough size plus the answer budget, within the limiter's capacity
+            await tpm.acquire(min(tpm_rate, len(text) / 4 + sp.max_tokens))
+        try:
+            return await backend.agenerate(text, sp)
+        except BackendError:
+            raise
+        except Exception as exc:  # every failure is classified, none swallowed
+            raise classify(exc) from exc
+
+    async def one(prompt: PilotPrompt) -> None:
+        async with gate:
+            if stop.is_set():
+                return
+            start, gen, error, tries = time.monotonic(), None, None, 0
+            try:
+                async for state in AsyncRetrying(
+                    stop=stop_after_attempt(config.max_retries + 1),
+                    wait=wait,
+                    retry=retry_if_exception(lambda e: isinstance(e, BackendError) and e.retryable),
+                    reraise=True,
+                ):
+                    with state:
+                        tries = state.retry_state.attempt_number
+                        gen = await attempt(prompt.text)
+            except BackendError as exc:
+                if exc.auth:
+                    if not stop.is_set():
+                        stop.set()
+                        stats.stopped = f"authentication failed: {exc}"
+                        console.warn(f"{m.name}: authentication failed ({exc}); stopping this model")
+                    return
+                error = str(exc)
+            record = make_record(
+                prompt, v, params, run_id, gen, error, max(tries - 1, 0), time.monotonic() - start
+            )
+            journal.append(record)
+            stats.add(record)
+            advance(1)
+
+    try:
+        await asyncio.gather(*(one(p) for p in todo))
+    finally:
+        await backend.aclose()
+
+
+def _run_local_variant(
+    config: PilotConfig, v: Variant, backend: Any, todo: list[PilotPrompt], journal: Journal,
+    run_id: str, stats: VariantStats, advance: Callable[[int], None],
+) -> None:  # fmt: skip
+    """Batches of `batch_size`; out of memory halves the batch (down to one prompt, then an error)."""
+    from halluc_backends.base import SamplingParams
+
+    params = sampling(config, v)
+    sp = SamplingParams(**params, top_logprobs=v.model.top_logprobs)
+    size, i = v.model.batch_size, 0
+    while i < len(todo):
+        batch = todo[i : i + size]
+        start = time.monotonic()
+        try:
+            gens = backend.generate_batch([p.text for p in batch], sp)
+            errors: list[str | None] = [None] * len(batch)
+        except RuntimeError as exc:
+            if "out of memory" not in str(exc).lower():
+                raise
+            _free_memory()
+            if size > 1:
+                size = max(1, size // 2)
+                console.warn(f"{v.model.name}: out of memory; batch size now {size}")
+                continue
+            gens, errors = [None], [f"out of memory: {str(exc).splitlines()[0]}"]
+        elapsed = (time.monotonic() - start) / len(batch)
+        for prompt, gen, error in zip(batch, gens, errors, strict=True):
+            record = make_record(prompt, v, params, run_id, gen, error, 0, elapsed)
+            journal.append(record)
+            stats.add(record)
+        advance(len(batch))
+        i += len(batch)
+
+
+def _free_memory() -> None:
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+def run_pilot(
+    config: PilotConfig,
+    raw_config: dict[str, Any],
+    prompts: list[PilotPrompt],
+    chosen: list[Variant],
+    output: str | Path,
+    resume: bool = False,
+    force: bool = False,
+    prompts_file: str | Path | None = None,
+) -> PilotRun:
+    """Run (or resume) every variant; write per-variant JSONL, results.json and summary.json."""
+    from ucli.artifacts import require_fresh_dir
+    from ucli.artifacts import run_id as new_run_id
+
+    out = Path(output)
+    manifest = out / "journals" / "run_id"
+    if resume:
+        if not manifest.is_file():
+            from ucli.errors import BadInput
+
+            raise BadInput(f"{out}: nothing to resume (no journals/run_id)")
+        rid = manifest.read_text().strip()
+    else:
+        require_fresh_dir(out)
+        rid = new_run_id("pilot")
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        manifest.write_text(rid + "\n")
+    run = PilotRun(rid, out)
+    journals: dict[str, Journal] = {}
+    started = time.monotonic()
+    try:
+        for v in chosen:
+            journal_config = {"variant": v.key, "model": v.model.model_dump(exclude={"api_key"}),
+                              "sampling": sampling(config, v), "prompts": [p.id for p in prompts],
+                              "max_retries": config.max_retries}  # fmt: skip
+            journals[v.key] = Journal(out / "journals" / f"{v.key}.jsonl", config=journal_config,
+                                      resume=resume, force=force)  # fmt: skip
+        with console.progress_many([(v.key, len(prompts)) for v in chosen]) as bars:
+            asyncio.run(_run_all(config, chosen, prompts, journals, run, bars))
+        _write_outputs(
+            config, raw_config, prompts, chosen, journals, run, prompts_file, time.monotonic() - started
+        )
+    finally:
+        for j in journals.values():
+            j.close()
+    return run
+
+
+async def _run_all(config, chosen, prompts, journals, run, bars) -> None:
+    api, local = [], []
+    for v in chosen:
+        journal = journals[v.key]
+        done = {str(r["prompt_id"]) for r in journal.records()}
+        stats = VariantStats(v.model.name, v.name, v.model.type, prompts=len(prompts))
+        for r in journal.records():
+            stats.add(r)
+        run.stats.append(stats)
+        todo = [p for p in prompts if p.id not in done]
+        bars[v.key](len(prompts) - len(todo))
+        backend = backend_for(config, v)
+        job = (config, v, backend, todo, journal, run.run_id, stats, bars[v.key])
+        (local if backend.local else api).append(job)
+
+    async def timed(stats: VariantStats, coro) -> None:
+        start = time.monotonic()
+        try:
+            await coro
+        finally:
+            stats.seconds += time.monotonic() - start
+
+    def locals_in_turn() -> None:
+        for job in local:
+            start = time.monotonic()
+            try:
+                _run_local_variant(*job)
+            finally:
+                job[6].seconds += time.monotonic() - start
+
+    tasks = [timed(job[6], _run_api_variant(*job)) for job in api]
+    if local:
+        tasks.append(asyncio.to_thread(locals_in_turn))
+    await asyncio.gather(*tasks)
+
+
+def _write_outputs(
+    config, raw_config, prompts, chosen, journals, run: PilotRun, prompts_file, seconds
+) -> None:
+    from ucli.artifacts import write_artifact, write_jsonl
+    from ucli.secrets import redact
+
+    order = {p.id: i for i, p in enumerate(prompts)}
+    runs: list[dict[str, Any]] = []
+    for v in chosen:
+        records = sorted(journals[v.key].records(), key=lambda r: order.get(r["prompt_id"], len(order)))
+        write_jsonl(run.output / "results" / f"{v.key}.jsonl", records)
+        runs.extend(records)
+    metadata = {"run_id": run.run_id, "prompts_file": str(prompts_file) if prompts_file else None,
+                "num_prompts": len(prompts), "variants": [f"{v.model.name}/{v.name}" for v in chosen],
+                "config": redact(raw_config)}  # fmt: skip
+    write_artifact(run.output / "results.json", RESULTS_SCHEMA, 1, {"metadata": metadata, "runs": runs},
+                   inputs=[prompts_file] if prompts_file else [], seed=config.seed, config=redact(raw_config))  # fmt: skip
+    summary = {"run_id": run.run_id, "seconds": seconds, "variants": [s.as_dict() for s in run.stats]}
+    write_artifact(run.output / "summary.json", SUMMARY_SCHEMA, 1, summary, seed=config.seed,
+                   config=redact(raw_config))  # fmt: skip
