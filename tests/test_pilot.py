@@ -297,3 +297,69 @@ def test_hf_backend_top5_logprobs_match_a_manual_softmax(tiny_qwen2):
         assert gen.input_tokens == len(ids) and gen.output_tokens == len(gen.token_logprobs) + (
             gen.finish_reason == "stop"
         )
+
+
+def test_a_local_hf_model_and_an_api_model_in_one_run(cli, server, tmp_path, tiny_llama):
+    models = [{"name": "tiny", "type": "hf", "model": str(tiny_llama), "device": "cpu", "max_tokens": 3,
+               "batch_size": 4, "temperatures": [0.0, 1.0]},
+              {"name": "echo", "type": "openai", "base_url": server.url + "/v1"}]  # fmt: skip
+    config = pilot_config(tmp_path, server, models=models)
+    res = cli("pilot", "run", "--config", config, "--num-prompts", 5, "--models", "tiny,echo", "--json")
+    assert res.exit_code == 0, res.stderr
+    done = {(v["model"], v["variant"]): v["done"] for v in json.loads(res.stdout)["variants"]}
+    assert done == {("tiny", "temp0.0"): 5, ("tiny", "temp1.0"): 5, ("echo", "temp0.0"): 5}
+    greedy = read(tmp_path / "out" / "results" / "tiny__temp0.0.jsonl")
+    assert all(len(r["token_logprobs"][0]["top"]) == 5 and r["backend"] == "hf" for r in greedy)
+    again = cli("pilot", "run", "--config", config, "--num-prompts", 5, "--output", tmp_path / "again")
+    assert again.exit_code == 0
+    rerun = read(tmp_path / "again" / "results" / "tiny__temp1.0.jsonl")  # seeded sampling repeats itself
+    assert [r["full_response"] for r in rerun] == [
+        r["full_response"] for r in read(tmp_path / "out" / "results" / "tiny__temp1.0.jsonl")
+    ]
+    unknown = cli("pilot", "run", "--config", config, "--models", "nobody", "-o", tmp_path / "x")
+    assert unknown.exit_code == 2 and "no model named nobody" in unknown.stderr
+
+
+def test_the_shipped_example_config_loads():
+    from pathlib import Path
+
+    from halluc_pilot.config import load_config, variants
+    from halluc_pilot.prompts import load_prompts
+
+    example = Path(__file__).parent.parent / "examples" / "pilot" / "pilot.toml"
+    config, _, _ = load_config(example)
+    assert [f"{v.model.name}/{v.name}" for v in variants(config)] == [
+        "smollm2/temp0.0", "smollm2/temp0.7", "local-server/temp0.0"]  # fmt: skip
+    prompts = load_prompts(example.parent / config.prompts_file)
+    assert {p.category for p in prompts} == {"known_cve", "fabricated_cve"}
+
+
+def test_out_of_memory_halves_the_local_batch(tmp_path, monkeypatch):
+    from halluc_backends.base import Backend, Generation
+    from halluc_pilot.config import PilotConfig, variants
+    from halluc_pilot.prompts import PilotPrompt
+    from halluc_pilot.runner import VariantStats, _run_local_variant
+    from ucli.journal import Journal
+
+    sizes = []
+
+    class Small(Backend):
+        local = True
+
+        def generate_batch(self, prompts, params):
+            sizes.append(len(prompts))
+            if len(prompts) > 2:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return [Generation(p.upper(), "stop", 1, 1) for p in prompts]
+
+    config = PilotConfig(models=[{"name": "m", "type": "hf", "batch_size": 8}])
+    v = variants(config)[0]
+    prompts = [PilotPrompt(f"p{i}", f"text {i}") for i in range(5)]
+    stats = VariantStats("m", v.name, "hf", prompts=5)
+    with Journal(tmp_path / "j.jsonl") as journal:
+        _run_local_variant(config, v, Small("m"), prompts, journal, "run", stats, lambda n: None)
+        records = journal.records()
+    assert sizes == [5, 4, 2, 2, 1] and [r["full_response"] for r in records] == [
+        f"TEXT {i}" for i in range(5)
+    ]
+    assert stats.done == 5 and stats.errors == 0

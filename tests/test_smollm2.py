@@ -46,3 +46,25 @@ def test_demo_on_the_real_model(smollm2, tmp_path):
     s = result.summary
     assert s["calibration"] == "facts/train" and s["theta_auroc"] > 0.5 and s["layers"] == list(range(10, 21))
     assert s["baseline"]["n"] == s["controller"]["n"] == 2 and s["baseline"]["avg_extra_tokens"] == 0
+
+
+def test_pilot_hf_backend_top5_logprobs_on_the_real_model(smollm2):
+    from halluc_backends.base import SamplingParams
+    from halluc_backends.hf import HFBackend
+
+    backend = HFBackend("smollm2-135m", device="cpu")
+    backend._lm = smollm2
+    gen = backend.generate_batch(
+        ["What is the capital of France?"], SamplingParams(max_tokens=8, top_logprobs=5)
+    )[0]
+    ids = smollm2.tokenizer(smollm2.chat_prompt("What is the capital of France?"), add_special_tokens=False)[
+        "input_ids"
+    ]
+    answer = [p["id"] for p in gen.token_logprobs]
+    with torch.no_grad():
+        logits = smollm2.model(torch.tensor([ids + answer])).logits[0].double()
+    for i, pos in enumerate(gen.token_logprobs):
+        row = logits[len(ids) - 1 + i]
+        logp = row - row.max() - torch.log(torch.exp(row - row.max()).sum())
+        assert [t["logprob"] for t in pos["top"]] == pytest.approx(logp.topk(5).values.tolist(), abs=1e-4)
+    assert "Paris" in gen.text

@@ -55,7 +55,8 @@ def validate(
             needed = not m.base_url  # a local OpenAI-compatible server takes any key
             names = "/".join(cls.env_keys) or "api_key"
             rows.append({"check": f"api key {m.name}", "ok": has_key or not needed,
-                         "detail": f"{'set' if has_key else 'missing'} ({names})"})  # fmt: skip
+                         "detail": f"{'set' if has_key else 'missing'} ({names})"
+                                   + ("" if has_key or needed else "; not needed with base_url")})  # fmt: skip
     out = Path(output)
     probe = next((p for p in (out, *out.parents) if p.exists()), Path("."))
     free = shutil.disk_usage(probe).free

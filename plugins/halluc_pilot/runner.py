@@ -122,7 +122,8 @@ async def _run_api_variant(
     m = v.model
     params = sampling(config, v)
     sp = SamplingParams(**params, top_logprobs=m.top_logprobs)
-    rpm = AsyncLimiter(m.requests_per_minute or config.requests_per_minute, 60)
+    # one request per 60/rpm seconds, no bursts: a bucket of one (a bucket of rpm would fire rpm at once)
+    rpm = AsyncLimiter(1, 60 / (m.requests_per_minute or config.requests_per_minute))
     tpm_rate = m.tokens_per_minute or config.tokens_per_minute
     tpm = AsyncLimiter(tpm_rate, 60) if tpm_rate else None
     gate = asyncio.Semaphore(m.concurrency or config.concurrency)
