@@ -363,3 +363,20 @@ def test_out_of_memory_halves_the_local_batch(tmp_path, monkeypatch):
         f"TEXT {i}" for i in range(5)
     ]
     assert stats.done == 5 and stats.errors == 0
+
+
+@pytest.mark.parametrize("backend", ["anthropic", "gemini"])
+def test_the_other_sdks_retry_the_same_faults(cli, server, tmp_path, backend):
+    models = [
+        {"name": "m", "type": backend, "base_url": server.url, "api_key": "test-key-123456", "timeout": 1.0}
+    ]
+    config = pilot_config(tmp_path, server, models=models, max_retries=4)
+    server.script("number 3 ", ["429:0.2", "truncate", "503", "slow:2"])
+    server.script("number 4 ", ["400"])
+    res = cli("pilot", "run", "--config", config)
+    assert res.exit_code == 0, res.stderr
+    records = {r["prompt_id"]: r for r in read(tmp_path / "out" / "results" / "m__temp0.0.jsonl")}
+    assert records["p3"]["retry_count"] == 4 and records["p3"]["error"] is None
+    assert records["p3"]["full_response"] == "".join(answer_tokens(PROMPTS[3]["text"], 256))
+    assert records["p4"]["retry_count"] == 0 and records["p4"]["error"].startswith("HTTP 400")
+    assert records["p0"]["tokens_used"]["total"] == len(PROMPTS[0]["text"].split()) * 2 + 1
