@@ -53,7 +53,7 @@ def test_pilot_hf_backend_top5_logprobs_on_the_real_model(smollm2):
     from halluc_backends.hf import HFBackend
 
     backend = HFBackend("smollm2-135m", device="cpu")
-    backend._lm = smollm2
+    backend._client = smollm2
     gen = backend.generate_batch(
         ["What is the capital of France?"], SamplingParams(max_tokens=8, top_logprobs=5)
     )[0]

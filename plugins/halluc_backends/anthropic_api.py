@@ -13,10 +13,6 @@ class AnthropicBackend(Backend):
     env_keys = ("ANTHROPIC_API_KEY",)
     extra = "api"
 
-    def __init__(self, model: str, **options: Any):
-        super().__init__(model, **options)
-        self._client = None
-
     def client(self) -> Any:
         if self._client is None:
             anthropic = require_sdk("anthropic", "api")
@@ -48,7 +44,3 @@ class AnthropicBackend(Backend):
             input_tokens=getattr(resp.usage, "input_tokens", None),
             output_tokens=getattr(resp.usage, "output_tokens", None),
         )
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()

@@ -100,6 +100,7 @@ class Backend:
     def __init__(self, model: str, **options: Any):
         self.model = model
         self.options = options
+        self._client: Any = None  # the SDK client, engine or loaded model, made on first use
 
     async def agenerate(self, prompt: str, params: SamplingParams) -> Generation:
         raise NotImplementedError
@@ -108,7 +109,15 @@ class Backend:
         raise NotImplementedError
 
     async def aclose(self) -> None:
-        return None
+        """Close the SDK client, if it has a `close` (awaited when it is a coroutine)."""
+        import inspect
+
+        client, self._client = self._client, None
+        close = getattr(client, "close", None)
+        if close is not None:
+            result = close()
+            if inspect.isawaitable(result):
+                await result
 
     def api_key(self) -> str | None:
         """The key from the config (already ${ENV}-expanded), else the first env variable set."""

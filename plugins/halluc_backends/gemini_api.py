@@ -13,10 +13,6 @@ class GeminiBackend(Backend):
     env_keys = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     extra = "api"
 
-    def __init__(self, model: str, **options: Any):
-        super().__init__(model, **options)
-        self._client = None
-
     def client(self) -> Any:
         if self._client is None:
             require_sdk("google.genai", "api")

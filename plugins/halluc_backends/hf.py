@@ -11,23 +11,19 @@ class HFBackend(Backend):
     name = "hf"
     local = True
 
-    def __init__(self, model: str, **options: Any):
-        super().__init__(model, **options)
-        self._lm = None
-
     @property
     def lm(self) -> Any:
-        if self._lm is None:
+        if self._client is None:
             from ucli.models import load_model
 
-            self._lm = load_model(
+            self._client = load_model(
                 self.model,
                 device=self.options.get("device") or "auto",
                 load_in_4bit=bool(self.options.get("load_in_4bit")),
                 load_in_8bit=bool(self.options.get("load_in_8bit")),
                 adapter=self.options.get("adapter"),
             )
-        return self._lm
+        return self._client
 
     def generate_batch(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
         """One padded batch with the chat template; sampled batches are seeded from `params.seed`."""

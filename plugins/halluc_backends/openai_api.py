@@ -13,10 +13,6 @@ class OpenAIBackend(Backend):
     env_keys = ("OPENAI_API_KEY",)
     extra = "api"
 
-    def __init__(self, model: str, **options: Any):
-        super().__init__(model, **options)
-        self._client = None
-
     def client(self) -> Any:
         if self._client is None:
             openai = require_sdk("openai", "api")
@@ -61,7 +57,3 @@ class OpenAIBackend(Backend):
             output_tokens=getattr(usage, "completion_tokens", None),
             token_logprobs=positions,
         )
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()

@@ -12,16 +12,12 @@ class VLLMBackend(Backend):
     local = True
     extra = "vllm"
 
-    def __init__(self, model: str, **options: Any):
-        super().__init__(model, **options)
-        self._llm = None
-
     def llm(self) -> Any:
-        if self._llm is None:
+        if self._client is None:
             vllm = require_sdk("vllm", "vllm")
-            self._llm = vllm.LLM(model=self.model, seed=self.options.get("seed") or 0,
+            self._client = vllm.LLM(model=self.model, seed=self.options.get("seed") or 0,
                                  quantization="bitsandbytes" if self.options.get("load_in_4bit") else None)  # fmt: skip
-        return self._llm
+        return self._client
 
     def generate_batch(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
         vllm = require_sdk("vllm", "vllm")
