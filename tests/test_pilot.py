@@ -238,6 +238,10 @@ def test_resume_with_a_changed_config_needs_force(cli, server, tmp_path):
             "models[0].api_key: environment variable NO_SUCH_VAR_HERE is not set",
         ),
         ({"requests_per_minute": -5}, "requests_per_minute: Input should be greater than 0"),
+        (
+            {"models": [{"name": "x", "type": "hf", "model": "/no/such/model"}]},
+            "no such model file or folder",
+        ),
         ({"prompts": [{"id": "a", "text": "x"}, {"id": "a", "text": "y"}]}, "duplicate id 'a'"),
         ({"prompts": [{"id": "a", "text": "  "}]}, "field 'text': empty prompt"),
     ],
@@ -250,10 +254,16 @@ def test_bad_input_is_one_line_and_writes_nothing(cli, server, tmp_path, change,
     else:
         doc.update(change)
     write(config, doc)
-    for command in ("run", "validate"):
-        res = cli("pilot", command, "--config", config)
-        assert res.exit_code == 2 and message in res.stderr, res.stderr
-        assert len(res.stderr.strip().splitlines()) == 1
+    res = cli("pilot", "run", "--config", config)
+    assert res.exit_code == 2 and message in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    checked = cli("pilot", "validate", "--config", config)
+    if "/no/such/model" in json.dumps(
+        change
+    ):  # validate reports a model that cannot resolve as a failed check
+        assert checked.exit_code == 1 and message in checked.stdout
+    else:
+        assert checked.exit_code == 2 and message in checked.stderr
     assert not (tmp_path / "out").exists()
 
 
