@@ -1,0 +1,101 @@
+"""`halluc eval run`: lm-eval as a library, checked against lm-eval's own CLI on the same cell."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TASKS = REPO / "examples" / "tasks"
+
+
+@pytest.fixture(autouse=True)
+def at_repo_root(monkeypatch):
+    monkeypatch.chdir(REPO)  # the example task YAMLs name their data files from the repository root
+
+
+def only(folder, pattern):
+    found = sorted(Path(folder).glob(pattern))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def read_samples(path):
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def test_halluc_eval_run_equals_the_lm_eval_cli(cli, tiny_llama, tmp_path):
+    root = tmp_path / "evals"
+    res = cli("eval", "run", "-m", tiny_llama, "--tasks", "halluc_arc_easy_local", "--seeds", 1, "--limit", 8,
+              "--include-path", TASKS, "--output-root", root, "--device", "cpu")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    cell = root / "drafts" / "baseline" / "halluc_arc_easy_local_seed1_limit8"
+    direct = tmp_path / "direct"
+    done = subprocess.run(
+        [sys.executable, "-m", "lm_eval", "run", "--model", "hf", "--model_args", f"pretrained={tiny_llama}",
+         "--tasks", "halluc_arc_easy_local", "--include_path", str(TASKS), "--limit", "8", "--seed", "1",
+         "--log_samples", "--output_path", str(direct / "results.json"), "--device", "cpu", "--batch_size", "1"],
+        capture_output=True, text=True, cwd=REPO, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    ours = json.loads(only(cell, "results_*.json").read_text())["results"]["halluc_arc_easy_local"]
+    theirs = json.loads(only(direct, "results_*.json").read_text())["results"]["halluc_arc_easy_local"]
+    for key in ("acc,none", "acc_norm,none", "acc_stderr,none", "sample_len"):
+        assert ours[key] == theirs[key], key
+    a = read_samples(only(cell, "samples_*.jsonl"))
+    b = read_samples(only(direct, "samples_*.jsonl"))
+    assert [s["doc_hash"] for s in a] == [s["doc_hash"] for s in b] and len(a) == 8
+    for x, y in zip(a, b, strict=True):
+        lls_x = [float(r[0][0]) for r in x["resps"]]
+        lls_y = [float(r[0][0]) for r in y["resps"]]
+        assert lls_x == pytest.approx(lls_y, abs=1e-5)
+
+
+def test_mc2_is_lm_evals_definition(cli, tiny_qwen2, tmp_path):
+    from lm_eval.tasks.truthfulqa.utils import process_results_mc2
+
+    root = tmp_path / "evals"
+    res = cli("eval", "run", "-m", tiny_qwen2, "--tasks", "halluc_truthfulqa_mc2_local", "--seeds", 0,
+              "--include-path", TASKS, "--output-root", root, "--device", "cpu")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    cell = root / "baseline" / "halluc_truthfulqa_mc2_local_seed0_full"
+    samples = read_samples(only(cell, "samples_*.jsonl"))
+    assert len(samples) == 12
+    for s in samples:
+        results = [(float(r[0][0]), r[0][1] in (True, "True")) for r in s["resps"]]
+        assert s["acc"] == pytest.approx(process_results_mc2(s["doc"], results)["acc"], abs=1e-9)
+    mean = json.loads(only(cell, "results_*.json").read_text())["results"]["halluc_truthfulqa_mc2_local"][
+        "acc,none"
+    ]
+    assert mean == pytest.approx(np.mean([s["acc"] for s in samples]), abs=1e-12)
+
+
+def test_layout_manifest_and_resume(cli, tiny_llama, tmp_path):
+    root = tmp_path / "evals"
+    args = ["eval", "run", "-m", tiny_llama, "--tasks", "halluc_arc_easy_local", "--seeds", "0,1", "--limit", 4,
+            "--include-path", TASKS, "--output-root", root, "--device", "cpu"]  # fmt: skip
+    assert cli(*args).exit_code == 0
+    cells = sorted(p.name for p in (root / "drafts" / "baseline").iterdir())
+    assert cells == ["halluc_arc_easy_local_seed0_limit4", "halluc_arc_easy_local_seed1_limit4"]
+    assert not (root / "baseline").exists()  # drafts never mix with final numbers
+    manifest = json.loads((root / "drafts" / "baseline" / cells[0] / "manifest.json").read_text())
+    assert manifest["provenance"]["schema"] == "halluc.eval.cell" and manifest["draft"] is True
+    assert (manifest["task"], manifest["seed"], manifest["limit"]) == ("halluc_arc_easy_local", 0, 4)
+    again = cli(*args)
+    assert again.exit_code == 2 and "already has results; pass --resume" in again.stderr
+    (root / "drafts" / "baseline" / cells[1] / "manifest.json").unlink()  # as if interrupted mid-cell
+    resumed = cli(*args, "--resume", "--json")
+    assert resumed.exit_code == 0, resumed.stderr
+    status = {Path(r["cell"]).name: r["status"] for r in json.loads(resumed.stdout)["cells"]}
+    assert status == {cells[0]: "skipped (done)", cells[1]: "done"}
+    assert len(list((root / "drafts" / "baseline" / cells[1]).glob("results_*.json"))) == 1
+
+
+def test_unknown_task_suggests_close_names(cli, tiny_llama, tmp_path):
+    res = cli("eval", "run", "-m", tiny_llama, "--tasks", "halluc_arc_easy_locl", "--include-path", TASKS,
+              "--output-root", tmp_path / "e")  # fmt: skip
+    assert res.exit_code == 2 and "did you mean halluc_arc_easy_local" in res.stderr
+    assert not (tmp_path / "e").exists()
