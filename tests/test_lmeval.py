@@ -99,3 +99,120 @@ def test_unknown_task_suggests_close_names(cli, tiny_llama, tmp_path):
               "--output-root", tmp_path / "e")  # fmt: skip
     assert res.exit_code == 2 and "did you mean halluc_arc_easy_local" in res.stderr
     assert not (tmp_path / "e").exists()
+
+
+@pytest.fixture(scope="module")
+def adapter(tiny_llama, tmp_path_factory):
+    """A LoRA adapter with random (non-zero) weights: it changes the model's answers."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama)
+    peft = get_peft_model(
+        base, LoraConfig(r=4, lora_alpha=32, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
+    path = tmp_path_factory.mktemp("adapters") / "lora_a"
+    peft.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tree(tiny_llama, adapter, tmp_path_factory):
+    """baseline and postqlora/lora_a, both tasks, seeds 0 and 1, full (no limit)."""
+    from typer.testing import CliRunner
+
+    from ucli.app import app
+
+    root = tmp_path_factory.mktemp("tree") / "evals"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(REPO)
+        res = CliRunner().invoke(app, ["eval", "run", "-m", str(tiny_llama), "--adapter", str(adapter), "--tasks",
+                                       "halluc_arc_easy_local,halluc_truthfulqa_mc2_local", "--seeds", "0,1",
+                                       "--include-path", str(TASKS), "--output-root", str(root), "--device", "cpu"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    return root
+
+
+def cell_results(root, phase, task, seed):
+    cell = root / phase / f"{task}_seed{seed}_full"
+    return json.loads(only(cell, "results_*.json").read_text())["results"][task], read_samples(
+        only(cell, "samples_*.jsonl")
+    )
+
+
+def test_summarize_writes_a_tidy_csv_and_mean_sd(cli, tree):
+    import csv
+    import statistics
+
+    res = cli("eval", "summarize", "--root", tree, "--json")
+    assert res.exit_code == 0, res.stderr
+    rows = list(csv.DictReader((tree / "summary.csv").open()))
+    assert {(r["phase"], r["adapter"]) for r in rows} == {("baseline", ""), ("postqlora/lora_a", "lora_a")}
+    assert len(rows) == 2 * 2 * 3  # phases x seeds x (arc acc, arc acc_norm, mc2 acc)
+    doc = json.loads(res.stdout)
+    for s in doc["summary"]:
+        values = [cell_results(tree, s["phase"], s["task"], seed)[0][s["metric"]] for seed in (0, 1)]
+        assert s["mean"] == pytest.approx(statistics.fmean(values)) and s["sd"] == pytest.approx(
+            statistics.stdev(values)
+        )
+    assert doc["missing"] == []
+
+
+def test_compare_gives_deltas_and_paired_tests_per_seed(cli, tree):
+    from halluc_stats import paired_bootstrap
+
+    res = cli("eval", "compare", "--pre", "baseline", "--post", "postqlora/lora_a", "--root", tree, "--json")
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    rows = {(r["task"], r["metric"], r["seed"]): r for r in doc["per_seed"]}
+    for seed in (0, 1):
+        pre, pre_samples = cell_results(tree, "baseline", "halluc_arc_easy_local", seed)
+        post, post_samples = cell_results(tree, "postqlora/lora_a", "halluc_arc_easy_local", seed)
+        r = rows[("halluc_arc_easy_local", "acc,none", seed)]
+        assert r["delta"] == pytest.approx(post["acc,none"] - pre["acc,none"]) and r["test"] == "mcnemar"
+        pairs = list(zip([s["acc"] for s in pre_samples], [s["acc"] for s in post_samples], strict=True))
+        assert (r["b"], r["c"]) == (
+            sum(a == 1 and b == 0 for a, b in pairs),
+            sum(a == 0 and b == 1 for a, b in pairs),
+        )
+        _, pre_mc2 = cell_results(tree, "baseline", "halluc_truthfulqa_mc2_local", seed)
+        _, post_mc2 = cell_results(tree, "postqlora/lora_a", "halluc_truthfulqa_mc2_local", seed)
+        m = rows[("halluc_truthfulqa_mc2_local", "acc,none", seed)]
+        want = paired_bootstrap([s["acc"] for s in pre_mc2], [s["acc"] for s in post_mc2], seed=0)
+        assert m["test"] == "paired_bootstrap" and m["p_value"] == want.p_value and m["n_pairs"] == 12
+        assert m["delta"] == pytest.approx(want.estimate)  # the mean of per-sample differences is the delta
+    assert (tree / "compare_postqlora_lora_a.csv").is_file()
+
+
+def test_a_missing_seed_is_named(cli, tree, tmp_path):
+    import shutil
+
+    copy = tmp_path / "evals"
+    shutil.copytree(tree, copy)
+    (copy / "postqlora" / "lora_a" / "halluc_arc_easy_local_seed1_full" / "manifest.json").unlink()
+    res = cli("eval", "summarize", "--root", copy)
+    assert res.exit_code == 0 and "postqlora/lora_a/halluc_arc_easy_local: missing seed(s) 1" in res.stderr
+
+
+def test_an_adapter_run_equals_the_lm_eval_cli_with_peft(tree, tiny_llama, adapter, tmp_path):
+    direct = tmp_path / "direct"
+    done = subprocess.run(
+        [sys.executable, "-m", "lm_eval", "run", "--model", "hf", "--model_args",
+         f"pretrained={tiny_llama},peft={adapter}", "--tasks", "halluc_arc_easy_local", "--include_path", str(TASKS),
+         "--seed", "1", "--log_samples", "--output_path", str(direct / "results.json"), "--device", "cpu",
+         "--batch_size", "1"],
+        capture_output=True, text=True, cwd=REPO, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    ours, our_samples = cell_results(tree, "postqlora/lora_a", "halluc_arc_easy_local", 1)
+    theirs = json.loads(only(direct, "results_*.json").read_text())["results"]["halluc_arc_easy_local"]
+    assert (ours["acc,none"], ours["acc_norm,none"]) == (theirs["acc,none"], theirs["acc_norm,none"])
+    _, base_samples = cell_results(tree, "baseline", "halluc_arc_easy_local", 1)
+    assert [s["resps"] for s in base_samples] != [s["resps"] for s in our_samples]  # the adapter was applied
+    their_samples = read_samples(only(direct, "samples_*.jsonl"))
+    for x, y in zip(our_samples, their_samples, strict=True):
+        assert [float(r[0][0]) for r in x["resps"]] == pytest.approx(
+            [float(r[0][0]) for r in y["resps"]], abs=1e-5
+        )

@@ -70,3 +70,84 @@ def run(
                             if isinstance(v, float) and "stderr" not in k)  # fmt: skip
         table.append((r["cell"], r["status"], f"{r['seconds']:.1f}", metrics))
     console.out.print(console.table("halluc eval run", ["cell", "status", "seconds", "metrics"], table))
+
+
+ROOT = typer.Option(Path("evals"), "--root", help="Root of the results tree.")
+
+
+@app.command()
+def summarize(
+    root: Path = ROOT,
+    include_drafts: bool = typer.Option(False, "--include-drafts", help="Count --limit runs too (flagged)."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Tidy CSV (default: <root>/summary.csv)."
+    ),
+    json_out: bool = options.JSON,
+) -> None:
+    """One tidy CSV (phase, adapter, task, metric, seed, value, stderr, n) and mean +- sd over seeds."""
+    from halluc_lmeval.analysis import mean_sd, missing_seeds, read_cells, tidy_rows
+    from ucli.artifacts import write_csv
+
+    cells = read_cells(root, include_drafts)
+    rows = tidy_rows(cells)
+    out = output or root / "summary.csv"
+    write_csv(out, rows, ["phase", "adapter", "task", "metric", "seed", "value", "stderr", "n", "draft"])
+    gaps = missing_seeds(cells)
+    for gap in gaps:
+        console.warn(gap)
+    stats = mean_sd(rows)
+    for s in stats:
+        if s["mixed_drafts"]:
+            console.warn(f"{s['phase']}/{s['task']}: drafts and full runs mixed in one mean")
+    if json_out:
+        console.print_json({"output": str(out), "rows": len(rows), "missing": gaps, "summary": stats})
+        return
+    table = [(s["phase"], s["task"], s["metric"], ",".join(map(str, s["seeds"])),
+              f"{s['mean']:.4f} ± {s['sd']:.4f}" if s["sd"] == s["sd"] else f"{s['mean']:.4f}")
+             for s in stats]  # fmt: skip
+    console.out.print(
+        console.table(f"eval summary: {root}", ["phase", "task", "metric", "seeds", "mean ± sd"], table)
+    )
+    console.out.print(f"wrote {out} ({len(rows)} rows)")
+
+
+@app.command("compare")
+def compare_(
+    pre: str = typer.Option(..., "--pre", help="Phase before, e.g. baseline."),
+    post: str = typer.Option(..., "--post", help="Phase after, e.g. postqlora/NAME."),
+    root: Path = ROOT,
+    include_drafts: bool = typer.Option(False, "--include-drafts", help="Compare drafts too."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Per-seed CSV (default: <root>/compare_<post>.csv)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    json_out: bool = options.JSON,
+) -> None:
+    """Deltas post - pre per task and metric, with a paired test per seed on the per-sample logs."""
+    from halluc_lmeval.analysis import compare, read_cells
+    from ucli.artifacts import write_csv
+
+    result = compare(read_cells(root, include_drafts), pre, post, seed)
+    out = output or root / f"compare_{post.replace('/', '_')}.csv"
+    write_csv(out, result["per_seed"], sorted({k for r in result["per_seed"] for k in r},
+                                               key=["task", "metric", "seed", "pre", "post", "delta", "n_pairs", "test",
+                                                    "p_value", "b", "c", "ci_low", "ci_high"].index))  # fmt: skip
+    write_csv(
+        out.with_name(out.stem + "_mean.csv"),
+        [{**m, "seeds": ",".join(map(str, m["seeds"]))} for m in result["mean"]],
+    )
+    if json_out:
+        console.print_json({"output": str(out), **result})
+        return
+    table = [(r["task"], r["metric"], r["seed"], f"{r['pre']:.4f}", f"{r['post']:.4f}", f"{r['delta']:+.4f}",
+              r["test"], f"{r['p_value']:.3g}") for r in result["per_seed"]]  # fmt: skip
+    console.out.print(
+        console.table(
+            f"{post} vs {pre}", ["task", "metric", "seed", "pre", "post", "delta", "test", "p"], table
+        )
+    )
+    for m in result["mean"]:
+        console.out.print(
+            f"{m['task']} {m['metric']}: mean delta {m['mean_delta']:+.4f} over seeds {m['seeds']}"
+        )
+    console.out.print(f"wrote {out}")
