@@ -216,3 +216,46 @@ def test_an_adapter_run_equals_the_lm_eval_cli_with_peft(tree, tiny_llama, adapt
         assert [float(r[0][0]) for r in x["resps"]] == pytest.approx(
             [float(r[0][0]) for r in y["resps"]], abs=1e-5
         )
+
+
+def test_export_plot_and_qualitative(cli, tree, tmp_path):
+    import csv
+
+    out = tmp_path / "export"
+    assert cli("eval", "export", "--root", tree, "-o", out).exit_code == 0
+    matrix = (out / "matrix.md").read_text()
+    assert "| baseline | 0, 1 | 0, 1 |" in matrix and "| postqlora/lora_a | 0, 1 | 0, 1 |" in matrix
+    recipe = list(csv.DictReader((out / "recipes.csv").open()))
+    assert (
+        recipe[0]["adapter"] == "lora_a"
+        and recipe[0]["r"] == "4"
+        and recipe[0]["target_modules"] == "q_proj,v_proj"
+    )
+    deltas = {(r["task"], r["metric"]): r for r in csv.DictReader((out / "deltas.csv").open())}
+    compared = json.loads(cli("eval", "compare", "--pre", "baseline", "--post", "postqlora/lora_a", "--root", tree,
+                              "--json").stdout)["mean"]  # fmt: skip
+    for m in compared:
+        assert float(deltas[(m["task"], m["metric"])]["mean_delta"]) == pytest.approx(m["mean_delta"])
+    fig = tmp_path / "trade"
+    res = cli("eval", "plot", "tradeoff", "--root", tree, "--x-task", "halluc_truthfulqa_mc2_local",
+              "--y-task", "halluc_arc_easy_local", "-o", fig)  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert (
+        fig.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+        and b"<svg" in fig.with_suffix(".svg").read_bytes()
+    )
+    wrong = cli("eval", "plot", "tradeoff", "--root", tree)  # the hub task names are not in this tree
+    assert wrong.exit_code == 2 and "no deltas for task 'truthfulqa_mc2'" in wrong.stderr
+    md = tmp_path / "q.md"
+    assert cli("eval", "qualitative", "--pre", "baseline", "--post", "postqlora/lora_a", "--root", tree,
+               "--n", 3, "-o", md).exit_code == 0  # fmt: skip
+    text = md.read_text()
+    _, pre = cell_results(tree, "baseline", "halluc_arc_easy_local", 0)
+    _, post = cell_results(tree, "postqlora/lora_a", "halluc_arc_easy_local", 0)
+
+    def pick(s):
+        lls = [float(r[0][0]) for r in s["resps"]]
+        return lls.index(max(lls))
+
+    differ = [p["doc"]["question"] for p, q in zip(pre, post, strict=True) if pick(p) != pick(q)]
+    assert differ and all(q in text for q in differ[:3]) and "← target" in text

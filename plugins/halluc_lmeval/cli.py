@@ -151,3 +151,78 @@ def compare_(
             f"{m['task']} {m['metric']}: mean delta {m['mean_delta']:+.4f} over seeds {m['seeds']}"
         )
     console.out.print(f"wrote {out}")
+
+
+@app.command()
+def export(
+    root: Path = ROOT,
+    pre: str = typer.Option("baseline", "--pre", help="The phase deltas are taken against."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Folder (default: <root>/export)."),
+    include_drafts: bool = typer.Option(False, "--include-drafts", help="Count drafts too."),
+) -> None:
+    """The experiment matrix (markdown), the adapter recipe table (markdown + CSV) and the delta CSV."""
+    from halluc_lmeval.analysis import read_cells
+    from halluc_lmeval.reports import delta_summary, matrix_markdown, recipes
+    from ucli.artifacts import write_csv, write_text
+
+    cells = read_cells(root, include_drafts)
+    out = output or root / "export"
+    write_text(out / "matrix.md", matrix_markdown(cells))
+    rows = recipes(cells)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    table = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)] if rows else ["(no adapters)"]
+    table += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
+    write_text(out / "recipes.md", "\n".join(table) + "\n")
+    write_csv(out / "recipes.csv", rows, keys)
+    deltas = delta_summary(cells, pre) if any(c.phase != pre for c in cells) else []
+    write_csv(
+        out / "deltas.csv", deltas, ["phase", "adapter", "task", "metric", "seeds", "mean_delta", "sd_delta"]
+    )
+    console.out.print(
+        f"wrote matrix.md, recipes.md, recipes.csv and deltas.csv ({len(deltas)} rows) to {out}"
+    )
+
+
+plot = typer.Typer(help="Figures from a results tree.", no_args_is_help=True)
+app.add_typer(plot, name="plot")
+
+
+@plot.command()
+def tradeoff(
+    root: Path = ROOT,
+    x_task: str = typer.Option("truthfulqa_mc2", "--x-task", help="Task on the x axis."),
+    y_task: str = typer.Option("arc_easy", "--y-task", help="Task on the y axis."),
+    metric: str = typer.Option("acc", "--metric", help="Metric of both tasks."),
+    pre: str = typer.Option("baseline", "--pre", help="The phase deltas are taken against."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Figure path without suffix (PNG and SVG)."
+    ),
+) -> None:
+    """Delta of one task against delta of another, per adapter, with seed sd as error bars."""
+    from halluc_lmeval.analysis import read_cells
+    from halluc_lmeval.reports import delta_summary, plot_tradeoff
+
+    files = plot_tradeoff(
+        delta_summary(read_cells(root), pre), x_task, y_task, metric, output or root / "tradeoff"
+    )
+    console.out.print("wrote " + " and ".join(map(str, files)))
+
+
+@app.command()
+def qualitative(
+    pre: str = typer.Option(..., "--pre", help="Phase before, e.g. baseline."),
+    post: str = typer.Option(..., "--post", help="Phase after, e.g. postqlora/NAME."),
+    root: Path = ROOT,
+    n: int = typer.Option(20, "--n", min=1, help="Items per task at most."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Markdown file (default: <root>/qualitative_<post>.md)."
+    ),
+) -> None:
+    """A markdown file of items where the two phases choose differently: question, choices, target, scores."""
+    from halluc_lmeval.analysis import read_cells
+    from halluc_lmeval.reports import qualitative_markdown
+    from ucli.artifacts import write_text
+
+    out = output or root / f"qualitative_{post.replace('/', '_')}.md"
+    write_text(out, qualitative_markdown(read_cells(root), pre, post, n))
+    console.out.print(f"wrote {out}")
