@@ -259,3 +259,28 @@ def test_export_plot_and_qualitative(cli, tree, tmp_path):
 
     differ = [p["doc"]["question"] for p, q in zip(pre, post, strict=True) if pick(p) != pick(q)]
     assert differ and all(q in text for q in differ[:3]) and "← target" in text
+
+
+def test_an_adapter_of_another_base_model_is_refused(cli, tiny_qwen2, adapter, tmp_path):
+    res = cli("eval", "run", "-m", tiny_qwen2, "--adapter", adapter, "--skip-baseline", "--tasks",
+              "halluc_arc_easy_local", "--limit", 2, "--include-path", TASKS, "--output-root", tmp_path / "e",
+              "--device", "cpu")  # fmt: skip
+    assert res.exit_code == 2 and "adapter does not fit model" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_drafts_mixed_with_finals_are_flagged(cli, tree, tiny_llama, tmp_path):
+    import shutil
+
+    copy = tmp_path / "evals"
+    shutil.copytree(tree, copy)
+    res = cli("eval", "run", "-m", tiny_llama, "--tasks", "halluc_arc_easy_local", "--seeds", 2, "--limit", 3,
+              "--include-path", TASKS, "--output-root", copy, "--device", "cpu")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    plain = json.loads(cli("eval", "summarize", "--root", copy, "--json").stdout)
+    assert all(s["seeds"] == [0, 1] for s in plain["summary"])  # drafts stay out unless asked
+    mixed = cli("eval", "summarize", "--root", copy, "--include-drafts")
+    assert (
+        mixed.exit_code == 0
+        and "baseline/halluc_arc_easy_local: drafts and full runs mixed in one mean" in mixed.stderr
+    )
