@@ -20,17 +20,15 @@ def classify(exc: BaseException) -> BackendError:
             status, _first_line(message), retry_after_seconds(getattr(response, "headers", None))
         )
     name = type(exc).__name__
-    transport = (
-        "Timeout",
-        "Connection",
-        "RemoteProtocol",
-        "ReadError",
-        "WriteError",
-        "NetworkError",
-        "Incomplete",
-    )
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError, ConnectionError, json.JSONDecodeError)) or any(
-        t in name for t in transport
+    transport = ("Timeout", "Connection", "RemoteProtocol", "ReadError", "WriteError", "NetworkError", "Incomplete",
+                 "Payload", "Disconnected")  # fmt: skip
+    # httpx, httpcore and aiohttp errors without a status are transport failures (google-genai uses
+    # aiohttp when it is installed)
+    from_transport = type(exc).__module__.split(".")[0] in ("httpx", "httpcore", "aiohttp")
+    if (
+        isinstance(exc, (asyncio.TimeoutError, TimeoutError, ConnectionError, json.JSONDecodeError))
+        or from_transport
+        or any(t in name for t in transport)
     ):
         return BackendError(f"{name}: {_first_line(str(exc))}", retryable=True)
     if "ResponseValidation" in name or "UnknownApiResponse" in name:  # a truncated or garbled body
