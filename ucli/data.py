@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ucli.errors import BadInput
+from ucli.errors import BadInput, HallucError
 
 PROMPT_FIELDS = ("prompt", "question", "input", "query")
 REFERENCE_FIELDS = ("reference", "completion", "target", "answer")
@@ -275,3 +275,26 @@ def read_prompt_pairs(path: str | os.PathLike, require_reference: bool = True) -
     if not pairs:
         raise BadInput(f"{p}: no records")
     return pairs
+
+
+def load_rows(
+    dataset: str, config: str | None, split: str, data_file: str | Path | None
+) -> list[dict[str, Any]]:
+    """Rows of a hub data set (`datasets.load_dataset`), or of a local `data_file` in the hub's format
+    (JSONL, JSON, CSV or Parquet), which wins: offline runs and tests use it."""
+    if data_file is not None:
+        return [r.data for r in read_records(data_file)]
+    try:
+        import datasets
+    except ImportError:
+        raise HallucError(
+            f"loading {dataset} from the hub needs the datasets package: pip install 'halluc[hub]' "
+            "(or pass --data-file with a local copy)"
+        ) from None
+    try:
+        return list(datasets.load_dataset(dataset, config, split=split))
+    except Exception as exc:  # offline, missing split, renamed data set: all one actionable message
+        raise HallucError(
+            f"could not load {dataset} ({config or 'default'}, {split}) from the hub: {type(exc).__name__}: {exc}; "
+            "pass --data-file with a local copy"
+        ) from None

@@ -1,0 +1,47 @@
+"""`halluc finetune`: thin CLI over halluc_finetune (torch and peft load only when a command runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ucli import console, options
+
+app = typer.Typer(help="Fine-tune: QLoRA / LoRA SFT from a TOML recipe.", no_args_is_help=True)
+
+
+@app.command()
+def qlora(
+    config: Path = typer.Option(..., "--config", "-c", help="Recipe TOML (see examples/configs/)."),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Adapter folder (default: runs/finetune/<name>)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue from the last checkpoint (same steps, same order)."
+    ),
+    no_quant: bool = typer.Option(
+        False, "--no-quant", help="Full-precision LoRA (no 4-bit base; works on CPU)."
+    ),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Override the recipe's max_steps."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    json_out: bool = options.JSON,
+) -> None:
+    """SFT of a LoRA adapter (on a 4-bit NF4 base unless --no-quant); adapter, recipe, loss log and curve."""
+    from halluc_finetune.qlora import train_qlora
+    from halluc_finetune.recipe import load_recipe
+
+    overrides: dict = {"quantization": "none"} if no_quant else {}
+    if max_steps is not None:
+        overrides["max_steps"] = max_steps
+    recipe = load_recipe(config, overrides)
+    out = output or Path("runs") / "finetune" / (recipe.name or config.stem)
+    result = train_qlora(recipe, out, resume=resume, device=device, recipe_path=str(config))
+    last = next((r["loss"] for r in reversed(result.losses) if r.get("loss") not in (None, "")), None)
+    summary = {"output": str(result.output), "steps": result.steps, "final_loss": last}
+    if json_out:
+        console.print_json(summary)
+        return
+    console.out.print(
+        f"{result.steps} steps, last logged loss {last}; adapter, recipe.json, loss.csv, loss.png in {out}"
+    )

@@ -1,0 +1,139 @@
+"""QLoRA (or plain LoRA with `--no-quant`) supervised fine-tuning with the transformers Trainer.
+
+The output folder holds the adapter, `recipe.json` (the resolved recipe with provenance: base
+model fingerprint, data hash), `loss.csv` and `loss.png`; `checkpoints/` lets `--resume` continue
+with the same step count and data order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from halluc_finetune.recipe import QLoRARecipe
+from halluc_finetune.sft_data import build_examples, collate
+from ucli import console
+from ucli.errors import BadInput
+
+RECIPE_SCHEMA = "halluc.finetune.recipe"
+
+
+@dataclass
+class TrainResult:
+    output: Path
+    steps: int
+    losses: list[dict[str, Any]]
+
+
+def load_base(recipe: QLoRARecipe, device: str) -> Any:
+    """The base model, 4-bit NF4 (double quantization, compute dtype) unless quantization = none."""
+    from ucli.models import load_model, pick_device
+
+    if recipe.quantization == "nf4":
+        if not pick_device(device).startswith("cuda"):
+            raise BadInput("4-bit NF4 (QLoRA) needs a CUDA GPU; pass --no-quant for full-precision LoRA")
+        return load_model(
+            recipe.base_model, device=device, load_in_4bit=True, bnb_4bit_compute_dtype=recipe.compute_dtype
+        )
+    return load_model(recipe.base_model, device=device)
+
+
+def read_training_records(recipe: QLoRARecipe) -> list[Any]:
+    from ucli.data import Record, load_rows, read_records
+
+    if recipe.data_file:
+        return read_records(recipe.data_file)
+    rows = load_rows(recipe.dataset, None, recipe.dataset_split, None)
+    return [Record(Path(recipe.dataset), None, i, r) for i, r in enumerate(rows)]
+
+
+def train_qlora(
+    recipe: QLoRARecipe,
+    output: str | Path,
+    resume: bool = False,
+    device: str = "auto",
+    recipe_path: str | None = None,
+) -> TrainResult:
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import Trainer, TrainingArguments
+
+    from ucli.artifacts import require_fresh_dir, sha256_file, write_artifact, write_csv
+
+    out = Path(output)
+    checkpoints = out / "checkpoints"
+    if resume:
+        if not any(checkpoints.glob("checkpoint-*")):
+            raise BadInput(f"{out}: nothing to resume (no checkpoints/checkpoint-*)")
+    else:
+        require_fresh_dir(out)
+    records = read_training_records(recipe)
+    torch.manual_seed(recipe.seed)
+    lm = load_base(recipe, device)
+    examples = build_examples(records, lm.tokenizer, recipe)
+    model = lm.model
+    if recipe.quantization == "nf4":
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=recipe.gradient_checkpointing
+        )
+    elif recipe.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()
+    model = get_peft_model(model, LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
+                                             target_modules=recipe.target_modules, task_type="CAUSAL_LM"))  # fmt: skip
+    n_eval = int(len(examples) * recipe.eval_fraction)
+    rng = torch.Generator().manual_seed(recipe.seed)
+    order = torch.randperm(len(examples), generator=rng).tolist()
+    eval_set = [examples[i] for i in order[:n_eval]]
+    train_set = [examples[i] for i in order[n_eval:]]
+    on_cpu = lm.device == "cpu"
+    args = TrainingArguments(
+        output_dir=str(checkpoints), per_device_train_batch_size=recipe.batch_size,
+        per_device_eval_batch_size=recipe.batch_size, gradient_accumulation_steps=recipe.gradient_accumulation_steps,
+        num_train_epochs=recipe.epochs, max_steps=recipe.max_steps, learning_rate=recipe.learning_rate,
+        lr_scheduler_type=recipe.lr_scheduler, warmup_steps=recipe.warmup_ratio,  # (a float < 1: a ratio)
+        logging_steps=recipe.logging_steps,
+        save_steps=recipe.save_steps, save_total_limit=2, seed=recipe.seed, data_seed=recipe.seed, report_to=[],
+        use_cpu=on_cpu, eval_strategy="steps" if eval_set else "no", eval_steps=recipe.eval_steps or recipe.save_steps,
+        remove_unused_columns=False, disable_tqdm=True,
+    )  # fmt: skip
+    pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm.tokenizer.eos_token_id
+    trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set or None,
+                      data_collator=lambda batch: collate(batch, pad))  # fmt: skip
+    state = trainer.train(resume_from_checkpoint=True if resume else None)
+    model.save_pretrained(out)
+    # the Trainer keeps its log in the checkpoints, so a resumed run still has every step's loss
+    all_losses = [
+        {"step": e["step"], "epoch": e.get("epoch"), "loss": e.get("loss"), "eval_loss": e.get("eval_loss"),
+         "learning_rate": e.get("learning_rate")}
+        for e in trainer.state.log_history
+        if "loss" in e or "eval_loss" in e
+    ]  # fmt: skip
+    write_csv(out / "loss.csv", all_losses, ["step", "epoch", "loss", "eval_loss", "learning_rate"])
+    plot_losses(all_losses, out / "loss.png", recipe.name or Path(out).name)
+    inputs = [p for p in (recipe_path, recipe.data_file) if p]
+    write_artifact(out / "recipe.json", RECIPE_SCHEMA, 1,
+                   {**recipe.model_dump(), "examples": len(examples), "train_examples": len(train_set),
+                    "eval_examples": len(eval_set), "steps": state.global_step,
+                    "data_sha256": sha256_file(recipe.data_file) if recipe.data_file else None},
+                   model=lm.fingerprint, inputs=inputs, seed=recipe.seed, config=recipe.model_dump())  # fmt: skip
+    console.info(f"adapter written to {out} after {state.global_step} steps")
+    return TrainResult(out, state.global_step, all_losses)
+
+
+def plot_losses(rows: list[dict[str, Any]], path: Path, title: str) -> Path:
+    from ucli.artifacts import new_figure, write_figure
+
+    fig, ax = new_figure(figsize=(6, 4), dpi=120)
+    train = [(int(r["step"]), float(r["loss"])) for r in rows if r.get("loss") not in (None, "")]
+    evals = [(int(r["step"]), float(r["eval_loss"])) for r in rows if r.get("eval_loss") not in (None, "")]
+    if train:
+        ax.plot(*zip(*train, strict=True), label="train loss")
+    if evals:
+        ax.plot(*zip(*evals, strict=True), "o-", label="eval loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    return write_figure(fig, path)

@@ -1,0 +1,132 @@
+"""`halluc finetune qlora` on the tiny model (CPU, `--no-quant`): loss, masking, resume, adapters."""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+WORDS = ["apple", "river", "stone", "cloud", "maple", "ember", "frost", "glade"]
+
+
+def recipe_file(tmp_path, base, **train):
+    data = tmp_path / "toy.jsonl"
+    data.write_text("".join(json.dumps({"instruction": f"What is code word {i}?", "output": f"The code word is {w}."}) + "\n"
+                            for i, w in enumerate(WORDS)))  # fmt: skip
+    settings = {"max_steps": 30, "learning_rate": 0.01, "lr_scheduler": "constant", "warmup_ratio": 0.0,
+                "batch_size": 4, "save_steps": 10, "seed": 1, **train}  # fmt: skip
+    lines = ["name = \"toy\"", "[model]", f"base_model = \"{base}\"", "[lora]", "lora_r = 8", "lora_alpha = 16",
+             "lora_dropout = 0.0", "target_modules = [\"q_proj\", \"v_proj\"]", "[data]", "data_file = \"toy.jsonl\"",
+             "max_seq_length = 128", "[train]", *(f"{k} = {json.dumps(v)}" for k, v in settings.items())]  # fmt: skip
+    path = tmp_path / "recipe.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def losses(folder):
+    return [
+        (int(r["step"]), float(r["loss"])) for r in csv.DictReader((folder / "loss.csv").open()) if r["loss"]
+    ]
+
+
+def test_a_few_steps_on_a_memorisable_set_lower_the_loss(cli, tiny_llama, tmp_path):
+    out = tmp_path / "adapter"
+    res = cli(
+        "finetune",
+        "qlora",
+        "-c",
+        recipe_file(tmp_path, tiny_llama),
+        "--no-quant",
+        "-o",
+        out,
+        "--device",
+        "cpu",
+    )
+    assert res.exit_code == 0, res.stderr
+    log = losses(out)
+    assert [s for s, _ in log] == list(range(1, 31))
+    assert sum(v for _, v in log[-5:]) / 5 < 0.95 * sum(v for _, v in log[:5]) / 5
+    assert {p.name for p in out.iterdir()} >= {"adapter_config.json", "adapter_model.safetensors", "recipe.json",
+                                               "loss.csv", "loss.png"}  # fmt: skip
+    doc = json.loads((out / "recipe.json").read_text())
+    assert doc["provenance"]["schema"] == "halluc.finetune.recipe" and doc["steps"] == 30
+    assert doc["quantization"] == "none" and doc["lora_r"] == 8 and len(doc["data_sha256"]) == 64
+    assert doc["provenance"]["model"]["num_layers"] == 3
+
+
+def test_the_loss_only_sees_completion_tokens(tiny_qwen2, tmp_path):
+    from halluc_finetune.recipe import load_recipe
+    from halluc_finetune.sft_data import IGNORE, build_examples
+    from ucli.data import read_records
+    from ucli.models import chat_prompt, load_model
+
+    recipe = load_recipe(recipe_file(tmp_path, tiny_qwen2))
+    tok = load_model(str(tiny_qwen2), device="cpu").tokenizer
+    records = read_records(recipe.data_file)
+    for rec, ex in zip(records, build_examples(records, tok, recipe), strict=True):
+        prompt = tok(chat_prompt(tok, rec.data["instruction"]), add_special_tokens=False)["input_ids"]
+        completion = tok(rec.data["output"], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        assert ex.input_ids == prompt + completion
+        assert ex.labels == [IGNORE] * len(prompt) + completion
+
+
+def test_the_adapter_loads_through_ucli_models_and_changes_the_model(cli, tiny_llama, tmp_path):
+    from ucli.models import load_model
+
+    out = tmp_path / "adapter"
+    assert cli("finetune", "qlora", "-c", recipe_file(tmp_path, tiny_llama, max_steps=10), "--no-quant", "-o", out,
+               "--device", "cpu").exit_code == 0  # fmt: skip
+    base = load_model(str(tiny_llama), device="cpu")
+    tuned = load_model(str(tiny_llama), device="cpu", adapter=str(out))
+    ids = base.tokenizer("What is code word 3?", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert not torch.allclose(base.model(ids).logits, tuned.model(ids).logits)
+    assert tuned.fingerprint.adapter
+
+
+def test_resume_after_a_kill_gives_the_uninterrupted_adapter(cli, tiny_llama, tmp_path):
+    from safetensors.torch import load_file
+
+    whole = tmp_path / "whole"
+    recipe = recipe_file(tmp_path, tiny_llama, max_steps=40, save_steps=5)
+    assert cli("finetune", "qlora", "-c", recipe, "--no-quant", "-o", whole, "--device", "cpu").exit_code == 0
+    part = tmp_path / "part"
+    code = "import sys; from ucli.app import main; sys.argv = ['halluc', *sys.argv[1:]]; main()"
+    proc = subprocess.Popen([sys.executable, "-c", code, "finetune", "qlora", "-c", str(recipe), "--no-quant", "-o",
+                             str(part), "--device", "cpu"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while (
+        time.monotonic() < deadline
+        and not (part / "checkpoints" / "checkpoint-10" / "trainer_state.json").exists()
+    ):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert not (part / "recipe.json").exists()  # killed before the end
+    res = cli("finetune", "qlora", "-c", recipe, "--no-quant", "-o", part, "--device", "cpu", "--resume")
+    assert res.exit_code == 0, res.stderr
+    assert losses(part) == pytest.approx(losses(whole), rel=1e-4)  # every step once, the same losses
+    a, b = load_file(whole / "adapter_model.safetensors"), load_file(part / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+
+
+def test_4bit_needs_a_gpu_and_bad_recipes_are_one_line(cli, tiny_llama, tmp_path):
+    recipe = recipe_file(tmp_path, tiny_llama)
+    res = cli("finetune", "qlora", "-c", recipe, "-o", tmp_path / "x", "--device", "cpu")
+    assert res.exit_code == 2 and "needs a CUDA GPU; pass --no-quant" in res.stderr
+    recipe.write_text(recipe.read_text().replace("lora_r = 8", "lora_r = 0"))
+    res = cli("finetune", "qlora", "-c", recipe, "--no-quant", "-o", tmp_path / "y")
+    assert res.exit_code == 2 and "lora_r" in res.stderr and not (tmp_path / "y").exists()
+
+
+def test_the_shipped_recipe_loads():
+    from pathlib import Path
+
+    from halluc_finetune.recipe import load_recipe
+
+    recipe = load_recipe(Path(__file__).parent.parent / "examples" / "configs" / "qlora_smollm2_facts.toml")
+    assert recipe.quantization == "nf4" and recipe.lora_r == 16 and Path(recipe.data_file).is_file()
