@@ -117,6 +117,7 @@ def test_eval_writes_per_sample_records_and_a_summary(cli, setup, tmp_path):
     assert [r["sample_id"] for r in ctl] == [r["sample_id"] for r in base] and len(ctl) == len(QUESTIONS)
     for c, b in zip(ctl, base, strict=True):
         assert set(c) >= {"correct", "triggers", "extra_tokens", "latency_s", "completion", "trigger_events"}
+        assert len(c["tokens"]) == len(c["token_kinds"]) == c["completion_tokens"] and c["question"]
         assert b["triggers"] == 0 and b["extra_tokens"] == 0
         if not any(e["action"] != "none" for e in c["trigger_events"]):
             assert b["completion"] == c["completion"] and b.get("reused")

@@ -130,3 +130,39 @@ def test_the_shipped_recipe_loads():
 
     recipe = load_recipe(Path(__file__).parent.parent / "examples" / "configs" / "qlora_smollm2_facts.toml")
     assert recipe.quantization == "nf4" and recipe.lora_r == 16 and Path(recipe.data_file).is_file()
+
+
+def test_cot_data_keeps_successful_short_repairs(cli, tmp_path):
+    def event(action="cot", kept=True, span=(2, 6), cot_tokens=2):
+        return {
+            "action": action,
+            "kept": kept,
+            "cot_span": list(span),
+            "cot_tokens": cot_tokens,
+            "position": 2,
+        }
+
+    tokens = ["The", " capital", " Wait,", " think", ".", " So", " Paris", "."]
+    records = [
+        {"sample_id": "ok", "correct": 1, "question": "Capital of France?", "tokens": tokens,
+         "trigger_events": [event(kept=False), event()]},
+        {"sample_id": "wrong", "correct": 0, "tokens": tokens, "trigger_events": [event()]},
+        {"sample_id": "rerank", "correct": 1, "tokens": tokens, "trigger_events": [event(action="rerank")]},
+        {"sample_id": "long", "correct": 1, "tokens": tokens, "trigger_events": [event(cot_tokens=30)]},
+        {"sample_id": "plain", "correct": 1, "tokens": tokens, "trigger_events": []},
+    ]  # fmt: skip
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "controller.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "microcot.jsonl"
+    res = cli("finetune", "cot-data", "--runs", run, "-o", out, "--max-cot-tokens", 20, "--json")
+    assert res.exit_code == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["records"] == 5 and report["kept"] == 1
+    assert report["dropped"] == {"incorrect": 1, "no kept cot repair": 2, "cot too long": 1}
+    (kept,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert (kept["prefix"], kept["cot"], kept["answer"]) == ("The capital", " Wait, think. So", " Paris.")
+    assert kept["completion"] == "".join(tokens) and kept["prompt"] == "Capital of France?"
+    assert kept["source"] == {"sample_id": "ok", "event": 1, "run": str(run)}
+    missing = cli("finetune", "cot-data", "--runs", tmp_path / "nope", "-o", tmp_path / "x.jsonl")
+    assert missing.exit_code == 2 and "no controller.jsonl" in missing.stderr

@@ -45,3 +45,28 @@ def qlora(
     console.out.print(
         f"{result.steps} steps, last logged loss {last}; adapter, recipe.json, loss.csv, loss.png in {out}"
     )
+
+
+@app.command("cot-data")
+def cot_data(
+    runs: list[Path] = typer.Option(..., "--runs", help="`halluc control eval` output folders (repeat)."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="SFT JSONL to write (prompt, completion, prefix, cot, answer)."
+    ),
+    max_cot_tokens: int = typer.Option(20, "--max-cot-tokens", min=1, help="Longest thought kept."),
+    json_out: bool = options.JSON,
+) -> None:
+    """SFT records from the controller's successful short repairs, with a report of what was dropped and why."""
+    from halluc_finetune.cot_data import collect
+    from ucli.artifacts import require_file_path, write_jsonl
+
+    require_file_path(output)
+    records, report = collect([str(r) for r in runs], max_cot_tokens)
+    write_jsonl(output, records)
+    if json_out:
+        console.print_json({"output": str(output), **report})
+        return
+    rows = [("records read", report["records"]), ("kept", report["kept"])]
+    rows += [(f"dropped: {reason}", n) for reason, n in report["dropped"].items()]
+    console.out.print(console.table("micro-CoT repair data", ["", "count"], rows))
+    console.out.print(f"wrote {output}; train with `halluc finetune qlora` (prompt/completion records)")

@@ -65,8 +65,13 @@ def sample_record(sample: Any, bench: Any, out: ControllerOutput, arm: str, key:
         "completion_tokens": out.stats["completion_tokens"],
         "latency_s": out.latency_s,
         "finish_reason": out.finish_reason,
+        "question": sample.prompt,
         "completion": out.completion,
         "answer": out.answer,
+        "tokens": [
+            t.text for t in out.tokens
+        ],  # completion token texts: trigger positions and spans index them
+        "token_kinds": [t.kind for t in out.tokens],
         "trigger_events": doc["trigger_events"],
         "rauq_scores": doc["rauq_scores"],
     }
