@@ -166,3 +166,123 @@ def test_cot_data_keeps_successful_short_repairs(cli, tmp_path):
     assert kept["source"] == {"sample_id": "ok", "event": 1, "run": str(run)}
     missing = cli("finetune", "cot-data", "--runs", tmp_path / "nope", "-o", tmp_path / "x.jsonl")
     assert missing.exit_code == 2 and "no controller.jsonl" in missing.stderr
+
+
+def mcq_file(path, n, seed, nested=False):
+    import random
+
+    rng = random.Random(seed)
+    fruits = ["apple", "banana", "cherry", "grape", "lemon", "mango", "peach", "plum"]
+    others = ["stone", "river", "cloud", "table", "engine", "paper", "window", "bridge"]
+    rows = []
+    for i in range(n):
+        choices = [rng.choice(fruits), *rng.sample(others, 3)]
+        rng.shuffle(choices)
+        label = "ABCD"[[c in fruits for c in choices].index(True)]
+        if nested:
+            rows.append({"id": f"q{i}", "answerKey": label, "question": {"stem": "Which one can you eat?",
+                         "choices": [{"label": lab, "text": t} for lab, t in zip("ABCD", choices, strict=True)]}})  # fmt: skip
+        else:
+            rows.append({"id": f"q{i}", "question": "Which one can you eat?",
+                         "choices": {"label": list("ABCD"), "text": choices}, "answerKey": label})  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_mcq_fine_tuning_learns_a_learnable_toy_set(cli, tmp_path):
+    from ucli.testing import build_tiny_encoder
+
+    encoder = build_tiny_encoder(tmp_path / "enc")
+    train = mcq_file(tmp_path / "train.jsonl", 96, 0, nested=True)  # the original CSQA layout
+    val = mcq_file(tmp_path / "val.jsonl", 40, 1)  # the hub layout
+    out = tmp_path / "mcq"
+    res = cli("finetune", "mcq", "-m", encoder, "--train", train, "--validation", val, "-o", out, "--lr", 3e-3,
+              "--epochs", 6, "--batch-size", 8, "--max-seq-len", 24, "--json")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["validation_accuracy"] >= 0.9 > doc["validation_accuracy_before"] + 0.2
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["provenance"]["schema"] == "halluc.finetune.mcq" and metrics["choices"] == 4
+    from transformers import AutoModelForMultipleChoice
+
+    assert AutoModelForMultipleChoice.from_pretrained(out).config.hidden_size == 32
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(
+        json.dumps({"question": "q?", "choices": {"label": ["A"], "text": ["x"]}, "answerKey": "Z"}) + "\n"
+    )
+    res = cli("finetune", "mcq", "-m", encoder, "--train", bad, "--validation", val, "-o", tmp_path / "m2")
+    assert res.exit_code == 2 and "answerKey 'Z' is not one of the labels" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            ("lora_r = 8", "lora_r = 8\nlora_rank = 8"),
+            "unknown key 'lora_rank' (valid keys: name, base_model",
+        ),
+        (('target_modules = ["q_proj", "v_proj"]', 'target_modules = ["query", "value"]'), "are not all in"),
+        (
+            (
+                "max_seq_length = 128",
+                'max_seq_length = 128\nuse_chat_template = false\ntemplate = "Q: {question}"',
+            ),
+            "the template needs 'question'",
+        ),
+    ],
+)
+def test_bad_recipes_are_one_line_and_leave_no_folder(cli, tiny_llama, tmp_path, edit, message):
+    recipe = recipe_file(tmp_path, tiny_llama)
+    recipe.write_text(recipe.read_text().replace(*edit))
+    out = tmp_path / "adapter"
+    res = cli("finetune", "qlora", "-c", recipe, "--no-quant", "-o", out, "--device", "cpu")
+    assert res.exit_code == 2 and message in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not out.exists()
+    if "not all in" in message:
+        assert "its linear modules: down_proj, gate_proj, k_proj" in res.stderr
+
+
+def test_empty_data_is_refused(cli, tiny_llama, tmp_path):
+    recipe = recipe_file(tmp_path, tiny_llama)
+    (tmp_path / "toy.jsonl").write_text("")
+    res = cli("finetune", "qlora", "-c", recipe, "--no-quant", "-o", tmp_path / "a", "--device", "cpu")
+    assert res.exit_code == 2 and "toy.jsonl: file is empty" in res.stderr
+
+
+def test_a_plain_template_eval_split_and_the_adapter_in_halluc_eval(cli, tiny_llama, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from halluc_finetune.recipe import load_recipe
+    from halluc_finetune.sft_data import build_examples
+    from ucli.data import read_records
+    from ucli.models import load_model
+
+    recipe = recipe_file(tmp_path, tiny_llama, max_steps=8, eval_fraction=0.25, eval_steps=4)
+    text = recipe.read_text().replace("max_seq_length = 128",
+                                      'max_seq_length = 128\nuse_chat_template = false\ntemplate = "Q: {prompt}\\nA:"')  # fmt: skip
+    recipe.write_text(text)
+    loaded = load_recipe(recipe)
+    tok = load_model(str(tiny_llama), device="cpu").tokenizer
+    first = build_examples(read_records(loaded.data_file)[:1], tok, loaded)[0]
+    prompt_ids = tok("Q: What is code word 0?\nA:")["input_ids"]
+    assert first.input_ids[: len(prompt_ids)] == prompt_ids
+    out = tmp_path / "adapter"
+    assert cli("finetune", "qlora", "-c", recipe, "--no-quant", "-o", out, "--device", "cpu").exit_code == 0
+    rows = list(csv.DictReader((out / "loss.csv").open()))
+    assert [int(r["step"]) for r in rows if r["eval_loss"]] == [4, 8]
+    assert json.loads((out / "recipe.json").read_text())["eval_examples"] == 2
+    repo = Path(__file__).resolve().parent.parent
+    monkeypatch.chdir(repo)
+    res = cli("eval", "run", "-m", tiny_llama, "--adapter", out, "--skip-baseline", "--tasks", "halluc_arc_easy_local",
+              "--limit", 2, "--include-path", repo / "examples" / "tasks", "--output-root", tmp_path / "evals",
+              "--device", "cpu")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert (
+        tmp_path
+        / "evals"
+        / "drafts"
+        / "postqlora"
+        / "adapter"
+        / "halluc_arc_easy_local_seed0_limit2"
+        / "manifest.json"
+    ).is_file()

@@ -86,3 +86,19 @@ def build_tiny_model(kind: str, folder: str | Path, seed: int = 0) -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def build_tiny_encoder(folder: str | Path, seed: int = 0) -> Path:
+    """Save a random two-layer BERT encoder with the same tokenizer to `folder` (for encoder
+    multiple-choice fine-tuning: AutoModelForMultipleChoice adds its head on load)."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    tokenizer = train_tokenizer()
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=256, pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+    torch.manual_seed(seed)
+    folder = Path(folder)
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

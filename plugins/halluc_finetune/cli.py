@@ -70,3 +70,31 @@ def cot_data(
     rows += [(f"dropped: {reason}", n) for reason, n in report["dropped"].items()]
     console.out.print(console.table("micro-CoT repair data", ["", "count"], rows))
     console.out.print(f"wrote {output}; train with `halluc finetune qlora` (prompt/completion records)")
+
+
+@app.command()
+def mcq(
+    model: str = typer.Option(..., "--model", "-m", help="Encoder model: local folder or hub id."),
+    train: Path = typer.Option(..., "--train", help="CommonsenseQA-format training file."),
+    validation: Path = typer.Option(..., "--validation", help="CommonsenseQA-format validation file."),
+    output: Path = typer.Option(..., "--output", "-o", help="Checkpoint folder to create."),
+    max_seq_len: int = typer.Option(128, "--max-seq-len", min=8, help="Tokens per (question, choice)."),
+    lr: float = typer.Option(2e-5, "--lr", help="Learning rate."),
+    epochs: float = typer.Option(2, "--epochs", help="Training epochs."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Questions per step."),
+    gradient_checkpointing: bool = typer.Option(
+        False, "--gradient-checkpointing", help="Trade compute for memory."
+    ),
+    seed: int = typer.Option(42, "--seed", help="Seed (recorded)."),
+    json_out: bool = options.JSON,
+) -> None:
+    """Fine-tune an encoder multiple-choice model; report validation accuracy before and after."""
+    from halluc_finetune.mcq import train_mcq
+
+    result = train_mcq(model, train, validation, output, max_seq_len, lr, epochs, batch_size,
+                       gradient_checkpointing, seed)  # fmt: skip
+    if json_out:
+        console.print_json(result)
+        return
+    console.out.print(f"validation accuracy {result['validation_accuracy_before']:.3f} -> "
+                      f"{result['validation_accuracy']:.3f}; checkpoint in {output}")  # fmt: skip

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from halluc_finetune.recipe import QLoRARecipe
+from halluc_finetune.recipe import QLoRARecipe, quiet
 from halluc_finetune.sft_data import build_examples, collate
 from ucli import console
 from ucli.errors import BadInput
@@ -80,8 +80,18 @@ def train_qlora(
     elif recipe.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
-    model = get_peft_model(model, LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
-                                             target_modules=recipe.target_modules, task_type="CAUSAL_LM"))  # fmt: skip
+    lora = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
+                      target_modules=recipe.target_modules, task_type="CAUSAL_LM")  # fmt: skip
+    try:
+        model = get_peft_model(model, lora)
+    except ValueError as exc:
+        if "target" not in str(exc).lower():
+            raise
+        names = sorted(
+            {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__.endswith("Linear")}
+        )
+        raise BadInput(f"target_modules {recipe.target_modules} are not all in {recipe.base_model} "
+                       f"(its linear modules: {', '.join(names)})") from None  # fmt: skip
     n_eval = int(len(examples) * recipe.eval_fraction)
     rng = torch.Generator().manual_seed(recipe.seed)
     order = torch.randperm(len(examples), generator=rng).tolist()
@@ -101,6 +111,7 @@ def train_qlora(
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm.tokenizer.eos_token_id
     trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set or None,
                       data_collator=lambda batch: collate(batch, pad))  # fmt: skip
+    quiet(trainer)
     state = trainer.train(resume_from_checkpoint=True if resume else None)
     model.save_pretrained(out)
     # the Trainer keeps its log in the checkpoints, so a resumed run still has every step's loss

@@ -76,9 +76,19 @@ def load_recipe(path: str | os.PathLike, overrides: dict[str, Any] | None = None
         recipe = QLoRARecipe.model_validate(flat)
     except ValidationError as exc:
         err = exc.errors()[0]
-        raise BadInput(
-            f"{p}: {'.'.join(map(str, err['loc']))}: {err['msg']} (got {err.get('input')!r})"
-        ) from None
+        where = ".".join(map(str, err["loc"]))
+        if err["type"] == "extra_forbidden":
+            valid = ", ".join(QLoRARecipe.model_fields)
+            raise BadInput(f"{p}: unknown key '{where}' (valid keys: {valid})") from None
+        raise BadInput(f"{p}: {where}: {err['msg']} (got {err.get('input')!r})") from None
     if recipe.data_file is None and recipe.dataset is None:
         raise BadInput(f"{p}: give data_file (local JSONL) or dataset (hub name)")
     return recipe
+
+
+def quiet(trainer: Any) -> None:
+    """No log dicts printed to stdout (`--json` output stays pure); the loss log is kept in files."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)

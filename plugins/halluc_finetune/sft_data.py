@@ -52,7 +52,12 @@ def prompt_and_completion(
         from ucli.models import chat_prompt
 
         return chat_prompt(tokenizer, prompt), completion
-    return (recipe.template or "{prompt}\n").format(prompt=prompt), completion
+    try:
+        return (recipe.template or "{prompt}\n").format(prompt=prompt), completion
+    except (KeyError, IndexError) as exc:
+        raise BadInput(
+            f"{loc}: the template needs {exc}, which is not a field here (use {{prompt}})"
+        ) from None
 
 
 def build_examples(records: list[Any], tokenizer: Any, recipe: QLoRARecipe) -> list[Example]:
