@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+import typer.main
 from typer.core import TyperGroup
 
 import ucli
@@ -19,8 +20,46 @@ except ImportError:  # older typer: plain click
 _TYPER_HANDLED = (typer.Exit, typer.Abort, _UsageError)
 
 
+# Plugin command groups, converted to click only when used: `halluc --help` lists them by their
+# help line, so startup does not pay for building every group's options (tests/bench/startup.py).
+_LAZY: dict[str, typer.Typer] = {}
+_CONVERTED: dict[str, Any] = {}
+
+
 class HallucGroup(TyperGroup):
-    """Maps every exception raised below the root to a one-line message and an exit code."""
+    """Maps every exception raised below the root to a one-line message and an exit code, and
+    builds plugin groups on first use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in _LAZY if n not in self.commands)]
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        if name in _LAZY:
+            if name not in _CONVERTED:
+                group = typer.main.get_group(_LAZY[name])
+                group.name = name
+                _CONVERTED[name] = group
+            return _CONVERTED[name]
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        try:
+            from typer._click.utils import make_default_short_help
+        except ImportError:  # older typer: plain click
+            from click.utils import make_default_short_help
+
+        limit = formatter.width - 6 - max(len(n) for n in self.list_commands(ctx))
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in _LAZY and name not in _CONVERTED:
+                rows.append((name, make_default_short_help(_LAZY[name].info.help or "", limit)))
+                continue
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(limit)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -54,7 +93,7 @@ def _mount(app: typer.Typer, info: plugins.PluginInfo) -> None:
     obj = info.obj
     if isinstance(obj, typer.Typer):
         obj.rich_markup_mode = None  # one plain help style everywhere (see build_app)
-        app.add_typer(obj, name=info.name)
+        _LAZY[info.name] = obj
     elif callable(obj):
         app.command(name=info.name)(obj)
     else:
