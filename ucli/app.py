@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import typer
 import typer.main
@@ -20,26 +20,25 @@ except ImportError:  # older typer: plain click
 _TYPER_HANDLED = (typer.Exit, typer.Abort, _UsageError)
 
 
-# Plugin command groups, converted to click only when used: `halluc --help` lists them by their
-# help line, so startup does not pay for building every group's options (tests/bench/startup.py).
-_LAZY: dict[str, typer.Typer] = {}
-_CONVERTED: dict[str, Any] = {}
-
-
 class HallucGroup(TyperGroup):
     """Maps every exception raised below the root to a one-line message and an exit code, and
-    builds plugin groups on first use."""
+    builds plugin groups on first use: `halluc --help` lists them by their help line, so startup
+    does not pay for building every group's options (tests/bench/startup.py). Each app gets its
+    own subclass holding its groups (see build_app)."""
+
+    lazy: ClassVar[dict[str, typer.Typer]] = {}
+    converted: ClassVar[dict[str, Any]] = {}
 
     def list_commands(self, ctx: Any) -> list[str]:
-        return [*super().list_commands(ctx), *(n for n in _LAZY if n not in self.commands)]
+        return [*super().list_commands(ctx), *(n for n in self.lazy if n not in self.commands)]
 
     def get_command(self, ctx: Any, name: str) -> Any:
-        if name in _LAZY:
-            if name not in _CONVERTED:
-                group = typer.main.get_group(_LAZY[name])
+        if name in self.lazy:
+            if name not in self.converted:
+                group = typer.main.get_group(self.lazy[name])
                 group.name = name
-                _CONVERTED[name] = group
-            return _CONVERTED[name]
+                self.converted[name] = group
+            return self.converted[name]
         return super().get_command(ctx, name)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
@@ -51,8 +50,8 @@ class HallucGroup(TyperGroup):
         limit = formatter.width - 6 - max(len(n) for n in self.list_commands(ctx))
         rows = []
         for name in self.list_commands(ctx):
-            if name in _LAZY and name not in _CONVERTED:
-                rows.append((name, make_default_short_help(_LAZY[name].info.help or "", limit)))
+            if name in self.lazy and name not in self.converted:
+                rows.append((name, make_default_short_help(self.lazy[name].info.help or "", limit)))
                 continue
             cmd = self.get_command(ctx, name)
             if cmd is not None and not cmd.hidden:
@@ -89,11 +88,11 @@ def _root(
     console.state.debug = debug
 
 
-def _mount(app: typer.Typer, info: plugins.PluginInfo) -> None:
+def _mount(app: typer.Typer, lazy: dict[str, typer.Typer], info: plugins.PluginInfo) -> None:
     obj = info.obj
     if isinstance(obj, typer.Typer):
         obj.rich_markup_mode = None  # one plain help style everywhere (see build_app)
-        _LAZY[info.name] = obj
+        lazy[info.name] = obj
     elif callable(obj):
         app.command(name=info.name)(obj)
     else:
@@ -103,8 +102,9 @@ def _mount(app: typer.Typer, info: plugins.PluginInfo) -> None:
 def build_app() -> typer.Typer:
     from ucli.core_commands import doctor_command, plugins_command
 
+    lazy: dict[str, typer.Typer] = {}
     app = typer.Typer(
-        cls=HallucGroup,
+        cls=type("HallucGroup", (HallucGroup,), {"lazy": lazy, "converted": {}}),
         # Plain click help: typer's rich help imports markdown-it and friends (~65 ms per call),
         # which alone would break the startup budget (tests/bench/startup.py).
         rich_markup_mode=None,
@@ -118,7 +118,7 @@ def build_app() -> typer.Typer:
     app.command(name="doctor")(doctor_command)
     for info in plugins.discover("commands"):
         if info.status == "ok":
-            _mount(app, info)
+            _mount(app, lazy, info)
         if info.status == "failed":
             console.warn(f"plugin '{info.name}' ({info.dist} {info.version}) failed to load: {info.error}")
     return app
