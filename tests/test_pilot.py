@@ -345,7 +345,7 @@ def test_the_shipped_example_config_loads():
 
 
 def test_out_of_memory_halves_the_local_batch(tmp_path, monkeypatch):
-    from halluc_backends.base import Backend, Generation
+    from halluc_backends.base import Generation, LocalBackend
     from halluc_pilot.config import PilotConfig, variants
     from halluc_pilot.prompts import PilotPrompt
     from halluc_pilot.runner import VariantStats, _run_local_variant
@@ -353,9 +353,7 @@ def test_out_of_memory_halves_the_local_batch(tmp_path, monkeypatch):
 
     sizes = []
 
-    class Small(Backend):
-        local = True
-
+    class Small(LocalBackend):
         def generate_batch(self, prompts, params):
             sizes.append(len(prompts))
             if len(prompts) > 2:

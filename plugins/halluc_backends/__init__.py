@@ -2,7 +2,7 @@
 
 Python API:
 
-    from halluc_backends import Backend, Generation, SamplingParams, BackendError, backend_class
+    from halluc_backends import APIBackend, LocalBackend, Generation, SamplingParams, BackendError, backend_class
 
 Names load on first use so that `halluc --help` never imports an SDK or torch.
 """
@@ -11,6 +11,8 @@ from ucli.lazy import lazy_exports
 
 _EXPORTS = {
     "Backend": "base",
+    "APIBackend": "base",
+    "LocalBackend": "base",
     "Generation": "base",
     "SamplingParams": "base",
     "BackendError": "base",

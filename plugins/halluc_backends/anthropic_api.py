@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from halluc_backends.base import Backend, Generation, SamplingParams, require_sdk
+from halluc_backends.base import APIBackend, Generation, SamplingParams, require_sdk
 from halluc_backends.errors import classify
 
 
-class AnthropicBackend(Backend):
+class AnthropicBackend(APIBackend):
     name = "anthropic"
     env_keys = ("ANTHROPIC_API_KEY",)
     extra = "api"

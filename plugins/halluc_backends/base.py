@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -89,8 +90,9 @@ def retry_after_seconds(headers: Any) -> float | None:
 
 
 class Backend:
-    """A model behind one interface. API backends implement `agenerate` (called concurrently under
-    the pilot's rate limits); local ones implement `generate_batch` (run in a worker thread)."""
+    """What every backend shares: a model id, its options, a lazily made client. Subclass
+    `APIBackend` (requests, run concurrently under the pilot's rate limits) or `LocalBackend`
+    (batches, run in a worker thread)."""
 
     name: str = ""
     local: bool = False
@@ -101,12 +103,6 @@ class Backend:
         self.model = model
         self.options = options
         self._client: Any = None  # the SDK client, engine or loaded model, made on first use
-
-    async def agenerate(self, prompt: str, params: SamplingParams) -> Generation:
-        raise NotImplementedError
-
-    def generate_batch(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
-        raise NotImplementedError
 
     async def aclose(self) -> None:
         """Close the SDK client, if it has a `close` (awaited when it is a coroutine)."""
@@ -127,13 +123,29 @@ class Backend:
         return key or next((os.environ[k] for k in self.env_keys if os.environ.get(k)), None)
 
 
+class APIBackend(Backend, ABC):
+    """A model behind an API: one request per prompt."""
+
+    @abstractmethod
+    async def agenerate(self, prompt: str, params: SamplingParams) -> Generation: ...
+
+
+class LocalBackend(Backend, ABC):
+    """A model in this process: prompts in batches."""
+
+    local = True
+
+    @abstractmethod
+    def generate_batch(self, prompts: list[str], params: SamplingParams) -> list[Generation]: ...
+
+
 def backend_class(name: str) -> type[Backend]:
     """A registered backend class by its entry-point name (BadInput lists the known ones)."""
     from ucli import plugins
 
     cls = plugins.load("backends", name)
-    if not (isinstance(cls, type) and issubclass(cls, Backend)):
-        raise BadInput(f"backend '{name}' is not a halluc Backend class")
+    if not (isinstance(cls, type) and issubclass(cls, (APIBackend, LocalBackend))):
+        raise BadInput(f"backend '{name}' is not a halluc APIBackend or LocalBackend class")
     return cls
 
 

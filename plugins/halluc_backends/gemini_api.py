@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from halluc_backends.base import Backend, Generation, SamplingParams, require_sdk
+from halluc_backends.base import APIBackend, Generation, SamplingParams, require_sdk
 from halluc_backends.errors import classify
 
 
-class GeminiBackend(Backend):
+class GeminiBackend(APIBackend):
     name = "gemini"
     env_keys = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     extra = "api"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from halluc_backends.base import Backend, Generation, SamplingParams
+from halluc_backends.base import Generation, LocalBackend, SamplingParams
 
 
-class HFBackend(Backend):
+class HFBackend(LocalBackend):
     name = "hf"
-    local = True
 
     @property
     def lm(self) -> Any:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from halluc_backends.base import Backend, Generation, SamplingParams, require_sdk
+from halluc_backends.base import APIBackend, Generation, SamplingParams, require_sdk
 from halluc_backends.errors import classify
 
 
-class OpenAIBackend(Backend):
+class OpenAIBackend(APIBackend):
     name = "openai"
     env_keys = ("OPENAI_API_KEY",)
     extra = "api"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from halluc_backends.base import Backend, Generation, SamplingParams, require_sdk
+from halluc_backends.base import Generation, LocalBackend, SamplingParams, require_sdk
 
 
-class VLLMBackend(Backend):
+class VLLMBackend(LocalBackend):
     name = "vllm"
-    local = True
     extra = "vllm"
 
     def llm(self) -> Any:
