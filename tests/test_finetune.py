@@ -211,7 +211,7 @@ def test_mcq_fine_tuning_learns_a_learnable_toy_set(cli, tmp_path):
         json.dumps({"question": "q?", "choices": {"label": ["A"], "text": ["x"]}, "answerKey": "Z"}) + "\n"
     )
     res = cli("finetune", "mcq", "-m", encoder, "--train", bad, "--validation", val, "-o", tmp_path / "m2")
-    assert res.exit_code == 2 and "answerKey 'Z' is not one of the labels" in res.stderr
+    assert res.exit_code == 2 and "field 'answerKey': 'Z' is not one of the labels" in res.stderr
 
 
 @pytest.mark.parametrize(

@@ -298,3 +298,52 @@ def load_rows(
             f"could not load {dataset} ({config or 'default'}, {split}) from the hub: {type(exc).__name__}: {exc}; "
             "pass --data-file with a local copy"
         ) from None
+
+
+@dataclass(frozen=True)
+class MultipleChoiceItem:
+    """A question, its answer choices, and the index of the right one (None: unlabelled, e.g. a test split)."""
+
+    id: str
+    question: str
+    choices: list[str]
+    label: int | None
+    labels: list[str]  # the choice letters as the data names them (A-E in CommonsenseQA)
+
+
+def parse_multiple_choice(
+    data: dict[str, Any], loc: str, index: int, require_label: bool = True
+) -> MultipleChoiceItem:
+    """One CommonsenseQA-format record: as on the hub (`question`, `choices {label, text}`, `answerKey`)
+    or as in the original JSONL (`question {stem, choices [{label, text}]}`, `answerKey`)."""
+    q = data.get("question")
+    if isinstance(q, dict):
+        stem, choices = q.get("stem"), q.get("choices") or []
+        labels, texts = [c.get("label") for c in choices], [c.get("text") for c in choices]
+    else:
+        stem, ch = q, data.get("choices") or {}
+        labels, texts = list(ch.get("label") or []), list(ch.get("text") or [])
+    if not stem or not texts or len(labels) != len(texts):
+        raise BadInput(f"{loc}: expected a question with choices (labels and texts)")
+    key = data.get("answerKey")
+    if key in (None, "") and not require_label:
+        label = None
+    elif key not in labels:
+        raise BadInput(f"{loc}: field 'answerKey': {key!r} is not one of the labels {labels}")
+    else:
+        label = labels.index(key)
+    return MultipleChoiceItem(str(data.get("id", index)), stem, texts, label, [str(x) for x in labels])
+
+
+def same_width(items: list[MultipleChoiceItem], source: str) -> list[MultipleChoiceItem]:
+    """Multiple-choice models score a fixed number of choices: refuse a mix."""
+    widths = {len(i.choices) for i in items}
+    if len(widths) > 1:
+        raise BadInput(f"{source}: every question needs the same number of choices (found {sorted(widths)})")
+    return items
+
+
+def read_multiple_choice(path: str | os.PathLike, require_label: bool = True) -> list[MultipleChoiceItem]:
+    """CommonsenseQA-format multiple-choice questions from any file `read_records` reads."""
+    items = [parse_multiple_choice(r.data, r.loc, r.index, require_label) for r in read_records(path)]
+    return same_width(items, str(path))

@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -63,6 +63,7 @@ class LoadOptions(BaseModel):
     bnb_4bit_compute_dtype: str = "bfloat16"
     adapter: str | None = None
     trust_remote_code: bool = False
+    task: Literal["causal-lm", "multiple-choice"] = "causal-lm"  # which Auto class heads the model
 
     @field_validator("device")
     @classmethod
@@ -286,7 +287,7 @@ def _attach_adapter(model: Any, adapter: str, model_name: str) -> tuple[Any, str
 
 
 def load_model(spec: str = DEFAULT_MODEL, options: LoadOptions | None = None, **kwargs: Any) -> LoadedModel:
-    """Load a model for white-box work (eval mode, tokenizer padded on the left)."""
+    """Load a model for white-box work (eval mode; a causal LM's tokenizer pads on the left, an encoder's on the right)."""
     from pydantic import ValidationError
 
     try:
@@ -297,7 +298,9 @@ def load_model(spec: str = DEFAULT_MODEL, options: LoadOptions | None = None, **
     resolved = resolve(spec)
     device = pick_device(opts.device)
 
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoModelForMultipleChoice, AutoTokenizer
+
+    auto_class = AutoModelForMultipleChoice if opts.task == "multiple-choice" else AutoModelForCausalLM
 
     weights: dict[str, Any] = {}
     from_cache = False
@@ -332,7 +335,7 @@ def load_model(spec: str = DEFAULT_MODEL, options: LoadOptions | None = None, **
         tokenizer = AutoTokenizer.from_pretrained(
             source, **{k: v for k, v in load_kwargs.items() if k in ("revision", "trust_remote_code")}
         )
-        model = AutoModelForCausalLM.from_pretrained(source, **load_kwargs)
+        model = auto_class.from_pretrained(source, **load_kwargs)
     except OSError as exc:
         reason = str(exc).strip().splitlines()[0][:300]
         raise BadInput(f"model '{spec}': cannot be loaded ({reason})") from None
@@ -349,5 +352,6 @@ def load_model(spec: str = DEFAULT_MODEL, options: LoadOptions | None = None, **
     model.eval()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"
+    # Decoders generate from the left-padded end; encoders use absolute positions from the left edge.
+    tokenizer.padding_side = "left" if opts.task == "causal-lm" else "right"
     return LoadedModel(model, tokenizer, _fingerprint(resolved, model, opts, weights), device, from_cache)

@@ -3,51 +3,21 @@ the checkpoint feeds `halluc trace extract --encoder-mcq`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from halluc_finetune.recipe import quiet
-from ucli.errors import BadInput
+from ucli.data import MultipleChoiceItem, read_multiple_choice
 
 METRICS_SCHEMA = "halluc.finetune.mcq"
 
 
-@dataclass
-class MCQItem:
-    id: str
-    question: str
-    choices: list[str]
-    label: int
+def read_mcq(path: str | Path) -> list[MultipleChoiceItem]:
+    """CommonsenseQA-format training or validation data: every question labelled."""
+    return read_multiple_choice(path, require_label=True)
 
 
-def read_mcq(path: str | Path) -> list[MCQItem]:
-    """CommonsenseQA as on the hub (`question`, `choices {label, text}`, `answerKey`) or as in the
-    original JSONL (`question {stem, choices [{label, text}]}`, `answerKey`)."""
-    from ucli.data import read_records
-
-    items = []
-    for rec in read_records(path):
-        d = rec.data
-        q = d.get("question")
-        if isinstance(q, dict):
-            stem, choices = q.get("stem"), q.get("choices") or []
-            labels, texts = [c.get("label") for c in choices], [c.get("text") for c in choices]
-        else:
-            stem, ch = q, d.get("choices") or {}
-            labels, texts = list(ch.get("label") or []), list(ch.get("text") or [])
-        if not stem or not texts or len(labels) != len(texts):
-            raise BadInput(f"{rec.loc}: expected a question with choices (labels and texts)")
-        if d.get("answerKey") not in labels:
-            raise BadInput(f"{rec.loc}: answerKey {d.get('answerKey')!r} is not one of the labels {labels}")
-        items.append(MCQItem(str(d.get("id", rec.index)), stem, texts, labels.index(d["answerKey"])))
-    widths = {len(i.choices) for i in items}
-    if len(widths) > 1:
-        raise BadInput(f"{path}: every question needs the same number of choices (found {sorted(widths)})")
-    return items
-
-
-def encode(items: list[MCQItem], tokenizer: Any, max_seq_len: int) -> list[dict[str, Any]]:
+def encode(items: list[MultipleChoiceItem], tokenizer: Any, max_seq_len: int) -> list[dict[str, Any]]:
     import torch
 
     rows = []
@@ -82,18 +52,17 @@ def train_mcq(
     """Fine-tune, then save the model, its tokenizer and `metrics.json` (validation accuracy before
     and after, with provenance)."""
     import torch
-    from transformers import AutoModelForMultipleChoice, AutoTokenizer, Trainer, TrainingArguments
+    from transformers import Trainer, TrainingArguments
 
     from ucli.artifacts import require_fresh_dir, write_artifact
-    from ucli.models import resolve
+    from ucli.models import load_model
 
     out = require_fresh_dir(output)
     train_items, val_items = read_mcq(train), read_mcq(validation)
-    spec = resolve(model)
-    source = str(spec.path) if spec.path else spec.name
-    torch.manual_seed(seed)
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    net = AutoModelForMultipleChoice.from_pretrained(source)
+    torch.manual_seed(seed)  # the new choice head is initialised at load
+    # float32 weights: the optimizer updates them in place (no mixed-precision master copy here)
+    loaded = load_model(model, task="multiple-choice", dtype="float32")
+    net, tokenizer = loaded.model, loaded.tokenizer
     if gradient_checkpointing:
         net.gradient_checkpointing_enable()
     train_rows, val_rows = (

@@ -13,19 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ucli.errors import BadInput
-
-
-def attention_modules(model: Any) -> list[Any]:
-    """The self-attention module of every decoder layer, in layer order (PEFT wrappers included)."""
-    found = {}
-    for _, module in model.named_modules():
-        idx = getattr(module, "layer_idx", None)
-        if idx is not None and type(module).__name__.endswith("Attention") and idx not in found:
-            found[idx] = module
-    if not found:
-        raise BadInput(f"{type(model).__name__}: no attention modules with a layer index found")
-    return [found[i] for i in sorted(found)]
+from ucli.attention import attention_modules, check_layers, wrapped_kernel
 
 
 @contextmanager
@@ -36,9 +24,7 @@ def capture_previous_token_attention(model: Any, layers: list[int], mode: str) -
             yield captured
         return
     modules = attention_modules(model)
-    bad = [layer for layer in layers if not 0 <= layer < len(modules)]
-    if bad:
-        raise BadInput(f"layer(s) {bad} outside this model's {len(modules)} layers")
+    check_layers(layers, len(modules))
     captured = {layer: [] for layer in layers}
 
     def hook_for(layer: int):
@@ -108,29 +94,6 @@ def _watching(base: Any) -> Any:
     return attention
 
 
-def _watched_implementation(model: Any, modules: list[Any]) -> str:
-    """Register (once) an attention implementation that wraps the model's current one; return its name."""
-    import sys
-
-    from transformers import AttentionInterface
-    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, AttentionMaskInterface
-    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-
-    current = model.config._attn_implementation
-    if current.startswith("halluc_watch+"):
-        return current
-    name = f"halluc_watch+{current}"
-    if name not in ALL_ATTENTION_FUNCTIONS:
-        eager = getattr(sys.modules[type(modules[0]).__module__], "eager_attention_forward", None)
-        base = ALL_ATTENTION_FUNCTIONS.get(current, eager)
-        if base is None:
-            raise BadInput(f"cannot watch attention of {type(model).__name__} with '{current}' attention")
-        AttentionInterface.register(name, _watching(base))
-        if current in ALL_MASK_ATTENTION_FUNCTIONS:
-            AttentionMaskInterface.register(name, ALL_MASK_ATTENTION_FUNCTIONS[current])
-    return name
-
-
 @contextmanager
 def watch_own_key_attention(model: Any, heads: dict[int, list[int] | None]) -> Iterator[dict[int, list]]:
     """Yield {layer: [tensor [B, H_sel] per forward call]}: the weight each watched head's last query
@@ -140,20 +103,15 @@ def watch_own_key_attention(model: Any, heads: dict[int, list[int] | None]) -> I
     watched heads alone get one extra dot product of their last query with their keys. `heads` maps a
     layer to the heads to watch (None: every head).
     """
-    modules = attention_modules(model)
-    bad = [layer for layer in heads if not 0 <= layer < len(modules)]
-    if bad:
-        raise BadInput(f"layer(s) {bad} outside this model's {len(modules)} layers")
+    check_layers(heads, len(attention_modules(model)))
     captured: dict[int, list] = {layer: [] for layer in heads}
-    previous = model.config._attn_implementation
-    model.set_attn_implementation(_watched_implementation(model, modules))
-    for layer, chosen in heads.items():
-        setattr(modules[layer], WATCHED, chosen)
-        modules[layer]._halluc_sink = captured[layer]
-    try:
-        yield captured
-    finally:
-        for layer in heads:
-            delattr(modules[layer], WATCHED)
-            del modules[layer]._halluc_sink
-        model.set_attn_implementation(previous)
+    with wrapped_kernel(model, "watch", _watching) as modules:
+        for layer, chosen in heads.items():
+            setattr(modules[layer], WATCHED, chosen)
+            modules[layer]._halluc_sink = captured[layer]
+        try:
+            yield captured
+        finally:
+            for layer in heads:
+                delattr(modules[layer], WATCHED)
+                del modules[layer]._halluc_sink
