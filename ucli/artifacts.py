@@ -97,12 +97,14 @@ def write_csv(
     return Path(path)
 
 
-def write_parquet(path: str | os.PathLike, rows: Sequence[dict[str, Any]]) -> Path:
+def write_parquet(path: str | os.PathLike, rows: Sequence[dict[str, Any]], schema: Any = None) -> Path:
+    """Rows as a Parquet table; pass a pyarrow `schema` when parts written separately must agree
+    (an all-null column would otherwise get the null type)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     with atomic_path(path) as tmp:
-        pq.write_table(pa.Table.from_pylist(list(rows)), tmp)
+        pq.write_table(pa.Table.from_pylist(list(rows), schema=schema), tmp)
     return Path(path)
 
 

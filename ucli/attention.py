@@ -31,10 +31,29 @@ def attention_modules(model: Any) -> list[Any]:
     return [found[i] for i in sorted(found)]
 
 
+def layer_list(spec: str, option: str = "--layers") -> list[int]:
+    """'10,12,14', '10-20' (inclusive) or a mix -> sorted distinct layer numbers."""
+    layers: list[int] = []
+    for part in spec.replace(" ", ",").split(","):
+        if not part:
+            continue
+        try:
+            if "-" in part:
+                lo, hi = (int(x) for x in part.split("-", 1))
+                layers.extend(range(lo, hi + 1))
+            else:
+                layers.append(int(part))
+        except ValueError:
+            raise BadInput(f"{option}: '{part}' is not a layer number or a range like 10-20") from None
+    if not layers:
+        raise BadInput(f"{option}: no layers in '{spec}'")
+    return sorted(set(layers))
+
+
 def check_layers(layers: Any, n_layers: int) -> None:
-    bad = [layer for layer in layers if not 0 <= layer < n_layers]
+    bad = sorted(layer for layer in layers if not 0 <= layer < n_layers)
     if bad:
-        raise BadInput(f"layer(s) {bad} outside this model's {n_layers} layers (0-{n_layers - 1})")
+        raise BadInput(f"--layers: {bad} outside this model's layers 0..{n_layers - 1}")
 
 
 def _registered(model: Any, module: Any, tag: str, make_wrapper: KernelWrapper) -> str:

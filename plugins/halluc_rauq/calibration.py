@@ -12,6 +12,7 @@ import numpy as np
 from halluc_rauq.scorer import default_layers
 from halluc_rauq.teacher_forced import teacher_force
 from ucli.artifacts import load_artifact
+from ucli.attention import check_layers, layer_list
 from ucli.data import PromptPair
 from ucli.errors import BadInput
 from ucli.fingerprint import ModelFingerprint
@@ -48,21 +49,9 @@ def parse_layers(spec: str | None, num_layers: int) -> list[int]:
     """'10,12,14' or '10-20' (inclusive) or a mix; None gives the default middle third."""
     if spec is None:
         return default_layers(num_layers)
-    layers: list[int] = []
-    for part in spec.split(","):
-        part = part.strip()
-        try:
-            if "-" in part:
-                lo, hi = (int(x) for x in part.split("-", 1))
-                layers.extend(range(lo, hi + 1))
-            else:
-                layers.append(int(part))
-        except ValueError:
-            raise BadInput(f"--layers: '{part}' is not a layer number or a range like 10-20") from None
-    bad = sorted({layer for layer in layers if not 0 <= layer < num_layers})
-    if bad or not layers:
-        raise BadInput(f"--layers: {bad or spec} outside this model's layers 0..{num_layers - 1}")
-    return sorted(set(layers))
+    layers = layer_list(spec)
+    check_layers(layers, num_layers)
+    return layers
 
 
 def prompt_ids(lm: LoadedModel, prompt: str) -> list[int]:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ucli.errors import BadInput
 
@@ -65,12 +65,9 @@ class ControllerConfig(BaseModel):
     @classmethod
     def build(cls, **knobs: Any) -> ControllerConfig:
         """Validated config; a bad knob becomes one line naming it."""
-        try:
-            return cls(**knobs)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            name = "--" + "-".join(str(p) for p in err["loc"]).replace("_", "-")
-            raise BadInput(f"{name}: {err['msg']} (got {err.get('input')!r})") from None
+        from ucli.options import validated
+
+        return validated(cls, **knobs)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,439 @@
+"""`halluc trace extract`: run a model over a data set and stream its internals to a trace run.
+
+A run folder holds `meta.json`, `tokens.parquet` and one Zarr v3 group per captured quantity (see
+`layout`). Batches are computed on the main thread and written by a single writer thread, which
+stores each example's arrays and token rows and only then journals the example: memory holds at
+most the batch being computed and the one being written, whatever N is, and `--resume` after a
+crash recomputes only examples that were not journaled. `meta.json` is written last, so a folder
+without it is an unfinished run.
+
+Sequences are right-padded to T (positions then start at 0 for every example, as unpadded), the
+forward pass runs on the batch's own longest length, and everything past an example's true length
+is stored as exact zeros.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from halluc_trace import layout, tokens
+from halluc_trace.layout import ArraySpec, Dims
+from halluc_trace.sources import format_prompt, load_questions, load_texts
+from ucli import console
+from ucli.data import MultipleChoiceItem
+from ucli.errors import BadInput
+from ucli.models import DEFAULT_MODEL
+
+PARTS = "tokens.parts"
+MODES = ("nexttok", "prompt", "encoder-mcq")
+
+
+class ExtractConfig(BaseModel):
+    """Everything that decides a run's contents (the journal refuses to resume with another)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = DEFAULT_MODEL
+    mode: Literal["nexttok", "prompt", "encoder-mcq"] = "nexttok"
+    dataset: str | None = None
+    data: str | None = None
+    data_file: str | None = None
+    split: str = "validation"
+    limit: int | None = Field(default=None, ge=1)
+    max_seq_len: int | None = Field(default=None, ge=2)  # None: the longest example ('auto')
+    batch_size: int = Field(default=8, ge=1)
+    capture: tuple[str, ...] = ("attn", "hidden")  # what to store (meta.json: "captures")
+    layers: tuple[int, ...] | None = None  # None: every layer
+    store_dtype: Literal["float16", "float32"] = "float16"
+    topk: int = Field(default=5, ge=1)
+    device: str = "auto"
+    dtype: str = "auto"
+
+    @field_validator("capture")
+    @classmethod
+    def _capture(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [c for c in v if c not in layout.CAPTURES]
+        if bad:
+            raise ValueError(f"unknown capture {bad[0]!r} (expected some of: {', '.join(layout.CAPTURES)})")
+        if not v:
+            raise ValueError(f"nothing to capture (expected some of: {', '.join(layout.CAPTURES)})")
+        return tuple(c for c in layout.CAPTURES if c in v)  # canonical order, no repeats
+
+
+@dataclass
+class Example:
+    id: str
+    index: int
+    ids: list[list[int]]  # one sequence; one per choice in encoder runs
+    type_ids: list[list[int]] | None = None
+    item: MultipleChoiceItem | None = None
+    truncated: bool = False
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(s) for s in self.ids]
+
+
+def _examples(cfg: ExtractConfig, tokenizer: Any, max_positions: int) -> tuple[list[Example], int]:
+    """Tokenized examples and the padded length T."""
+    if (cfg.dataset is None) == (cfg.data is None):
+        raise BadInput("pass exactly one of --dataset NAME and --data FILE")
+    limit = cfg.limit
+    out: list[Example] = []
+    if cfg.mode == "nexttok":
+        texts = load_texts(cfg.dataset, cfg.data, cfg.split, cfg.data_file)[:limit]
+        cap = min(cfg.max_seq_len or max_positions, max_positions)
+        for i, ex in enumerate(texts):
+            ids = tokenizer(ex.text)["input_ids"]
+            out.append(Example(ex.id, i, [ids[:cap]], truncated=len(ids) > cap))
+        if any(e.truncated for e in out):
+            console.warn(f"{sum(e.truncated for e in out)} text(s) longer than {cap} tokens were truncated")
+    else:
+        items = load_questions(cfg.dataset, cfg.data, cfg.split, cfg.data_file)[:limit]
+        for i, item in enumerate(items):
+            if cfg.mode == "prompt":
+                out.append(Example(item.id, i, [tokenizer(format_prompt(item))["input_ids"]], item=item))
+            else:
+                enc = tokenizer([item.question] * len(item.choices), item.choices)
+                out.append(Example(item.id, i, enc["input_ids"], enc.get("token_type_ids"), item=item))
+        longest = max(out, key=lambda e: max(e.lengths))
+        need = max(longest.lengths)
+        limit_t = min(cfg.max_seq_len or max_positions, max_positions)
+        if need > limit_t:
+            what = "--max-seq-len" if cfg.max_seq_len and cfg.max_seq_len <= max_positions else "the model's"
+            raise BadInput(f"example '{longest.id}' needs {need} tokens, more than {what} limit of {limit_t} "
+                           "(a multiple-choice prompt is never cut)")  # fmt: skip
+    t = cfg.max_seq_len or max(max(e.lengths) for e in out)
+    return out, min(t, max_positions)
+
+
+def _choice_letter_ids(tokenizer: Any, labels: list[str]) -> list[int]:
+    """The token that answers each letter after 'Answer:' (' A', else 'A'); both must be one token."""
+    for form in (" {}", "{}"):
+        ids = [tokenizer(form.format(label), add_special_tokens=False)["input_ids"] for label in labels]
+        if all(len(i) == 1 for i in ids) and len({i[0] for i in ids}) == len(ids):
+            return [i[0] for i in ids]
+    raise BadInput(f"the tokenizer splits the choice letters {labels} into several tokens; prompt mode "
+                   "scores single-token letters")  # fmt: skip
+
+
+class Run:
+    """An open trace run: its arrays, journal and token parts."""
+
+    def __init__(self, out: Path, specs: list[ArraySpec], dtype: str, journal: Any, resume: bool):
+        import zarr
+        from zarr.codecs import ZstdCodec
+
+        self.out, self.specs, self.journal = out, specs, journal
+        self.arrays: dict[str, Any] = {}
+        for spec in specs:
+            group = zarr.open_group(str(out / spec.group), mode="a", zarr_format=3)
+            if spec.name in group:
+                arr = group[spec.name]
+                if tuple(arr.shape) != spec.shape or str(arr.dtype) != dtype:
+                    raise BadInput(f"{out / spec.path}: holds {arr.shape} {arr.dtype}, this run needs "
+                                   f"{spec.shape} {dtype}")  # fmt: skip
+            else:
+                arr = group.create_array(spec.name, shape=spec.shape, chunks=spec.chunks, shards=spec.shards,
+                                         dtype=dtype, fill_value=0, compressors=ZstdCodec(level=0))  # fmt: skip
+            self.arrays[spec.path] = arr
+        (out / PARTS).mkdir(exist_ok=True)
+
+    def write(
+        self, batch: list[Example], arrays: dict[str, Any], rows: list[dict[str, Any]], mode: str
+    ) -> None:
+        """Store a batch, then journal its examples (the writer thread's whole job)."""
+        from ucli.artifacts import write_parquet
+
+        for path, data in arrays.items():
+            target = self.arrays[path]
+            for j, ex in enumerate(batch):
+                target[ex.index] = data[j]
+        part = f"part-{batch[0].index:09d}.parquet"
+        write_parquet(self.out / PARTS / part, rows, schema=tokens.schema(mode))
+        for ex in batch:
+            self.journal.append({"id": ex.id, "index": ex.index, "part": part})
+
+
+def _pad(x: Any, t: int, axes: tuple[int, ...]) -> Any:
+    """A float numpy copy of tensor `x` zero-padded to length `t` on `axes`."""
+    import numpy as np
+
+    src = x.cpu().numpy()
+    shape = list(src.shape)
+    for a in axes:
+        shape[a] = t
+    out = np.zeros(shape, dtype=src.dtype)
+    out[tuple(slice(0, n) for n in src.shape)] = src
+    return out
+
+
+def _mask(x: Any, keep: Any, axes: tuple[int, ...]) -> Any:
+    """Zero `x` outside each sequence's true length; `keep` is [B, T] (bool), x is [B, ..., T, ...]."""
+    for a in axes:
+        shape = [keep.shape[0]] + [1] * (x.dim() - 1)
+        shape[a] = keep.shape[1]
+        x = x * keep.view(shape).to(x.dtype)
+    return x
+
+
+class Extractor:
+    """Computes one batch: the forward pass, the arrays to store and the token rows."""
+
+    def __init__(self, cfg: ExtractConfig, lm: Any, recorder: Any, specs: list[ArraySpec], t: int,
+                 hidden_indices: list[int], letters: list[int] | None):  # fmt: skip
+        self.cfg, self.lm, self.recorder, self.specs, self.t = cfg, lm, recorder, specs, t
+        self.hidden_indices, self.letters = hidden_indices, letters
+        self.text = tokens.TokenText(lm.tokenizer)
+        self.side = "enc_mc" if cfg.mode == "encoder-mcq" else "dec"
+        self.overflow = False
+
+    def _inputs(self, batch: list[Example]) -> dict[str, Any]:
+        import torch
+
+        seqs = [s for ex in batch for s in ex.ids]
+        types = [s for ex in batch for s in ex.type_ids] if batch[0].type_ids is not None else None
+        tb = max(len(s) for s in seqs)
+        pad = self.lm.tokenizer.pad_token_id or 0
+        ids = torch.full((len(seqs), tb), pad, dtype=torch.long)
+        keep = torch.zeros((len(seqs), tb), dtype=torch.long)
+        for r, s in enumerate(seqs):
+            ids[r, : len(s)] = torch.tensor(s)
+            keep[r, : len(s)] = 1
+        inputs = {"input_ids": ids, "attention_mask": keep}
+        if types is not None:
+            tt = torch.zeros_like(ids)
+            for r, s in enumerate(types):
+                tt[r, : len(s)] = torch.tensor(s)
+            inputs["token_type_ids"] = tt
+        if self.side == "enc_mc":  # [B, C, T]: the multiple-choice head scores the choices of one question
+            inputs = {k: v.view(len(batch), -1, tb) for k, v in inputs.items()}
+        return {k: v.to(self.lm.device) for k, v in inputs.items()}
+
+    def _stored(self, name: str, x: Any, keep: Any, t_axes: tuple[int, ...], n_batch: int) -> Any:
+        import torch
+
+        x = _mask(x, keep, t_axes)
+        if self.cfg.store_dtype == "float16" and not self.overflow and torch.isinf(x).any():
+            self.overflow = True
+            console.warn(
+                f"{name}: values beyond float16's range were stored as inf; use --store-dtype float32"
+            )
+        if self.side == "enc_mc":  # [B*C, ...] -> [B, C, ...]
+            x = x.view(n_batch, -1, *x.shape[1:])
+            t_axes = tuple(a + 1 for a in t_axes)
+        return _pad(x, self.t, t_axes)
+
+    def compute(self, batch: list[Example]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        import torch
+
+        inputs = self._inputs(batch)
+        with torch.no_grad():
+            out = self.lm.model(**inputs, output_hidden_states="hidden" in self.cfg.capture, use_cache=False)
+        got = self.recorder.take()
+        flat_keep = inputs["attention_mask"].reshape(-1, inputs["attention_mask"].shape[-1]).bool()
+        n = len(batch)
+        store = self.recorder.dtype
+        arrays: dict[str, Any] = {}
+        for spec in self.specs:
+            group, name = spec.group.removesuffix(".zarr"), spec.name
+            if name == "attn":
+                arrays[spec.path] = self._stored(spec.path, got["attn"], flat_keep, (3, 4), n)
+            elif name in ("q", "k", "v"):
+                arrays[spec.path] = self._stored(spec.path, got[name], flat_keep, (3,), n)
+            elif name == "h":
+                hidden = torch.stack([out.hidden_states[i].to(store) for i in self.hidden_indices], dim=1)
+                arrays[spec.path] = self._stored(spec.path, hidden, flat_keep, (2,), n)
+            elif group.endswith("res_embed"):
+                arrays[spec.path] = self._stored(spec.path, got["embed"], flat_keep, (1,), n)
+            else:
+                stage = group.split("res_", 1)[1]
+                arrays[spec.path] = self._stored(spec.path, got[stage], flat_keep, (2,), n)
+        return arrays, self._rows(batch, inputs, out.logits)
+
+    def _rows(self, batch: list[Example], inputs: dict[str, Any], logits: Any) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        if self.side == "enc_mc":
+            for j, ex in enumerate(batch):
+                assert ex.item is not None
+                answer = tokens.answer_columns(ex.item, logits[j].float().tolist())
+                rows += tokens.encoder_rows(ex.id, ex.index, ex.ids, self.text, answer)
+            return rows
+        stats = tokens.next_token_stats(logits, inputs["input_ids"], self.cfg.topk)
+        for j, ex in enumerate(batch):
+            extra = None
+            if ex.item is not None:  # prompt mode: the answer letter is the next token after the prompt
+                assert self.letters is not None
+                last = logits[j, len(ex.ids[0]) - 1].float()
+                extra = tokens.answer_columns(ex.item, last[self.letters].tolist())
+            rows += tokens.decoder_rows(ex.id, ex.index, ex.ids[0], stats, j, self.text, extra)
+        return rows
+
+
+def _finish(out: Path, journal: Any, mode: str) -> int:
+    """tokens.parquet from the journaled parts (streamed, each example once, in example order)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ucli.artifacts import atomic_path
+
+    by_part: dict[str, set[int]] = {}
+    for rec in journal.records():
+        by_part.setdefault(rec["part"], set()).add(int(rec["index"]))
+    schema = tokens.schema(mode)
+    rows = 0
+    with atomic_path(out / layout.TOKENS) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for part, indices in sorted(by_part.items(), key=lambda kv: min(kv[1])):
+            table = pq.read_table(out / PARTS / part, schema=schema)
+            keep = pa.compute.is_in(table["example_index"], pa.array(sorted(indices), pa.int32()))
+            table = table.filter(keep)
+            writer.write_table(table)
+            rows += table.num_rows
+    return rows
+
+
+def dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def extract_traces(
+    cfg: ExtractConfig, out_dir: str | Path | None = None, resume: bool = False
+) -> dict[str, Any]:
+    """Run the extraction; returns a summary (run folder, examples, T, bytes on disk and raw float32)."""
+    import numpy as np
+    import torch
+
+    from halluc_trace.capture import Recorder, applies_rotary
+    from ucli.artifacts import require_fresh_dir, run_id, write_artifact
+    from ucli.attention import check_layers
+    from ucli.journal import Journal
+    from ucli.models import LoadOptions, load_model
+
+    if resume and out_dir is None:
+        raise BadInput("--resume needs --out-dir: the run folder to continue")
+    out = Path(out_dir) if out_dir is not None else Path("traces") / run_id("trace")
+    if resume and (out / layout.META).is_file():
+        console.info(f"{out}: the run is already complete")
+        return {"output": str(out), "complete": True}
+    if resume and not (out / layout.JOURNAL).is_file():
+        raise BadInput(f"{out}: no {layout.JOURNAL} to resume (not a trace run folder?)")
+    if not resume:
+        require_fresh_dir(out)
+    started = time.perf_counter()
+    task = "multiple-choice" if cfg.mode == "encoder-mcq" else "causal-lm"
+    lm = load_model(cfg.model, LoadOptions(device=cfg.device, dtype=cfg.dtype, task=task))
+    text_cfg = lm.model.config.get_text_config()
+    n_layers = text_cfg.num_hidden_layers
+    layers = sorted(set(cfg.layers)) if cfg.layers is not None else list(range(n_layers))
+    check_layers(layers, n_layers)
+    max_positions = int(getattr(text_cfg, "max_position_embeddings", None) or 1 << 20)
+    examples, t = _examples(cfg, lm.tokenizer, max_positions)
+    n_choices = len(examples[0].ids) if cfg.mode == "encoder-mcq" else 0
+    heads = text_cfg.num_attention_heads
+    kv_heads = getattr(text_cfg, "num_key_value_heads", None) or heads
+    d_head = getattr(text_cfg, "head_dim", None) or text_cfg.hidden_size // heads
+    dims = Dims(len(examples), n_choices, len(layers), heads, kv_heads, t, text_cfg.hidden_size, d_head)
+    side = "enc_mc" if cfg.mode == "encoder-mcq" else "dec"
+    specs = layout.array_specs(side, cfg.capture, dims)
+    letters = None
+    if cfg.mode == "prompt":
+        letters = _choice_letter_ids(lm.tokenizer, examples[0].item.labels)  # type: ignore[union-attr]
+
+    journal_config = {**cfg.model_dump(mode="json"), "fingerprint": lm.fingerprint.model_dump(), "t": t}
+    out.mkdir(parents=True, exist_ok=True)
+    journal = Journal(out / layout.JOURNAL, config=journal_config, resume=resume)
+    run = Run(out, specs, cfg.store_dtype, journal, resume)
+    item = np.dtype(cfg.store_dtype).itemsize
+    raw = sum(int(np.prod(s.shape)) for s in specs)
+    console.info(f"{len(examples)} examples x {t} tokens, {len(layers)} layers: {len(specs)} arrays, "
+                 f"{raw * item / 2**30:.2f} GiB before compression -> {out}")  # fmt: skip
+
+    recorder = Recorder(lm.model, cfg.capture, layers, getattr(torch, cfg.store_dtype))
+    hidden_indices = [0] + [layer + 1 for layer in layers]
+    extractor = Extractor(cfg, lm, recorder, specs, t, hidden_indices, letters)
+    done = journal.done
+    pending = [e for e in examples if e.id not in done]
+    try:
+        with recorder.installed(), ThreadPoolExecutor(max_workers=1) as pool, \
+                console.progress("tracing", len(examples)) as advance:  # fmt: skip
+            advance(len(examples) - len(pending))
+            writing: Future | None = None
+            for start in range(0, len(pending), cfg.batch_size):
+                batch = pending[start : start + cfg.batch_size]
+                arrays, rows = extractor.compute(batch)
+                if writing is not None:
+                    writing.result()  # at most one batch waits to be written
+                writing = pool.submit(run.write, batch, arrays, rows, cfg.mode)
+                writing.add_done_callback(lambda _f, k=len(batch): advance(k))
+            if writing is not None:
+                writing.result()
+        token_rows = _finish(out, journal, cfg.mode)
+    finally:
+        journal.close()
+
+    inputs = [p for p in (cfg.data, cfg.data_file) if p]
+    meta = {
+        "mode": cfg.mode,
+        "side": side,
+        "captures": list(cfg.capture),
+        "layers": layers,
+        "hidden_indices": hidden_indices if "hidden" in cfg.capture else None,
+        "store_dtype": cfg.store_dtype,
+        "n_examples": len(examples),
+        "n_choices": n_choices or None,
+        "max_seq_len": t,
+        "padding": "right",
+        "num_layers": n_layers,
+        "num_heads": heads,
+        "num_kv_heads": kv_heads,
+        "head_dim": d_head,
+        "hidden_size": text_cfg.hidden_size,
+        "qk_after_rotary": applies_rotary(lm.model) if "qkv" in cfg.capture else None,
+        "kv_heads_note": (
+            f"k and v keep the model's {kv_heads} key/value heads; query head h reads KV head "
+            f"h // {heads // kv_heads}"
+        )
+        if kv_heads != heads
+        else None,
+        "dataset": {
+            "name": cfg.dataset,
+            "split": cfg.split if cfg.dataset else None,
+            "data": cfg.data,
+            "data_file": cfg.data_file,
+        },
+        "arrays": {
+            s.path: {
+                "shape": list(s.shape),
+                "chunks": list(s.chunks),
+                "shards": list(s.shards),
+                "dtype": cfg.store_dtype,
+            }
+            for s in specs
+        },
+        "examples": [
+            {"id": e.id, "index": e.index, "lengths": e.lengths, "truncated": e.truncated} for e in examples
+        ],
+        "tokens_rows": token_rows,
+        "choice_letter_ids": letters,
+    }
+    write_artifact(out / layout.META, layout.META_SCHEMA, 1, meta, model=lm.fingerprint, inputs=inputs,
+                   config=cfg.model_dump(mode="json"))  # fmt: skip
+    shutil.rmtree(out / PARTS, ignore_errors=True)
+    (out / layout.JOURNAL).unlink(missing_ok=True)
+    return {
+        "output": str(out),
+        "complete": True,
+        "examples": len(examples),
+        "max_seq_len": t,
+        "arrays": len(specs),
+        "bytes_on_disk": dir_bytes(out),
+        "raw_float32_bytes": raw * 4,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
