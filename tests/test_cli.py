@@ -3,7 +3,7 @@ import subprocess
 import sys
 from importlib import metadata
 
-HEAVY = ("torch", "transformers", "zarr", "lm_eval", "sklearn")
+HEAVY = ("torch", "transformers", "zarr", "pandas", "lm_eval", "sklearn")
 
 PROBE = """
 import json, sys

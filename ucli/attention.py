@@ -68,9 +68,12 @@ def _registered(model: Any, module: Any, tag: str, make_wrapper: KernelWrapper) 
     prefix = f"halluc_{tag}+"
     if current.startswith(prefix):
         return current
+    family = type(module).__module__
     name = prefix + current
+    if current not in ALL_ATTENTION_FUNCTIONS:  # eager is each model family's own function
+        name += "-" + family.rsplit(".", 1)[-1]
     if name not in ALL_ATTENTION_FUNCTIONS:
-        eager = getattr(sys.modules[type(module).__module__], "eager_attention_forward", None)
+        eager = getattr(sys.modules[family], "eager_attention_forward", None)
         base = ALL_ATTENTION_FUNCTIONS.get(current, eager)
         if base is None:
             raise BadInput(f"cannot watch the attention of {type(model).__name__} ('{current}' kernel)")

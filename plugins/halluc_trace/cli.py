@@ -107,7 +107,7 @@ def index(
     seed: int = typer.Option(0, "--seed", help="Seed of that sample."),
     json_out: bool = options.JSON,
 ) -> None:
-    """Arrays, shapes, dtypes, bytes on disk and example count; --validate lists every problem."""
+    """Arrays, shapes, dtypes, bytes on disk and example count; --validate lists every problem (exit 1)."""
     from halluc_trace.validate import index_run, validate_run
 
     info = index_run(run)
@@ -120,14 +120,13 @@ def index(
         title = (f"{info['run']}: {info['examples']} examples, {info['mode']}, model {info['model']}, "
                  f"T={info['max_seq_len']}, layers {info['layers']}")  # fmt: skip
         console.out.print(console.table(title, ["array", "shape", "dtype", "MiB on disk"], rows))
-        console.out.print(
-            f"tokens.parquet: {info['tokens_rows']} rows; {info['bytes_on_disk'] / 2**20:.2f} MiB of arrays"
-        )
+        tokens = info["tokens_error"] or f"tokens.parquet: {info['tokens_rows']} rows"
+        console.out.print(f"{tokens}; {info['bytes_on_disk'] / 2**20:.2f} MiB of arrays")
         if problems is not None:
             for p in problems:
                 console.out.print(f"[red]problem:[/red] {p}")
             console.out.print("valid" if not problems else f"{len(problems)} problem(s)")
-    if problems:
+    if problems or info["tokens_error"]:
         raise typer.Exit(1)
 
 

@@ -45,7 +45,8 @@ def _dir_bytes(path: Path) -> int:
 
 
 def index_run(run_dir: str | Path) -> dict[str, Any]:
-    """Arrays (shape, dtype, chunks, bytes on disk), example count and what was captured."""
+    """Arrays (shape, dtype, chunks, bytes on disk), example count and what was captured; a damaged
+    tokens.parquet is reported in `tokens_error` (its row count is then None)."""
     import pyarrow.parquet as pq
     import zarr
 
@@ -60,9 +61,9 @@ def index_run(run_dir: str | Path) -> dict[str, Any]:
         arrays.append({"array": path, "shape": list(arr.shape), "dtype": str(arr.dtype),
                        "chunks": list(arr.chunks), "bytes_on_disk": _dir_bytes(run / path)})  # fmt: skip
     try:
-        token_rows = pq.ParquetFile(run / layout.TOKENS).metadata.num_rows
+        token_rows, tokens_error = pq.ParquetFile(run / layout.TOKENS).metadata.num_rows, None
     except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise BadInput(f"{run / layout.TOKENS}: not a readable Parquet file ({exc})") from None
+        token_rows, tokens_error = None, f"{layout.TOKENS}: unreadable ({exc})"
     model = (meta["provenance"].get("model") or {}).get("name")
     return {
         "run": str(run),
@@ -74,6 +75,7 @@ def index_run(run_dir: str | Path) -> dict[str, Any]:
         "layers": meta.get("layers"),
         "store_dtype": meta.get("store_dtype"),
         "tokens_rows": token_rows,
+        "tokens_error": tokens_error,
         "bytes_on_disk": sum(a["bytes_on_disk"] for a in arrays),
         "arrays": arrays,
     }
