@@ -287,7 +287,7 @@ def test_resume_after_a_crash_computes_only_unfinished_examples(tiny_qwen2, text
     with pytest.raises(SimulatedCrash):
         extract_traces(cfg, out)
     assert not (out / "meta.json").exists() and (out / "journal.jsonl").exists()
-    with pytest.raises(BadInput, match="missing meta.json .*--resume"):
+    with pytest.raises(BadInput, match=r"missing meta.json .*--resume"):
         TraceStore(out)
     with pytest.raises(BadInput, match="changed: batch_size"):
         extract_traces(cfg.model_copy(update={"batch_size": 3}), out, resume=True)
