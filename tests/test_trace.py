@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from halluc_trace import TraceStore
+from halluc_trace import TraceStore, layout
 from halluc_trace.extract import ExtractConfig, extract_traces
 from halluc_trace.sources import format_prompt, load_questions, load_texts
 from ucli.errors import BadInput
@@ -155,7 +155,9 @@ def test_padding_is_stored_as_zeros_and_the_layout_is_sharded_per_example(decode
     meta = json.loads((out / "meta.json").read_text())
     t = meta["max_seq_len"]
     attn = zarr.open_array(str(out / "dec_self_attn.zarr/attn"), mode="r")
-    assert attn.shape[-2:] == (t, t) and attn.chunks[:2] == (1, 1)  # one layer of one example per chunk
+    assert attn.shape[-2:] == (t, t) and attn.chunks == (1, *attn.shape[1:])  # short: one chunk per example
+    assert layout.layers_per_chunk(30, 4 << 20) == 1 and layout.layers_per_chunk(30, 200_000) == 15
+    assert layout.layers_per_chunk(31, 200_000) == 1  # a divisor of the layer count, as sharding needs
     for ex in meta["examples"]:
         n = ex["lengths"][0]
         a = attn[ex["index"]]

@@ -152,10 +152,15 @@ class Run:
         """Store a batch, then journal its examples (the writer thread's whole job)."""
         from ucli.artifacts import write_parquet
 
+        first, last = batch[0].index, batch[-1].index
+        consecutive = last - first == len(batch) - 1
         for path, data in arrays.items():
             target = self.arrays[path]
-            for j, ex in enumerate(batch):
-                target[ex.index] = data[j]
+            if consecutive:  # one call: zarr encodes the batch's shards concurrently
+                target[first : last + 1] = data
+            else:
+                for j, ex in enumerate(batch):
+                    target[ex.index] = data[j]
         part = f"part-{batch[0].index:09d}.parquet"
         write_parquet(self.out / PARTS / part, rows, schema=tokens.schema(mode))
         for ex in batch:
@@ -341,7 +346,7 @@ def extract_traces(
     d_head = getattr(text_cfg, "head_dim", None) or text_cfg.hidden_size // heads
     dims = Dims(len(examples), n_choices, len(layers), heads, kv_heads, t, text_cfg.hidden_size, d_head)
     side = "enc_mc" if cfg.mode == "encoder-mcq" else "dec"
-    specs = layout.array_specs(side, cfg.capture, dims)
+    specs = layout.array_specs(side, cfg.capture, dims, np.dtype(cfg.store_dtype).itemsize)
     letters = None
     if cfg.mode == "prompt":
         letters = _choice_letter_ids(lm.tokenizer, examples[0].item.labels)  # type: ignore[union-attr]

@@ -55,14 +55,16 @@ def next_token_stats(logits: Any, input_ids: Any, topk: int) -> dict[str, Any]:
     and the probability of the token that really comes next (position t predicts t+1)."""
     import torch
 
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    probs = logp.exp()
-    pred_prob, pred = probs.max(dim=-1)
-    entropy = -(probs * logp).sum(dim=-1)
-    top_probs, top_ids = probs.topk(topk, dim=-1)
+    logits = logits.float()
+    lse = torch.logsumexp(logits, dim=-1)
+    probs = torch.exp(logits - lse.unsqueeze(-1))  # the one pass over the vocabulary
+    entropy = lse - (probs * logits).sum(dim=-1)
+    top_logits, top_ids = logits.topk(topk, dim=-1)
+    top_probs = torch.exp(top_logits - lse.unsqueeze(-1))
+    pred, pred_prob = top_ids[..., 0], top_probs[..., 0]
     nxt = torch.zeros_like(input_ids)
     nxt[:, :-1] = input_ids[:, 1:]
-    true_prob = probs.gather(-1, nxt.unsqueeze(-1)).squeeze(-1)
+    true_prob = torch.exp(logits.gather(-1, nxt.unsqueeze(-1)).squeeze(-1) - lse)
     out = {"pred": pred, "pred_prob": pred_prob, "entropy": entropy, "top_ids": top_ids,
            "top_probs": top_probs, "true_prob": true_prob}  # fmt: skip
     return {k: v.cpu() for k, v in out.items()}
