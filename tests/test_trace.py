@@ -376,10 +376,15 @@ def test_index_and_validate_report_every_corruption(cli, tiny_llama, texts, tmp_
     assert res.exit_code == 2 and res.stderr.strip().endswith("missing tokens.parquet")
 
 
-def test_show_draws_a_labelled_heat_map_and_refuses_what_was_not_stored(cli, tiny_llama, texts, tmp_path):
-    out = tmp_path / "run"
-    assert cli("trace", "extract", "-m", tiny_llama, "--data", texts, "--layers", "1", "--capture", "attn",
-               "--out-dir", out, "--device", "cpu").exit_code == 0  # fmt: skip
+def test_show_draws_a_labelled_heat_map_and_refuses_what_was_not_stored(cli, tiny_llama, texts, tmp_path,
+                                                                          monkeypatch):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    res = cli("trace", "extract", "-m", tiny_llama, "--data", texts, "--layers", "1", "--capture", "attn",
+              "--device", "cpu", "--json")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    out = Path(json.loads(res.stdout)["output"])
+    assert out.parent == Path("traces") and out.name.split("-")[1] == "trace"  # traces/<RUN_ID>
+    assert (tmp_path / out / "meta.json").is_file()
     png = tmp_path / "map.png"
     res = cli("trace", "show", out, "--example", "line-2", "--layer", 1, "--head", 3, "--png", png)
     assert res.exit_code == 0, res.stderr
