@@ -101,7 +101,7 @@ def test_bad_alpha_and_layers_are_bad_input(tiny_llama):
     with pytest.raises(BadInput, match=r"alpha must be in \[0, 1\], got 1.5"):
         rauq_scores([0.0], np.zeros((1, 1, 1)), [0], 1.5)
     lm = load_model(str(tiny_llama), device="cpu")
-    with pytest.raises(BadInput, match=r"layer\(s\) \[7\] outside this model's 3 layers"):
+    with pytest.raises(BadInput, match=r"--layers: \[7\] outside this model's layers 0..2"):
         score_completion(lm, [5, 6], [7, 8], layers=[7])
 
 

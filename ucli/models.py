@@ -100,11 +100,19 @@ class LoadedModel:
     def chat_prompt(self, user: str, system: str | None = None) -> str:
         return chat_prompt(self.tokenizer, user, system)
 
+    @property
+    def _add_special_tokens(self) -> bool:
+        """Chat-formatted text already carries its special tokens; plain text gets the tokenizer's."""
+        return not getattr(self.tokenizer, "chat_template", None)
+
     def encode(self, texts: list[str]) -> Any:
-        """Left-padded batch for generation; chat-formatted text already carries its special tokens."""
-        templated = bool(getattr(self.tokenizer, "chat_template", None))
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=not templated)
+        """Left-padded batch for generation."""
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=self._add_special_tokens)
         return enc.to(self.device)
+
+    def prompt_ids(self, text: str) -> list[int]:
+        """The token ids `encode` gives `text` (unpadded): what a generated answer followed."""
+        return self.tokenizer(text, add_special_tokens=self._add_special_tokens)["input_ids"]
 
 
 def chat_prompt(tokenizer: Any, user: str, system: str | None = None) -> str:

@@ -37,6 +37,7 @@ class VLLMBackend(LocalBackend):
                     ranked = sorted(step.values(), key=lambda lp: lp.rank or 0)[: params.top_logprobs]
                     positions.append({
                         "token": chosen.decoded_token if chosen else None,
+                        "id": token_id,
                         "logprob": chosen.logprob if chosen else None,
                         "top": [{"token": lp.decoded_token, "logprob": lp.logprob} for lp in ranked],
                     })  # fmt: skip
