@@ -107,7 +107,9 @@ class LoadedModel:
 
     def encode(self, texts: list[str]) -> Any:
         """Left-padded batch for generation."""
-        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=self._add_special_tokens)
+        enc = self.tokenizer(
+            texts, return_tensors="pt", padding=True, add_special_tokens=self._add_special_tokens
+        )
         return enc.to(self.device)
 
     def prompt_ids(self, text: str) -> list[int]:
