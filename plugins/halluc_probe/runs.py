@@ -1,0 +1,152 @@
+"""`halluc probe generate`: K sampled answers per question plus one greedy answer whose correctness
+(the benchmark's own metric) is the accuracy label.
+
+One JSONL record per question, in question order:
+
+    {"id", "question", "message" (the user turn sent), "reference",
+     "greedy":  {"answer", "token_ids", "logprobs", "loglik", "finish_reason", "correct"},
+     "samples": [{"answer", "token_ids", "logprobs", "loglik", "finish_reason"}, ...],
+     "correct": bool}
+
+`loglik` is the length-normalised log-likelihood: the mean log-probability of the answer's tokens
+(None for an empty answer). `<output>.meta.json` carries the provenance. Questions are journaled as
+they finish, so `--resume` continues an interrupted run; the output appears whole at the end.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ucli import console
+from ucli.errors import BadInput
+from ucli.models import DEFAULT_MODEL
+
+RUNS_SCHEMA = "halluc.probe.runs"
+
+
+class GenerateConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = DEFAULT_MODEL
+    benchmark: str | None = None
+    data: str | None = None
+    split: str = "test"
+    limit: int | None = Field(default=None, ge=1)
+    k: int = Field(default=10, ge=1)
+    temperature: float = Field(default=1.0, gt=0)
+    top_p: float = Field(default=0.9, gt=0, le=1)
+    max_new_tokens: int = Field(default=32, ge=1)
+    backend: Literal["hf", "vllm"] = "hf"
+    batch_size: int = Field(default=4, ge=1)  # questions per step (each brings K + 1 sequences)
+    seed: int = 0
+    device: str = "auto"
+
+
+def _answer(gen: Any) -> dict[str, Any]:
+    steps = gen.token_logprobs or []
+    logprobs = [s["logprob"] for s in steps]
+    return {
+        "answer": gen.text.strip(),
+        "token_ids": [s.get("id") for s in steps],
+        "logprobs": logprobs,
+        "loglik": sum(logprobs) / len(logprobs) if logprobs else None,
+        "finish_reason": gen.finish_reason,
+    }
+
+
+def load_questions(cfg: GenerateConfig) -> tuple[Any, list[Any]]:
+    from ucli import plugins
+
+    if (cfg.benchmark is None) == (cfg.data is None):
+        raise BadInput("pass exactly one of --benchmark NAME and --data FILE")
+    if cfg.data is not None:
+        bench, split = plugins.load("benchmarks", "local")(data_file=cfg.data), "test"
+    else:
+        bench, split = plugins.load("benchmarks", cfg.benchmark)(), cfg.split
+    samples = bench.load(split, limit=cfg.limit)
+    missing = [s.id for s in samples if not s.references]
+    if missing:
+        raise BadInput(f"question '{missing[0]}' has no reference: the greedy answer cannot be labelled")
+    return bench, samples
+
+
+def generate_runs(cfg: GenerateConfig, output: str | Path, resume: bool = False) -> dict[str, Any]:
+    """Sample, judge and write `output` (+ `.meta.json`); returns a summary."""
+    from halluc_backends.base import SamplingParams
+    from ucli import plugins
+    from ucli.artifacts import require_file_path, write_artifact, write_jsonl
+    from ucli.journal import Journal
+
+    out = require_file_path(output)
+    journal_path = out.with_name(out.name + ".journal")
+    if already_complete(out, journal_path, resume):
+        return {"output": str(out), "complete": True}
+    bench, samples = load_questions(cfg)
+    position = {s.id: i for i, s in enumerate(samples)}
+    backend = plugins.load("backends", cfg.backend)(cfg.model, device=cfg.device)
+    journal = Journal(journal_path, config=cfg.model_dump(mode="json"), resume=resume)
+    pending = [s for s in samples if s.id not in journal.done]
+    try:
+        with console.progress("questions", len(samples)) as advance:
+            advance(len(samples) - len(pending))
+            for start in range(0, len(pending), cfg.batch_size):
+                batch = pending[start : start + cfg.batch_size]
+                messages = [bench.chat_message(s) for s in batch]
+                greedy = backend.generate_batch(messages, SamplingParams(temperature=0.0,
+                                                max_tokens=cfg.max_new_tokens, top_logprobs=0))  # fmt: skip
+                # the seed follows the batch's first question, so a resumed run samples as an unbroken one
+                params = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_new_tokens,
+                                        seed=cfg.seed + position[batch[0].id], top_logprobs=0)  # fmt: skip
+                sampled = backend.generate_batch([m for m in messages for _ in range(cfg.k)], params)
+                for j, (sample, message) in enumerate(zip(batch, messages, strict=True)):
+                    best = _answer(greedy[j])
+                    best["correct"] = bool(bench.score(sample, best["answer"]).correct)
+                    journal.append({
+                        "id": sample.id, "question": sample.prompt, "message": message,
+                        "reference": sample.reference, "greedy": best,
+                        "samples": [_answer(g) for g in sampled[j * cfg.k : (j + 1) * cfg.k]],
+                        "correct": best["correct"],
+                    })  # fmt: skip
+                advance(len(batch))
+        records = {r["id"]: r for r in journal.records()}
+    finally:
+        journal.close()
+    ordered = [records[s.id] for s in samples]
+    write_jsonl(out, ordered)
+    fingerprint = getattr(getattr(backend, "lm", None), "fingerprint", None)
+    write_artifact(out.with_name(out.name + ".meta.json"), RUNS_SCHEMA, 1,
+                   {"questions": len(ordered), "accuracy": sum(r["correct"] for r in ordered) / len(ordered)},
+                   model=fingerprint, inputs=[cfg.data] if cfg.data else [], seed=cfg.seed,
+                   config=cfg.model_dump(mode="json"))  # fmt: skip
+    journal_path.unlink()
+    return {"output": str(out), "questions": len(ordered), "samples_per_question": cfg.k,
+            "accuracy": sum(r["correct"] for r in ordered) / len(ordered)}  # fmt: skip
+
+
+def already_complete(out: Path, journal: Path, resume: bool) -> bool:
+    """An output that exists is refused, unless --resume finds it finished (then there is nothing to do)."""
+    if out.exists() and not resume:
+        raise BadInput(f"{out}: exists; choose another --output (or --resume an interrupted run)")
+    if resume and out.exists() and not journal.exists():
+        console.info(f"{out}: already complete")
+        return True
+    return False
+
+
+def read_runs(path: str | Path) -> list[dict[str, Any]]:
+    """Records of a `probe generate` output, each checked for the fields later steps need."""
+    from ucli.data import read_records
+
+    records = []
+    for rec in read_records(path):
+        d = rec.data
+        for key in ("id", "question", "samples", "greedy", "correct"):
+            if key not in d:
+                raise BadInput(f"{rec.loc}: field '{key}' is missing (not a `halluc probe generate` output?)")
+        if not isinstance(d["samples"], list):
+            raise BadInput(f"{rec.loc}: field 'samples': expected a list")
+        records.append(d)
+    return records
