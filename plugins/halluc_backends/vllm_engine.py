@@ -20,19 +20,26 @@ class VLLMBackend(LocalBackend):
 
     def generate_batch(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
         vllm = require_sdk("vllm", "vllm")
-        sampling = vllm.SamplingParams(
-            temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens, seed=params.seed,
-            logprobs=params.top_logprobs or None,
-        )  # fmt: skip
+        # One seed per prompt (seed + its position): a per-request seed shared by copies of one prompt
+        # would make their samples identical. logprobs=0 still returns each chosen token's log-prob.
+        sampling = [
+            vllm.SamplingParams(temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens,
+                                seed=None if params.seed is None else params.seed + i, logprobs=params.top_logprobs)
+            for i in range(len(prompts))
+        ]  # fmt: skip
         messages = [[{"role": "user", "content": p}] for p in prompts]
         outputs = self.llm().chat(messages, sampling, use_tqdm=False)
+        eos = getattr(self.llm().get_tokenizer(), "eos_token_id", None)
         result = []
         for out in outputs:
             completion = out.outputs[0]
+            ids = list(completion.token_ids)
+            if ids and ids[-1] == eos:  # answers end before the end-of-sequence token (as with hf)
+                ids = ids[:-1]
             positions = None
             if completion.logprobs:
                 positions = []
-                for token_id, step in zip(completion.token_ids, completion.logprobs, strict=False):
+                for token_id, step in zip(ids, completion.logprobs, strict=False):
                     chosen = step.get(token_id)
                     ranked = sorted(step.values(), key=lambda lp: lp.rank or 0)[: params.top_logprobs]
                     positions.append({

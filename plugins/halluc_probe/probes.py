@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from halluc_probe.dataset import load_dataset
+from ucli import console
 from ucli.errors import BadInput
 
 PROBES_SCHEMA = "halluc.probe.probes"
@@ -88,18 +89,27 @@ def train_probes(dataset: str | Path, output: str | Path, position: str = "slt",
     train, val = split == 0, split == 1
     saved: dict[str, np.ndarray] = {}
     report: dict[str, Any] = {"position": position, "C": c, "layers": int(x.shape[1])}
-    for kind, y in _targets(data).items():
-        if len(np.unique(y[train])) < 2:
-            raise BadInput(f"the train split has one class only for the {kind} probe; use more questions")
-        probs = []
-        for layer in range(x.shape[1]):
-            params = _fit(x[train, layer], y[train], c, seed)
-            for name, value in params.items():
-                saved[f"{kind}/{layer}/{name}"] = value
-            probs.append(predict(params, x[val, layer]))
-        aucs = [_auc(y[val], p) for p in probs]
-        first, last, auc = best_block(np.array(probs), y[val])
-        report[kind] = {"validation_auroc_per_layer": aucs, "block": [first, last], "validation_auroc": auc}
+    targets = _targets(data)
+    for kind, y in targets.items():
+        if len(np.unique(y[train])) < 2 or len(np.unique(y[val])) < 2:
+            raise BadInput(f"the train or validation split has one class only for the {kind} probe; "
+                           "use more questions")  # fmt: skip
+    with console.progress("probes", len(targets) * x.shape[1]) as advance:
+        for kind, y in targets.items():
+            probs = []
+            for layer in range(x.shape[1]):
+                params = _fit(x[train, layer], y[train], c, seed)
+                for name, value in params.items():
+                    saved[f"{kind}/{layer}/{name}"] = value
+                probs.append(predict(params, x[val, layer]))
+                advance()
+            aucs = [_auc(y[val], p) for p in probs]
+            first, last, auc = best_block(np.array(probs), y[val])
+            report[kind] = {
+                "validation_auroc_per_layer": aucs,
+                "block": [first, last],
+                "validation_auroc": auc,
+            }
     base = _fit(_baseline_features(data)[train], data["correct"][train].astype(int), c, seed)
     for name, value in base.items():
         saved[f"baseline/{name}"] = value
@@ -162,10 +172,12 @@ def _evaluate(meta: dict[str, Any], saved: dict[str, np.ndarray], data: dict[str
         raise BadInput(f"the evaluated questions are all {'wrong' if errors.sum() else 'right'}: no AUROC")
     all_scores = {name: s[rows] for name, s in scores(meta, saved, data).items()}
     methods = {}
-    for name, s in all_scores.items():
-        res = asdict(auroc(s, errors, n_resamples=n_resamples, n_permutations=n_resamples, seed=seed))
-        methods[name] = {k: res[k] for k in ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "auprc_ci_low",
-                                             "auprc_ci_high", "p_value")}  # fmt: skip
+    with console.progress("bootstrap", len(all_scores)) as advance:
+        for name, s in all_scores.items():
+            res = asdict(auroc(s, errors, n_resamples=n_resamples, n_permutations=n_resamples, seed=seed))
+            methods[name] = {k: res[k] for k in ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "auprc_ci_low",
+                                                 "auprc_ci_high", "p_value")}  # fmt: skip
+            advance()
     p_correct = 1 - all_scores["accuracy_probe"]
     confidence = {
         "correct": float(p_correct[errors == 0].mean()),
