@@ -7,7 +7,7 @@ helpers so that the rule holds everywhere.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -52,6 +52,14 @@ def print_json(data: Any) -> None:
 
     sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+def result(data: Any, json_out: bool, human: Callable[[], Any]) -> None:
+    """A command's result: the JSON document with --json, else what `human()` renders for people."""
+    if json_out:
+        print_json(data)
+    else:
+        _console("out").print(human())
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Any:

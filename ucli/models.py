@@ -42,6 +42,12 @@ ALIASES = {
     ),
 }
 DEFAULT_MODEL = "smollm2-135m"
+AUTO_CLASSES = {
+    "causal-lm": "AutoModelForCausalLM",
+    "multiple-choice": "AutoModelForMultipleChoice",
+    "sequence-classification": "AutoModelForSequenceClassification",
+    "encoder": "AutoModel",
+}
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 GGUF_MAGIC = b"GGUF"
@@ -63,7 +69,9 @@ class LoadOptions(BaseModel):
     bnb_4bit_compute_dtype: str = "bfloat16"
     adapter: str | None = None
     trust_remote_code: bool = False
-    task: Literal["causal-lm", "multiple-choice"] = "causal-lm"  # which Auto class heads the model
+    # which Auto class heads the model: a decoder LM, a multiple-choice encoder, a classifier (e.g. NLI),
+    # or the bare encoder (embeddings)
+    task: Literal["causal-lm", "multiple-choice", "sequence-classification", "encoder"] = "causal-lm"
 
     @field_validator("device")
     @classmethod
@@ -308,9 +316,10 @@ def load_model(spec: str = DEFAULT_MODEL, options: LoadOptions | None = None, **
     resolved = resolve(spec)
     device = pick_device(opts.device)
 
-    from transformers import AutoModelForCausalLM, AutoModelForMultipleChoice, AutoTokenizer
+    import transformers
+    from transformers import AutoTokenizer
 
-    auto_class = AutoModelForMultipleChoice if opts.task == "multiple-choice" else AutoModelForCausalLM
+    auto_class = getattr(transformers, AUTO_CLASSES[opts.task])
 
     weights: dict[str, Any] = {}
     from_cache = False

@@ -53,11 +53,14 @@ def generate(
                             max_new_tokens=max_new_tokens, backend=backend, batch_size=batch_size, seed=seed,
                             device=device)  # fmt: skip
     result = generate_runs(cfg, output, resume)
-    if json_out:
-        console.print_json(result)
-        return
-    console.out.print(f"{result['questions']} questions x {k} samples, greedy accuracy {result['accuracy']:.3f} "
-                      f"-> {output}")  # fmt: skip
+    console.result(
+        result,
+        json_out,
+        lambda: (
+            f"{result['questions']} questions x {k} samples, greedy accuracy {result['accuracy']:.3f} "
+            f"-> {output}"
+        ),
+    )
 
 
 @app.command()
@@ -89,11 +92,14 @@ def entropy(
     cfg = options.validated(EntropyConfig, equivalence=equivalence, nli_model=nli_model, strict=strict,
                             threshold=threshold, embedding_model=embedding_model, device=device)  # fmt: skip
     result = compute_entropy(cfg, runs, output, resume)
-    if json_out:
-        console.print_json(result)
-        return
-    console.out.print(f"{result['questions']} questions: mean semantic entropy {result['mean_semantic_entropy']:.3f}, "
-                      f"{result['mean_clusters']:.2f} clusters per question -> {output}")  # fmt: skip
+    console.result(
+        result,
+        json_out,
+        lambda: (
+            f"{result['questions']} questions: mean semantic entropy {result['mean_semantic_entropy']:.3f}, "
+            f"{result['mean_clusters']:.2f} clusters per question -> {output}"
+        ),
+    )
 
 
 @app.command()
@@ -113,11 +119,14 @@ def trace(
     from halluc_probe.hidden import parse_positions, trace_hidden
 
     result = trace_hidden(model, runs, parse_positions(positions), output, batch_size, device, resume)
-    if json_out:
-        console.print_json(result)
-        return
-    console.out.print(f"{result['questions']} questions x {result['layers']} layers x {result['hidden_size']} "
-                      f"-> {output}")  # fmt: skip
+    console.result(
+        result,
+        json_out,
+        lambda: (
+            f"{result['questions']} questions x {result['layers']} layers x {result['hidden_size']} "
+            f"-> {output}"
+        ),
+    )
 
 
 @app.command()
@@ -139,11 +148,14 @@ def build(
     except ValueError:
         raise BadInput(f"--split: expected three fractions like 0.6,0.2,0.2, got {split!r}") from None
     result = build_dataset(runs, entropy_file, hidden, output, fractions, seed)  # type: ignore[arg-type]
-    if json_out:
-        console.print_json(result)
-        return
-    console.out.print(f"{result['questions']} questions {result['sizes']}; SE threshold {result['threshold']:.3f} "
-                      f"({result['high_se_rate']:.0%} high), accuracy {result['accuracy']:.3f} -> {output}")  # fmt: skip
+    console.result(
+        result,
+        json_out,
+        lambda: (
+            f"{result['questions']} questions {result['sizes']}; SE threshold {result['threshold']:.3f} "
+            f"({result['high_se_rate']:.0%} high), accuracy {result['accuracy']:.3f} -> {output}"
+        ),
+    )
 
 
 @app.command()
@@ -211,9 +223,10 @@ def analyze(
     from halluc_probe.analyze import analyze as run_analyze
 
     result = run_analyze(dataset, probes, output, seed)
-    if json_out:
-        console.print_json(result)
-        return
-    console.out.print(
-        f"{result['rows']} rows -> {output}; explore: marimo edit examples/probe_explore.py -- {output}"
+    console.result(
+        result,
+        json_out,
+        lambda: (
+            f"{result['rows']} rows -> {output}; explore: marimo edit examples/probe_explore.py -- {output}"
+        ),
     )

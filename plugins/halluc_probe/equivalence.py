@@ -54,17 +54,12 @@ class EmbeddingJudge:
     def __init__(
         self, model: str | None = None, threshold: float = 0.9, device: str = "cpu", batch_size: int = 64
     ):
-        from transformers import AutoModel, AutoTokenizer
+        from ucli.models import load_model
 
         source = model or default_embedding_model()
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(source)
-            self.model = AutoModel.from_pretrained(source).to(device).eval()
-        except OSError as exc:
-            raise BadInput(
-                f"embedding model '{source}': cannot be loaded ({str(exc).splitlines()[0][:200]})"
-            ) from None
-        self.source, self.threshold, self.device, self.batch_size = source, threshold, device, batch_size
+        lm = load_model(source, task="encoder", device=device, dtype="float32")
+        self.tokenizer, self.model = lm.tokenizer, lm.model
+        self.source, self.threshold, self.device, self.batch_size = source, threshold, lm.device, batch_size
         self.cache: dict[str, Any] = {}
         self.calls = 0  # texts embedded (each distinct text once)
 
@@ -101,15 +96,10 @@ class NLIJudge:
     """Bidirectional entailment with a sequence-classification NLI model."""
 
     def __init__(self, model: str, strict: bool = False, device: str = "cpu", batch_size: int = 32):
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from ucli.models import load_model
 
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model)
-            self.model = AutoModelForSequenceClassification.from_pretrained(model).to(device).eval()
-        except OSError as exc:
-            raise BadInput(
-                f"NLI model '{model}': cannot be loaded ({str(exc).splitlines()[0][:200]})"
-            ) from None
+        lm = load_model(model, task="sequence-classification", device=device)
+        self.tokenizer, self.model = lm.tokenizer, lm.model
         labels = {int(i): str(name).lower() for i, name in self.model.config.id2label.items()}
         self.entail = next((i for i, n in labels.items() if "entail" in n and "not" not in n), None)
         self.contradict = next((i for i, n in labels.items() if "contradict" in n), None)
@@ -120,7 +110,7 @@ class NLIJudge:
         if not strict and self.contradict is None:
             raise BadInput(f"NLI model '{model}' has no contradiction label for non-strict equivalence "
                            f"(its labels: {names}); pass --strict")  # fmt: skip
-        self.strict, self.device, self.batch_size = strict, device, batch_size
+        self.strict, self.device, self.batch_size = strict, lm.device, batch_size
         self.cache: dict[tuple[str, str], int] = {}
         self.calls = 0  # ordered pairs sent to the model
 
