@@ -32,7 +32,6 @@ from ucli.errors import BadInput
 from ucli.models import DEFAULT_MODEL
 
 PARTS = "tokens.parts"
-MODES = ("nexttok", "prompt", "encoder-mcq")
 
 
 class ExtractConfig(BaseModel):
@@ -304,10 +303,6 @@ def _finish(out: Path, journal: Any, mode: str) -> int:
     return rows
 
 
-def dir_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def extract_traces(
     cfg: ExtractConfig, out_dir: str | Path | None = None, resume: bool = False
 ) -> dict[str, Any]:
@@ -438,7 +433,7 @@ def extract_traces(
         "examples": len(examples),
         "max_seq_len": t,
         "arrays": len(specs),
-        "bytes_on_disk": dir_bytes(out),
+        "bytes_on_disk": layout.folder_bytes(out),
         "raw_float32_bytes": raw * 4,
         "seconds": round(time.perf_counter() - started, 2),
     }

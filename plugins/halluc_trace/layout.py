@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 CAPTURES = ("attn", "qkv", "hidden", "resid")
 STAGES = ("pre_attn", "post_attn", "post_mlp")
-SIDES = ("dec", "enc_mc")
-STORE_DTYPES = ("float16", "float32")
 META_SCHEMA = "halluc.trace.meta"
 JOURNAL = "journal.jsonl"
 META = "meta.json"
@@ -109,3 +108,8 @@ def shard_key(spec: ArraySpec, index: int) -> str:
     chunk key encoding of the shard grid, whose first axis is the example."""
     zeros = "/".join("0" for _ in spec.shape[1:])
     return f"{spec.path}/c/{index}/{zeros}"
+
+
+def folder_bytes(path: Path) -> int:
+    """Bytes on disk of every file below `path`."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

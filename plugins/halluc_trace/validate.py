@@ -40,10 +40,6 @@ def _specs(meta: dict[str, Any]) -> list[ArraySpec]:
             for path, a in meta["arrays"].items()]  # fmt: skip
 
 
-def _dir_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
 def index_run(run_dir: str | Path) -> dict[str, Any]:
     """Arrays (shape, dtype, chunks, bytes on disk), example count and what was captured; a damaged
     tokens.parquet is reported in `tokens_error` (its row count is then None)."""
@@ -59,7 +55,7 @@ def index_run(run_dir: str | Path) -> dict[str, Any]:
     for path in meta["arrays"]:
         arr = zarr.open_array(str(run / path), mode="r")
         arrays.append({"array": path, "shape": list(arr.shape), "dtype": str(arr.dtype),
-                       "chunks": list(arr.chunks), "bytes_on_disk": _dir_bytes(run / path)})  # fmt: skip
+                       "chunks": list(arr.chunks), "bytes_on_disk": layout.folder_bytes(run / path)})  # fmt: skip
     try:
         token_rows, tokens_error = pq.ParquetFile(run / layout.TOKENS).metadata.num_rows, None
     except Exception as exc:  # pyarrow raises several types for a damaged file
