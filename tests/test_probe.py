@@ -335,7 +335,7 @@ def test_generate_records_samples_greedy_and_resumes(cli, tiny_llama, tmp_path, 
 
     def failing(gen):
         calls["n"] += 1
-        if calls["n"] == 9:  # the third question (second batch) fails mid-way
+        if calls["n"] == 5:  # after q0 (greedy + 3 samples) is journaled, q1 of the same batch fails
             raise RuntimeError("simulated crash")
         return real(gen)
 
@@ -349,6 +349,9 @@ def test_generate_records_samples_greedy_and_resumes(cli, tiny_llama, tmp_path, 
     assert [r["id"] for r in records] == [f"q{i}" for i in range(5)] and all(
         len(r["samples"]) == 3 for r in records
     )
+    clean = tmp_path / "clean.jsonl"
+    assert cli(*args[:-4], "-o", clean, "--device", "cpu").exit_code == 0
+    assert [json.loads(line) for line in clean.read_text().splitlines()] == records  # resumed = unbroken
     lm = load_model(str(tiny_llama), device="cpu")
     for r in records[:2]:
         greedy = r["greedy"]

@@ -85,23 +85,27 @@ def generate_runs(cfg: GenerateConfig, output: str | Path, resume: bool = False)
     if already_complete(out, journal_path, resume):
         return {"output": str(out), "complete": True}
     bench, samples = load_questions(cfg)
-    position = {s.id: i for i, s in enumerate(samples)}
     backend = plugins.load("backends", cfg.backend)(cfg.model, device=cfg.device)
     journal = Journal(journal_path, config=cfg.model_dump(mode="json"), resume=resume)
-    pending = [s for s in samples if s.id not in journal.done]
+    done = journal.done
     try:
         with console.progress("questions", len(samples)) as advance:
-            advance(len(samples) - len(pending))
-            for start in range(0, len(pending), cfg.batch_size):
-                batch = pending[start : start + cfg.batch_size]
+            advance(len(done))
+            # Batches are fixed slices of the question list, seeded by their start, and a batch with any
+            # unfinished question is rerun whole: a resumed run samples exactly as an unbroken one.
+            for start in range(0, len(samples), cfg.batch_size):
+                batch = samples[start : start + cfg.batch_size]
+                if all(s.id in done for s in batch):
+                    continue
                 messages = [bench.chat_message(s) for s in batch]
                 greedy = backend.generate_batch(messages, SamplingParams(temperature=0.0,
                                                 max_tokens=cfg.max_new_tokens, top_logprobs=0))  # fmt: skip
-                # the seed follows the batch's first question, so a resumed run samples as an unbroken one
                 params = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_new_tokens,
-                                        seed=cfg.seed + position[batch[0].id], top_logprobs=0)  # fmt: skip
+                                        seed=cfg.seed + start, top_logprobs=0)  # fmt: skip
                 sampled = backend.generate_batch([m for m in messages for _ in range(cfg.k)], params)
                 for j, (sample, message) in enumerate(zip(batch, messages, strict=True)):
+                    if sample.id in done:
+                        continue
                     best = _answer(greedy[j])
                     best["correct"] = bool(bench.score(sample, best["answer"]).correct)
                     journal.append({
@@ -110,7 +114,7 @@ def generate_runs(cfg: GenerateConfig, output: str | Path, resume: bool = False)
                         "samples": [_answer(g) for g in sampled[j * cfg.k : (j + 1) * cfg.k]],
                         "correct": best["correct"],
                     })  # fmt: skip
-                advance(len(batch))
+                    advance()
         records = {r["id"]: r for r in journal.records()}
     finally:
         journal.close()
