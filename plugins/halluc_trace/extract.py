@@ -141,7 +141,7 @@ class Run:
                                    f"{spec.shape} {dtype}")  # fmt: skip
             else:
                 arr = group.create_array(spec.name, shape=spec.shape, chunks=spec.chunks, shards=spec.shards,
-                                         dtype=dtype, fill_value=0, compressors=ZstdCodec(level=0))  # fmt: skip
+                                         dtype=dtype, fill_value=0, compressors=ZstdCodec(level=1))  # fmt: skip
             self.arrays[spec.path] = arr
         (out / PARTS).mkdir(exist_ok=True)
 
@@ -166,26 +166,22 @@ class Run:
             self.journal.append({"id": ex.id, "index": ex.index, "part": part})
 
 
-def _pad(x: Any, t: int, axes: tuple[int, ...]) -> Any:
-    """A float numpy copy of tensor `x` zero-padded to length `t` on `axes`."""
+def _stored_copy(x: Any, lengths: list[int], t: int, t_axes: tuple[int, ...]) -> Any:
+    """A numpy copy of tensor `x` ([rows, ...]) padded to `t` on `t_axes`, holding each row's first
+    `lengths[row]` positions on those axes and exact zeros everywhere else (padding never leaks)."""
     import numpy as np
 
     src = x.cpu().numpy()
     shape = list(src.shape)
-    for a in axes:
+    for a in t_axes:
         shape[a] = t
     out = np.zeros(shape, dtype=src.dtype)
-    out[tuple(slice(0, n) for n in src.shape)] = src
+    for row, n in enumerate(lengths):
+        index: list[Any] = [row] + [slice(None)] * (src.ndim - 1)
+        for a in t_axes:
+            index[a] = slice(0, n)
+        out[tuple(index)] = src[tuple(index)]
     return out
-
-
-def _mask(x: Any, keep: Any, axes: tuple[int, ...]) -> Any:
-    """Zero `x` outside each sequence's true length; `keep` is [B, T] (bool), x is [B, ..., T, ...]."""
-    for a in axes:
-        shape = [keep.shape[0]] + [1] * (x.dim() - 1)
-        shape[a] = keep.shape[1]
-        x = x * keep.view(shape).to(x.dtype)
-    return x
 
 
 class Extractor:
@@ -221,19 +217,20 @@ class Extractor:
             inputs = {k: v.view(len(batch), -1, tb) for k, v in inputs.items()}
         return {k: v.to(self.lm.device) for k, v in inputs.items()}
 
-    def _stored(self, name: str, x: Any, keep: Any, t_axes: tuple[int, ...], n_batch: int) -> Any:
+    def _stored(self, path: str, x: Any, lengths: list[int], t_axes: tuple[int, ...], n_batch: int) -> Any:
         import torch
 
-        x = _mask(x, keep, t_axes)
-        if self.cfg.store_dtype == "float16" and not self.overflow and torch.isinf(x).any():
+        # attention weights lie in [0, 1]; anything else may overflow float16
+        attention = path.endswith("/attn")
+        if self.cfg.store_dtype == "float16" and not attention and not self.overflow and torch.isinf(x).any():
             self.overflow = True
             console.warn(
-                f"{name}: values beyond float16's range were stored as inf; use --store-dtype float32"
+                f"{path}: values beyond float16's range were stored as inf; use --store-dtype float32"
             )
+        out = _stored_copy(x, lengths, self.t, t_axes)
         if self.side == "enc_mc":  # [B*C, ...] -> [B, C, ...]
-            x = x.view(n_batch, -1, *x.shape[1:])
-            t_axes = tuple(a + 1 for a in t_axes)
-        return _pad(x, self.t, t_axes)
+            out = out.reshape(n_batch, -1, *out.shape[1:])
+        return out
 
     def compute(self, batch: list[Example]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         import torch
@@ -242,24 +239,24 @@ class Extractor:
         with torch.no_grad():
             out = self.lm.model(**inputs, output_hidden_states="hidden" in self.cfg.capture, use_cache=False)
         got = self.recorder.take()
-        flat_keep = inputs["attention_mask"].reshape(-1, inputs["attention_mask"].shape[-1]).bool()
+        lengths = inputs["attention_mask"].reshape(-1, inputs["attention_mask"].shape[-1]).sum(-1).tolist()
         n = len(batch)
         store = self.recorder.dtype
         arrays: dict[str, Any] = {}
         for spec in self.specs:
             group, name = spec.group.removesuffix(".zarr"), spec.name
             if name == "attn":
-                arrays[spec.path] = self._stored(spec.path, got["attn"], flat_keep, (3, 4), n)
+                arrays[spec.path] = self._stored(spec.path, got["attn"], lengths, (3, 4), n)
             elif name in ("q", "k", "v"):
-                arrays[spec.path] = self._stored(spec.path, got[name], flat_keep, (3,), n)
+                arrays[spec.path] = self._stored(spec.path, got[name], lengths, (3,), n)
             elif name == "h":
                 hidden = torch.stack([out.hidden_states[i].to(store) for i in self.hidden_indices], dim=1)
-                arrays[spec.path] = self._stored(spec.path, hidden, flat_keep, (2,), n)
+                arrays[spec.path] = self._stored(spec.path, hidden, lengths, (2,), n)
             elif group.endswith("res_embed"):
-                arrays[spec.path] = self._stored(spec.path, got["embed"], flat_keep, (1,), n)
+                arrays[spec.path] = self._stored(spec.path, got["embed"], lengths, (1,), n)
             else:
                 stage = group.split("res_", 1)[1]
-                arrays[spec.path] = self._stored(spec.path, got[stage], flat_keep, (2,), n)
+                arrays[spec.path] = self._stored(spec.path, got[stage], lengths, (2,), n)
         return arrays, self._rows(batch, inputs, out.logits)
 
     def _rows(self, batch: list[Example], inputs: dict[str, Any], logits: Any) -> list[dict[str, Any]]:
@@ -270,7 +267,7 @@ class Extractor:
                 answer = tokens.answer_columns(ex.item, logits[j].float().tolist())
                 rows += tokens.encoder_rows(ex.id, ex.index, ex.ids, self.text, answer)
             return rows
-        stats = tokens.next_token_stats(logits, inputs["input_ids"], self.cfg.topk)
+        stats = tokens.next_token_stats(logits, inputs["input_ids"], inputs["attention_mask"], self.cfg.topk)
         for j, ex in enumerate(batch):
             extra = None
             if ex.item is not None:  # prompt mode: the answer letter is the next token after the prompt

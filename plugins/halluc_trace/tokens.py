@@ -50,24 +50,30 @@ class TokenText:
         return [self.cache[i] for i in ids]
 
 
-def next_token_stats(logits: Any, input_ids: Any, topk: int) -> dict[str, Any]:
-    """Per position (tensors [B, T] or [B, T, k] on the CPU): argmax, its probability, entropy, top-k,
-    and the probability of the token that really comes next (position t predicts t+1)."""
+def next_token_stats(logits: Any, input_ids: Any, attention_mask: Any, topk: int) -> dict[str, Any]:
+    """Per position (tensors [B, T] or [B, T, k] on the CPU; zeros at padding): argmax, its
+    probability, entropy, top-k, and the probability of the token that really comes next (position t
+    predicts t+1). Only real positions are computed: the vocabulary-wide softmax is the cost."""
     import torch
 
-    logits = logits.float()
-    lse = torch.logsumexp(logits, dim=-1)
-    probs = torch.exp(logits - lse.unsqueeze(-1))  # the one pass over the vocabulary
-    entropy = lse - (probs * logits).sum(dim=-1)
-    top_logits, top_ids = logits.topk(topk, dim=-1)
-    top_probs = torch.exp(top_logits - lse.unsqueeze(-1))
-    pred, pred_prob = top_ids[..., 0], top_probs[..., 0]
+    valid = attention_mask.bool()
     nxt = torch.zeros_like(input_ids)
     nxt[:, :-1] = input_ids[:, 1:]
-    true_prob = torch.exp(logits.gather(-1, nxt.unsqueeze(-1)).squeeze(-1) - lse)
-    out = {"pred": pred, "pred_prob": pred_prob, "entropy": entropy, "top_ids": top_ids,
-           "top_probs": top_probs, "true_prob": true_prob}  # fmt: skip
-    return {k: v.cpu() for k, v in out.items()}
+    logp = torch.log_softmax(logits[valid].float(), dim=-1)  # [real positions, V], one fused pass
+    top_logp, top_ids = logp.topk(topk, dim=-1)
+    flat = {
+        "entropy": -(logp.exp() * logp).sum(dim=-1),
+        "top_ids": top_ids,
+        "top_probs": top_logp.exp(),
+        "true_prob": logp.gather(-1, nxt[valid].unsqueeze(-1)).squeeze(-1).exp(),
+    }
+    flat["pred"], flat["pred_prob"] = top_ids[:, 0], flat["top_probs"][:, 0]
+    out = {}
+    for name, values in flat.items():
+        full = torch.zeros((*valid.shape, *values.shape[1:]), dtype=values.dtype, device=values.device)
+        full[valid] = values
+        out[name] = full.cpu()
+    return out
 
 
 def answer_columns(item: MultipleChoiceItem, choice_logits: list[float]) -> dict[str, Any]:
