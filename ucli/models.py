@@ -125,6 +125,20 @@ class LoadedModel:
         return self.tokenizer(text, add_special_tokens=self._add_special_tokens)["input_ids"]
 
 
+def right_padded(seqs: list[list[int]], pad_id: int) -> tuple[Any, Any]:
+    """(ids, attention mask) as [rows, longest] long tensors, padded on the right: every row's
+    positions start at 0 exactly as unpadded, so a forward pass reads each position as it would alone."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, s in enumerate(seqs):
+        ids[row, : len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[row, : len(s)] = 1
+    return ids, mask
+
+
 def chat_prompt(tokenizer: Any, user: str, system: str | None = None) -> str:
     """The user turn in the tokenizer's chat template, ready for the assistant; plain text for base models."""
     if not getattr(tokenizer, "chat_template", None):

@@ -71,7 +71,7 @@ def trace_hidden(model: str, runs: str | Path, positions: list[str], output: str
 
     from ucli.artifacts import provenance, require_fresh_dir
     from ucli.journal import Journal
-    from ucli.models import load_model
+    from ucli.models import load_model, right_padded
 
     out = Path(output)
     if not resume:
@@ -112,12 +112,7 @@ def trace_hidden(model: str, runs: str | Path, positions: list[str], output: str
                     answer = list(r["greedy"]["token_ids"])
                     seqs.append(prompt + answer)
                     where.append(positions_of(prompt, answer, think_ids))
-                width_t = max(len(s) for s in seqs)
-                ids = torch.full((len(seqs), width_t), pad, dtype=torch.long)
-                mask = torch.zeros_like(ids)
-                for row, s in enumerate(seqs):  # right padding: every position index is the unpadded one
-                    ids[row, : len(s)] = torch.tensor(s)
-                    mask[row, : len(s)] = 1
+                ids, mask = right_padded(seqs, pad)  # every index is the unpadded one
                 with torch.no_grad():
                     hidden = lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
                                       output_hidden_states=True, use_cache=False).hidden_states  # fmt: skip

@@ -120,14 +120,12 @@ def generate_runs(cfg: GenerateConfig, output: str | Path, resume: bool = False)
         journal.close()
     ordered = [records[s.id] for s in samples]
     write_jsonl(out, ordered)
+    summary = {"questions": len(ordered), "accuracy": sum(r["correct"] for r in ordered) / len(ordered)}
     fingerprint = getattr(getattr(backend, "lm", None), "fingerprint", None)
-    write_artifact(out.with_name(out.name + ".meta.json"), RUNS_SCHEMA, 1,
-                   {"questions": len(ordered), "accuracy": sum(r["correct"] for r in ordered) / len(ordered)},
-                   model=fingerprint, inputs=[cfg.data] if cfg.data else [], seed=cfg.seed,
-                   config=cfg.model_dump(mode="json"))  # fmt: skip
+    write_artifact(out.with_name(out.name + ".meta.json"), RUNS_SCHEMA, 1, summary, model=fingerprint,
+                   inputs=[cfg.data] if cfg.data else [], seed=cfg.seed, config=cfg.model_dump(mode="json"))  # fmt: skip
     journal_path.unlink()
-    return {"output": str(out), "questions": len(ordered), "samples_per_question": cfg.k,
-            "accuracy": sum(r["correct"] for r in ordered) / len(ordered)}  # fmt: skip
+    return {"output": str(out), "samples_per_question": cfg.k, **summary}
 
 
 def already_complete(out: Path, journal: Path, resume: bool) -> bool:

@@ -55,6 +55,11 @@ class ExtractConfig(BaseModel):
     device: str = "auto"
     dtype: str = "auto"
 
+    @property
+    def side(self) -> str:
+        """Which arrays the run holds: 'dec' (decoder modes) or 'enc_mc' (encoder multiple choice)."""
+        return "enc_mc" if self.mode == "encoder-mcq" else "dec"
+
     @field_validator("capture")
     @classmethod
     def _capture(cls, v: tuple[str, ...]) -> tuple[str, ...]:
@@ -192,29 +197,18 @@ class Extractor:
         self.cfg, self.lm, self.recorder, self.specs, self.t = cfg, lm, recorder, specs, t
         self.hidden_indices, self.letters = hidden_indices, letters
         self.text = tokens.TokenText(lm.tokenizer)
-        self.side = "enc_mc" if cfg.mode == "encoder-mcq" else "dec"
+        self.side = cfg.side
         self.overflow = False
 
     def _inputs(self, batch: list[Example]) -> dict[str, Any]:
-        import torch
+        from ucli.models import right_padded
 
-        seqs = [s for ex in batch for s in ex.ids]
-        types = [s for ex in batch for s in ex.type_ids] if batch[0].type_ids is not None else None
-        tb = max(len(s) for s in seqs)
-        pad = self.lm.tokenizer.pad_token_id or 0
-        ids = torch.full((len(seqs), tb), pad, dtype=torch.long)
-        keep = torch.zeros((len(seqs), tb), dtype=torch.long)
-        for r, s in enumerate(seqs):
-            ids[r, : len(s)] = torch.tensor(s)
-            keep[r, : len(s)] = 1
+        ids, keep = right_padded([s for ex in batch for s in ex.ids], self.lm.tokenizer.pad_token_id or 0)
         inputs = {"input_ids": ids, "attention_mask": keep}
-        if types is not None:
-            tt = torch.zeros_like(ids)
-            for r, s in enumerate(types):
-                tt[r, : len(s)] = torch.tensor(s)
-            inputs["token_type_ids"] = tt
+        if batch[0].type_ids is not None:
+            inputs["token_type_ids"] = right_padded([s for ex in batch for s in ex.type_ids or []], 0)[0]
         if self.side == "enc_mc":  # [B, C, T]: the multiple-choice head scores the choices of one question
-            inputs = {k: v.view(len(batch), -1, tb) for k, v in inputs.items()}
+            inputs = {k: v.view(len(batch), -1, ids.shape[-1]) for k, v in inputs.items()}
         return {k: v.to(self.lm.device) for k, v in inputs.items()}
 
     def _stored(self, path: str, x: Any, lengths: list[int], t_axes: tuple[int, ...], n_batch: int) -> Any:
@@ -337,8 +331,9 @@ def extract_traces(
     kv_heads = getattr(text_cfg, "num_key_value_heads", None) or heads
     d_head = getattr(text_cfg, "head_dim", None) or text_cfg.hidden_size // heads
     dims = Dims(len(examples), n_choices, len(layers), heads, kv_heads, t, text_cfg.hidden_size, d_head)
-    side = "enc_mc" if cfg.mode == "encoder-mcq" else "dec"
-    specs = layout.array_specs(side, cfg.capture, dims, np.dtype(cfg.store_dtype).itemsize)
+    side = cfg.side
+    item = np.dtype(cfg.store_dtype).itemsize
+    specs = layout.array_specs(side, cfg.capture, dims, item)
     letters = None
     if cfg.mode == "prompt":
         letters = _choice_letter_ids(lm.tokenizer, examples[0].item.labels)  # type: ignore[union-attr]
@@ -347,7 +342,6 @@ def extract_traces(
     out.mkdir(parents=True, exist_ok=True)
     journal = Journal(out / layout.JOURNAL, config=journal_config, resume=resume)
     run = Run(out, specs, cfg.store_dtype, journal, resume)
-    item = np.dtype(cfg.store_dtype).itemsize
     raw = sum(int(np.prod(s.shape)) for s in specs)
     console.info(f"{len(examples)} examples x {t} tokens, {len(layers)} layers: {len(specs)} arrays, "
                  f"{raw * item / 2**30:.2f} GiB before compression -> {out}")  # fmt: skip

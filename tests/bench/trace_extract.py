@@ -90,12 +90,12 @@ def main() -> int:
     from ucli import console
     from ucli.models import load_model
 
-    load_model("smollm2-135m", device="cpu")  # make sure the cached safetensors copy exists
+    tokenizer = load_model("smollm2-135m", device="cpu").tokenizer  # also makes the cached safetensors copy
     tmp = Path(tempfile.mkdtemp(prefix="trace-bench-"))
     capture = tuple(args.capture.split(","))
     base = {"model": "smollm2-135m", "capture": capture, "batch_size": args.batch_size, "device": "cpu"}
     # every run pads to the same T, so N is the only thing that changes between the memory runs
-    t = max(len(x) for x in load_model("smollm2-135m", device="cpu").tokenizer(
+    t = max(len(x) for x in tokenizer(
         [json.loads(line)["text"] for line in texts_file(tmp, 200).read_text().splitlines()])["input_ids"])  # fmt: skip
     rows, result = [], {}
     for label, n, per_text, max_len in (("short texts", args.n, 1, t), ("long texts", args.n // 3, 8, None)):
