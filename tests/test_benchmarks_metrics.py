@@ -7,6 +7,7 @@ from halluc_benchmarks.metrics import (
     judge_text,
     normalize,
     numbers,
+    well_formed,
 )
 
 
@@ -78,3 +79,31 @@ def test_helpers():
     assert first_sentence("Mt. Everest is tallest. K2 is second.") == "Mt. Everest is tallest."
     assert first_sentence("\n\nParis\nLyon") == "Paris"
     assert numbers("$2,500 and 3.5 km, -4") == [2500.0, 3.5, -4.0]
+
+
+@pytest.mark.parametrize(
+    ("answer", "question", "kind", "ok"),
+    [
+        ("Ceres.", "What is the largest object in the asteroid belt?", "text", True),
+        ("The largest object in the asteroid belt is Ceres.", "What is the largest object in the asteroid belt?", "text", True),
+        ("The largest object in the asteroid belt 1.", "What is the largest object in the asteroid belt?", "text", False),
+        (": 2.", "Who discovered Pluto?", "text", False),
+        ("451", "Who wrote 'Fahrenheit 451'?", "text", False),
+        ("", "Who wrote 'Fahrenheit 451'?", "text", False),
+        ("...", "Who wrote 'Fahrenheit 451'?", "text", False),
+        ("Who wrote", "Who wrote 'Fahrenheit 451'?", "text", False),
+        ("1912.", "In which year did the Titanic sink?", "number", True),
+        ("It sank.", "In which year did the Titanic sink?", "number", False),
+        ("8", "How many planets are in the Solar System?", "text", True),
+    ],
+)  # fmt: skip
+def test_well_formed_answers(answer, question, kind, ok):
+    assert well_formed(answer, question, kind) is ok
+
+
+def test_every_facts_reference_is_well_formed():
+    from halluc_benchmarks import get_benchmark
+
+    facts = get_benchmark("facts")
+    samples = [s for split in facts.splits for s in facts.load(split)]
+    assert all(facts.well_formed(s, ref) for s in samples for ref in s.references)

@@ -43,9 +43,10 @@ def setup(tmp_path_factory, tiny_qwen2):
     runner = CliRunner()
     for args in (
         ["calibrate", "heads", "-m", tiny_qwen2, "-c", cal, "-o", d / "heads.json"],
-        ["calibrate", "threshold", "-m", tiny_qwen2, "-c", cal, "--heads", d / "heads.json", "-o", d / "theta.json"],
+        ["calibrate", "threshold", "-m", tiny_qwen2, "-c", cal, "--heads", d / "heads.json", "-o", d / "theta.json",
+         "--labels", "teacher-forced"],
         ["calibrate", "threshold", "-m", tiny_qwen2, "-c", cal, "--heads", d / "heads.json", "-o",
-         d / "theta-entropy.json", "--signal", "entropy"],
+         d / "theta-entropy.json", "--signal", "entropy", "--labels", "teacher-forced"],
     ):  # fmt: skip
         res = runner.invoke(app, [str(a) for a in args])
         assert res.exit_code == 0, res.output

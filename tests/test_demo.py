@@ -8,12 +8,17 @@ from ucli.generation import generate_greedy
 from ucli.models import load_model
 
 
+TOKENS = 4
+
+
 @pytest.fixture(scope="module")
 def calibration(tiny_llama, tmp_path_factory):
-    """Half the references are the tiny model's own greedy answers, so token labels hold both classes."""
+    """Two references are the tiny model's own greedy answers of TOKENS tokens (the budget every test
+    here decodes with), so those answers are judged right and the third wrong: the answer labels
+    that theta is fitted on hold both classes."""
     lm = load_model(str(tiny_llama), device="cpu")
     own = ["What is the capital of France?", "Who wrote 1984?"]
-    greedy = [g["answer"] for g in generate_greedy(lm, [lm.chat_prompt(q) for q in own], 8)]
+    greedy = [g["answer"] for g in generate_greedy(lm, [lm.chat_prompt(q) for q in own], TOKENS)]
     rows = [*zip(own, greedy, strict=True), ("What is water?", "Water is H2O, a molecule.")]
     path = tmp_path_factory.mktemp("demo") / "cal.jsonl"
     path.write_text("".join(json.dumps({"prompt": q, "reference": a}) + "\n" for q, a in rows))
@@ -26,7 +31,7 @@ def read(path):
 
 def test_run_folder_tells_the_whole_story(tiny_llama, calibration, tmp_path):
     out = tmp_path / "run"
-    result = run_demo(str(tiny_llama), limit=4, max_new_tokens=6, output=out, device="cpu", seed=5,
+    result = run_demo(model=str(tiny_llama), limit=4, max_new_tokens=TOKENS, output=out, device="cpu", seed=5,
                       calibration=calibration)  # fmt: skip
     names = ["baseline.jsonl", "controller.jsonl", "heads.json", "run.json", "theta.json"]
     assert sorted(p.name for p in out.iterdir()) == names
@@ -36,7 +41,7 @@ def test_run_folder_tells_the_whole_story(tiny_llama, calibration, tmp_path):
     assert [r["sample_id"] for r in base] == [r["sample_id"] for r in ctl] == [s.id for s in samples]
     lm = load_model(str(tiny_llama), device="cpu")
     for sample, b in zip(samples, base, strict=True):  # the baseline arm is plain greedy decoding
-        plain = generate_greedy(lm, [facts.format_prompt(sample, lm.tokenizer)], 6)[0]
+        plain = generate_greedy(lm, [facts.format_prompt(sample, lm.tokenizer)], TOKENS)[0]
         assert b["answer"] == plain["answer"] and b["triggers"] == 0
         assert b["correct"] == facts.score(sample, plain["answer"]).correct
     doc = json.loads((out / "run.json").read_text())
@@ -47,14 +52,22 @@ def test_run_folder_tells_the_whole_story(tiny_llama, calibration, tmp_path):
     assert s["calibration"] == str(calibration) and s["n"] == 4
     b_count = sum(x["correct"] and not y["correct"] for x, y in zip(base, ctl, strict=True))
     c_count = sum(y["correct"] and not x["correct"] for x, y in zip(base, ctl, strict=True))
-    assert (s["mcnemar"]["b"], s["mcnemar"]["c"]) == (b_count, c_count)
+    assert (s["comparison"]["mcnemar"]["correct"]["b"], s["comparison"]["mcnemar"]["correct"]["c"]) == (
+        b_count,
+        c_count,
+    )
+    wrong = [int(not r["correct"] and not r["abstained"]) for r in ctl]
+    assert s["controller"]["wrong"] == sum(wrong) and s["baseline"]["wrong"] == 4 - sum(
+        r["correct"] for r in base
+    )
+    assert s["risk_coverage"]["coverage"][0] == 1.0 and theta["labels"] == "answer"
     assert s["controller"]["accuracy"] == sum(r["correct"] for r in ctl) / 4
     assert s["controller"]["avg_triggers"] == sum(r["triggers"] for r in ctl) / 4
     assert result.summary == s and [a["id"] for a in result.answers] == [s.id for s in samples]
 
 
 def test_demo_cli_json_is_pure_json_on_stdout(cli, tiny_llama, calibration, tmp_path):
-    res = cli("demo", "--model", tiny_llama, "-c", calibration, "--limit", 2, "--max-new-tokens", 3,
+    res = cli("demo", "--model", tiny_llama, "-c", calibration, "--limit", 2, "--max-new-tokens", TOKENS,
               "--output", tmp_path / "r", "--json")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
@@ -62,7 +75,7 @@ def test_demo_cli_json_is_pure_json_on_stdout(cli, tiny_llama, calibration, tmp_
 
 
 def test_demo_table(cli, tiny_llama, calibration, tmp_path):
-    res = cli("demo", "-m", tiny_llama, "-c", calibration, "--limit", 2, "--max-new-tokens", 4,
+    res = cli("demo", "-m", tiny_llama, "-c", calibration, "--limit", 2, "--max-new-tokens", TOKENS,
               "-o", tmp_path / "r")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     assert "plain greedy" in res.stdout and "controller" in res.stdout and "McNemar" in res.stdout
@@ -72,7 +85,7 @@ def test_demo_table(cli, tiny_llama, calibration, tmp_path):
 def test_demo_on_your_own_questions_file(cli, tiny_llama, calibration, tmp_path):
     qfile = tmp_path / "mine.tsv"
     qfile.write_text("Capital of France?\tParis\nCapital of Italy?\tRome\n")
-    res = cli("demo", "-m", tiny_llama, "-c", calibration, "-q", qfile, "--max-new-tokens", 2,
+    res = cli("demo", "-m", tiny_llama, "-c", calibration, "-q", qfile, "--max-new-tokens", TOKENS,
               "-o", tmp_path / "r", "--json")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)

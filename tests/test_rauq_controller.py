@@ -3,13 +3,22 @@ and every trigger/repair rule on scripted triggers."""
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
 import torch
 
 from halluc_rauq.attention import watch_own_key_attention
-from halluc_rauq.controller import ControllerConfig, RAUQController, RAUQScorer, Threshold, Token
+from halluc_rauq.controller import (
+    ControllerConfig,
+    RAUQController,
+    RAUQScorer,
+    Threshold,
+    Token,
+    TriggerEvent,
+    sentence_closed,
+)
 from halluc_rauq.teacher_forced import score_completion
 from ucli.errors import BadInput
 from ucli.generation import generate_greedy
@@ -69,10 +78,10 @@ def test_watched_own_key_weights_equal_eager_attention_in_padded_gqa_batches(qwe
     heads = {1: [0, 5], 3: None}
     with torch.no_grad(), watch_own_key_attention(model, heads) as captured:
         assert model.config._attn_implementation.startswith("halluc_watch+")
-        out = model(**enc, past_key_values=cache, use_cache=True)
+        out = model(**enc, use_cache=True, **qwen.cache_kwargs(cache))
         step = out.logits[:, -1].argmax(-1, keepdim=True)
         mask = torch.cat([enc["attention_mask"], torch.ones_like(step)], dim=1)
-        model(input_ids=step, attention_mask=mask, past_key_values=cache, use_cache=True)
+        model(input_ids=step, attention_mask=mask, use_cache=True, **qwen.cache_kwargs(cache))
     assert model.config._attn_implementation == "sdpa"
     ids = torch.cat([enc["input_ids"], step], dim=1)
     model.set_attn_implementation("eager")
@@ -90,7 +99,7 @@ def test_watched_own_key_weights_equal_eager_attention_in_padded_gqa_batches(qwe
 
 
 def test_without_triggers_the_controller_is_plain_greedy_with_teacher_forced_rauq(lm):
-    scorer = scorer_for(lm)
+    scorer = scorer_for(lm, alpha=0.05)  # a small alpha lets the layers' attention set them apart
     controller = RAUQController(
         lm, ControllerConfig(max_new_tokens=12), scorer, Threshold.fixed(math.inf, "rauq")
     )
@@ -106,6 +115,23 @@ def test_without_triggers_the_controller_is_plain_greedy_with_teacher_forced_rau
     forced = score_completion(lm, prompt_ids, plain["token_ids"], scorer.layers, scorer.alpha, scorer.heads)
     assert out.rauq_scores == pytest.approx(forced.tokens, rel=1e-3)  # float32 cached vs forced passes
     assert out.signals == out.rauq_scores
+
+
+def test_the_online_recurrence_gives_the_token_scores_of_rauq_scores():
+    """Layers disagree here (random attention), so a min where the max belongs cannot pass."""
+    from halluc_rauq.scorer import rauq_scores
+
+    rng = np.random.default_rng(7)
+    layers, heads = [2, 5, 9], {2: 1, 5: 0, 9: 3}
+    log_p = np.log(rng.uniform(0.05, 1.0, 12))
+    attn = rng.uniform(0.0, 1.0, (3, 4, 12))
+    want = rauq_scores(log_p, attn, layers, 0.4, heads).tokens
+    scorer, prev, got = RAUQScorer(layers, heads, 0.4), None, []
+    for i in range(12):
+        prev = scorer.step(log_p[i], None if i == 0 else attn[:, [1, 0, 3], i].diagonal(), prev)
+        got.append(scorer.token_score(prev))
+    assert got == pytest.approx(want, rel=1e-12)
+    assert len({round(float(v), 6) for v in (-prev)}) == 3  # the layers really differ
 
 
 @pytest.mark.parametrize("trigger", ["entropy", "margin"])
@@ -252,16 +278,126 @@ def test_cot_policies_cap_the_thought(qwen, policy, length, expected):
     assert out.trigger_events[0].cot_tokens == expected and out.trigger_events[0].cot_stop == "length"
 
 
-def test_rauq_policy_stops_once_the_look_ahead_is_calm(qwen):
-    # call 1 fires; the look-ahead after thought token 1 fires (call 2), after token 2 it is calm
-    out, controller = events_for(qwen, {1, 2}, cot_policy="rauq", cot_length=6, cot_horizon=3)
+class ScriptedThoughts(RAUQController):
+    """Thought tokens come from a script of texts (one token each) instead of the sampler."""
+
+    def __init__(self, *args, thought, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.script = [
+            self.lm.tokenizer.convert_tokens_to_ids(self.lm.tokenizer.tokenize(t))[0] for t in thought
+        ]
+
+    def _sample(self, allow_eos=True):
+        self._count()
+        return self._candidate(self.script[sum(t.kind == "cot" for t in self.tokens) % len(self.script)])
+
+
+def test_a_rauq_thought_ends_only_after_its_minimum_at_a_sentence_end(qwen):
+    # call 1 fires; every look-ahead is calm. Thought tokens: "The river . The sea is . ..." - the
+    # first "." comes after 3 tokens (under the minimum of 4), the second after 7.
+    thought = ["The", " river", ".", " The", " sea", " is", "."]
+    config = ControllerConfig(cot_policy="rauq", cot_length=12, cot_min_tokens=4, cot_horizon=3,
+                              max_new_tokens=60, stability_window=0)  # fmt: skip
+    controller = ScriptedThoughts(qwen, config, scorer_for(qwen), Scripted({1}), thought=thought)
+    out = controller.generate(prompt_of(qwen))
     e = out.trigger_events[0]
-    assert (e.cot_tokens, e.cot_stop) == (2, "signal")
+    assert (e.cot_tokens, e.cot_stop) == (7, "signal")
     start, end = e.cot_span
     span = [t.id for t in out.tokens[start:end]]
     assert span[: len(controller.prefix_ids)] == controller.prefix_ids
     assert span[-len(controller.suffix_ids) :] == controller.suffix_ids
     assert [t.kind for t in out.tokens[end : end + 3]] == ["greedy"] * 3  # the calm look-ahead is kept
+    # without a sentence end the thought runs to its length
+    controller = ScriptedThoughts(qwen, config, scorer_for(qwen), Scripted({1}), thought=["The", " river"])
+    e = controller.generate(prompt_of(qwen)).trigger_events[0]
+    assert (e.cot_tokens, e.cot_stop) == (12, "length")
+
+
+def test_a_thought_shorter_than_its_minimum_never_samples_eos(qwen):
+    controller = RAUQController(qwen, ControllerConfig(), scorer_for(qwen), Threshold.fixed(1.0, "rauq"))
+    controller._begin(None, 0)
+    logits = torch.zeros(len(qwen.tokenizer))
+    logits[list(controller.eos)] = 50.0  # eos holds all the mass
+    controller._logits, controller._attn = logits, None
+    assert all(controller._sample(allow_eos=False).id not in controller.eos for _ in range(20))
+    assert controller._sample(allow_eos=True).id in controller.eos
+
+
+@pytest.mark.parametrize(
+    ("text", "closed"),
+    [("He was born in 1930.", True), ("Is it? ", True), ('He said "yes."', True), ("Paris\n", True),
+     ("2.", False), ("so\n1.", False), ("The river", False), ("", False), ("Dr", False)],
+)  # fmt: skip
+def test_sentence_closed(text, closed):
+    assert sentence_closed(text) is closed
+
+
+def test_after_a_kept_thought_the_judged_answer_is_what_follows_its_delimiter(qwen):
+    controller = RAUQController(qwen, ControllerConfig(), scorer_for(qwen), Threshold.fixed(1.0, "rauq"))
+    tok = qwen.tokenizer
+
+    def tokens(text, kind):
+        return [
+            Token(i, tok.decode([i]), kind, 0.0, 0.0, 0.0)
+            for i in tok(text, add_special_tokens=False)["input_ids"]
+        ]
+
+    head, prefix = tokens("The capital of", "greedy"), tokens(" Wait.", "forced")
+    thought, suffix, tail = tokens(" France", "cot"), tokens(" So", "forced"), tokens(": Paris.", "greedy")
+    controller._begin(None, 0, head + prefix + thought + suffix + tail)
+    start, end = len(head), len(head) + len(prefix) + len(thought) + len(suffix)
+    controller.events = [TriggerEvent(3, 2.0, "cot", 3, rollback_target=start, cot_span=[start, end])]
+    out = controller._output("eos", 0.0)
+    assert out.answer == "Paris." and out.completion.startswith("The capital of Wait.")
+    controller.events[0].kept = False  # an undone thought leaves the whole greedy text judged
+    assert controller._output("eos", 0.0).answer == tok.decode([t.id for t in head + tail]).strip()
+
+
+def test_abstain_stops_at_the_trigger_with_the_abstention_text(qwen):
+    out, _ = events_for(qwen, {2}, repair="abstain", abstain_text="No idea.")
+    (e,) = out.trigger_events
+    assert out.abstained and out.answer == "No idea." and out.finish_reason == "abstain"
+    assert (e.action, e.position) == ("abstain", 2) and [t.kind for t in out.tokens] == ["greedy"] * 2
+    assert out.generated_tokens == 3 and out.extra_tokens == 1  # the fired token is not kept
+    assert out.to_json()["abstained"] is True
+
+
+def test_an_unstable_repair_abstains_with_the_abstain_fallback(qwen):
+    out, _ = events_for(qwen, {3, 4}, repair="cot+abstain", rollback=1, stability_window=3, cooldown=10)
+    first, second = out.trigger_events
+    assert (first.action, first.stable, second.action, second.escalated_from) == ("cot", False, "abstain", 0)
+    assert out.abstained and out.answer == "I am not sure."
+    # a stable repair is kept and answered
+    out, _ = events_for(qwen, {3}, repair="cot+abstain", rollback=1, stability_window=3, cooldown=10)
+    assert not out.abstained and out.trigger_events[0].stable is True
+    # rerank: the tokens after the reranked one are its window
+    out, _ = events_for(qwen, {2, 3}, repair="rerank+abstain", stability_window=2)
+    first, second = out.trigger_events
+    assert (first.action, first.stable, second.action) == ("rerank", False, "abstain") and out.abstained
+    out, _ = events_for(qwen, {2, 3}, repair="rerank", stability_window=2, cooldown=0)
+    assert not out.abstained and [e.action for e in out.trigger_events] == ["rerank", "rerank"]
+
+
+def test_answer_uncertainty_of_plain_greedy_matches_a_full_forward_pass(qwen):
+    scorer = scorer_for(qwen)
+    controller = RAUQController(
+        qwen, ControllerConfig(max_new_tokens=10), scorer, Threshold.fixed(math.inf, "rauq")
+    )
+    prompt = prompt_of(qwen)
+    out = controller.generate(prompt)
+    prompt_ids = qwen.encode([prompt])["input_ids"][0].tolist()
+    ids = [t.id for t in out.tokens]
+    with torch.no_grad():
+        logits = qwen.model(torch.tensor([prompt_ids + ids])).logits[0].double()
+    logp = torch.log_softmax(logits[len(prompt_ids) - 1 : -1], -1)
+    chosen = logp[range(len(ids)), ids]
+    forced = score_completion(qwen, prompt_ids, ids, scorer.layers, scorer.alpha, scorer.heads)
+    u = out.uncertainty
+    assert u["msp"] == pytest.approx(-chosen.sum().item(), abs=1e-3)
+    assert u["mean_nll"] == pytest.approx(-chosen.mean().item(), abs=1e-4)
+    assert u["mean_entropy"] == pytest.approx(-(logp.exp() * logp).sum(-1).mean().item(), abs=1e-4)
+    assert u["rauq"] == pytest.approx(forced.sequence, rel=1e-3)
+    assert u["max_rauq"] == u["peak_signal"] == pytest.approx(max(forced.tokens), rel=1e-3)
 
 
 def test_thoughts_are_excised_from_the_answer_and_reproducible(qwen):
@@ -337,17 +473,21 @@ def test_empty_prompt_is_refused(qwen):
 PROMPTS = ["Hi", "Tell me about the river and the mountain, please.", "What is water?", "Name a planet."]
 
 
-@pytest.mark.parametrize("fire", [False, True])
-def test_a_batch_decodes_like_one_sequence_at_a_time(lm, fire):
+@pytest.mark.parametrize(("fire", "repair"), [(False, "cot"), (True, "cot"), (True, "abstain")])
+def test_a_batch_decodes_like_one_sequence_at_a_time(lm, fire, repair):
     scorer = scorer_for(lm)
-    config = ControllerConfig(max_new_tokens=10, cot_length=3, stability_window=1)
+    config = ControllerConfig(max_new_tokens=10, cot_length=3, stability_window=1, repair=repair)
     prompts = [prompt_of(lm, p) for p in PROMPTS]
     plain = RAUQController(lm, config, scorer, Threshold.fixed(math.inf, "rauq")).generate_batch(prompts)
     # fire: a theta above every first token's score, so that rows leave the batch mid-answer
     theta = max(o.rauq_scores[0] for o in plain) + 1e-3 if fire else math.inf
     controller = RAUQController(lm, config, scorer, Threshold.fixed(theta, "rauq"))
     seeds = [11, 12, 13, 14]
+    start = time.perf_counter()
     batched = controller.generate_batch(prompts, seeds, batch_size=3)
+    wall = time.perf_counter() - start
+    # latency is the time spent on each answer: together, (nearly) the whole call
+    assert all(o.latency_s > 0 for o in batched) and 0.7 * wall < sum(o.latency_s for o in batched) <= wall
     alone = [controller.generate(p, seed) for p, seed in zip(prompts, seeds, strict=True)]
     for b, a in zip(batched, alone, strict=True):
         assert [t.id for t in b.tokens] == [t.id for t in a.tokens]
@@ -361,5 +501,6 @@ def test_a_batch_decodes_like_one_sequence_at_a_time(lm, fire):
         ]
         assert (b.generated_tokens, b.extra_tokens, b.finish_reason) == (a.generated_tokens, a.extra_tokens,
                                                                          a.finish_reason)  # fmt: skip
+        assert (b.abstained, b.answer) == (a.abstained, a.answer)
     if fire:  # rows left the batch after greedy tokens of their own
         assert any(o.trigger_events and o.trigger_events[0].position > 0 for o in batched)

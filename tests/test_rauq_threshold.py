@@ -101,6 +101,8 @@ def test_cli_threshold_writes_theta_with_its_provenance(cli, tiny_llama, calibra
         signal,
         "--alpha",
         0.3,
+        "--labels",
+        "teacher-forced",
     )
     assert res.exit_code == 0, res.stderr
     doc = json.loads(out.read_text())
@@ -121,6 +123,8 @@ def test_cli_threshold_writes_theta_with_its_provenance(cli, tiny_llama, calibra
         (["--signal", "logit"], "unknown --signal 'logit'"),
         (["--labels", "human"], "unknown --labels 'human'"),
         (["--labels", "sequence"], "needs both labels"),  # a random model gets every answer wrong
+        ([], "needs both labels"),  # the default answer labels too
+        (["--labels", "teacher-forced", "--coverage", "1.5"], "--coverage must be in (0, 1]"),
     ],
 )
 def test_cli_threshold_bad_input(cli, tiny_llama, calibrated, tmp_path, args, message):
@@ -175,7 +179,20 @@ def test_a_theta_file_from_another_model_is_refused(cli, tiny_llama, tiny_qwen2,
     data, heads = calibrated
     out = tmp_path / "theta.json"
     assert (
-        cli("calibrate", "threshold", "-m", tiny_llama, "-c", data, "--heads", heads, "-o", out).exit_code
+        cli(
+            "calibrate",
+            "threshold",
+            "-m",
+            tiny_llama,
+            "-c",
+            data,
+            "--heads",
+            heads,
+            "-o",
+            out,
+            "--labels",
+            "teacher-forced",
+        ).exit_code
         == 0
     )
     assert load_theta(out, load_model(str(tiny_llama), device="cpu").fingerprint)["signal"] == "rauq"

@@ -86,6 +86,7 @@ def _root(
 ) -> None:
     """halluc: calibrate, control, pilot, evaluate, fine-tune, trace, probe and test LLM hallucinations."""
     console.state.debug = debug
+    console.route_warnings(debug)
 
 
 def _mount(app: typer.Typer, lazy: dict[str, typer.Typer], info: plugins.PluginInfo) -> None:

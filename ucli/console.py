@@ -42,6 +42,28 @@ def warn(message: str) -> None:
     _console("err").print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
 
 
+def route_warnings(debug: bool) -> None:
+    """halluc's own warnings reach the user as `warning:` lines; a library's (deprecations, future
+    changes of transformers and friends) go to the debug log and the terminal only with --debug."""
+    import logging
+    import warnings
+
+    log = logging.getLogger("halluc.library")
+
+    def show(
+        message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None
+    ) -> None:
+        where = filename.replace("\\", "/")
+        if "/ucli/" in where or "/halluc_" in where:
+            warn(str(message))
+        elif debug:
+            _console("err").print(f"{category.__name__}: {message} ({filename}:{lineno})", markup=False)
+        else:
+            log.debug("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
+
+    warnings.showwarning = show
+
+
 def info(message: str) -> None:
     _console("err").print(message, highlight=False)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -104,6 +104,7 @@ class LoadedModel:
     fingerprint: ModelFingerprint
     device: str
     from_cache: bool = False  # a GGUF spec served from its cached safetensors copy
+    _cache_name: str | None = field(default=None, repr=False)
 
     def chat_prompt(self, user: str, system: str | None = None) -> str:
         return chat_prompt(self.tokenizer, user, system)
@@ -123,6 +124,16 @@ class LoadedModel:
     def prompt_ids(self, text: str) -> list[int]:
         """The token ids `encode` gives `text` (unpadded): what a generated answer followed."""
         return self.tokenizer(text, add_special_tokens=self._add_special_tokens)["input_ids"]
+
+    def cache_kwargs(self, cache: Any) -> dict[str, Any]:
+        """`cache=` for a forward pass: transformers 5.x names the KV cache argument `cache` and
+        deprecates `past_key_values` (older releases know only that one)."""
+        import inspect
+
+        if self._cache_name is None:
+            params = inspect.signature(self.model.forward).parameters
+            self._cache_name = "cache" if "cache" in params else "past_key_values"
+        return {self._cache_name: cache}
 
 
 def right_padded(seqs: list[list[int]], pad_id: int) -> tuple[Any, Any]:

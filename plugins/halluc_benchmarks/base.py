@@ -28,7 +28,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from halluc_benchmarks.metrics import Score, final_answer, judge_number, judge_text
+from halluc_benchmarks.metrics import Score, final_answer, judge_number, judge_text, well_formed
 from ucli.errors import BadInput
 
 
@@ -94,6 +94,11 @@ class Benchmark(ABC):
 
             return chat_prompt(tokenizer, self.chat_message(sample))
         return self.base_prompt(sample)
+
+    def well_formed(self, sample: Sample, answer: str) -> bool:
+        """Whether `answer` reads as an answer to `sample` (see `metrics.well_formed`), right or wrong."""
+        kind = sample.metadata.get("answer_type", self.answer_type)
+        return well_formed(answer, sample.prompt, kind)
 
     def score(self, sample: Sample, completion: str) -> Score:
         if not sample.references:

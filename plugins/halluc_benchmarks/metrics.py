@@ -17,6 +17,10 @@ units ignored ("$1,234.50", "12 apples", "45%"); correct when a number of the fi
 (or the extracted final answer) equals the reference. `final_answer` finds where a worked
 solution ends: after its last "####", else after its last "answer is"/"answer:", else its last
 number.
+
+Well-formed answers (`well_formed`): not empty, not only punctuation, not a bare number for a text
+question, not a copy of (part of) the question: some word beyond the question's own words and a few
+function words must hold a letter (a digit for number answers; either for "how many/much" questions).
 """
 
 from __future__ import annotations
@@ -144,6 +148,57 @@ def judge_number(completion: str, reference: str, extracted: str | None = None) 
     if any(same_number(x, target) for x in found):
         return Score(True, 1.0, text, "number")
     return Score(False, 0.0, text, "no match" if not found else "wrong number")
+
+
+# words that carry no answer on their own ("is", "by", ...): an answer made only of these and of
+# the question's own words says nothing new
+FUNCTION_WORDS = frozenset(
+    [
+        "is",
+        "was",
+        "are",
+        "were",
+        "be",
+        "been",
+        "of",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "to",
+        "from",
+        "with",
+        "and",
+        "as",
+        "it",
+        "its",
+        "this",
+        "that",
+        "which",
+        "who",
+        "whom",
+        "what",
+        "when",
+        "where",
+        "how",
+        "answer",
+        "so",
+    ]
+)
+
+
+def well_formed(answer: str, question: str, answer_type: str = "text") -> bool:
+    """Whether an answer reads as an answer: something beyond the question's own words and function
+    words, holding a letter (a digit for number answers; either for "how many/much" questions). Empty
+    text, bare list numbers ("2.") for a text question, punctuation and truncated copies of the
+    question fail."""
+    asked = normalize(question)
+    new = [w for w in normalize(answer).split() if w not in set(asked.split()) | FUNCTION_WORDS]
+    if answer_type in ("number", "final-number"):  # judged on its digits
+        return any(c.isdigit() for w in new for c in w)
+    counting = asked.startswith(("how many", "how much"))
+    return any(c.isalpha() or (counting and c.isdigit()) for w in new for c in w)
 
 
 FINAL_MARKER = re.compile(r"answer\s*(?:is|:)\s*", re.I)

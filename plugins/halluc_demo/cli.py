@@ -52,63 +52,28 @@ def demo(
     seed: int = typer.Option(
         0, "--seed", help="Seed for question order, thought sampling and torch (recorded)."
     ),
+    coverage: float = typer.Option(
+        0.85, "--coverage", help="Theta leaves this share (0, 1] of calibration answers untriggered."
+    ),
+    repair: str | None = typer.Option(
+        None, "--repair", help="The controller's repair (default: the controller's own default)."
+    ),
     json_out: bool = options.JSON,
 ) -> None:
-    """Calibrate RAUQ on train, answer test with the controller and plain greedy, compare with McNemar."""
+    """Calibrate RAUQ on train; on test, how well it detects wrong answers and what the controller does."""
     from halluc_demo.run import run_demo
 
     result = run_demo(
-        model, benchmark, split, questions, limit, max_new_tokens, batch_size, output, device, seed, adapter,
-        calibration_split, calibration_limit, calibration,
+        model=model, benchmark=benchmark, split=split, questions=questions, limit=limit,
+        max_new_tokens=max_new_tokens, batch_size=batch_size, output=output, device=device, seed=seed,
+        adapter=adapter, calibration_split=calibration_split, calibration_limit=calibration_limit,
+        calibration=calibration, coverage=coverage, repair=repair,
     )  # fmt: skip
     if json_out:
         console.print_json(
             {"run_dir": str(result.run_dir), "summary": result.summary, "answers": result.answers}
         )
         return
-    s = result.summary
-    fired = [a for a in result.answers if a["triggers"]]
-    rows = [
-        (_short(a["question"]), a["expected"], _mark(a["baseline"], a["baseline_correct"]),
-         _mark(a["controller"], a["controller_correct"]), a["triggers"])
-        for a in fired[:8]
-    ]  # fmt: skip
-    if rows:
-        console.out.print(
-            console.table(
-                f"where the controller fired ({len(fired)} of {s['n']})",
-                ["question", "expected", "plain greedy", "controller", "triggers"],
-                rows,
-            )
-        )
-    metrics = [("accuracy", "accuracy", "{:.1%}"), ("answers with a trigger", "trigger_rate", "{:.1%}"),
-               ("triggers per answer", "avg_triggers", "{:.2f}"), ("tokens per answer", "avg_generated_tokens", "{:.1f}"),
-               ("extra tokens per answer", "avg_extra_tokens", "{:.2f}"), (f"latency per answer, s (batches of {batch_size})", "avg_latency_s", "{:.2f}")]  # fmt: skip
-    table = [
-        (name, fmt.format(s["baseline"][key]), fmt.format(s["controller"][key])) for name, key, fmt in metrics
-    ]
-    console.out.print(
-        console.table(
-            f"{s['model']} on {s['benchmark']}/{s['split']} ({s['n']} questions)",
-            ["", "plain greedy", "controller"],
-            table,
-        )
-    )
-    m = s["mcnemar"]
-    console.out.print(
-        f"theta {s['theta']:.3f} (RAUQ, fitted on {s['calibration']}, token AUROC {s['theta_auroc']:.3f}); "
-        f"McNemar ({m['method']}): controller right where greedy was wrong {m['c']}, the reverse {m['b']}, "
-        f"p = {m['p_value']:.3g}; run folder: {result.run_dir}"
-    )
+    from halluc_demo.report import show
 
-
-def _short(text: str, width: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _mark(text: str, correct: bool) -> str:
-    from rich.markup import escape
-
-    shown = escape(_short(text))
-    return f"[green]{shown}[/green]" if correct else f"[red]{shown}[/red]"
+    show(result, batch_size)

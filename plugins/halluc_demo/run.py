@@ -1,8 +1,10 @@
 """The whole story on one model: calibrate RAUQ on `train`, decode `test` with the controller and plain
-greedy through the same loop, compare them with McNemar's test, and keep everything in a run folder.
+greedy through the same loop, and report what a researcher needs to judge the method: how well
+RAUQ detects wrong answers (against cheap baselines from the same decode), what the controller did
+to accuracy, wrong answers and coverage (paired tests), and what its repairs read like.
 
-The demo composes the documented Python APIs of halluc_rauq (calibration, controller, evaluation)
-and halluc_stats (McNemar); benchmarks come through the plugin registry.
+The demo composes the documented Python APIs of halluc_rauq (calibration, controller, evaluation,
+outcomes) and halluc_stats; benchmarks come through the plugin registry.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from ucli.artifacts import require_fresh_dir, run_id, sha256_file, staged_dir, w
 from ucli.models import DEFAULT_MODEL, load_model
 
 SCHEMA = "halluc.demo.run"
+DEFAULT_COVERAGE = (
+    0.85  # theta leaves this share of the calibration answers untriggered (see docs/control.md)
+)
 
 
 @dataclass
@@ -25,7 +30,23 @@ class DemoResult:
     answers: list[dict[str, Any]] = field(default_factory=list)  # one row per test question, both arms
 
 
+def _calibration_pairs(bench: Any, split: str, limit: int | None, seed: int, calibration: Any) -> tuple:
+    """Prompt/reference pairs to calibrate on, their judge and where they came from."""
+    from ucli.data import PromptPair, read_prompt_pairs
+
+    if calibration:
+        judged = plugins.load("benchmarks", "local")(data_file=calibration)
+        by_id = {s.id: s for s in judged.load("test")}
+        pairs = read_prompt_pairs(calibration)[:limit]
+        return pairs, lambda p, answer: judged.score(by_id[p.id], answer).correct, str(calibration)
+    samples = bench.load(split, limit=limit, seed=seed)
+    by_id = {s.id: s for s in samples}
+    pairs = [PromptPair(id=s.id, prompt=bench.chat_message(s), reference=s.reference) for s in samples]
+    return pairs, lambda p, answer: bench.score(by_id[p.id], answer).correct, f"{bench.name}/{split}"
+
+
 def run_demo(
+    *,
     model: str = DEFAULT_MODEL,
     benchmark: str = "facts",
     split: str = "test",
@@ -40,40 +61,45 @@ def run_demo(
     calibration_split: str = "train",
     calibration_limit: int | None = None,
     calibration: str | Path | None = None,
+    coverage: float | None = DEFAULT_COVERAGE,
+    repair: str | None = None,
 ) -> DemoResult:
-    """Heads and theta from `calibration_split` or your `calibration` file (teacher-forced references),
-    then `split` (or your `questions` file, judged by the `local` benchmark) decoded twice: controller
-    and plain greedy, through the same decoding loop.
+    """Heads (teacher-forced references) and theta (`answer` labels: the model's own greedy answers,
+    their peak RAUQ token score against being wrong; theta leaves `coverage` of them untriggered, or
+    Youden's J with None) from `calibration_split` or your `calibration` file; then `split` (or your
+    `questions` file, judged by the `local` benchmark) decoded twice through the same loop:
+    controller (default knobs, `repair` if given) and plain greedy.
 
-    Writes heads.json, theta.json, controller.jsonl, baseline.jsonl and run.json (summary and
-    McNemar, with provenance) into a run folder that appears whole or not at all.
+    Writes heads.json, theta.json, controller.jsonl, baseline.jsonl and run.json (summary, paired
+    comparison, detection table, risk-coverage curve, provenance) into a run folder that appears
+    whole or not at all.
     """
     import torch
 
     from halluc_rauq.calibration import HEADS_SCHEMA, calibrate_heads
-    from halluc_rauq.control_eval import BASELINE, CONTROLLER, evaluate, summarize
+    from halluc_rauq.control_eval import BASELINE, CONTROLLER, evaluate, versus_greedy
     from halluc_rauq.controller import ControllerConfig, RAUQScorer, Threshold
+    from halluc_rauq.outcomes import json_ready, summarize
     from halluc_rauq.scorer import default_alpha
     from halluc_rauq.threshold import THETA_SCHEMA, collect, fit_threshold, theta_payload
-    from halluc_stats import mcnemar
-    from ucli.data import PromptPair, read_prompt_pairs
     from ucli.journal import Journal
 
+    config = ControllerConfig.build(
+        max_new_tokens=max_new_tokens, seed=seed, **({"repair": repair} if repair else {})
+    )
+    if coverage is not None and not 0 < coverage <= 1:
+        from ucli.errors import BadInput
+
+        raise BadInput(f"--coverage must be in (0, 1], got {coverage}")
     calib_bench = plugins.load("benchmarks", benchmark)()
     if questions:
         bench, split = plugins.load("benchmarks", "local")(data_file=questions), "test"
     else:
         bench = calib_bench
     samples = bench.load(split, limit=limit, seed=seed)
-    if calibration:
-        pairs = read_prompt_pairs(calibration)[:calibration_limit]
-        calibration_source = str(calibration)
-    else:
-        calib = calib_bench.load(calibration_split, limit=calibration_limit, seed=seed)
-        pairs = [
-            PromptPair(id=s.id, prompt=calib_bench.chat_message(s), reference=s.reference) for s in calib
-        ]
-        calibration_source = f"{calib_bench.name}/{calibration_split}"
+    pairs, judge, calibration_source = _calibration_pairs(
+        calib_bench, calibration_split, calibration_limit, seed, calibration
+    )
     final = require_fresh_dir(output or Path("runs") / run_id("demo"))
     torch.manual_seed(seed)
     lm = load_model(model, device=device, adapter=str(adapter) if adapter else None)
@@ -82,52 +108,45 @@ def run_demo(
     with console.progress("calibrating heads", total=len(pairs)) as advance:
         heads_cal = calibrate_heads(lm, pairs, "teacher-forced", None, max_new_tokens, batch_size, advance)
     heads = {layer: heads_cal.heads[layer] for layer in heads_cal.layers}
-    with console.progress("fitting theta", total=len(pairs)) as advance:
+    with console.progress("fitting theta on greedy answers", total=len(pairs)) as advance:
         scores, labels, used = collect(
-            lm, pairs, heads, heads_cal.layers, alpha, "rauq", "teacher-forced", 5000, None,
+            lm, pairs, heads, heads_cal.layers, alpha, "rauq", "answer", len(pairs), judge,
             max_new_tokens, batch_size, advance,
         )  # fmt: skip
-    fit = fit_threshold(scores, labels)
-    theta_doc = theta_payload(
-        fit, "rauq", "teacher-forced", alpha, heads_cal.layers, heads, len(scores), used
-    )
+    fit = fit_threshold(scores, labels, coverage)
+    theta_doc = theta_payload(fit, "rauq", "answer", alpha, heads_cal.layers, heads, len(scores), used)
+    theta_doc["coverage"] = coverage
     scorer = RAUQScorer(heads_cal.layers, heads, alpha)
     threshold = Threshold(fit.theta, fit.direction, "rauq", source="theta.json")
-    config = ControllerConfig(max_new_tokens=max_new_tokens, seed=seed)
 
     with staged_dir(final) as stage:
         with Journal(stage / "journal.jsonl") as journal:
             arms = evaluate(lm, bench, samples, config, scorer, threshold, journal, True, batch_size)
         (stage / "journal.jsonl").unlink()
         ctl, base = arms[CONTROLLER], arms[BASELINE]
-        test = mcnemar([r["correct"] for r in base], [r["correct"] for r in ctl])
-        summary = {
-            "model": lm.fingerprint.name,
-            "benchmark": bench.name,
-            "split": split,
-            "calibration": calibration_source,
-            "n": len(samples),
-            "theta": fit.theta,
-            "theta_auroc": fit.auroc,
-            "alpha": alpha,
-            "layers": heads_cal.layers,
-            BASELINE: summarize(base),
-            CONTROLLER: summarize(ctl),
-            "mcnemar": {
-                "b": test.b,
-                "c": test.c,
-                "statistic": test.statistic,
-                "p_value": test.p_value,
-                "method": test.method,
-                "diff": test.diff,
-                "ci": [test.ci_low, test.ci_high],
-            },
-        }
+        summary = json_ready(
+            {
+                "model": lm.fingerprint.name,
+                "benchmark": bench.name,
+                "split": split,
+                "calibration": calibration_source,
+                "n": len(samples),
+                "theta": fit.theta,
+                "theta_auroc": fit.auroc,
+                "theta_coverage": coverage,
+                "alpha": alpha,
+                "layers": heads_cal.layers,
+                "repair": config.repair,
+                BASELINE: summarize(base),
+                CONTROLLER: summarize(ctl),
+                **versus_greedy(base, ctl, threshold),
+            }
+        )
         common = {"model": lm.fingerprint, "seed": seed}
         prov_config = {"model": model, "adapter": lm.fingerprint.adapter, "benchmark": bench.name, "split": split,
                        "questions": str(questions) if questions else None, "limit": limit,
                        "calibration": calibration_source, "calibration_limit": calibration_limit,
-                       "device": lm.device, **config.model_dump(), "alpha": alpha}  # fmt: skip
+                       "coverage": coverage, "device": lm.device, **config.model_dump(), "alpha": alpha}  # fmt: skip
         write_artifact(
             stage / "heads.json", HEADS_SCHEMA, 1, heads_cal.payload(), config=prov_config, **common
         )
@@ -138,7 +157,7 @@ def run_demo(
         files = {"heads": "heads.json", "theta": "theta.json", CONTROLLER: "controller.jsonl",
                  BASELINE: "baseline.jsonl"}  # fmt: skip
         write_artifact(
-            stage / "run.json", SCHEMA, 2, {"summary": summary, "files": files},
+            stage / "run.json", SCHEMA, 3, {"summary": summary, "files": files},
             inputs=[p for p in (questions, calibration) if p], config=prov_config, **common,
         )  # fmt: skip
     by_id = {s.id: s for s in samples}
@@ -151,6 +170,7 @@ def run_demo(
             "baseline_correct": bool(b["correct"]),
             "controller": c["answer"],
             "controller_correct": bool(c["correct"]),
+            "controller_outcome": c["outcome"],
             "triggers": c["triggers"],
             "completion": c["completion"],
         }

@@ -141,16 +141,26 @@ def threshold(
     output: Path = typer.Option(..., "--output", "-o", help="theta.json artifact to write."),
     model: str = MODEL,
     alpha: float | None = ALPHA,
-    max_samples: int = typer.Option(5000, "--max-samples", min=1, help="Token samples to fit on."),
+    max_samples: int = typer.Option(
+        5000, "--max-samples", min=1, help="Points to fit on (tokens; answers with --labels answer)."
+    ),
     signal: str = typer.Option(
         "rauq", "--signal", help="rauq, entropy or margin (top-1 minus top-2 probability)."
     ),
     labels: str = typer.Option(
-        "teacher-forced", "--labels", help="teacher-forced (top-1 != reference) or sequence."
+        "answer",
+        "--labels",
+        help="answer (one point per greedy answer: its peak token signal, is the answer wrong), "
+        "sequence (every answer token carries the verdict) or teacher-forced (top-1 != reference).",
+    ),
+    coverage: float | None = typer.Option(
+        None,
+        "--coverage",
+        help="Theta that leaves this share (0, 1] of calibration points unfired (default: Youden's J).",
     ),
     num_examples: int | None = NUM_EXAMPLES,
     max_new_tokens: int = typer.Option(
-        32, "--max-new-tokens", min=1, help="sequence labels: tokens per answer."
+        32, "--max-new-tokens", min=1, help="answer and sequence labels: tokens per answer."
     ),
     batch_size: int = BATCH_SIZE,
     device: str = DEVICE,
@@ -159,7 +169,7 @@ def threshold(
     seed: int = SEED,
     json_out: bool = options.JSON,
 ) -> None:
-    """Fit the trigger threshold: logistic regression of token errors on the signal, theta by Youden's J."""
+    """Fit the trigger threshold on the signal: theta by Youden's J (or --coverage) on answers, tokens."""
 
     from halluc_rauq.calibration import load_heads
     from halluc_rauq.scorer import check_alpha, default_alpha
@@ -169,6 +179,8 @@ def threshold(
 
     if signal not in SIGNALS:
         raise BadInput(f"unknown --signal '{signal}' (expected one of {', '.join(SIGNALS)})")
+    if coverage is not None and not 0 < coverage <= 1:
+        raise BadInput(f"--coverage must be in (0, 1], got {coverage}")
     if labels not in LABELS:
         raise BadInput(f"unknown --labels '{labels}' (expected one of {', '.join(LABELS)})")
     if alpha is not None:
@@ -195,8 +207,9 @@ def threshold(
             batch_size,
             advance,
         )
-    fit = fit_threshold(scores, marks)
+    fit = fit_threshold(scores, marks, coverage)
     payload = theta_payload(fit, signal, labels, alpha, layers, heads, len(scores), used)
+    payload["coverage"] = coverage
     payload["heads_sha256"] = sha256_file(heads_file)
     config = {
         "model": model,
@@ -206,8 +219,9 @@ def threshold(
         "signal": signal,
     }
     config.update(
-        labels=labels, max_samples=max_samples, num_examples=num_examples, max_new_tokens=max_new_tokens
-    )
+        labels=labels, coverage=coverage, max_samples=max_samples, num_examples=num_examples,
+        max_new_tokens=max_new_tokens,
+    )  # fmt: skip
     write_artifact(
         output,
         THETA_SCHEMA,
@@ -225,7 +239,10 @@ def threshold(
         ("theta", f"{fit.theta:.4f} ({signal}, fire when {fit.direction})"),
         ("AUROC", f"{fit.auroc:.4f}"),
         ("TPR / FPR at theta", f"{fit.tpr:.3f} / {fit.fpr:.3f}"),
-        ("error tokens", f"{fit.n_positive} of {len(scores)} ({payload['positive_rate']:.1%})"),
+        (
+            "errors",
+            f"{fit.n_positive} of {len(scores)} {'answers' if labels == 'answer' else 'tokens'} ({payload['positive_rate']:.1%})",
+        ),
         ("logistic", f"coef {fit.coef:.4f}, intercept {fit.intercept:.4f}"),
         ("alpha, labels", f"{alpha}, {labels}"),
     ]

@@ -42,6 +42,12 @@ STABILITY = typer.Option(
     2, "--stability-window", min=0, help="A repair is kept only if the next W tokens do not trigger."
 )
 COT_LENGTH = typer.Option(20, "--cot-length", min=1, help="Thought tokens at most.")
+COT_MIN = typer.Option(
+    8, "--cot-min-tokens", min=0, help="Thought tokens before a thought may end (eos masked until then)."
+)
+ABSTAIN_TEXT = typer.Option(
+    "I am not sure.", "--abstain-text", help="The answer given when the controller abstains."
+)
 COT_TEMPERATURE = typer.Option(0.7, "--cot-temperature", help="Thought sampling temperature (> 0).")
 COT_TOP_P = typer.Option(0.95, "--cot-top-p", help="Thought nucleus sampling mass (0, 1].")
 COT_HORIZON = typer.Option(4, "--cot-horizon", min=1, help="cot-policy rauq: answer tokens looked ahead.")
@@ -56,7 +62,12 @@ THETA = typer.Option(None, "--theta", help="Fixed theta (overrides theta.json's 
 TRIGGER = typer.Option(
     None, "--trigger", help="rauq, entropy or margin (default: the theta.json's signal, else rauq)."
 )
-REPAIR = typer.Option("cot", "--repair", help="cot, rerank or none (detect and log only).")
+REPAIR = typer.Option(
+    "cot",
+    "--repair",
+    help="cot, rerank, abstain, cot+abstain, rerank+abstain (abstain when the repair is unstable), "
+    "or none (detect and log only).",
+)
 ROLLBACK = typer.Option(2, "--rollback", min=0, help="Tokens to roll back (--rollback-mode fixed).")
 ROLLBACK_MODE = typer.Option(
     "fixed", "--rollback-mode", help="fixed or anchor (last sentence/clause/line end)."
@@ -182,6 +193,7 @@ def run(
     max_triggers: int = MAX_TRIGGERS,
     stability_window: int = STABILITY,
     cot_length: int = COT_LENGTH,
+    cot_min_tokens: int = COT_MIN,
     cot_temperature: float = COT_TEMPERATURE,
     cot_top_p: float = COT_TOP_P,
     cot_horizon: int = COT_HORIZON,
@@ -190,6 +202,7 @@ def run(
     cot_suffix: str = COT_SUFFIX,
     rerank_k: int = RERANK_K,
     rerank_lookahead: int = LOOKAHEAD,
+    abstain_text: str = ABSTAIN_TEXT,
     max_new_tokens: int = MAX_NEW,
     raw: bool = typer.Option(False, "--raw", help="Send the prompt as is (no chat template)."),
     strict: bool = STRICT,
@@ -202,7 +215,9 @@ def run(
     ),
     json_out: bool = options.JSON,
 ) -> None:
-    """Answer one prompt with the controller; show where it fired and how it repaired."""
+    """Answer one prompt with the controller; show where it fired, how it repaired, what is judged."""
+    from rich.markup import escape
+
     from halluc_rauq.controller import RAUQController
     from ucli.artifacts import require_file_path, write_artifact
 
@@ -227,6 +242,8 @@ def run(
         console.print_json(doc)
         return
     console.out.print(_render(out, threshold))
+    judged = "abstained: " + out.answer if out.abstained else out.answer
+    console.out.print(f"\n[bold]judged answer:[/bold] {escape(judged)}")
     s = out.stats
     console.out.print(
         f"\n{s['triggers']} trigger(s) on {threshold.signal} (fire when {threshold.direction} {threshold.theta:.4g}); "
@@ -260,6 +277,11 @@ def eval_(
         ..., "--output", "-o", help="Run folder (journal while running, results after)."
     ),
     baseline: bool = typer.Option(False, "--baseline", help="Also decode plain greedy on the same samples."),
+    plot: Path | None = typer.Option(
+        None,
+        "--plot",
+        help="Risk-coverage figure (PNG or SVG; needs --baseline): abstain over theta, both arms.",
+    ),
     resume: bool = RESUME,
     batch_size: int = BATCH,
     data_file: Path | None = DATA_FILE,
@@ -276,6 +298,7 @@ def eval_(
     max_triggers: int = MAX_TRIGGERS,
     stability_window: int = STABILITY,
     cot_length: int = COT_LENGTH,
+    cot_min_tokens: int = COT_MIN,
     cot_temperature: float = COT_TEMPERATURE,
     cot_top_p: float = COT_TOP_P,
     cot_horizon: int = COT_HORIZON,
@@ -284,6 +307,7 @@ def eval_(
     cot_suffix: str = COT_SUFFIX,
     rerank_k: int = RERANK_K,
     rerank_lookahead: int = LOOKAHEAD,
+    abstain_text: str = ABSTAIN_TEXT,
     max_new_tokens: int = MAX_NEW,
     strict: bool = STRICT,
     device: str = DEVICE,
@@ -294,7 +318,10 @@ def eval_(
 ) -> None:
     """Run the controller over a benchmark split: per-sample JSONL, summary, optional plain-greedy arm."""
     from halluc_rauq.control_eval import run_control_eval
+    from ucli.errors import BadInput
 
+    if plot is not None and not baseline:
+        raise BadInput("--plot draws the controller against plain greedy: add --baseline")
     bench = _benchmark(benchmark, data_file)
     samples = bench.load(split, limit=limit, seed=seed)
     lm, scorer, thresholds, alpha = _setup(
@@ -319,11 +346,15 @@ def eval_(
         inputs,
         batch_size,
     )
+    if plot is not None:
+        _plot_eval(result, plot, f"{lm.fingerprint.name} on {bench.name}/{split} ({len(samples)} samples)")
     if json_out:
         console.print_json(result)
         return
     _summary_table(result["summary"], f"control eval: {bench.name}/{split}, {len(samples)} samples")
-    console.out.print(f"wrote {output}")
+    if baseline:
+        _comparison_lines(result["comparison"])
+    console.out.print(f"wrote {output}" + (f" and {plot}" if plot else ""))
     if baseline:
         console.info(
             f"next: halluc stats mcnemar {output / 'baseline.jsonl'} {output / 'controller.jsonl'} "
@@ -333,11 +364,31 @@ def eval_(
 
 def _summary_table(summary: dict[str, dict[str, Any]], title: str) -> None:
     """One row per arm or configuration, in a width a terminal holds."""
-    columns = {"accuracy": "acc", "avg_triggers": "triggers", "trigger_rate": "fired on",
-               "avg_generated_tokens": "tokens", "avg_extra_tokens": "extra", "accuracy_per_token": "acc/token",
-               "avg_latency_s": "latency s"}  # fmt: skip
-    rows = [(arm, *(f"{s[c]:.3g}" for c in columns)) for arm, s in summary.items()]
+    columns = {"accuracy": "acc", "coverage": "answered", "selective_accuracy": "acc answered",
+               "wrong": "wrong", "repair_well_formed": "well-formed", "trigger_rate": "fired on",
+               "avg_generated_tokens": "tokens", "avg_extra_tokens": "extra", "avg_latency_s": "latency s"}  # fmt: skip
+    rows = [
+        (arm, *("-" if s.get(c) is None else f"{s[c]:.3g}" for c in columns)) for arm, s in summary.items()
+    ]
     console.out.print(console.table(title, ["", *columns.values()], rows))
+
+
+def _comparison_lines(comparison: dict[str, Any]) -> None:
+    """The paired comparison with plain greedy in two sentences."""
+    c, w = comparison, comparison["mcnemar"]
+    console.out.print(
+        f"against plain greedy: {c['fixed']} fixed, {c['broken']} broken, {c['hallucinations_avoided']} "
+        f"wrong answers abstained, {c['correct_lost']} right answers abstained; McNemar on wrong answers "
+        f"({w['not_wrong']['c']} fewer, {w['not_wrong']['b']} new) p = {w['not_wrong']['p_value']:.3g}, "
+        f"on right answers p = {w['correct']['p_value']:.3g}"
+    )
+
+
+def _plot_eval(result: dict[str, Any], path: Path, title: str) -> None:
+    from halluc_rauq.outcomes import plot_risk_coverage
+
+    points = {arm: (s["coverage"], s["selective_accuracy"]) for arm, s in result["summary"].items()}
+    plot_risk_coverage(result["risk_coverage"], points, path, title)
 
 
 def _comma(name: str, raw: str, kind: type) -> list[Any]:
@@ -371,7 +422,15 @@ def ablate(
     cot_policy: str = typer.Option("rauq", "--cot-policy", help="Comma list of rauq, max20, unlimited."),
     rollback: str = typer.Option("2", "--rollback", help="Comma list of rollback depths."),
     rollback_mode: str = typer.Option("fixed", "--rollback-mode", help="Comma list of fixed, anchor."),
-    plot: Path | None = typer.Option(None, "--plot", help="Accuracy against generated tokens, to a PNG."),
+    delimiters: str | None = typer.Option(
+        None,
+        "--delimiters",
+        help="Comma list of named thought delimiters (wait, newline, aside, restart); "
+        "default: --cot-prefix and --cot-suffix.",
+    ),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Accuracy among answered against coverage, one point per configuration (PNG)."
+    ),
     resume: bool = RESUME,
     batch_size: int = BATCH,
     data_file: Path | None = DATA_FILE,
@@ -383,6 +442,7 @@ def ablate(
     max_triggers: int = MAX_TRIGGERS,
     stability_window: int = STABILITY,
     cot_length: int = COT_LENGTH,
+    cot_min_tokens: int = COT_MIN,
     cot_temperature: float = COT_TEMPERATURE,
     cot_top_p: float = COT_TOP_P,
     cot_horizon: int = COT_HORIZON,
@@ -390,6 +450,7 @@ def ablate(
     cot_suffix: str = COT_SUFFIX,
     rerank_k: int = RERANK_K,
     rerank_lookahead: int = LOOKAHEAD,
+    abstain_text: str = ABSTAIN_TEXT,
     max_new_tokens: int = MAX_NEW,
     strict: bool = STRICT,
     device: str = DEVICE,
@@ -400,6 +461,7 @@ def ablate(
 ) -> None:
     """Run the grid of every comma-listed knob on the same samples; one summary per configuration."""
     from halluc_rauq.control_eval import ABLATION_SCHEMA, GRID_KNOBS, grid, plot_ablation, run_grid
+    from halluc_rauq.outcomes import json_ready
     from ucli.artifacts import require_file_path, write_artifact
     from ucli.errors import BadInput
     from ucli.journal import Journal
@@ -414,6 +476,8 @@ def ablate(
         "rollback_mode": _comma("rollback-mode", rollback_mode, str),
         "theta": _comma("theta", theta, float) if theta else [None],
     }
+    if delimiters:
+        values["delimiters"] = _comma("delimiters", delimiters, str)
     bad = [t for t in values["threshold_type"] if t not in ("learned", "fixed")]
     if bad:
         raise BadInput(f"--threshold-type: {bad[0]!r} is not learned or fixed")
@@ -436,7 +500,9 @@ def ablate(
     }
     with Journal(journal_path, config=journal_config, resume=resume) as journal:
         results = run_grid(lm, bench, samples, cells, scorer, journal, batch_size)
-    payload = {"benchmark": bench.name, "split": split, "n": len(samples), "configurations": results}
+    payload = json_ready(
+        {"benchmark": bench.name, "split": split, "n": len(samples), "configurations": results}
+    )
     inputs = [p for p in (heads_file, *(threshold_files or []), data_file) if p]
     write_artifact(
         output, ABLATION_SCHEMA, 1, payload, model=lm.fingerprint, inputs=inputs, seed=seed, config=run_config

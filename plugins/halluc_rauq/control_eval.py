@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import itertools
-import math
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from halluc_rauq.controller import ControllerConfig, ControllerOutput, RAUQController, RAUQScorer, Threshold
+from halluc_rauq.controller import (
+    DELIMITERS,
+    ControllerConfig,
+    ControllerOutput,
+    RAUQController,
+    RAUQScorer,
+    Threshold,
+)
+from halluc_rauq.outcomes import json_ready, summarize
 from ucli import console
 from ucli.errors import BadInput
 from ucli.journal import Journal
@@ -20,7 +27,17 @@ ABLATION_SCHEMA = "halluc.control.ablation"
 BASELINE = "baseline"
 CONTROLLER = "controller"
 # knobs an ablation grid may vary (comma lists on the command line)
-GRID_KNOBS = ("trigger", "threshold_type", "theta", "repair", "cot_policy", "rollback", "rollback_mode")
+GRID_KNOBS = (
+    "trigger",
+    "threshold_type",
+    "theta",
+    "repair",
+    "cot_policy",
+    "rollback",
+    "rollback_mode",
+    "delimiters",
+)
+COT_KNOBS = ("cot_policy", "rollback", "rollback_mode", "delimiters")  # only the cot repair uses these
 
 
 @dataclass
@@ -49,15 +66,20 @@ def sample_seed(seed: int, sample_id: str) -> int:
 
 
 def sample_record(sample: Any, bench: Any, out: ControllerOutput, arm: str, key: str) -> dict[str, Any]:
-    """One journal line: the verdict on the answer (thoughts excised) and the controller's accounting."""
-    verdict = bench.score(sample, out.answer)
+    """One journal line: the verdict on the judged answer (neither right nor wrong when abstained),
+    whether it reads as an answer, and the controller's accounting."""
     doc = out.to_json()
+    correct, rule = (False, "abstained") if out.abstained else _verdict(bench, sample, out.answer)
     return {
         "id": key,
         "sample_id": sample.id,
         "arm": arm,
-        "correct": int(verdict.correct),
-        "rule": verdict.rule,
+        "correct": int(correct),
+        "abstained": out.abstained,
+        "outcome": "abstained" if out.abstained else "right" if correct else "wrong",
+        "rule": rule,
+        "well_formed": out.abstained or bench.well_formed(sample, out.answer),
+        "repaired": out.stats["kept_repairs"] > 0,
         "reference": sample.reference,
         "triggers": out.stats["triggers"],
         "extra_tokens": out.extra_tokens,
@@ -74,7 +96,14 @@ def sample_record(sample: Any, bench: Any, out: ControllerOutput, arm: str, key:
         "token_kinds": [t.kind for t in out.tokens],
         "trigger_events": doc["trigger_events"],
         "rauq_scores": doc["rauq_scores"],
+        "signals": doc["signals"],
+        "uncertainty": doc["uncertainty"],
     }
+
+
+def _verdict(bench: Any, sample: Any, answer: str) -> tuple[bool, str]:
+    verdict = bench.score(sample, answer)
+    return verdict.correct, verdict.rule
 
 
 def changed_text(record: dict[str, Any]) -> bool:
@@ -122,27 +151,6 @@ def run_arm(
         advance(len(batch))
 
 
-def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Accuracy, accuracy per generated token, tokens, trigger rate, extra tokens, latency."""
-    n = len(records)
-    if n == 0:
-        return {"n": 0}
-    correct = sum(r["correct"] for r in records)
-    generated = sum(r["generated_tokens"] for r in records)
-    return {
-        "n": n,
-        "correct": correct,
-        "accuracy": correct / n,
-        "accuracy_per_token": correct / generated if generated else math.nan,
-        "avg_generated_tokens": generated / n,
-        "avg_completion_tokens": sum(r["completion_tokens"] for r in records) / n,
-        "avg_extra_tokens": sum(r["extra_tokens"] for r in records) / n,
-        "avg_triggers": sum(r["triggers"] for r in records) / n,
-        "trigger_rate": sum(r["triggers"] > 0 for r in records) / n,
-        "avg_latency_s": sum(r["latency_s"] for r in records) / n,
-    }
-
-
 def evaluate(
     lm: Any,
     bench: Any,
@@ -171,6 +179,24 @@ def evaluate(
     return {arm: [by_key[f"{arm}:{s.id}"] for s in samples] for arm in arms}
 
 
+def versus_greedy(
+    base: list[dict[str, Any]], ctl: list[dict[str, Any]], threshold: Threshold
+) -> dict[str, Any]:
+    """The paired comparison with plain greedy, the abstain repair's risk-coverage curve over theta
+    and the detection table, all from the same plain-greedy decode."""
+    from halluc_rauq.outcomes import detection, paired_comparison, risk_coverage
+
+    return {
+        "comparison": paired_comparison(base, ctl),
+        "risk_coverage": {
+            "signal": threshold.signal,
+            "direction": threshold.direction,
+            **risk_coverage(base, threshold.direction),
+        },
+        "detection": detection(base),
+    }
+
+
 def grid(
     base: ControllerConfig, values: dict[str, list[Any]], thresholds: Thresholds
 ) -> list[tuple[str, ControllerConfig, Threshold, dict[str, Any]]]:
@@ -186,22 +212,27 @@ def grid(
         knobs = dict(zip(names, combo, strict=True))
         threshold_type = knobs.pop("threshold_type", "learned")
         theta = knobs.pop("theta", None)
+        delimiters = knobs.pop("delimiters", None)
+        if delimiters is not None:
+            if delimiters not in DELIMITERS:
+                raise BadInput(
+                    f"--delimiters: unknown '{delimiters}' (expected one of {', '.join(DELIMITERS)})"
+                )
+            knobs["cot_prefix"], knobs["cot_suffix"] = DELIMITERS[delimiters]
         config = ControllerConfig.build(**{**base.model_dump(), **knobs})
-        if config.repair != "cot":
-            config = config.model_copy(
-                update={
-                    k: ControllerConfig.model_fields[k].default
-                    for k in ("cot_policy", "rollback", "rollback_mode")
-                }
-            )
+        if config.base_repair != "cot":
+            pinned = ("cot_policy", "rollback", "rollback_mode", "cot_prefix", "cot_suffix")
+            config = config.model_copy(update={k: ControllerConfig.model_fields[k].default for k in pinned})
+            delimiters = None
         if threshold_type == "learned":
             theta = None
         shown = {"trigger": config.trigger, "threshold_type": threshold_type, "theta": theta,
                  "repair": config.repair}  # fmt: skip
-        if config.repair == "cot":
+        if config.base_repair == "cot":
             shown.update(
-                cot_policy=config.cot_policy, rollback=config.rollback, rollback_mode=config.rollback_mode
-            )
+                cot_policy=config.cot_policy, rollback=config.rollback, rollback_mode=config.rollback_mode,
+                delimiters=delimiters,
+            )  # fmt: skip
         key = ",".join(f"{k}={v}" for k, v in shown.items() if v is not None)
         if key not in seen:
             seen[key] = (key, config, thresholds.resolve(config.trigger, threshold_type, theta), shown)
@@ -229,10 +260,11 @@ def run_grid(
         raw = [
             {
                 k: r[k]
-                for k in ("sample_id", "correct", "triggers", "generated_tokens", "extra_tokens", "latency_s")
+                for k in ("sample_id", "correct", "abstained", "well_formed", "triggers", "generated_tokens",
+                          "extra_tokens", "latency_s")
             }
             for r in records
-        ]
+        ]  # fmt: skip
         results.append(
             {
                 "key": key,
@@ -297,6 +329,9 @@ def run_control_eval(
     summary = {arm: summarize(records) for arm, records in arms.items()}
     payload = {"benchmark": bench.name, "split": run_config.get("split"), "n": len(samples),
                "summary": summary, "files": files}  # fmt: skip
+    if baseline:
+        payload.update(versus_greedy(arms[BASELINE], arms[CONTROLLER], threshold))
+    payload = json_ready(payload)
     write_artifact(output / "summary.json", CONTROL_SCHEMA, 1, payload, model=lm.fingerprint,
                    inputs=inputs, seed=config.seed, config=run_config)  # fmt: skip
     journal_path.unlink()

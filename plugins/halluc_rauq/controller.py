@@ -13,13 +13,22 @@ or top-1 minus top-2 margin); when it crosses theta outside the cooldown, the co
 - `rerank`: the top-k candidates for the triggering position each roll out `rerank_lookahead`
   greedy tokens; the candidate with the best mean log-probability is committed.
 - `none`: the trigger is logged and the token kept.
+- `abstain`: the answer becomes `abstain_text` (decoding stops). `cot+abstain` and
+  `rerank+abstain` repair first and abstain when the repair does not calm the signal within its
+  stability window.
 
-docs/rauq.md defines every rule precisely; tests/test_rauq_controller.py checks each one.
+A thought lasts at least `cot_min_tokens` sampled tokens, and under policy `rauq` ends only at a
+sentence end or line break after which the look-ahead is calm. After a kept thought the judged
+answer is the text generated after the thought's closing delimiter (leading punctuation removed),
+so that a repair never leaves a fragment of the rolled-back text in the answer.
+
+docs/control.md defines every rule precisely; tests/test_rauq_controller.py checks each one.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,9 +41,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from ucli.errors import BadInput
 
 SIGNALS = ("rauq", "entropy", "margin")
-REPAIRS = ("cot", "rerank", "none")
+REPAIRS = ("cot", "rerank", "none", "abstain", "cot+abstain", "rerank+abstain")
 ANCHOR_CHARS = ".!?;:,\n"  # a token whose text ends with one of these closes a sentence or clause
+SENTENCE_END = ".!?\n"  # where a thought may end under policy rauq
+LEADING_JUNK = " \t\n:;,.-–—*)]>"  # delimiter debris a resumed answer must not start with
 MAX20 = 20
+# named thought delimiters (--cot-prefix, --cot-suffix) that `control ablate --delimiters` compares
+DELIMITERS = {
+    "wait": (" Wait, let me think. ", " So the answer is"),
+    "newline": ("\nLet me think step by step.\n", "\nSo the answer is"),
+    "aside": (" (Let me double-check: ", ") So the answer is"),
+    "restart": ("\n\nLet me think again. ", "\n\nThe correct answer is"),
+}
 NAN = float("nan")
 
 
@@ -44,13 +62,14 @@ class ControllerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     trigger: Literal["rauq", "entropy", "margin"] = "rauq"
-    repair: Literal["cot", "rerank", "none"] = "cot"
+    repair: Literal["cot", "rerank", "none", "abstain", "cot+abstain", "rerank+abstain"] = "cot"
     rollback: int = Field(2, ge=0, description="tokens to roll back (fixed mode)")
     rollback_mode: Literal["fixed", "anchor"] = "fixed"
     cooldown: int = Field(5, ge=0, description="greedy tokens after a repair before the next trigger")
     max_triggers: int = Field(5, ge=0)
     stability_window: int = Field(2, ge=0)
     cot_length: int = Field(20, ge=1)
+    cot_min_tokens: int = Field(8, ge=0, description="sampled thought tokens before a thought may end")
     cot_temperature: float = Field(0.7, gt=0)
     cot_top_p: float = Field(0.95, gt=0, le=1)
     cot_horizon: int = Field(4, ge=1)
@@ -59,8 +78,19 @@ class ControllerConfig(BaseModel):
     cot_suffix: str = " So the answer is"
     rerank_k: int = Field(3, ge=2)
     rerank_lookahead: int = Field(5, ge=1)
+    abstain_text: str = "I am not sure."
     max_new_tokens: int = Field(64, ge=1)
     seed: int = 0
+
+    @property
+    def base_repair(self) -> str:
+        """The repair proper: cot, rerank, none or abstain (without a `+abstain` fallback)."""
+        return self.repair.split("+")[0]
+
+    @property
+    def abstains(self) -> bool:
+        """Whether an unstable repair (or, for `abstain`, any trigger) ends in an abstention."""
+        return self.repair.endswith("abstain")
 
     @classmethod
     def build(cls, **knobs: Any) -> ControllerConfig:
@@ -111,6 +141,11 @@ class RAUQScorer:
             carry = (math.log1p(-a) if a < 1 else -math.inf) + np.log(np.clip(attn, 0.0, None)) + prev
         return np.logaddexp(keep, carry)
 
+    @staticmethod
+    def token_score(log_c: np.ndarray) -> float:
+        """The RAUQ token score: max over layers of -log c_l (the least confident layer)."""
+        return float((-log_c).max())
+
 
 @dataclass
 class Token:
@@ -121,13 +156,14 @@ class Token:
     signal: float  # trigger signal (NaN for forced tokens)
     rauq: float  # RAUQ token score (NaN for forced tokens, or without a scorer)
     log_c: np.ndarray | None = field(default=None, repr=False)  # RAUQ state after this token
+    entropy: float = NAN  # entropy of the distribution this token was chosen from (nats)
 
 
 @dataclass
 class TriggerEvent:
     position: int  # completion index of the token that fired
     signal: float
-    action: str  # cot | rerank | none
+    action: str  # cot | rerank | none | abstain
     step: int  # tokens generated so far when it fired
     rollback_target: int | None = None  # completion length kept before the repair
     rollback_depth: int = 0
@@ -135,7 +171,9 @@ class TriggerEvent:
     cot_span: list[int] | None = None  # [start, end) in completion indices, prefix and suffix included
     cot_tokens: int = 0  # sampled thought tokens
     cot_stop: str | None = None  # signal | length | eos | budget
-    stable: bool | None = None  # cot: whether the stability window passed (None: not reached)
+    stable: bool | None = (
+        None  # cot (rerank+abstain): whether the stability window passed (None: not reached)
+    )
     kept: bool = True  # False once an escalation undid this repair
     escalated_from: int | None = None  # index of the unstable event this one replaces
     candidates: list[dict[str, Any]] | None = None  # rerank: token, text, score
@@ -153,8 +191,11 @@ class ControllerOutput:
     extra_tokens: int  # generated tokens not in the final completion (repair cost)
     generated_tokens: int
     latency_s: float
-    finish_reason: str  # eos | length
+    finish_reason: str  # eos | length | abstain
     stats: dict[str, Any]
+    abstained: bool = False  # the answer is the abstention text
+    # sequence-level uncertainty of the judged answer's own tokens (see `answer_uncertainty`)
+    uncertainty: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe (NaN becomes null)."""
@@ -184,6 +225,8 @@ class ControllerOutput:
             "latency_s": self.latency_s,
             "finish_reason": self.finish_reason,
             "stats": self.stats,
+            "abstained": self.abstained,
+            "uncertainty": {k: clean(v) for k, v in self.uncertainty.items()},
         }
 
 
@@ -196,6 +239,41 @@ class _Candidate:
     signal: float
     rauq: float
     log_c: np.ndarray | None
+    entropy: float
+
+
+def sentence_closed(text: str) -> bool:
+    """Whether `text` ends a sentence or a line: `.`, `!` or `?` (closing quotes or brackets may
+    follow) or a line break; a bare list number ("2.") closes nothing."""
+    tail = text.rstrip(" ")
+    if tail.endswith("\n"):
+        return True
+    last = tail.rsplit("\n", 1)[-1].strip()
+    if re.fullmatch(r"\d+\.", last) or not last:
+        return False
+    return re.search(r"[.!?][\"')\]”’]*$", last) is not None
+
+
+def answer_uncertainty(tokens: list[Token], direction: str) -> dict[str, float]:
+    """Sequence-level uncertainty of answer tokens (higher = less trustworthy): RAUQ u (max over
+    layers of the mean -log c), the largest token RAUQ score, -log P(answer) (maximum sequence
+    probability), mean negative log-likelihood, mean token entropy, and `peak_signal`: the trigger
+    signal's most extreme value (max for direction above, min for below), which decides whether
+    an online trigger fires anywhere in the answer."""
+    if not tokens:
+        return dict.fromkeys(("rauq", "max_rauq", "msp", "mean_nll", "mean_entropy", "peak_signal"), NAN)
+    logp = np.array([t.logprob for t in tokens])
+    signals = np.array([t.signal for t in tokens])
+    log_c = [t.log_c for t in tokens]
+    rauq = float((-np.stack(log_c)).mean(axis=0).max()) if all(c is not None for c in log_c) else NAN
+    return {
+        "rauq": rauq,
+        "max_rauq": float(np.max([t.rauq for t in tokens])),
+        "msp": float(-logp.sum()),
+        "mean_nll": float(-logp.mean()),
+        "mean_entropy": float(np.mean([t.entropy for t in tokens])),
+        "peak_signal": float(signals.max() if direction == "above" else signals.min()),
+    }
 
 
 def _require_prompts(prompts: list[str]) -> None:
@@ -268,8 +346,9 @@ class RAUQController:
         A batch decodes greedily in lock-step (left padding, position ids that ignore it) until a
         sequence's signal fires: that sequence leaves the batch with its own slice of the KV cache
         (padding dropped) and is finished alone, because its rollbacks crop its cache only. Plain
-        greedy (max_triggers 0) never leaves the batch. A sequence's latency counts from its batch's
-        start.
+        greedy (max_triggers 0) never leaves the batch. A sequence's latency is the time actually
+        spent on it: its share of each lock-step forward pass it took part in, plus the time it
+        decoded alone; the latencies of a batch add up to its wall time.
         """
         import torch
 
@@ -306,6 +385,7 @@ class RAUQController:
         self.cache = cache
         self.tokens = tokens if tokens is not None else []
         self.events: list[TriggerEvent] = []
+        self.abstained = False
         self.generated = generated
         self._version = 0
         self._pending: tuple[int, _Candidate] | None = None
@@ -315,7 +395,8 @@ class RAUQController:
         import torch
         from transformers import DynamicCache
 
-        start = time.perf_counter()
+        spent = [0.0] * len(prompts)  # each row's share of the lock-step time so far
+        clock = time.perf_counter()
         enc = self.lm.encode(prompts)
         ids, mask = enc["input_ids"], enc["attention_mask"]
         pads = (mask == 0).sum(1).tolist()
@@ -327,26 +408,33 @@ class RAUQController:
         results: list[ControllerOutput | None] = [None] * len(prompts)
         active = list(range(len(prompts)))
         while active:
+            now = time.perf_counter()
+            for b in active:
+                spent[b] += (now - clock) / len(active)
+            clock = now
             feed = torch.full((len(prompts), 1), self.lm.tokenizer.pad_token_id, dtype=torch.long)
             still = []
             for b in active:
                 seed = None if seeds is None else seeds[b]
                 row_attn = None if attn is None else attn[:, b]
                 if generated[b] >= self.config.max_new_tokens:
-                    results[b] = self._finish_row(rows[b], generated[b], "length", start)
+                    results[b] = self._finish_row(rows[b], generated[b], "length", spent[b])
                     continue
                 prev = rows[b][-1].log_c if rows[b] else None
                 cand = self._score(logits[b], row_attn, prev, int(logits[b].argmax()))
                 generated[b] += 1
                 if cand.id in self.eos:
-                    results[b] = self._finish_row(rows[b], generated[b], "eos", start)
+                    results[b] = self._finish_row(rows[b], generated[b], "eos", spent[b])
                 elif self.config.max_triggers > 0 and self.threshold.fires(cand.signal):
+                    alone = time.perf_counter()
                     self._begin(_row_cache(cache, b, pads[b]), seed, rows[b], generated[b])
                     self._logits, self._attn, self._pending = logits[b], row_attn, (0, cand)
-                    results[b] = self._output(self._run(), time.perf_counter() - start)
+                    finish = self._run()
+                    results[b] = self._output(finish, spent[b] + time.perf_counter() - alone)
+                    clock += time.perf_counter() - alone  # the others waited; not their time
                 else:
                     rows[b].append(Token(cand.id, self._text(cand.id), "greedy", cand.logprob, cand.signal,
-                                         cand.rauq, cand.log_c))  # fmt: skip
+                                         cand.rauq, cand.log_c, cand.entropy))  # fmt: skip
                     feed[b, 0] = cand.id
                     still.append(b)
             active = still
@@ -357,15 +445,18 @@ class RAUQController:
                 logits, attn = self._forward(cache, feed, mask, pos)
         return results  # type: ignore[return-value]
 
-    def _finish_row(self, tokens: list[Token], generated: int, finish: str, start: float) -> ControllerOutput:
+    def _finish_row(
+        self, tokens: list[Token], generated: int, finish: str, latency: float
+    ) -> ControllerOutput:
         self._begin(None, None, tokens, generated)
-        return self._output(finish, time.perf_counter() - start)
+        return self._output(finish, latency)
 
     def _run(self) -> str:
-        """Decode from the current state to eos or the budget, triggering and repairing."""
+        """Decode from the current state to eos, the budget or an abstention, triggering and repairing."""
         cfg = self.config
         quiet_since = 0  # completion index where the cooldown started (end of the last repair)
-        watch: TriggerEvent | None = None  # the cot repair under its stability window
+        watch: TriggerEvent | None = None  # the repair under its stability window
+        watch_end = 0  # completion index where that repair's text ends
         floor = 0
         try:
             while True:
@@ -373,25 +464,32 @@ class RAUQController:
                 if cand.id in self.eos:
                     return "eos"
                 n = len(self.tokens)
-                if watch is not None and n - watch.cot_span[1] >= cfg.stability_window:
+                if watch is not None and n - watch_end >= cfg.stability_window:
                     watch.stable, watch = True, None
                 if self.threshold.fires(cand.signal) and len(self.events) < cfg.max_triggers:
-                    if watch is not None:  # inside the stability window: undo and go deeper
-                        watch.stable, watch.kept = False, False
+                    if watch is not None:  # inside the stability window: abstain, or undo and go deeper
+                        watch.stable = False
                         event = self._event(cand, watch.floor)
                         event.escalated_from = self.events.index(watch)
+                        if cfg.abstains:
+                            return self._abstain(event)
+                        watch.kept = False
                         watch = self._cot(event, deeper_than=watch.rollback_target)
-                        floor, quiet_since = event.cot_span[1], event.cot_span[1]
+                        floor = quiet_since = watch_end = event.cot_span[1]
                         continue
                     if n - quiet_since >= cfg.cooldown or not self.events:
                         event = self._event(cand, floor)
-                        if cfg.repair == "cot":
+                        if cfg.base_repair == "abstain":
+                            return self._abstain(event)
+                        if cfg.base_repair == "cot":
                             watch = self._cot(event, deeper_than=None)
-                            floor = quiet_since = event.cot_span[1]
+                            floor = quiet_since = watch_end = event.cot_span[1]
                             continue
-                        if cfg.repair == "rerank":
+                        if cfg.base_repair == "rerank":
                             self._rerank(event, cand)
-                            quiet_since = len(self.tokens)
+                            quiet_since = watch_end = len(self.tokens)
+                            if cfg.abstains and cfg.stability_window > 0:
+                                watch = event
                             continue
                         quiet_since = n + 1  # none: log only, keep the token
                 self._commit(cand, "greedy")
@@ -399,9 +497,17 @@ class RAUQController:
             return "length"
 
     def _event(self, cand: _Candidate, floor: int) -> TriggerEvent:
-        event = TriggerEvent(len(self.tokens), cand.signal, self.config.repair, self.generated, floor=floor)
+        event = TriggerEvent(
+            len(self.tokens), cand.signal, self.config.base_repair, self.generated, floor=floor
+        )
         self.events.append(event)
         return event
+
+    def _abstain(self, event: TriggerEvent) -> str:
+        """Stop: the answer becomes the abstention text (the fired token is not committed)."""
+        event.action = "abstain"
+        self.abstained = True
+        return "abstain"
 
     # ---- repairs ---------------------------------------------------------------------------------
 
@@ -416,15 +522,21 @@ class RAUQController:
         try:
             self._force(self.prefix_ids)
             cap = min(cfg.cot_length, MAX20) if cfg.cot_policy == "max20" else cfg.cot_length
+            shortest = min(cfg.cot_min_tokens, cap)
             event.cot_stop = "length"
             while event.cot_tokens < cap:
-                tok = self._sample()
+                tok = self._sample(allow_eos=event.cot_tokens >= shortest)
                 if tok.id in self.eos:
                     event.cot_stop = "eos"
                     break
                 self._commit(tok, "cot")
                 event.cot_tokens += 1
-                if cfg.cot_policy == "rauq" and self._look_ahead(event):
+                if (
+                    cfg.cot_policy == "rauq"
+                    and event.cot_tokens >= shortest
+                    and sentence_closed(self._thought_text(start))
+                    and self._look_ahead(event)
+                ):
                     event.cot_stop = "signal"
                     break
             if event.cot_stop != "signal":
@@ -435,6 +547,10 @@ class RAUQController:
             event.cot_span = event.cot_span or [start, len(self.tokens)]
             raise
         return event if cfg.stability_window > 0 else None
+
+    def _thought_text(self, start: int) -> str:
+        """The sampled thought so far (the tokens after the prefix that opened it at `start`)."""
+        return self.lm.tokenizer.decode([t.id for t in self.tokens[start:] if t.kind == "cot"])
 
     def _look_ahead(self, event: TriggerEvent) -> bool:
         """Close the thought and decode up to `cot_horizon` greedy tokens: keep them when none fires,
@@ -524,13 +640,18 @@ class RAUQController:
         self._pending = (self._version, cand)
         return cand
 
-    def _sample(self) -> _Candidate:
-        """A thought token: temperature and nucleus (top-p) sampling from the seeded generator."""
+    def _sample(self, allow_eos: bool = True) -> _Candidate:
+        """A thought token: temperature and nucleus (top-p) sampling from the seeded generator; with
+        `allow_eos` False (a thought shorter than cot_min_tokens) end-of-sequence is masked out."""
         import torch
 
         self._count()
         cfg = self.config
-        probs = torch.softmax(self._logits.float().cpu() / cfg.cot_temperature, dim=-1)
+        logits = self._logits.float().cpu()
+        if not allow_eos:
+            logits = logits.clone()
+            logits[list(self.eos)] = -math.inf
+        probs = torch.softmax(logits / cfg.cot_temperature, dim=-1)
         sorted_p, order = probs.sort(descending=True)
         keep = (sorted_p.cumsum(0) - sorted_p) < cfg.cot_top_p  # the smallest set reaching top_p
         sorted_p = sorted_p * keep
@@ -550,22 +671,25 @@ class RAUQController:
 
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         log_p = float(log_probs[token_id])
+        entropy = float(-(log_probs.exp() * log_probs).sum())
         rauq, log_c = NAN, None
         if self.scorer is not None:
             log_c = self.scorer.step(log_p, attn, prev)
-            rauq = float(-log_c.max())
+            rauq = self.scorer.token_score(log_c)
         if self.config.trigger == "rauq":
             signal = rauq
         elif self.config.trigger == "entropy":
-            signal = float(-(log_probs.exp() * log_probs).sum())
+            signal = entropy
         else:
             top2 = log_probs.topk(2).values.exp()
             signal = float(top2[0] - top2[1])
-        return _Candidate(token_id, log_p, signal, rauq, log_c)
+        return _Candidate(token_id, log_p, signal, rauq, log_c, entropy)
 
     def _commit(self, cand: _Candidate, kind: str) -> None:
         text = self._text(cand.id)
-        self.tokens.append(Token(cand.id, text, kind, cand.logprob, cand.signal, cand.rauq, cand.log_c))
+        self.tokens.append(
+            Token(cand.id, text, kind, cand.logprob, cand.signal, cand.rauq, cand.log_c, cand.entropy)
+        )
         self._feed([cand.id])
 
     def _force(self, ids: list[int]) -> None:
@@ -593,8 +717,8 @@ class RAUQController:
             input_ids=ids.to(device),
             attention_mask=None if mask is None else mask.to(device),
             position_ids=None if pos is None else pos.to(device),
-            past_key_values=cache,
             use_cache=True,
+            **self.lm.cache_kwargs(cache),
             logits_to_keep=1,
         )
         if self.scorer is None:
@@ -619,14 +743,26 @@ class RAUQController:
     def _text(self, token_id: int) -> str:
         return self.lm.tokenizer.decode([token_id])
 
+    def _answer_tokens(self) -> tuple[list[Token], bool]:
+        """The tokens a benchmark judges: the greedy/rerank text after the last kept thought's closing
+        delimiter, or all of it when no thought was kept; and whether a thought was kept."""
+        spans = [e.cot_span for e in self.events if e.kept and e.action == "cot" and e.cot_span]
+        start = spans[-1][1] if spans else 0
+        return [t for t in self.tokens[start:] if t.kind in ("greedy", "rerank")], bool(spans)
+
     def _output(self, finish: str, latency: float) -> ControllerOutput:
         decode = self.lm.tokenizer.decode
         kept = [t for t in self.tokens if t.kind != "forced"]
-        answer_ids = [t.id for t in self.tokens if t.kind in ("greedy", "rerank")]
+        answer_tokens, after_thought = self._answer_tokens()
+        answer = decode([t.id for t in answer_tokens], skip_special_tokens=True).strip()
+        if after_thought:
+            answer = answer.lstrip(LEADING_JUNK)  # no delimiter debris
+        if self.abstained:
+            answer = self.config.abstain_text
         extra = self.generated - len(kept) - (finish == "eos")  # the closing eos is no repair cost
         stats = {
             "triggers": len(self.events),
-            "kept_repairs": sum(e.kept for e in self.events if e.action != "none"),
+            "kept_repairs": sum(e.kept for e in self.events if e.action in ("cot", "rerank")),
             "escalations": sum(e.escalated_from is not None for e in self.events),
             "cot_tokens": sum(t.kind == "cot" for t in self.tokens),
             "completion_tokens": len(self.tokens),
@@ -636,7 +772,7 @@ class RAUQController:
         }
         return ControllerOutput(
             completion=decode([t.id for t in self.tokens], skip_special_tokens=True).strip(),
-            answer=decode(answer_ids, skip_special_tokens=True).strip(),
+            answer=answer,
             tokens=list(self.tokens),
             trigger_events=list(self.events),
             rauq_scores=[t.rauq for t in self.tokens],
@@ -646,4 +782,6 @@ class RAUQController:
             latency_s=latency,
             finish_reason=finish,
             stats=stats,
+            abstained=self.abstained,
+            uncertainty=answer_uncertainty(answer_tokens, self.threshold.direction),
         )

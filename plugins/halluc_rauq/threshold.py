@@ -1,4 +1,15 @@
-"""Fit the trigger threshold theta: logistic regression of token error labels on a token signal."""
+"""Fit the trigger threshold theta on a token signal.
+
+Label rules (`collect`):
+- `answer` (default): the model answers greedily; each answer gives one point, its peak token
+  signal (max; min for the margin), labelled by whether the answer is wrong. The online trigger
+  fires on an answer exactly when its peak crosses theta, so this calibrates the decision the
+  controller makes: does this answer hold a hallucination?
+- `sequence`: every greedy answer token carries its answer's verdict.
+- `teacher-forced`: the reference is forced; a token is an error when the model's top-1 differs.
+  This measures how close a token's own probability is to the reference, not hallucination: the
+  emitted token is always the top-1 during greedy decoding.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +29,7 @@ from ucli.models import LoadedModel, chat_prompt
 
 THETA_SCHEMA = "halluc.rauq.theta"
 SIGNALS = ("rauq", "entropy", "margin")
-LABELS = ("teacher-forced", "sequence")
+LABELS = ("answer", "sequence", "teacher-forced")
 
 
 @dataclass
@@ -45,8 +56,9 @@ def token_signal(
     return forced.margin
 
 
-def fit_threshold(scores, labels) -> ThresholdFit:
-    """Logistic regression (scikit-learn) of the label on the score; theta by Youden's J."""
+def fit_threshold(scores, labels, coverage: float | None = None) -> ThresholdFit:
+    """Logistic regression (scikit-learn) of the label on the score; theta by Youden's J, or, with
+    `coverage` c, the theta at which a share c of the points does not fire (the fewest that do)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score, roc_curve
 
@@ -55,7 +67,8 @@ def fit_threshold(scores, labels) -> ThresholdFit:
     n_pos, n_neg = int(y.sum()), int((1 - y).sum())
     if n_pos == 0 or n_neg == 0:
         raise BadInput(
-            f"threshold fitting needs both labels; got {n_pos} positive and {n_neg} negative tokens"
+            f"threshold fitting needs both labels; got {n_pos} positive and {n_neg} negative points "
+            "(wrong and right answers, or error and other tokens)"
         )
     model = LogisticRegression().fit(x[:, None], y)
     w, b = float(model.coef_[0, 0]), float(model.intercept_[0])
@@ -66,6 +79,8 @@ def fit_threshold(scores, labels) -> ThresholdFit:
     p_star = float(np.clip(cuts[best], 1e-12, 1 - 1e-12))
     direction = "above" if w >= 0 else "below"
     theta = (math.log(p_star / (1 - p_star)) - b) / w if w != 0 else float(np.median(x))
+    if coverage is not None:
+        theta = coverage_theta(x, direction, coverage)
     fires = x >= theta - 1e-9 if direction == "above" else x <= theta + 1e-9
     return ThresholdFit(
         theta=float(theta),
@@ -78,6 +93,19 @@ def fit_threshold(scores, labels) -> ThresholdFit:
         n_positive=n_pos,
         n_negative=n_neg,
     )
+
+
+def coverage_theta(x: np.ndarray, direction: str, coverage: float) -> float:
+    """The theta that leaves unfired at least a share `coverage` of the values and fires on all
+    the others it can: values fire at `>= theta` (above) or `<= theta` (below)."""
+    if not 0 < coverage <= 1:
+        raise BadInput(f"--coverage must be in (0, 1], got {coverage}")
+    s = np.sort(x if direction == "above" else -x)
+    cut = s[min(math.ceil(coverage * len(s)), len(s) - 1)] if coverage < 1 else np.nextafter(s[-1], math.inf)
+    quiet = np.searchsorted(s, cut, side="left")
+    if quiet / len(s) < coverage:  # ties at the cut: move past them
+        cut = np.nextafter(cut, math.inf)
+    return float(cut if direction == "above" else -cut)
 
 
 def collect(
@@ -98,7 +126,8 @@ def collect(
 
     `teacher-forced`: the reference is forced and a position is an error when the model's top-1
     token differs from the reference token. `sequence`: the model answers greedily and every token
-    carries its answer's verdict (`judge`).
+    carries its answer's verdict (`judge`). `answer`: one point per greedy answer, its peak token
+    signal (max; min for the margin) with the answer's verdict; `max_samples` counts answers.
     """
     check_alpha(alpha)
     if signal not in SIGNALS:
@@ -117,7 +146,7 @@ def collect(
                 lm.tokenizer(p.reference or "", add_special_tokens=False)["input_ids"] for p in batch
             ]
             verdicts: list[bool | None] = [None] * len(batch)
-        else:
+        else:  # sequence, answer
             from ucli.generation import generate_greedy
 
             gens = generate_greedy(lm, [chat_prompt(lm.tokenizer, p.prompt) for p in batch], max_new_tokens)
@@ -131,9 +160,11 @@ def collect(
                 y = (f.top1 != np.asarray(completion)).astype(np.int64)
             else:
                 y = np.full(len(completion), 0 if verdict else 1, dtype=np.int64)
+            if labels == "answer":
+                s, y = np.array([s.min() if signal == "margin" else s.max()]), y[:1]
             scores.append(s)
             marks.append(y)
-            total += len(completion)
+            total += len(s)
             used += 1
         advance(len(batch))
     if not scores:

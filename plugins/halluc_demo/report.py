@@ -1,0 +1,134 @@
+"""What `halluc demo` prints: the detection table, greedy against the controller, the paired tests
+in words that say what the numbers show (good news or not), and a few answers side by side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ucli import console
+
+SIGNIFICANT = 0.05
+
+
+def _fmt(value: Any, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
+
+
+def _ci(row: dict[str, Any], key: str) -> str:
+    lo, hi = row.get(f"{key}_ci") or (None, None)
+    return f"{row[key]:.3f} [{_fmt(lo, '{:.3f}')}, {_fmt(hi, '{:.3f}')}]"
+
+
+def _short(text: str, width: int = 48) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _mark(text: str, outcome: str) -> str:
+    from rich.markup import escape
+
+    colour = {"right": "green", "wrong": "red", "abstained": "yellow"}[outcome]
+    return f"[{colour}]{escape(_short(text))}[/{colour}]"
+
+
+def detection_table(s: dict[str, Any]) -> Any:
+    n, wrong = s["n"], s["baseline"]["wrong"]
+    title = f"detecting wrong answers on {s['benchmark']}/{s['split']} (plain greedy: {wrong} of {n} wrong)"
+    rows = [(r["name"], _ci(r, "auroc"), _ci(r, "prr")) for r in s["detection"] if "auroc" in r]
+    if not rows:
+        return f"{title}: not measurable, detection needs both right and wrong answers"
+    return console.table(title, ["score (same decode)", "AUROC [95% CI]", "PRR [95% CI]"], rows)
+
+
+def arms_table(s: dict[str, Any]) -> Any:
+    b, c = s["baseline"], s["controller"]
+    metrics = [
+        ("accuracy (right / all questions)", "accuracy", "{:.1%}"),
+        ("wrong answers (hallucinations)", "wrong", "{:d}"),
+        ("answered (coverage)", "coverage", "{:.1%}"),
+        ("accuracy among answered", "selective_accuracy", "{:.1%}"),
+        ("repaired answers that read as answers", "repair_well_formed", "{:.1%}"),
+        ("tokens generated per answer", "avg_generated_tokens", "{:.1f}"),
+        ("extra tokens per answer (repairs)", "avg_extra_tokens", "{:.2f}"),
+        ("seconds spent per answer", "avg_latency_s", "{:.2f}"),
+    ]
+    rows = [(name, _fmt(b.get(key), fmt), _fmt(c.get(key), fmt)) for name, key, fmt in metrics]
+    title = f"{s['model']} on {s['benchmark']}/{s['split']} ({s['n']} questions, repair {s['repair']})"
+    return console.table(title, ["", "plain greedy", "controller"], rows)
+
+
+def verdict(s: dict[str, Any]) -> list[str]:
+    """Sentences that say what the numbers show, whichever way they point."""
+    b, c, cmp = s["baseline"], s["controller"], s["comparison"]
+    wrong_p, right_p = cmp["mcnemar"]["not_wrong"]["p_value"], cmp["mcnemar"]["correct"]["p_value"]
+    lines = []
+    fewer = b["wrong"] - c["wrong"]
+    sig = "significant" if wrong_p < SIGNIFICANT else "not significant"
+    delta = f"{fewer} fewer" if fewer >= 0 else f"{-fewer} more"
+    lines.append(
+        f"Wrong answers: {b['wrong']} under plain greedy, {c['wrong']} under the controller "
+        f"({delta}; paired McNemar p = {wrong_p:.2g}, {sig} at {SIGNIFICANT}), "
+        f"answering {c['coverage']:.0%} of the questions."
+    )
+    if c["abstained"]:
+        lines.append(
+            f"It abstained on {c['abstained']} questions: {cmp['hallucinations_avoided']} of those greedy answers "
+            f"were wrong, {cmp['correct_lost']} were right. Accuracy among answered: {c['selective_accuracy']:.1%} "
+            f"against greedy's {b['selective_accuracy']:.1%}."
+        )
+    moved = f"{cmp['fixed']} answers fixed and {cmp['broken']} broken"
+    if c["accuracy"] > b["accuracy"] and right_p < SIGNIFICANT:
+        lines.append(
+            f"Accuracy rose from {b['accuracy']:.1%} to {c['accuracy']:.1%} ({moved}; p = {right_p:.2g})."
+        )
+    else:
+        change = (
+            f"rose from {b['accuracy']:.1%} to {c['accuracy']:.1%}" if c["accuracy"] > b["accuracy"]
+            else f"fell from {b['accuracy']:.1%} to {c['accuracy']:.1%}" if c["accuracy"] < b["accuracy"]
+            else f"stayed at {b['accuracy']:.1%}"
+        )  # fmt: skip
+        lines.append(
+            f"Accuracy over all questions {change} ({moved}; "
+            f"p = {right_p:.2g}): on this model the repairs do not raise accuracy"
+            + ("; what helps is abstaining where RAUQ is unsure." if c["abstained"] else ".")
+        )
+    if c["repaired"]:
+        lines.append(
+            f"{c['repaired']} answers were repaired; {c['repaired_correct']} of them are right and "
+            f"{c['repair_well_formed']:.0%} read as answers."
+        )
+    return lines
+
+
+def examples_table(answers: list[dict[str, Any]], limit: int = 6) -> Any:
+    changed = [a for a in answers if a["baseline"] != a["controller"]]
+    rows = [
+        (_short(a["question"], 40), _short(a["expected"], 16),
+         _mark(a["baseline"], "right" if a["baseline_correct"] else "wrong"),
+         _mark(a["controller"], a["controller_outcome"]))
+        for a in changed[:limit]
+    ]  # fmt: skip
+    return console.table(
+        f"answers the controller changed ({len(changed)}; first {len(rows)})",
+        ["question", "expected", "plain greedy", "controller"],
+        rows,
+    )
+
+
+def show(result: Any, batch_size: int) -> None:
+    s = result.summary
+    out = console.out
+    out.print(detection_table(s))
+    out.print(arms_table(s))
+    for line in verdict(s):
+        out.print(line, highlight=False)
+    if any(a["baseline"] != a["controller"] for a in result.answers):
+        out.print(examples_table(result.answers))
+    reused = s["baseline"]["reused"]
+    out.print(
+        f"theta {s['theta']:.3f} (RAUQ peak token score, fitted on {s['calibration']} answers, AUROC "
+        f"{s['theta_auroc']:.3f}); seconds per answer are the time each answer took in batches of {batch_size}"
+        + (f" ({reused} plain-greedy rows reuse the identical controller decode)" if reused else "")
+        + f"; run folder: {result.run_dir}",
+        highlight=False,
+    )
