@@ -192,6 +192,26 @@ def test_ablate_runs_the_deduplicated_grid(cli, setup, tmp_path):
     assert plot.stat().st_size > 0 and not out.with_name("abl.json.journal").exists()
 
 
+def test_ablate_pins_delimiters_and_depths_that_cannot_matter(cli, setup, tmp_path):
+    from halluc_rauq.controller import DELIMITERS
+
+    out = tmp_path / "abl.json"
+    res = cli("control", "ablate", "-b", "local", "--data-file", setup["data"], *base_args(setup),
+              "--repair", "cot,abstain", "--delimiters", "wait,restart", "--rollback-mode", "sentence,fixed",
+              "--rollback", "2,3", "--max-new-tokens", 6, "--limit", 2, "-o", out)  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    cells = json.loads(out.read_text())["configurations"]
+    # cot: 2 delimiters x (sentence + fixed x 2 depths) = 6; abstain: 1
+    assert len(cells) == 7 and sum(c["knobs"]["repair"] == "abstain" for c in cells) == 1
+    sentence = [c["knobs"] for c in cells if c["knobs"].get("rollback_mode") == "sentence"]
+    assert len(sentence) == 2 and all(k["rollback"] is None for k in sentence)
+    assert {c["knobs"].get("delimiters") for c in cells} == {"wait", "restart", None}
+    assert set(DELIMITERS) >= {"wait", "restart"}
+    res = cli("control", "ablate", "-b", "local", "--data-file", setup["data"], *base_args(setup),
+              "--delimiters", "shout", "-o", tmp_path / "b.json")  # fmt: skip
+    assert res.exit_code == 2 and "--delimiters: unknown 'shout'" in res.stderr
+
+
 def test_ablate_refuses_a_missing_learned_threshold_before_decoding(cli, setup, tmp_path):
     res = cli("control", "ablate", "-b", "local", "--data-file", setup["data"], *base_args(setup),
               "--trigger", "rauq,margin", "-o", tmp_path / "a.json")  # fmt: skip

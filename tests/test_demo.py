@@ -7,7 +7,6 @@ from halluc_demo import run_demo
 from ucli.generation import generate_greedy
 from ucli.models import load_model
 
-
 TOKENS = 4
 
 

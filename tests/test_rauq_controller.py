@@ -188,8 +188,8 @@ def test_rollback_crops_the_cache_and_never_prefills_again(qwen):
         calls.append(kwargs["input_ids"].shape[1])
         return original(*args, **kwargs)
 
-    config = ControllerConfig(max_new_tokens=30, rollback=3, cooldown=0, stability_window=0, cot_length=2,
-                              cot_policy="unlimited")  # fmt: skip
+    config = ControllerConfig(max_new_tokens=30, rollback=3, rollback_mode="fixed", cooldown=0, stability_window=0,
+                              cot_length=2, cot_policy="unlimited")  # fmt: skip
     controller = RAUQController(qwen, config, scorer_for(qwen), Scripted({6}))
     qwen.model.forward = counting
     try:
@@ -208,7 +208,8 @@ def test_rollback_crops_the_cache_and_never_prefills_again(qwen):
 
 
 def events_for(lm, calls, **knobs):
-    knobs = {"max_new_tokens": 40, "stability_window": 0, "cot_length": 2, "cot_policy": "unlimited", **knobs}
+    knobs = {"max_new_tokens": 40, "stability_window": 0, "cot_length": 2, "cot_policy": "unlimited",
+             "rollback_mode": "fixed", **knobs}  # fmt: skip
     controller = RAUQController(lm, ControllerConfig(**knobs), scorer_for(lm), Scripted(calls))
     return controller.generate(prompt_of(lm)), controller
 
@@ -244,10 +245,22 @@ def test_anchor_rollback_goes_back_to_the_last_clause_end(qwen):
     assert controller._rollback_target(0, 7) == (3, False)  # escalation: the anchor before, after ","
     assert controller._rollback_target(0, 3) == (0, True)  # none left: the floor
     assert controller._rollback_target(5, 7) == (5, True)
-    fixed = RAUQController(qwen, ControllerConfig(rollback=2), scorer_for(qwen), Scripted(()))
+    fixed = RAUQController(
+        qwen, ControllerConfig(rollback=2, rollback_mode="fixed"), scorer_for(qwen), Scripted(())
+    )
     fixed.tokens = controller.tokens
     assert fixed._rollback_target(0, None) == (7, False)
     assert fixed._rollback_target(0, 7) == (5, False)  # escalation: K more than the undone cut
+
+
+def test_sentence_rollback_goes_back_to_the_start_of_the_sentence_that_fired(qwen):
+    controller = RAUQController(qwen, ControllerConfig(), scorer_for(qwen), Scripted(()))
+    assert controller.config.rollback_mode == "sentence"
+    texts = ["He", " was", " born", " in", " 19", "30", ".", " List", ":", " 1", ".", " The", " river", ","]
+    controller.tokens = [Token(i, t, "greedy", 0.0, 0.0, 0.0) for i, t in enumerate(texts)]
+    assert controller._rollback_target(0, None) == (7, False)  # after "1930.", not after the list "1."
+    assert controller._rollback_target(0, 7) == (0, True)  # escalation: no sentence before, the floor
+    assert controller._rollback_target(9, None) == (9, True)
 
 
 def test_an_unstable_repair_is_undone_and_redone_deeper(qwen):
@@ -326,13 +339,13 @@ def test_a_thought_shorter_than_its_minimum_never_samples_eos(qwen):
 @pytest.mark.parametrize(
     ("text", "closed"),
     [("He was born in 1930.", True), ("Is it? ", True), ('He said "yes."', True), ("Paris\n", True),
-     ("2.", False), ("so\n1.", False), ("The river", False), ("", False), ("Dr", False)],
+     ("2.", False), ("so\n1.", False), ("Steps: 1.", False), ("It cost 3.5.", True), ("The river", False), ("", False), ("Dr", False)],
 )  # fmt: skip
 def test_sentence_closed(text, closed):
     assert sentence_closed(text) is closed
 
 
-def test_after_a_kept_thought_the_judged_answer_is_what_follows_its_delimiter(qwen):
+def test_the_judged_answer_cuts_kept_thoughts_out_and_drops_the_debris_at_the_seam(qwen):
     controller = RAUQController(qwen, ControllerConfig(), scorer_for(qwen), Threshold.fixed(1.0, "rauq"))
     tok = qwen.tokenizer
 
@@ -342,15 +355,18 @@ def test_after_a_kept_thought_the_judged_answer_is_what_follows_its_delimiter(qw
             for i in tok(text, add_special_tokens=False)["input_ids"]
         ]
 
-    head, prefix = tokens("The capital of", "greedy"), tokens(" Wait.", "forced")
+    head, prefix = tokens("It is big.", "greedy"), tokens(" Wait.", "forced")
     thought, suffix, tail = tokens(" France", "cot"), tokens(" So", "forced"), tokens(": Paris.", "greedy")
     controller._begin(None, 0, head + prefix + thought + suffix + tail)
     start, end = len(head), len(head) + len(prefix) + len(thought) + len(suffix)
     controller.events = [TriggerEvent(3, 2.0, "cot", 3, rollback_target=start, cot_span=[start, end])]
     out = controller._output("eos", 0.0)
-    assert out.answer == "Paris." and out.completion.startswith("The capital of Wait.")
-    controller.events[0].kept = False  # an undone thought leaves the whole greedy text judged
-    assert controller._output("eos", 0.0).answer == tok.decode([t.id for t in head + tail]).strip()
+    assert out.answer == "It is big. Paris." and out.completion.startswith("It is big. Wait.")
+    controller._begin(None, 0, prefix + thought + suffix + tail)  # a thought at the start: no seam left
+    controller.events = [TriggerEvent(0, 2.0, "cot", 1, rollback_target=0, cot_span=[0, end - start])]
+    assert controller._output("eos", 0.0).answer == "Paris."
+    controller.events[0].kept = False  # an undone thought leaves the greedy text as generated
+    assert controller._output("eos", 0.0).answer == ": Paris."
 
 
 def test_abstain_stops_at_the_trigger_with_the_abstention_text(qwen):

@@ -37,7 +37,6 @@ GRID_KNOBS = (
     "rollback_mode",
     "delimiters",
 )
-COT_KNOBS = ("cot_policy", "rollback", "rollback_mode", "delimiters")  # only the cot repair uses these
 
 
 @dataclass
@@ -202,8 +201,9 @@ def grid(
 ) -> list[tuple[str, ControllerConfig, Threshold, dict[str, Any]]]:
     """Every distinct configuration of the grid: (key, config, threshold, the varied knobs).
 
-    Knobs that cannot matter are pinned before deduplication: cot-policy and rollback only act
-    with the cot repair, and theta only with fixed thresholds. Every threshold is resolved here,
+    Knobs that cannot matter are pinned before deduplication: cot-policy, rollback and delimiters
+    only act with a cot repair, the rollback depth only in fixed mode, and theta only with fixed
+    thresholds. Every threshold is resolved here,
     so a missing one fails before any decoding.
     """
     names = [k for k in GRID_KNOBS if k in values]
@@ -224,13 +224,17 @@ def grid(
             pinned = ("cot_policy", "rollback", "rollback_mode", "cot_prefix", "cot_suffix")
             config = config.model_copy(update={k: ControllerConfig.model_fields[k].default for k in pinned})
             delimiters = None
+        elif config.rollback_mode != "fixed":  # K tokens matter in fixed mode only
+            config = config.model_copy(update={"rollback": ControllerConfig.model_fields["rollback"].default})
         if threshold_type == "learned":
             theta = None
         shown = {"trigger": config.trigger, "threshold_type": threshold_type, "theta": theta,
                  "repair": config.repair}  # fmt: skip
         if config.base_repair == "cot":
             shown.update(
-                cot_policy=config.cot_policy, rollback=config.rollback, rollback_mode=config.rollback_mode,
+                cot_policy=config.cot_policy,
+                rollback=config.rollback if config.rollback_mode == "fixed" else None,
+                rollback_mode=config.rollback_mode,
                 delimiters=delimiters,
             )  # fmt: skip
         key = ",".join(f"{k}={v}" for k, v in shown.items() if v is not None)
@@ -279,17 +283,29 @@ def run_grid(
 
 
 def plot_ablation(results: list[dict[str, Any]], path: str | Path, title: str) -> Path:
-    """Accuracy against average generated tokens, one labelled point per configuration."""
+    """Two panels, one labelled point per configuration: accuracy among answered against coverage
+    (where abstaining configurations sit on the risk-coverage plane), and accuracy over all
+    questions against the tokens generated per question (what repairs cost)."""
     from ucli.artifacts import new_figure, write_figure
 
-    fig, ax = new_figure(figsize=(7, 5), dpi=120)
+    fig, (left, right) = new_figure(ncols=2, figsize=(11, 4.8), dpi=120)
     for r in results:
         s = r["summary"]
-        ax.scatter(s["avg_generated_tokens"], s["accuracy"], s=30)
-        ax.annotate(r["key"], (s["avg_generated_tokens"], s["accuracy"]), fontsize=6, alpha=0.8)
-    ax.set_xlabel("average generated tokens per sample (repairs included)")
-    ax.set_ylabel("accuracy")
-    ax.set_title(title)
+        label = r["key"].replace("threshold_type=", "").replace("trigger=", "")
+        for ax, x, y in (
+            (left, s["coverage"], s["selective_accuracy"]),
+            (right, s["avg_generated_tokens"], s["accuracy"]),
+        ):
+            if x is None or y is None:
+                continue
+            ax.scatter([x], [y], s=30)
+            ax.annotate(label, (x, y), fontsize=6, alpha=0.8, xytext=(3, 3), textcoords="offset points")
+    left.set_xlabel("coverage (share answered)")
+    left.set_ylabel("accuracy among answered")
+    right.set_xlabel("tokens generated per question (repairs included)")
+    right.set_ylabel("accuracy (right / all questions)")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
     return write_figure(fig, path)
 
 

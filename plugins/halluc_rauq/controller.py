@@ -18,9 +18,10 @@ or top-1 minus top-2 margin); when it crosses theta outside the cooldown, the co
   stability window.
 
 A thought lasts at least `cot_min_tokens` sampled tokens, and under policy `rauq` ends only at a
-sentence end or line break after which the look-ahead is calm. After a kept thought the judged
-answer is the text generated after the thought's closing delimiter (leading punctuation removed),
-so that a repair never leaves a fragment of the rolled-back text in the answer.
+sentence end or line break after which the look-ahead is calm. The judged answer is the
+completion with every kept thought cut out (opening to closing delimiter) and the delimiter debris
+at each seam dropped; the default `sentence` rollback makes the text before a thought whole
+sentences, so the answer after it is a sentence written anew.
 
 docs/control.md defines every rule precisely; tests/test_rauq_controller.py checks each one.
 """
@@ -64,7 +65,7 @@ class ControllerConfig(BaseModel):
     trigger: Literal["rauq", "entropy", "margin"] = "rauq"
     repair: Literal["cot", "rerank", "none", "abstain", "cot+abstain", "rerank+abstain"] = "cot"
     rollback: int = Field(2, ge=0, description="tokens to roll back (fixed mode)")
-    rollback_mode: Literal["fixed", "anchor"] = "fixed"
+    rollback_mode: Literal["fixed", "anchor", "sentence"] = "sentence"
     cooldown: int = Field(5, ge=0, description="greedy tokens after a repair before the next trigger")
     max_triggers: int = Field(5, ge=0)
     stability_window: int = Field(2, ge=0)
@@ -244,12 +245,13 @@ class _Candidate:
 
 def sentence_closed(text: str) -> bool:
     """Whether `text` ends a sentence or a line: `.`, `!` or `?` (closing quotes or brackets may
-    follow) or a line break; a bare list number ("2.") closes nothing."""
+    follow) or a line break; a list number ("2.", "Steps: 1.": one or two digits before the dot)
+    closes nothing, a year ("in 1930.") does."""
     tail = text.rstrip(" ")
     if tail.endswith("\n"):
         return True
     last = tail.rsplit("\n", 1)[-1].strip()
-    if re.fullmatch(r"\d+\.", last) or not last:
+    if not last or re.search(r"(?<![\d.,])\d{1,2}\.$", last):
         return False
     return re.search(r"[.!?][\"')\]”’]*$", last) is not None
 
@@ -611,8 +613,10 @@ class RAUQController:
 
     def _rollback_target(self, floor: int, deeper_than: int | None) -> tuple[int, bool]:
         """Where to cut. fixed: K tokens back (K more than the undone repair when escalating);
-        anchor: just after the latest token ending in one of ANCHOR_CHARS (strictly before the
-        undone repair's cut when escalating). Never below `floor`; `clipped` says the cut hit it."""
+        anchor: just after the latest token ending in one of ANCHOR_CHARS; sentence: just after the
+        latest sentence end or line break (`sentence_closed`), i.e. back to the start of the
+        sentence that fired; anchors strictly before the undone repair's cut when escalating. Never
+        below `floor`; `clipped` says the cut hit it (or found no anchor)."""
         cfg = self.config
         end = len(self.tokens) if deeper_than is None else deeper_than
         if cfg.rollback_mode == "fixed":
@@ -620,7 +624,11 @@ class RAUQController:
             return max(want, floor), want < floor
         limit = end if deeper_than is None else end - 1
         for t in range(limit, floor, -1):
-            if self.tokens[t - 1].text.rstrip(" ").endswith(tuple(ANCHOR_CHARS)):
+            if cfg.rollback_mode == "anchor":
+                cut = self.tokens[t - 1].text.rstrip(" ").endswith(tuple(ANCHOR_CHARS))
+            else:  # a few tokens of context tell "in 1930." from a list number "1."
+                cut = sentence_closed("".join(tok.text for tok in self.tokens[max(floor, t - 4) : t]))
+            if cut:
                 return t, False
         return floor, True  # no anchor: back to the floor
 
@@ -743,20 +751,25 @@ class RAUQController:
     def _text(self, token_id: int) -> str:
         return self.lm.tokenizer.decode([token_id])
 
-    def _answer_tokens(self) -> tuple[list[Token], bool]:
-        """The tokens a benchmark judges: the greedy/rerank text after the last kept thought's closing
-        delimiter, or all of it when no thought was kept; and whether a thought was kept."""
-        spans = [e.cot_span for e in self.events if e.kept and e.action == "cot" and e.cot_span]
-        start = spans[-1][1] if spans else 0
-        return [t for t in self.tokens[start:] if t.kind in ("greedy", "rerank")], bool(spans)
+    def _answer_segments(self) -> list[list[Token]]:
+        """The answer's pieces: the greedy/rerank text between the kept thoughts (each cut out from
+        its opening to its closing delimiter)."""
+        spans = sorted(e.cot_span for e in self.events if e.kept and e.action == "cot" and e.cot_span)
+        bounds = [0, *(i for span in spans for i in span), len(self.tokens)]
+        return [
+            [t for t in self.tokens[start:stop] if t.kind in ("greedy", "rerank")]
+            for start, stop in zip(bounds[::2], bounds[1::2], strict=True)
+        ]
 
     def _output(self, finish: str, latency: float) -> ControllerOutput:
         decode = self.lm.tokenizer.decode
         kept = [t for t in self.tokens if t.kind != "forced"]
-        answer_tokens, after_thought = self._answer_tokens()
-        answer = decode([t.id for t in answer_tokens], skip_special_tokens=True).strip()
-        if after_thought:
-            answer = answer.lstrip(LEADING_JUNK)  # no delimiter debris
+        segments = self._answer_segments()
+        answer_tokens = [t for segment in segments for t in segment]
+        texts = [decode([t.id for t in seg], skip_special_tokens=True).strip() for seg in segments]
+        # a piece after a thought loses the delimiter debris it starts with (": Paris." -> "Paris.")
+        texts = [texts[0]] + [text.lstrip(LEADING_JUNK) for text in texts[1:]]
+        answer = " ".join(text for text in texts if text)
         if self.abstained:
             answer = self.config.abstain_text
         extra = self.generated - len(kept) - (finish == "eos")  # the closing eos is no repair cost
