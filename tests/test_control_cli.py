@@ -134,6 +134,31 @@ def test_eval_writes_per_sample_records_and_a_summary(cli, setup, tmp_path):
     assert group["n_pairs"] == len(QUESTIONS) and group["acc_b"] == s["accuracy"]
 
 
+def test_eval_with_abstention_reports_coverage_the_paired_moves_and_a_figure(cli, setup, tmp_path):
+    from halluc_rauq.outcomes import paired_comparison, risk_coverage
+
+    out, plot = tmp_path / "ev", tmp_path / "rc.png"
+    res = cli("control", "eval", "-b", "local", "--data-file", setup["data"], *base_args(setup, "--theta", "1.5"),
+              "--repair", "abstain", "--abstain-text", "Pass.", "--max-new-tokens", 8, "-o", out, "--baseline",
+              "--plot", plot)  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert "against plain greedy:" in res.stdout and plot.stat().st_size > 0
+    ctl, base = read(out / "controller.jsonl"), read(out / "baseline.jsonl")
+    doc = json.loads((out / "summary.json").read_text())
+    s = doc["summary"]["controller"]
+    abstained = [r for r in ctl if r["abstained"]]
+    assert abstained and all(r["answer"] == "Pass." and r["outcome"] == "abstained" for r in abstained)
+    assert s["coverage"] == 1 - len(abstained) / len(ctl) and s["abstained"] == len(abstained)
+    assert doc["comparison"] == json.loads(json.dumps(paired_comparison(base, ctl)))
+    curve = risk_coverage(base, "above")
+    assert doc["risk_coverage"]["coverage"] == curve["coverage"] and doc["risk_coverage"]["signal"] == "rauq"
+    # the abstain repair at theta 1.5 sits on the curve: answered exactly where the greedy peak is under it
+    assert [not r["abstained"] for r in ctl] == [r["uncertainty"]["peak_signal"] < 1.5 for r in base]
+    res = cli("control", "eval", "-b", "local", "--data-file", setup["data"], *base_args(setup, "--theta", "1.5"),
+              "-o", tmp_path / "x", "--plot", plot)  # fmt: skip
+    assert res.exit_code == 2 and "add --baseline" in res.stderr and not (tmp_path / "x").exists()
+
+
 def test_eval_resumes_without_redoing_work(cli, setup, tmp_path, monkeypatch):
     args = ["control", "eval", "-b", "local", "--data-file", setup["data"], *base_args(setup, "--theta", "2"),
             "--max-new-tokens", 6, "--batch-size", 2, "-o"]  # fmt: skip

@@ -137,3 +137,18 @@ def test_existing_output_is_never_overwritten(cli, tiny_llama, tmp_path):
     res = cli("demo", "-m", tiny_llama, "-o", out)
     assert res.exit_code == 2 and "exists and is not empty" in res.stderr
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_the_demo_cli_and_run_demo_share_their_measured_defaults():
+    import inspect
+
+    from halluc_demo.cli import demo
+    from halluc_demo.run import DEFAULT_COVERAGE, DEFAULT_REPAIR
+
+    params = inspect.signature(demo).parameters
+    assert (
+        params["coverage"].default.default
+        == DEFAULT_COVERAGE
+        == inspect.signature(run_demo).parameters["coverage"].default
+    )
+    assert params["repair"].default.default == DEFAULT_REPAIR == "abstain"

@@ -520,3 +520,39 @@ def test_a_batch_decodes_like_one_sequence_at_a_time(lm, fire, repair):
         assert (b.abstained, b.answer) == (a.abstained, a.answer)
     if fire:  # rows left the batch after greedy tokens of their own
         assert any(o.trigger_events and o.trigger_events[0].position > 0 for o in batched)
+
+
+def test_a_repair_that_does_not_read_as_an_answer_is_abstained_with_the_fallback(qwen):
+    seen = []
+
+    def check(answer):
+        seen.append(answer)
+        return False
+
+    for repair, abstains in (("cot+abstain", True), ("cot", False)):
+        config = ControllerConfig(repair=repair, max_new_tokens=40, stability_window=0, cot_length=2,
+                                  cot_policy="unlimited", rollback_mode="fixed")  # fmt: skip
+        controller = RAUQController(qwen, config, scorer_for(qwen), Scripted({2}))
+        out = controller.generate(prompt_of(qwen), check=check)
+        assert out.abstained is abstains
+        if abstains:
+            last = out.trigger_events[-1]
+            assert (last.action, last.reason, last.escalated_from) == ("abstain", "malformed", 0) and seen
+    # an answer nobody repaired is never checked
+    seen.clear()
+    controller = RAUQController(qwen, ControllerConfig(repair="cot+abstain", max_new_tokens=8), scorer_for(qwen),
+                                Threshold.fixed(math.inf, "rauq"))  # fmt: skip
+    assert not controller.generate(prompt_of(qwen), check=check).abstained and not seen
+
+
+def test_a_thought_leaves_room_for_the_answer(qwen):
+    from halluc_rauq.controller import ANSWER_RESERVE
+
+    out, _ = events_for(qwen, {3}, max_new_tokens=24, cot_length=20, cot_min_tokens=2)
+    e = out.trigger_events[0]
+    assert e.cot_tokens <= 24 - 4 - ANSWER_RESERVE and e.cot_stop == "length"
+    # no room for even the shortest thought and an answer: log the trigger, or abstain with the fallback
+    out, _ = events_for(qwen, {3}, max_new_tokens=4 + ANSWER_RESERVE, cot_min_tokens=2)
+    assert [e.action for e in out.trigger_events] == ["none"] and not out.abstained
+    out, _ = events_for(qwen, {3}, max_new_tokens=4 + ANSWER_RESERVE, cot_min_tokens=2, repair="cot+abstain")
+    assert out.abstained and out.trigger_events[0].reason == "no room"

@@ -55,8 +55,10 @@ def demo(
     coverage: float = typer.Option(
         0.85, "--coverage", help="Theta leaves this share (0, 1] of calibration answers untriggered."
     ),
-    repair: str | None = typer.Option(
-        None, "--repair", help="The controller's repair (default: the controller's own default)."
+    repair: str = typer.Option(
+        "abstain",
+        "--repair",
+        help="The controller's repair: abstain (measured best on facts/train), cot, cot+abstain, rerank, ...",
     ),
     json_out: bool = options.JSON,
 ) -> None:

@@ -18,9 +18,10 @@ from ucli.artifacts import require_fresh_dir, run_id, sha256_file, staged_dir, w
 from ucli.models import DEFAULT_MODEL, load_model
 
 SCHEMA = "halluc.demo.run"
-DEFAULT_COVERAGE = (
-    0.85  # theta leaves this share of the calibration answers untriggered (see docs/control.md)
-)
+# chosen on facts/train (docs/control.md): theta leaves this share of the calibration answers
+# untriggered, and the repair with the best accuracy among answered at >= 80% coverage
+DEFAULT_COVERAGE = 0.85
+DEFAULT_REPAIR = "abstain"
 
 
 @dataclass
@@ -62,13 +63,13 @@ def run_demo(
     calibration_limit: int | None = None,
     calibration: str | Path | None = None,
     coverage: float | None = DEFAULT_COVERAGE,
-    repair: str | None = None,
+    repair: str = DEFAULT_REPAIR,
 ) -> DemoResult:
     """Heads (teacher-forced references) and theta (`answer` labels: the model's own greedy answers,
     their peak RAUQ token score against being wrong; theta leaves `coverage` of them untriggered, or
     Youden's J with None) from `calibration_split` or your `calibration` file; then `split` (or your
     `questions` file, judged by the `local` benchmark) decoded twice through the same loop:
-    controller (default knobs, `repair` if given) and plain greedy.
+    controller (default knobs with `repair`) and plain greedy.
 
     Writes heads.json, theta.json, controller.jsonl, baseline.jsonl and run.json (summary, paired
     comparison, detection table, risk-coverage curve, provenance) into a run folder that appears
@@ -84,9 +85,7 @@ def run_demo(
     from halluc_rauq.threshold import THETA_SCHEMA, collect, fit_threshold, theta_payload
     from ucli.journal import Journal
 
-    config = ControllerConfig.build(
-        max_new_tokens=max_new_tokens, seed=seed, **({"repair": repair} if repair else {})
-    )
+    config = ControllerConfig.build(max_new_tokens=max_new_tokens, seed=seed, repair=repair)
     if coverage is not None and not 0 < coverage <= 1:
         from ucli.errors import BadInput
 

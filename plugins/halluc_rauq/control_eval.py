@@ -6,6 +6,7 @@ import itertools
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,7 @@ def run_arm(
             [bench.format_prompt(s, tokenizer) for s in batch],
             [sample_seed(controller.config.seed, s.id) for s in batch],
             batch_size,
+            checks=[partial(bench.well_formed, s) for s in batch],
         )
         for sample, out in zip(batch, outs, strict=True):
             journal.append(sample_record(sample, bench, out, arm, f"{prefix}{arm}:{sample.id}"))

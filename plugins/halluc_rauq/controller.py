@@ -47,6 +47,7 @@ ANCHOR_CHARS = ".!?;:,\n"  # a token whose text ends with one of these closes a 
 SENTENCE_END = ".!?\n"  # where a thought may end under policy rauq
 LEADING_JUNK = " \t\n:;,.-–—*)]>"  # delimiter debris a resumed answer must not start with
 MAX20 = 20
+ANSWER_RESERVE = 8  # budget tokens a thought always leaves for the answer after it
 # named thought delimiters (--cot-prefix, --cot-suffix) that `control ablate --delimiters` compares
 DELIMITERS = {
     "wait": (" Wait, let me think. ", " So the answer is"),
@@ -179,6 +180,7 @@ class TriggerEvent:
     escalated_from: int | None = None  # index of the unstable event this one replaces
     candidates: list[dict[str, Any]] | None = None  # rerank: token, text, score
     floor: int = 0  # no rollback from this event went below this completion index
+    reason: str | None = None  # abstain: fired | unstable | malformed | no room (to think)
 
 
 @dataclass
@@ -295,6 +297,9 @@ def _row_cache(cache: Any, row: int, pad: int) -> Any:
     return own
 
 
+Check = Callable[[str], bool]  # does a judged answer read as an answer?
+
+
 class _Budget(Exception):
     """Raised inside a repair when max_new_tokens is spent."""
 
@@ -319,12 +324,14 @@ class RAUQController:
         tok = lm.tokenizer
         self.prefix_ids = tok(config.cot_prefix, add_special_tokens=False)["input_ids"]
         self.suffix_ids = tok(config.cot_suffix, add_special_tokens=False)["input_ids"]
-        if config.repair == "cot" and not (self.prefix_ids and self.suffix_ids):
+        if config.base_repair == "cot" and not (self.prefix_ids and self.suffix_ids):
             raise BadInput("--cot-prefix and --cot-suffix must each encode to at least one token")
 
     # ---- public -------------------------------------------------------------------------------
 
-    def generate(self, prompt: str, seed: int | None = None) -> ControllerOutput:
+    def generate(self, prompt: str, seed: int | None = None, check: Check | None = None) -> ControllerOutput:
+        """`check(answer)` says whether a judged answer reads as an answer: with an abstain
+        fallback (`cot+abstain`, `rerank+abstain`) a repaired answer that fails it is abstained."""
         import torch
         from transformers import DynamicCache
 
@@ -333,7 +340,7 @@ class RAUQController:
         with torch.no_grad(), self._watching():
             self._begin(DynamicCache(), seed)
             self._feed(self.lm.encode([prompt])["input_ids"][0].tolist())
-            finish = self._run()
+            finish = self._checked(self._run(), check)
         return self._output(finish, time.perf_counter() - start)
 
     def generate_batch(
@@ -342,8 +349,10 @@ class RAUQController:
         seeds: list[int] | None = None,
         batch_size: int = 8,
         advance: Callable[[int], None] = lambda n: None,
+        checks: list[Check] | None = None,
     ) -> list[ControllerOutput]:
-        """One output per prompt, decoded `batch_size` at a time.
+        """One output per prompt, decoded `batch_size` at a time (`checks`: one per prompt, as in
+        `generate`).
 
         A batch decodes greedily in lock-step (left padding, position ids that ignore it) until a
         sequence's signal fires: that sequence leaves the batch with its own slice of the KV cache
@@ -360,7 +369,8 @@ class RAUQController:
             for start in range(0, len(prompts), batch_size):
                 chunk = prompts[start : start + batch_size]
                 chunk_seeds = None if seeds is None else seeds[start : start + batch_size]
-                outputs.extend(self._batch(chunk, chunk_seeds))
+                chunk_checks = None if checks is None else checks[start : start + batch_size]
+                outputs.extend(self._batch(chunk, chunk_seeds, chunk_checks))
                 advance(len(chunk))
         return outputs
 
@@ -393,7 +403,9 @@ class RAUQController:
         self._pending: tuple[int, _Candidate] | None = None
         self._gen = torch.Generator().manual_seed(self.config.seed if seed is None else seed)
 
-    def _batch(self, prompts: list[str], seeds: list[int] | None) -> list[ControllerOutput]:
+    def _batch(
+        self, prompts: list[str], seeds: list[int] | None, checks: list[Check] | None = None
+    ) -> list[ControllerOutput]:
         import torch
         from transformers import DynamicCache
 
@@ -431,7 +443,7 @@ class RAUQController:
                     alone = time.perf_counter()
                     self._begin(_row_cache(cache, b, pads[b]), seed, rows[b], generated[b])
                     self._logits, self._attn, self._pending = logits[b], row_attn, (0, cand)
-                    finish = self._run()
+                    finish = self._checked(self._run(), None if checks is None else checks[b])
                     results[b] = self._output(finish, spent[b] + time.perf_counter() - alone)
                     clock += time.perf_counter() - alone  # the others waited; not their time
                 else:
@@ -474,7 +486,7 @@ class RAUQController:
                         event = self._event(cand, watch.floor)
                         event.escalated_from = self.events.index(watch)
                         if cfg.abstains:
-                            return self._abstain(event)
+                            return self._abstain(event, "unstable")
                         watch.kept = False
                         watch = self._cot(event, deeper_than=watch.rollback_target)
                         floor = quiet_since = watch_end = event.cot_span[1]
@@ -482,8 +494,12 @@ class RAUQController:
                     if n - quiet_since >= cfg.cooldown or not self.events:
                         event = self._event(cand, floor)
                         if cfg.base_repair == "abstain":
-                            return self._abstain(event)
-                        if cfg.base_repair == "cot":
+                            return self._abstain(event, "fired")
+                        if cfg.base_repair == "cot" and not self._room_to_think():
+                            if cfg.abstains:
+                                return self._abstain(event, "no room")
+                            event.action, quiet_since = "none", n + 1  # logged; the token is kept
+                        elif cfg.base_repair == "cot":
                             watch = self._cot(event, deeper_than=None)
                             floor = quiet_since = watch_end = event.cot_span[1]
                             continue
@@ -505,11 +521,28 @@ class RAUQController:
         self.events.append(event)
         return event
 
-    def _abstain(self, event: TriggerEvent) -> str:
+    def _abstain(self, event: TriggerEvent, reason: str) -> str:
         """Stop: the answer becomes the abstention text (the fired token is not committed)."""
-        event.action = "abstain"
+        event.action, event.reason = "abstain", reason
         self.abstained = True
         return "abstain"
+
+    def _checked(self, finish: str, check: Check | None) -> str:
+        """With an abstain fallback, a repaired answer that does not read as an answer is abstained."""
+        if check is None or not self.config.abstains or self.abstained:
+            return finish
+        repairs = [i for i, e in enumerate(self.events) if e.kept and e.action in ("cot", "rerank")]
+        if not repairs or check(self._answer_text(self._answer_segments())):
+            return finish
+        event = TriggerEvent(len(self.tokens), NAN, "abstain", self.generated, escalated_from=repairs[-1])
+        self.events.append(event)
+        return self._abstain(event, "malformed")
+
+    def _room_to_think(self) -> bool:
+        """Whether the budget holds a thought of the minimum length and an answer after it."""
+        cfg = self.config
+        cap = min(cfg.cot_length, MAX20) if cfg.cot_policy == "max20" else cfg.cot_length
+        return cfg.max_new_tokens - self.generated >= min(cfg.cot_min_tokens, cap) + ANSWER_RESERVE
 
     # ---- repairs ---------------------------------------------------------------------------------
 
@@ -525,6 +558,7 @@ class RAUQController:
             self._force(self.prefix_ids)
             cap = min(cfg.cot_length, MAX20) if cfg.cot_policy == "max20" else cfg.cot_length
             shortest = min(cfg.cot_min_tokens, cap)
+            cap = max(shortest, min(cap, cfg.max_new_tokens - self.generated - ANSWER_RESERVE))
             event.cot_stop = "length"
             while event.cot_tokens < cap:
                 tok = self._sample(allow_eos=event.cot_tokens >= shortest)
@@ -761,15 +795,20 @@ class RAUQController:
             for start, stop in zip(bounds[::2], bounds[1::2], strict=True)
         ]
 
+    def _answer_text(self, segments: list[list[Token]]) -> str:
+        """The pieces decoded and joined with a space; a piece after a thought loses the delimiter
+        debris it starts with (": Paris." -> "Paris.")."""
+        decode = self.lm.tokenizer.decode
+        texts = [decode([t.id for t in seg], skip_special_tokens=True).strip() for seg in segments]
+        texts = [texts[0]] + [text.lstrip(LEADING_JUNK) for text in texts[1:]]
+        return " ".join(text for text in texts if text)
+
     def _output(self, finish: str, latency: float) -> ControllerOutput:
         decode = self.lm.tokenizer.decode
         kept = [t for t in self.tokens if t.kind != "forced"]
         segments = self._answer_segments()
         answer_tokens = [t for segment in segments for t in segment]
-        texts = [decode([t.id for t in seg], skip_special_tokens=True).strip() for seg in segments]
-        # a piece after a thought loses the delimiter debris it starts with (": Paris." -> "Paris.")
-        texts = [texts[0]] + [text.lstrip(LEADING_JUNK) for text in texts[1:]]
-        answer = " ".join(text for text in texts if text)
+        answer = self._answer_text(segments)
         if self.abstained:
             answer = self.config.abstain_text
         extra = self.generated - len(kept) - (finish == "eos")  # the closing eos is no repair cost

@@ -155,10 +155,11 @@ def plot_risk_coverage(
     from ucli.artifacts import new_figure, write_figure
 
     fig, ax = new_figure(figsize=(6.4, 4.8), dpi=120)
-    ax.plot(
-        curve["coverage"], curve["selective_accuracy"], drawstyle="steps-post", label="abstain, every theta"
-    )
+    accuracy = [math.nan if a is None else a for a in curve["selective_accuracy"]]  # none answered: no point
+    ax.plot(curve["coverage"], accuracy, drawstyle="steps-post", label="abstain, every theta")
     for label, (cov, acc) in points.items():
+        if cov is None or acc is None:
+            continue
         ax.scatter([cov], [acc], s=30, zorder=3)
         ax.annotate(label, (cov, acc), fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax.set_xlabel("coverage (share of questions answered)")

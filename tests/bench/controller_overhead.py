@@ -99,12 +99,14 @@ def main() -> int:
     ids = lm.encode([prompts[0]])["input_ids"]
 
     def step(cache, token):
-        return lm.model(input_ids=token, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+        return lm.model(input_ids=token, use_cache=True, logits_to_keep=1, **lm.cache_kwargs(cache)).logits
 
     def timings() -> tuple[float, float, float]:
         with torch.no_grad():
             cache = DynamicCache()
-            logits = lm.model(input_ids=ids, past_key_values=cache, use_cache=True, logits_to_keep=1).logits
+            logits = lm.model(
+                input_ids=ids, use_cache=True, logits_to_keep=1, **lm.cache_kwargs(cache)
+            ).logits
             seq = []
             for _ in range(args.max_new_tokens):
                 nxt = logits[:, -1].argmax(-1, keepdim=True)
@@ -123,7 +125,7 @@ def main() -> int:
             kept = torch.cat([ids, *seq[:-k]], dim=1)
             t0 = time.perf_counter()
             fresh = DynamicCache()
-            lm.model(input_ids=kept, past_key_values=fresh, use_cache=True, logits_to_keep=1)
+            lm.model(input_ids=kept, use_cache=True, logits_to_keep=1, **lm.cache_kwargs(fresh))
             for tok in seq[-k:]:
                 step(fresh, tok)
             reprefill = time.perf_counter() - t0
