@@ -254,8 +254,9 @@ def test_anchor_rollback_goes_back_to_the_last_clause_end(qwen):
 
 
 def test_sentence_rollback_goes_back_to_the_start_of_the_sentence_that_fired(qwen):
-    controller = RAUQController(qwen, ControllerConfig(), scorer_for(qwen), Scripted(()))
-    assert controller.config.rollback_mode == "sentence"
+    controller = RAUQController(
+        qwen, ControllerConfig(rollback_mode="sentence"), scorer_for(qwen), Scripted(())
+    )
     texts = ["He", " was", " born", " in", " 19", "30", ".", " List", ":", " 1", ".", " The", " river", ","]
     controller.tokens = [Token(i, t, "greedy", 0.0, 0.0, 0.0) for i, t in enumerate(texts)]
     assert controller._rollback_target(0, None) == (7, False)  # after "1930.", not after the list "1."

@@ -70,10 +70,10 @@ REPAIR = typer.Option(
 )
 ROLLBACK = typer.Option(2, "--rollback", min=0, help="Tokens to roll back (--rollback-mode fixed).")
 ROLLBACK_MODE = typer.Option(
-    "sentence",
+    "fixed",
     "--rollback-mode",
-    help="sentence (back to the start of the sentence that fired), anchor (last sentence/clause/line end) "
-    "or fixed (--rollback tokens).",
+    help="fixed (--rollback tokens), sentence (back to the start of the sentence that fired) "
+    "or anchor (last sentence/clause/line end).",
 )
 COT_POLICY = typer.Option(
     "rauq", "--cot-policy", help="rauq (stop when the look-ahead is calm), max20 or unlimited."
@@ -425,7 +425,7 @@ def ablate(
     cot_policy: str = typer.Option("rauq", "--cot-policy", help="Comma list of rauq, max20, unlimited."),
     rollback: str = typer.Option("2", "--rollback", help="Comma list of rollback depths."),
     rollback_mode: str = typer.Option(
-        "sentence", "--rollback-mode", help="Comma list of sentence, anchor, fixed."
+        "fixed", "--rollback-mode", help="Comma list of fixed, sentence, anchor."
     ),
     delimiters: str | None = typer.Option(
         None,

@@ -20,8 +20,7 @@ or top-1 minus top-2 margin); when it crosses theta outside the cooldown, the co
 A thought lasts at least `cot_min_tokens` sampled tokens, and under policy `rauq` ends only at a
 sentence end or line break after which the look-ahead is calm. The judged answer is the
 completion with every kept thought cut out (opening to closing delimiter) and the delimiter debris
-at each seam dropped; the default `sentence` rollback makes the text before a thought whole
-sentences, so the answer after it is a sentence written anew.
+at each seam dropped; a `sentence` rollback makes the text before a thought whole sentences.
 
 docs/control.md defines every rule precisely; tests/test_rauq_controller.py checks each one.
 """
@@ -66,7 +65,7 @@ class ControllerConfig(BaseModel):
     trigger: Literal["rauq", "entropy", "margin"] = "rauq"
     repair: Literal["cot", "rerank", "none", "abstain", "cot+abstain", "rerank+abstain"] = "cot"
     rollback: int = Field(2, ge=0, description="tokens to roll back (fixed mode)")
-    rollback_mode: Literal["fixed", "anchor", "sentence"] = "sentence"
+    rollback_mode: Literal["fixed", "anchor", "sentence"] = "fixed"  # measured best on facts/train
     cooldown: int = Field(5, ge=0, description="greedy tokens after a repair before the next trigger")
     max_triggers: int = Field(5, ge=0)
     stability_window: int = Field(2, ge=0)
