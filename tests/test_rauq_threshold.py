@@ -82,28 +82,29 @@ def calibrated(cli, tiny_llama, tmp_path):
     return data, heads
 
 
-@pytest.mark.parametrize("signal", ["rauq", "entropy", "margin"])
-def test_cli_threshold_writes_theta_with_its_provenance(cli, tiny_llama, calibrated, tmp_path, signal):
-    data, heads = calibrated
-    out = tmp_path / "theta.json"
-    res = cli(
+def fit_theta(model, data, heads, out):
+    """`calibrate threshold` on the fixture's references: teacher-forced labels hold both classes."""
+    return (
         "calibrate",
         "threshold",
         "-m",
-        tiny_llama,
+        model,
         "-c",
         data,
         "--heads",
         heads,
         "-o",
         out,
-        "--signal",
-        signal,
-        "--alpha",
-        0.3,
         "--labels",
         "teacher-forced",
     )
+
+
+@pytest.mark.parametrize("signal", ["rauq", "entropy", "margin"])
+def test_cli_threshold_writes_theta_with_its_provenance(cli, tiny_llama, calibrated, tmp_path, signal):
+    data, heads = calibrated
+    out = tmp_path / "theta.json"
+    res = cli(*fit_theta(tiny_llama, data, heads, out), "--signal", signal, "--alpha", 0.3)
     assert res.exit_code == 0, res.stderr
     doc = json.loads(out.read_text())
     assert (
@@ -178,23 +179,7 @@ def test_a_theta_file_from_another_model_is_refused(cli, tiny_llama, tiny_qwen2,
 
     data, heads = calibrated
     out = tmp_path / "theta.json"
-    assert (
-        cli(
-            "calibrate",
-            "threshold",
-            "-m",
-            tiny_llama,
-            "-c",
-            data,
-            "--heads",
-            heads,
-            "-o",
-            out,
-            "--labels",
-            "teacher-forced",
-        ).exit_code
-        == 0
-    )
+    assert cli(*fit_theta(tiny_llama, data, heads, out)).exit_code == 0
     assert load_theta(out, load_model(str(tiny_llama), device="cpu").fingerprint)["signal"] == "rauq"
     with pytest.raises(BadInput, match="made for model"):
         load_theta(out, load_model(str(tiny_qwen2), device="cpu").fingerprint)
