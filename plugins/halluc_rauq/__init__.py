@@ -5,6 +5,7 @@ Python API:
 
     from halluc_rauq import rauq_scores, default_layers, default_alpha, score_completion
     from halluc_rauq import RAUQController, ControllerConfig, RAUQScorer, Threshold   # docs/control.md
+    from halluc_rauq import summarize, paired_comparison, risk_coverage, detection     # outcomes
 
 Names load on first use so that `halluc --help` never imports torch.
 """
@@ -33,6 +34,10 @@ _EXPORTS = {
     "RAUQScorer": "controller",
     "Threshold": "controller",
     "TriggerEvent": "controller",
+    "summarize": "outcomes",
+    "paired_comparison": "outcomes",
+    "risk_coverage": "outcomes",
+    "detection": "outcomes",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)
