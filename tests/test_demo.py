@@ -152,3 +152,37 @@ def test_the_demo_cli_and_run_demo_share_their_measured_defaults():
         == inspect.signature(run_demo).parameters["coverage"].default
     )
     assert params["repair"].default.default == DEFAULT_REPAIR == "abstain"
+
+
+def test_the_verdict_says_what_the_numbers_show_either_way():
+    from halluc_demo.report import verdict
+    from halluc_rauq.outcomes import paired_comparison, summarize
+
+    def rec(correct, abstained=False, repaired=False):
+        return {"correct": int(correct), "abstained": abstained, "repaired": repaired, "well_formed": True,
+                "generated_tokens": 5, "completion_tokens": 5, "extra_tokens": 0, "triggers": 0, "latency_s": 0.1}  # fmt: skip
+
+    base = [rec(1)] * 20 + [rec(0)] * 20
+    abstain = [rec(1)] * 18 + [rec(0, True)] * 2 + [rec(0, True)] * 15 + [rec(0)] * 5
+    s = {
+        "baseline": summarize(base),
+        "controller": summarize(abstain),
+        "comparison": paired_comparison(base, abstain),
+    }
+    lines = " ".join(verdict(s))
+    assert (
+        "20 under plain greedy, 5 under the controller (15 fewer" in lines and "significant at 0.05" in lines
+    )
+    assert "fell from 50.0% to 45.0%" in lines and "the 2 right answers withheld" in lines
+    worse = [rec(0, repaired=True)] * 10 + [rec(1)] * 10 + [rec(0)] * 20  # repairs broke 10 right answers
+    s = {
+        "baseline": summarize(base),
+        "controller": summarize(worse),
+        "comparison": paired_comparison(base, worse),
+    }
+    lines = " ".join(verdict(s))
+    assert (
+        "20 under plain greedy, 30 under the controller (10 more; paired McNemar p = 0.002, significant"
+        in lines
+    )
+    assert "fell from 50.0% to 25.0%" in lines and "10 broken" in lines and "do not raise accuracy" in lines

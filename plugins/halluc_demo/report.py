@@ -87,11 +87,16 @@ def verdict(s: dict[str, Any]) -> list[str]:
             else f"fell from {b['accuracy']:.1%} to {c['accuracy']:.1%}" if c["accuracy"] < b["accuracy"]
             else f"stayed at {b['accuracy']:.1%}"
         )  # fmt: skip
-        lines.append(
-            f"Accuracy over all questions {change} ({moved}; "
-            f"p = {right_p:.2g}): on this model the repairs do not raise accuracy"
-            + ("; what helps is abstaining where RAUQ is unsure." if c["abstained"] else ".")
-        )
+        if c["repaired"] or not c["abstained"]:
+            why = f"{moved}): on this model the repairs do not raise accuracy" + (
+                "; what helps is abstaining where RAUQ is unsure." if c["abstained"] else "."
+            )
+        else:  # abstention alone: it can only withhold answers
+            why = (
+                f"the {cmp['correct_lost']} right answers withheld): abstaining never makes an answer right; "
+                f"it trades them for {cmp['hallucinations_avoided']} fewer wrong ones."
+            )
+        lines.append(f"Accuracy over all questions {change} (p = {right_p:.2g}; {why}")
     if c["repaired"]:
         lines.append(
             f"{c['repaired']} answers were repaired; {c['repaired_correct']} of them are right and "
