@@ -186,3 +186,10 @@ def test_the_verdict_says_what_the_numbers_show_either_way():
         in lines
     )
     assert "fell from 50.0% to 25.0%" in lines and "10 broken" in lines and "do not raise accuracy" in lines
+    silent = [rec(0, True)] * 40  # nothing answered: no accuracy among answered to print
+    s = {
+        "baseline": summarize(base),
+        "controller": summarize(silent),
+        "comparison": paired_comparison(base, silent),
+    }
+    assert "Accuracy among answered: - against greedy's 50.0%" in " ".join(verdict(s))

@@ -114,19 +114,17 @@ def test_adapter_for_another_base_via_the_cli_exits_2_without_output(
 def test_demo_with_a_fitting_adapter_records_it(cli, tiny_llama, llama_adapter, tmp_path):
     import json
 
-    res = cli(
-        "demo",
-        "-m",
-        tiny_llama,
-        "--adapter",
-        llama_adapter,
-        "--limit",
-        1,
-        "--max-new-tokens",
-        2,
-        "-o",
-        tmp_path / "r",
-    )
+    from ucli.generation import generate_greedy
+
+    # theta is fitted on the adapted model's own answers: two references are its answers, one is not
+    lm = load_model(str(tiny_llama), device="cpu", adapter=str(llama_adapter))
+    own = ["What is the capital of France?", "Who wrote 1984?"]
+    answers = [g["answer"] for g in generate_greedy(lm, [lm.chat_prompt(q) for q in own], 2)]
+    cal = tmp_path / "cal.jsonl"
+    rows = [*zip(own, answers, strict=True), ("What is water?", "H2O")]
+    cal.write_text("".join(json.dumps({"prompt": q, "reference": a}) + "\n" for q, a in rows))
+    res = cli("demo", "-m", tiny_llama, "--adapter", llama_adapter, "-c", cal, "--limit", 1,
+              "--max-new-tokens", 2, "-o", tmp_path / "r")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     prov = json.loads((tmp_path / "r" / "run.json").read_text())["provenance"]
     assert prov["model"]["adapter"] == str(llama_adapter.resolve()) and prov["model"]["adapter_sha256"]

@@ -73,8 +73,8 @@ def verdict(s: dict[str, Any]) -> list[str]:
     if c["abstained"]:
         lines.append(
             f"It abstained on {c['abstained']} questions: {cmp['hallucinations_avoided']} of those greedy answers "
-            f"were wrong, {cmp['correct_lost']} were right. Accuracy among answered: {c['selective_accuracy']:.1%} "
-            f"against greedy's {b['selective_accuracy']:.1%}."
+            f"were wrong, {cmp['correct_lost']} were right. Accuracy among answered: "
+            f"{_fmt(c['selective_accuracy'], '{:.1%}')} against greedy's {_fmt(b['selective_accuracy'], '{:.1%}')}."
         )
     moved = f"{cmp['fixed']} answers fixed and {cmp['broken']} broken"
     if c["accuracy"] > b["accuracy"] and right_p < SIGNIFICANT:
