@@ -11,7 +11,8 @@ SIGNIFICANT = 0.05
 
 
 def _fmt(value: Any, pattern: str) -> str:
-    return "-" if value is None else pattern.format(value)
+    """A number, or "-" where there is none (nothing answered, nothing repaired)."""
+    return "-" if value is None or value != value else pattern.format(value)
 
 
 def _ci(row: dict[str, Any], key: str) -> str:
