@@ -39,7 +39,7 @@ def test_demo_on_the_real_model(smollm2, tmp_path):
     qfile.write_text('{"id": "fr", "question": "What is the capital of France?", "answer": "Paris"}\n'
                      '{"id": "au", "question": "Who wrote the novel 1984?", "answer": "George Orwell"}\n')  # fmt: skip
     result = run_demo(
-        "smollm2-135m", questions=qfile, output=tmp_path / "run", device="cpu", calibration_limit=48
+        model="smollm2-135m", questions=qfile, output=tmp_path / "run", device="cpu", calibration_limit=48
     )
     france = result.answers[0]
     assert france["id"] == "fr" and "Paris" in france["baseline"] and france["baseline_correct"]
