@@ -163,33 +163,23 @@ def test_the_verdict_says_what_the_numbers_show_either_way():
                 "generated_tokens": 5, "completion_tokens": 5, "extra_tokens": 0, "triggers": 0, "latency_s": 0.1}  # fmt: skip
 
     base = [rec(1)] * 20 + [rec(0)] * 20
-    abstain = [rec(1)] * 18 + [rec(0, True)] * 2 + [rec(0, True)] * 15 + [rec(0)] * 5
-    s = {
-        "baseline": summarize(base),
-        "controller": summarize(abstain),
-        "comparison": paired_comparison(base, abstain),
-    }
-    lines = " ".join(verdict(s))
+
+    def said(controller):
+        return " ".join(verdict({"baseline": summarize(base), "controller": summarize(controller),
+                                 "comparison": paired_comparison(base, controller)}))  # fmt: skip
+
+    lines = said([rec(1)] * 18 + [rec(0, True)] * 2 + [rec(0, True)] * 15 + [rec(0)] * 5)
     assert (
         "20 under plain greedy, 5 under the controller (15 fewer" in lines and "significant at 0.05" in lines
     )
     assert "fell from 50.0% to 45.0%" in lines and "the 2 right answers withheld" in lines
-    worse = [rec(0, repaired=True)] * 10 + [rec(1)] * 10 + [rec(0)] * 20  # repairs broke 10 right answers
-    s = {
-        "baseline": summarize(base),
-        "controller": summarize(worse),
-        "comparison": paired_comparison(base, worse),
-    }
-    lines = " ".join(verdict(s))
+    lines = said(
+        [rec(0, repaired=True)] * 10 + [rec(1)] * 10 + [rec(0)] * 20
+    )  # repairs broke 10 right answers
     assert (
         "20 under plain greedy, 30 under the controller (10 more; paired McNemar p = 0.002, significant"
         in lines
     )
     assert "fell from 50.0% to 25.0%" in lines and "10 broken" in lines and "do not raise accuracy" in lines
-    silent = [rec(0, True)] * 40  # nothing answered: no accuracy among answered to print
-    s = {
-        "baseline": summarize(base),
-        "controller": summarize(silent),
-        "comparison": paired_comparison(base, silent),
-    }
-    assert "Accuracy among answered: - against greedy's 50.0%" in " ".join(verdict(s))
+    # nothing answered: no accuracy among answered to print
+    assert "Accuracy among answered: - against greedy's 50.0%" in said([rec(0, True)] * 40)
