@@ -129,3 +129,24 @@ def test_sha256_file_is_cached_by_size_and_mtime(tmp_path):
     assert artifacts.sha256_file(f) == hashlib.sha256(b"abc" * 1000).hexdigest()
     f.write_bytes(b"abcd" * 1000)
     assert artifacts.sha256_file(f) == hashlib.sha256(b"abcd" * 1000).hexdigest()
+
+
+def test_strict_json_drops_what_json_cannot_hold():
+    import json
+    import math
+    from dataclasses import dataclass
+
+    import numpy as np
+
+    from ucli.artifacts import strict_json
+
+    @dataclass
+    class Point:
+        x: float
+        n: int
+
+    doc = strict_json(
+        {"a": [math.nan, -math.inf, 1.5], "b": Point(np.float32(0.25), np.int64(3)), "c": (True, "s")}
+    )
+    assert doc == {"a": [None, None, 1.5], "b": {"x": 0.25, "n": 3}, "c": [True, "s"]}
+    assert type(doc["b"]["n"]) is int and json.loads(json.dumps(doc, allow_nan=False)) == doc

@@ -6,8 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from halluc_rauq.outcomes import detection, json_ready, paired_comparison, risk_coverage, summarize
+from halluc_rauq.outcomes import detection, paired_comparison, risk_coverage, summarize
 from halluc_rauq.threshold import coverage_theta
+from ucli.artifacts import strict_json
 
 
 def rec(correct, abstained=False, peak=0.0, repaired=False, well_formed=True, **more):
@@ -30,7 +31,7 @@ def test_an_abstention_is_neither_right_nor_wrong():
     assert s["selective_accuracy"] == 2 / 4 and s["hallucination_rate"] == 2 / 4
     assert (s["repaired"], s["repair_well_formed"], s["repaired_correct"]) == (2, 0.5, 1)
     assert math.isnan(summarize([rec(1)])["repair_well_formed"])  # nothing repaired: no figure
-    assert json_ready(summarize([rec(1)]))["repair_well_formed"] is None
+    assert strict_json(summarize([rec(1)]))["repair_well_formed"] is None
 
 
 def test_paired_comparison_counts_every_move_and_tests_both_outcomes():

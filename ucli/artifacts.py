@@ -79,6 +79,26 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+def strict_json(obj: Any) -> Any:
+    """Strict JSON values: dataclasses to dicts, numpy scalars to Python numbers, NaN and infinities
+    (an empty share, an unbounded theta) to None."""
+    import dataclasses
+    import math
+    import numbers
+
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = dataclasses.asdict(obj)
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict_json(v) for v in obj]
+    if isinstance(obj, bool) or not isinstance(obj, numbers.Real):
+        return obj
+    if isinstance(obj, numbers.Integral):
+        return int(obj)
+    return float(obj) if math.isfinite(obj) else None
+
+
 def write_jsonl(path: str | os.PathLike, records: Iterable[Any]) -> Path:
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         for rec in records:

@@ -80,9 +80,10 @@ def run_demo(
     from halluc_rauq.calibration import HEADS_SCHEMA, calibrate_heads
     from halluc_rauq.control_eval import BASELINE, CONTROLLER, evaluate, versus_greedy
     from halluc_rauq.controller import ControllerConfig, RAUQScorer, Threshold
-    from halluc_rauq.outcomes import json_ready, summarize
+    from halluc_rauq.outcomes import summarize
     from halluc_rauq.scorer import default_alpha
     from halluc_rauq.threshold import THETA_SCHEMA, collect, fit_threshold, theta_payload
+    from ucli.artifacts import strict_json
     from ucli.journal import Journal
 
     config = ControllerConfig.build(max_new_tokens=max_new_tokens, seed=seed, repair=repair)
@@ -123,7 +124,7 @@ def run_demo(
             arms = evaluate(lm, bench, samples, config, scorer, threshold, journal, True, batch_size)
         (stage / "journal.jsonl").unlink()
         ctl, base = arms[CONTROLLER], arms[BASELINE]
-        summary = json_ready(
+        summary = strict_json(
             {
                 "model": lm.fingerprint.name,
                 "benchmark": bench.name,

@@ -466,8 +466,7 @@ def ablate(
 ) -> None:
     """Run the grid of every comma-listed knob on the same samples; one summary per configuration."""
     from halluc_rauq.control_eval import ABLATION_SCHEMA, GRID_KNOBS, grid, plot_ablation, run_grid
-    from halluc_rauq.outcomes import json_ready
-    from ucli.artifacts import require_file_path, write_artifact
+    from ucli.artifacts import require_file_path, strict_json, write_artifact
     from ucli.errors import BadInput
     from ucli.journal import Journal
 
@@ -505,7 +504,7 @@ def ablate(
     }
     with Journal(journal_path, config=journal_config, resume=resume) as journal:
         results = run_grid(lm, bench, samples, cells, scorer, journal, batch_size)
-    payload = json_ready(
+    payload = strict_json(
         {"benchmark": bench.name, "split": split, "n": len(samples), "configurations": results}
     )
     inputs = [p for p in (heads_file, *(threshold_files or []), data_file) if p]

@@ -18,8 +18,9 @@ from halluc_rauq.controller import (
     RAUQScorer,
     Threshold,
 )
-from halluc_rauq.outcomes import json_ready, summarize
+from halluc_rauq.outcomes import summarize
 from ucli import console
+from ucli.artifacts import strict_json
 from ucli.errors import BadInput
 from ucli.journal import Journal
 
@@ -349,7 +350,7 @@ def run_control_eval(
                "summary": summary, "files": files}  # fmt: skip
     if baseline:
         payload.update(versus_greedy(arms[BASELINE], arms[CONTROLLER], threshold))
-    payload = json_ready(payload)
+    payload = strict_json(payload)
     write_artifact(output / "summary.json", CONTROL_SCHEMA, 1, payload, model=lm.fingerprint,
                    inputs=inputs, seed=config.seed, config=run_config)  # fmt: skip
     journal_path.unlink()

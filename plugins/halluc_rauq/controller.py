@@ -32,7 +32,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -201,35 +201,35 @@ class ControllerOutput:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-safe (NaN becomes null)."""
+        from ucli.artifacts import strict_json
 
-        def clean(v: Any) -> Any:
-            return None if isinstance(v, float) and math.isnan(v) else v
-
-        return {
-            "completion": self.completion,
-            "answer": self.answer,
-            "tokens": [
-                {
-                    "id": t.id,
-                    "text": t.text,
-                    "kind": t.kind,
-                    "logprob": clean(t.logprob),
-                    "rauq": clean(t.rauq),
-                    "signal": clean(t.signal),
-                }
-                for t in self.tokens
-            ],
-            "trigger_events": [{k: clean(v) for k, v in asdict(e).items()} for e in self.trigger_events],
-            "rauq_scores": [clean(v) for v in self.rauq_scores],
-            "signals": [clean(v) for v in self.signals],
-            "extra_tokens": self.extra_tokens,
-            "generated_tokens": self.generated_tokens,
-            "latency_s": self.latency_s,
-            "finish_reason": self.finish_reason,
-            "stats": self.stats,
-            "abstained": self.abstained,
-            "uncertainty": {k: clean(v) for k, v in self.uncertainty.items()},
-        }
+        return strict_json(
+            {
+                "completion": self.completion,
+                "answer": self.answer,
+                "tokens": [
+                    {
+                        "id": t.id,
+                        "text": t.text,
+                        "kind": t.kind,
+                        "logprob": t.logprob,
+                        "rauq": t.rauq,
+                        "signal": t.signal,
+                    }
+                    for t in self.tokens
+                ],
+                "trigger_events": self.trigger_events,
+                "rauq_scores": self.rauq_scores,
+                "signals": self.signals,
+                "extra_tokens": self.extra_tokens,
+                "generated_tokens": self.generated_tokens,
+                "latency_s": self.latency_s,
+                "finish_reason": self.finish_reason,
+                "stats": self.stats,
+                "abstained": self.abstained,
+                "uncertainty": self.uncertainty,
+            }
+        )
 
 
 @dataclass

@@ -22,17 +22,6 @@ DETECTION_SCORES = {
 }
 
 
-def json_ready(obj: Any) -> Any:
-    """Strict JSON: NaN and infinities (an empty share, theta beyond every peak) become null."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_ready(v) for v in obj]
-    return obj
-
-
 def _share(part: float, whole: float) -> float:
     return part / whole if whole else math.nan
 

@@ -107,14 +107,15 @@ def mcnemar(
     """McNemar's test for paired right/wrong outcomes of A and B, with accuracies and their difference."""
     from halluc_stats import contingency as m
     from halluc_stats import inputs
-    from halluc_stats.report import clean, paired_report
+    from halluc_stats.report import paired_report
+    from ucli.artifacts import strict_json
     from ucli.errors import BadInput
 
     config = {"a": a, "b": b, "field": field, "key": key, "method": method, "confidence": confidence}
     if b_count is not None or c_count is not None:
         if a or b or b_count is None or c_count is None:
             raise BadInput("give either two result files with --field, or both --b and --c, not a mix")
-        result = clean(m.mcnemar_counts(b_count, c_count, method, confidence=confidence))
+        result = strict_json(m.mcnemar_counts(b_count, c_count, method, confidence=confidence))
         report = {
             "test": "mcnemar",
             "field": None,

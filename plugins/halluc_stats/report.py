@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from halluc_stats.inputs import ItemTable, Paired
-
-
-def clean(obj: Any) -> Any:
-    """Dataclasses to dicts and NaN/inf to None, so the report is strict JSON."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        obj = dataclasses.asdict(obj)
-    if isinstance(obj, dict):
-        return {k: clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [clean(v) for v in obj]
-    if isinstance(obj, float | np.floating):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
+from ucli.artifacts import strict_json
 
 
 def paired_report(test: str, fn: Callable[..., Any], pairs: list[Paired], field: str, **kwargs: Any) -> dict:
@@ -36,7 +20,7 @@ def paired_report(test: str, fn: Callable[..., Any], pairs: list[Paired], field:
             "n_pairs": len(p.keys),
             "only_a": len(p.only_a),
             "only_b": len(p.only_b),
-            **clean(fn(p.a, p.b, **kwargs)),
+            **strict_json(fn(p.a, p.b, **kwargs)),
         }
         for p in pairs
     ]
@@ -44,7 +28,7 @@ def paired_report(test: str, fn: Callable[..., Any], pairs: list[Paired], field:
     if len(pairs) > 1:
         a = np.concatenate([p.a for p in pairs])
         b = np.concatenate([p.b for p in pairs])
-        pooled = {"label": "pooled", "files": [], "n_pairs": int(a.size), **clean(fn(a, b, **kwargs))}
+        pooled = {"label": "pooled", "files": [], "n_pairs": int(a.size), **strict_json(fn(a, b, **kwargs))}
     return {"test": test, "field": field, "groups": groups, "pooled": pooled}
 
 
@@ -57,14 +41,19 @@ def table_report(
             "label": t.label,
             "files": [str(t.path)],
             "n_items": len(t.keys),
-            **clean(fn(*(t.values[f] for f in fields), **kwargs)),
+            **strict_json(fn(*(t.values[f] for f in fields), **kwargs)),
         }
         for t in tables
     ]
     pooled = None
     if len(tables) > 1:
         cols = [np.concatenate([t.values[f] for t in tables]) for f in fields]
-        pooled = {"label": "pooled", "files": [], "n_items": int(cols[0].size), **clean(fn(*cols, **kwargs))}
+        pooled = {
+            "label": "pooled",
+            "files": [],
+            "n_items": int(cols[0].size),
+            **strict_json(fn(*cols, **kwargs)),
+        }
     return {"test": test, "fields": fields, "groups": groups, "pooled": pooled}
 
 
