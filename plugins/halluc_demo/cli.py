@@ -52,6 +52,8 @@ def demo(
     seed: int = typer.Option(
         0, "--seed", help="Seed for question order, thought sampling and torch (recorded)."
     ),
+    # the measured defaults are spelled here, not imported from halluc_demo.run: that import would
+    # cost `halluc --help` its startup budget; tests/test_demo.py checks that both agree
     coverage: float = typer.Option(
         0.85, "--coverage", help="Theta leaves this share (0, 1] of calibration answers untriggered."
     ),
