@@ -66,3 +66,19 @@ def test_plugins_table_and_json(cli):
         "status": "ok",
         "error": None,
     }
+
+
+def test_messages_with_brackets_print_as_written(cli, tmp_path, capsys):
+    """Install hints name extras in brackets; rich markup must not eat them (issue 17, item 3)."""
+    from ucli import console
+    from ucli.errors import BadInput
+
+    missing = tmp_path / "questions[eval].jsonl"
+    res = cli("demo", "--questions", missing)
+    assert res.exit_code == 2 and res.stderr.strip() == f"error: {missing}: no such file"
+    assert console.report_error(BadInput("this backend needs `openai`: pip install 'halluc[api]'")) == 2
+    console.warn("pip install 'halluc[eval]' for [bold]lm-eval[/bold]")
+    console.out.print(console.table("t[quant]", ["[hub]"], [["halluc[hub]"]]))
+    out, err = capsys.readouterr()
+    assert "pip install 'halluc[api]'" in err and "'halluc[eval]' for [bold]lm-eval[/bold]" in err
+    assert "t[quant]" in out and "[hub]" in out and "halluc[hub]" in out

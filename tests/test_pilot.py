@@ -131,9 +131,11 @@ def test_an_authentication_error_stops_that_model_only(cli, tmp_path):
                   {"name": "open", "type": "gemini", "base_url": open_server.url, "api_key": "anything-123456"}]  # fmt: skip
         config = pilot_config(tmp_path, open_server, models=models, concurrency=1)
         res = cli("pilot", "run", "--config", config)
-        assert res.exit_code == 0, res.stderr
+        assert res.exit_code == 1, res.stderr  # incomplete: a script must not take it for a finished run
+        assert res.stderr.count("authentication failed") == 2  # the warning, and the closing error line
         assert (
-            "locked: authentication failed" in res.stderr and res.stderr.count("authentication failed") == 1
+            "locked: authentication failed" in res.stderr
+            and "error: run incomplete: locked/temp0.0: 6 undone" in res.stderr
         )
         assert sum(locked.calls.values()) == 1  # no hammering
         assert len(read(tmp_path / "out" / "results" / "open__temp0.0.jsonl")) == len(PROMPTS)
@@ -152,13 +154,69 @@ def test_no_secret_reaches_any_file_or_output(cli, server, tmp_path, monkeypatch
     server.script("number 1 ", ["401"])  # the key is rejected once: the error path too
     res = cli("pilot", "run", "--config", config)
     val = cli("pilot", "validate", "--config", config)
-    assert res.exit_code == 0 and val.exit_code == 0, res.stderr + val.stderr
+    assert res.exit_code == 1 and val.exit_code == 0, res.stderr + val.stderr  # the 401 left prompts undone
     for path in (tmp_path / "out").rglob("*"):
         if path.is_file():
             assert secret not in path.read_text(errors="replace"), path
     for text in (res.stdout, res.stderr, val.stdout, val.stderr):
         assert secret not in text
     assert "${PILOT_TEST_KEY}" in (tmp_path / "out" / "results.json").read_text()
+
+
+def test_a_model_that_cannot_run_stops_before_sending_and_resume_sends_its_prompts(
+    cli, server, tmp_path, monkeypatch
+):
+    """No key, or no SDK: like a rejected key, never an error per prompt and a 'successful' run."""
+    from halluc_backends.openai_api import OpenAIBackend
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.setattr(OpenAIBackend, "sdk", "no_such_sdk_halluc")
+    models = [{"name": "echo", "type": "openai", "base_url": server.url + "/v1", "max_tokens": 4},
+              {"name": "claude", "type": "claude", "model": "claude-x"}]  # fmt: skip
+    config = pilot_config(tmp_path, server, models=models)
+    res = cli("pilot", "run", "--config", config, "--json")
+    assert res.exit_code == 1 and sum(server.calls.values()) == 0
+    lines = [x for x in res.stderr.splitlines() if x.strip()]
+    assert lines[0] == "warning: echo/temp0.0: cannot run: sdk `no_such_sdk_halluc` is not installed: pip install 'halluc[api]'; its 6 prompts stay undone"  # fmt: skip
+    assert lines[1].startswith("warning: claude/temp0.0: cannot run: api key missing (ANTHROPIC_API_KEY)")
+    assert (
+        lines[2].startswith("error: run incomplete: echo/temp0.0: 6 undone (cannot run: sdk")
+        and "--resume" in lines[2]
+    )
+    assert len(lines) == 3
+    doc = json.loads(res.stdout)
+    assert doc["complete"] is False
+    assert [(v["done"], v["undone"], v["errors"], v["requests"], v["requests_per_minute"]) for v in doc["variants"]] == [
+        (0, 6, 0, 0, None), (0, 6, 0, 0, None)
+    ]  # fmt: skip
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["complete"] is False
+    monkeypatch.undo()  # the SDK is back
+    again = cli("pilot", "run", "--config", config, "--resume", "--models", "echo", "--json")
+    assert again.exit_code == 0, again.stderr
+    echo = json.loads(again.stdout)["variants"][0]
+    assert (echo["done"], echo["undone"], echo["errors"], echo["requests"]) == (6, 0, 0, 6)
+    assert echo["requests_per_minute"] > 0 and all(server.calls[p["text"]] == 1 for p in PROMPTS)
+
+
+def test_validate_catches_a_missing_sdk(cli, server, tmp_path, monkeypatch):
+    from halluc_backends.openai_api import OpenAIBackend
+
+    monkeypatch.setattr(OpenAIBackend, "sdk", "no_such_sdk_halluc")
+    res = cli("pilot", "validate", "--config", pilot_config(tmp_path, server), "--json")
+    assert res.exit_code == 1
+    checks = {c["check"]: c for c in json.loads(res.stdout)["checks"]}
+    assert checks["sdk echo"] == {"check": "sdk echo", "ok": False,
+                                  "detail": "`no_such_sdk_halluc` is not installed: pip install 'halluc[api]'"}  # fmt: skip
+
+
+def test_the_seed_backend_names_are_aliases(tmp_path, server):
+    from halluc_pilot.config import load_config
+
+    models = [{"name": n, "type": t, "model": "m"} for n, t in
+              (("a", "local"), ("b", "transformers"), ("c", "claude"), ("d", "google"), ("e", "hf"))]  # fmt: skip
+    config, raw, _ = load_config(pilot_config(tmp_path, server, models=models))
+    assert [m.type for m in config.models] == ["hf", "hf", "anthropic", "gemini", "hf"]
+    assert raw["models"][0]["type"] == "local"  # the config as written stays in the provenance
 
 
 def run_cli_process(*args):
@@ -231,7 +289,8 @@ def test_resume_with_a_changed_config_needs_force(cli, server, tmp_path):
     [
         (
             {"models": [{"name": "x", "type": "telepathy"}]},
-            "unknown backend 'telepathy' (known: anthropic, gemini, hf",
+            "unknown backend 'telepathy' (known: anthropic, gemini, hf, openai, vllm; aliases: local = hf, "
+            "transformers = hf, claude = anthropic, google = gemini)",
         ),
         (
             {"models": [{"name": "x", "type": "openai", "api_key": "${NO_SUCH_VAR_HERE}"}]},
@@ -277,7 +336,7 @@ def test_validate_reports_a_missing_key_without_showing_any(cli, server, tmp_pat
     assert checks["api key claude"] == {
         "check": "api key claude",
         "ok": False,
-        "detail": "missing (ANTHROPIC_API_KEY)",
+        "detail": "missing (ANTHROPIC_API_KEY): set ANTHROPIC_API_KEY or api_key in the config",
     }
     assert checks["disk"]["ok"] and checks["prompts"]["detail"] == "6 prompts"
 

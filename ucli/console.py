@@ -1,7 +1,9 @@
 """Terminal output: one stdout console for results, one stderr console for everything else.
 
 `--json` commands print only JSON on stdout; tables, progress bars and warnings go through these
-helpers so that the rule holds everywhere.
+helpers so that the rule holds everywhere. Both consoles print text as written (markup off): a
+message such as `pip install 'halluc[eval]'` or a path with brackets must survive. Styled pieces
+are built as rich `Text` (see `styled`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ def _console(name: str) -> Any:
     if name not in _consoles:
         from rich.console import Console
 
-        _consoles[name] = Console(stderr=name == "err", soft_wrap=True)
+        _consoles[name] = Console(stderr=name == "err", soft_wrap=True, markup=False)
     return _consoles[name]
 
 
@@ -38,8 +40,15 @@ class _State:
 state = _State()
 
 
+def styled(*parts: str | tuple[str, str]) -> Any:
+    """Rich `Text` from plain strings and (text, style) pairs: styling without markup parsing."""
+    from rich.text import Text
+
+    return Text.assemble(*parts)
+
+
 def warn(message: str) -> None:
-    _console("err").print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False)
+    _console("err").print(styled(("warning:", "yellow"), " ", message), highlight=False)
 
 
 def route_warnings(debug: bool) -> None:
@@ -91,7 +100,7 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any
     for c in columns:
         t.add_column(c)
     for r in rows:
-        t.add_row(*("" if v is None else str(v) for v in r))
+        t.add_row(*("" if v is None else v if hasattr(v, "__rich_console__") else str(v) for v in r))
     return t
 
 
@@ -144,11 +153,10 @@ def report_error(exc: BaseException) -> int:
     if state.debug:
         err.print_exception(show_locals=False)
     if isinstance(exc, HallucError):
-        err.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        err.print(styled(("error:", "red"), f" {exc}"), highlight=False)
         return exc.exit_code
     err.print(
-        f"[red]error:[/red] {type(exc).__name__}: {exc} (run with --debug for a traceback)",
-        markup=True,
+        styled(("error:", "red"), f" {type(exc).__name__}: {exc} (run with --debug for a traceback)"),
         highlight=False,
     )
     return 1

@@ -11,6 +11,7 @@ from halluc_backends.errors import classify
 class AnthropicBackend(APIBackend):
     name = "anthropic"
     env_keys = ("ANTHROPIC_API_KEY",)
+    sdk = "anthropic"
     extra = "api"
 
     def client(self) -> Any:

@@ -89,6 +89,15 @@ def retry_after_seconds(headers: Any) -> float | None:
         return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
 
 
+@dataclass(frozen=True)
+class Readiness:
+    """One thing a backend needs before it can send anything (see `Backend.checks`)."""
+
+    check: str
+    ok: bool
+    detail: str
+
+
 class Backend:
     """What every backend shares: a model id, its options, a lazily made client. Subclass
     `APIBackend` (requests, run concurrently under the pilot's rate limits) or `LocalBackend`
@@ -96,8 +105,9 @@ class Backend:
 
     name: str = ""
     local: bool = False
-    env_keys: tuple[str, ...] = ()  # variables that can hold the API key, for `pilot validate`
-    extra: str | None = None  # the optional extra that installs the SDK
+    env_keys: tuple[str, ...] = ()  # variables that can hold the API key
+    sdk: str | None = None  # the module the backend imports on first use
+    extra: str | None = None  # the optional extra that installs it
 
     def __init__(self, model: str, **options: Any):
         self.model = model
@@ -114,6 +124,32 @@ class Backend:
             result = close()
             if inspect.isawaitable(result):
                 await result
+
+    def checks(self) -> list[Readiness]:
+        """What this model needs before its first request, checked without sending one: its SDK and,
+        behind an API, a key. A failed check stops the model before it runs (`pilot run`) and is a
+        failed row of `pilot validate`."""
+        import importlib.util
+
+        out = []
+        if self.sdk:
+            try:
+                found = importlib.util.find_spec(self.sdk) is not None
+            except ImportError:  # a parent package is missing (google for google.genai)
+                found = False
+            missing = f"`{self.sdk}` is not installed: pip install 'halluc[{self.extra}]'"
+            out.append(Readiness("sdk", found, f"{self.sdk} installed" if found else missing))
+        if self.env_keys or self.options.get("api_key"):
+            has_key = bool(self.api_key())
+            needed = not self.options.get("base_url")  # a local compatible server takes any key
+            names = "/".join(self.env_keys) or "api_key"
+            detail = f"{'set' if has_key else 'missing'} ({names})"
+            if not has_key and not needed:
+                detail += "; not needed with base_url"
+            elif not has_key:
+                detail += f": set {names} or api_key in the config"
+            out.append(Readiness("api key", has_key or not needed, detail))
+        return out
 
     def api_key(self) -> str | None:
         """The key from the config (already ${ENV}-expanded), else the first env variable set."""
@@ -139,11 +175,15 @@ class LocalBackend(Backend, ABC):
     def generate_batch(self, prompts: list[str], params: SamplingParams) -> list[Generation]: ...
 
 
+# Other names users (and the seed pilot config) give the registered backends.
+ALIASES = {"local": "hf", "transformers": "hf", "claude": "anthropic", "google": "gemini"}
+
+
 def backend_class(name: str) -> type[Backend]:
     """A registered backend class by its entry-point name (BadInput lists the known ones)."""
     from ucli import plugins
 
-    cls = plugins.load("backends", name)
+    cls = plugins.load("backends", ALIASES.get(name, name))
     if not (isinstance(cls, type) and issubclass(cls, (APIBackend, LocalBackend))):
         raise BadInput(f"backend '{name}' is not a halluc APIBackend or LocalBackend class")
     return cls

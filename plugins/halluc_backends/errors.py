@@ -20,6 +20,9 @@ def classify(exc: BaseException) -> BackendError:
             status, _first_line(message), retry_after_seconds(getattr(response, "headers", None))
         )
     name = type(exc).__name__
+    if isinstance(exc, TypeError) and "authentication" in str(exc).lower():
+        # anthropic's "Could not resolve authentication method": no key reached the SDK
+        return BackendError(f"{name}: {_first_line(str(exc))}", retryable=False, auth=True)
     transport = ("Timeout", "Connection", "RemoteProtocol", "ReadError", "WriteError", "NetworkError", "Incomplete",
                  "Payload", "Disconnected")  # fmt: skip
     # httpx, httpcore and aiohttp errors without a status are transport failures (google-genai uses

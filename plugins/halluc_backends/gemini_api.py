@@ -11,6 +11,7 @@ from halluc_backends.errors import classify
 class GeminiBackend(APIBackend):
     name = "gemini"
     env_keys = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    sdk = "google.genai"
     extra = "api"
 
     def client(self) -> Any:

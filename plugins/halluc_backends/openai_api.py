@@ -11,6 +11,7 @@ from halluc_backends.errors import classify
 class OpenAIBackend(APIBackend):
     name = "openai"
     env_keys = ("OPENAI_API_KEY",)
+    sdk = "openai"
     extra = "api"
 
     def client(self) -> Any:

@@ -9,6 +9,7 @@ from halluc_backends.base import Generation, LocalBackend, SamplingParams, requi
 
 class VLLMBackend(LocalBackend):
     name = "vllm"
+    sdk = "vllm"
     extra = "vllm"
 
     def llm(self) -> Any:

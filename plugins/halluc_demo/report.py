@@ -25,11 +25,9 @@ def _short(text: str, width: int = 48) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _mark(text: str, outcome: str) -> str:
-    from rich.markup import escape
-
+def _mark(text: str, outcome: str) -> Any:
     colour = {"right": "green", "wrong": "red", "abstained": "yellow"}[outcome]
-    return f"[{colour}]{escape(_short(text))}[/{colour}]"
+    return console.styled((_short(text), colour))
 
 
 def detection_table(s: dict[str, Any]) -> Any:

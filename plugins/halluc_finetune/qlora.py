@@ -26,17 +26,17 @@ class TrainResult:
     losses: list[dict[str, Any]]
 
 
-def load_base(recipe: QLoRARecipe, device: str) -> Any:
-    """The base model, 4-bit NF4 (double quantization, compute dtype) unless quantization = none."""
-    from ucli.models import load_model, pick_device
+def base_load_options(recipe: QLoRARecipe, device: str) -> Any:
+    """How the base model loads: 4-bit NF4 with the recipe's double quantization and compute dtype,
+    unless quantization = none. Checked before anything heavy runs (NF4 needs a CUDA GPU)."""
+    from ucli.models import LoadOptions, pick_device
 
-    if recipe.quantization == "nf4":
-        if not pick_device(device).startswith("cuda"):
-            raise BadInput("4-bit NF4 (QLoRA) needs a CUDA GPU; pass --no-quant for full-precision LoRA")
-        return load_model(
-            recipe.base_model, device=device, load_in_4bit=True, bnb_4bit_compute_dtype=recipe.compute_dtype
-        )
-    return load_model(recipe.base_model, device=device)
+    if recipe.quantization != "nf4":
+        return LoadOptions(device=device)
+    if not pick_device(device).startswith("cuda"):
+        raise BadInput("4-bit NF4 (QLoRA) needs a CUDA GPU; pass --no-quant for full-precision LoRA")
+    return LoadOptions(device=device, load_in_4bit=True, bnb_4bit_compute_dtype=recipe.compute_dtype,
+                       bnb_4bit_double_quant=recipe.double_quant)  # fmt: skip
 
 
 def read_training_records(recipe: QLoRARecipe) -> list[Any]:
@@ -55,11 +55,13 @@ def train_qlora(
     device: str = "auto",
     recipe_path: str | None = None,
 ) -> TrainResult:
+    options = base_load_options(recipe, device)
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import Trainer, TrainingArguments
 
     from ucli.artifacts import require_fresh_dir, sha256_file, write_artifact, write_csv
+    from ucli.models import load_model
 
     out = Path(output)
     checkpoints = out / "checkpoints"
@@ -70,7 +72,7 @@ def train_qlora(
         require_fresh_dir(out)
     records = read_training_records(recipe)
     torch.manual_seed(recipe.seed)
-    lm = load_base(recipe, device)
+    lm = load_model(recipe.base_model, options)
     examples = build_examples(records, lm.tokenizer, recipe)
     model = lm.model
     if recipe.quantization == "nf4":

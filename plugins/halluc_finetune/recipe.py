@@ -54,15 +54,10 @@ class QLoRARecipe(BaseModel):
 
 def load_recipe(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> QLoRARecipe:
     """A validated recipe from TOML (flat keys, or grouped under [model] [lora] [data] [train])."""
-    import tomllib
+    from ucli.documents import read_document
 
     p = Path(path)
-    if not p.is_file():
-        raise BadInput(f"{p}: recipe not found")
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise BadInput(f"{p}: invalid TOML ({exc})") from None
+    raw = read_document(p, "recipe")
     flat: dict[str, Any] = {}
     for key, value in raw.items():
         if key in SECTIONS and isinstance(value, dict):

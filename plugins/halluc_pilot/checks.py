@@ -30,15 +30,17 @@ def validate(
 ) -> list[dict[str, Any]]:
     """One row per check: what, ok, detail. Keys are reported as set or missing, never shown."""
     from halluc_backends.base import backend_class
+    from halluc_pilot.runner import backend_for
 
     rows: list[dict[str, Any]] = [
         {"check": "prompts", "ok": True, "detail": f"{len(prompts)} prompts"},
         {"check": "variants", "ok": True, "detail": ", ".join(f"{v.model.name}/{v.name}" for v in chosen)},
     ]
-    for m in {v.model.name: v.model for v in chosen}.values():
+    for v in {v.model.name: v for v in chosen}.values():
+        m = v.model
         try:
             cls = backend_class(m.type)
-            backend = cls(m.model or m.name, api_key=m.api_key, base_url=m.base_url)
+            backend = backend_for(config, v)
             if cls.local and m.type == "hf":
                 from ucli.models import resolve
 
@@ -50,13 +52,7 @@ def validate(
         except Exception as exc:  # a model that cannot resolve is a failed check, reported with the rest
             rows.append({"check": f"model {m.name}", "ok": False, "detail": str(exc).splitlines()[0]})
             continue
-        if cls.env_keys or m.api_key:
-            has_key = bool(backend.api_key())
-            needed = not m.base_url  # a local OpenAI-compatible server takes any key
-            names = "/".join(cls.env_keys) or "api_key"
-            rows.append({"check": f"api key {m.name}", "ok": has_key or not needed,
-                         "detail": f"{'set' if has_key else 'missing'} ({names})"
-                                   + ("" if has_key or needed else "; not needed with base_url")})  # fmt: skip
+        rows += [{"check": f"{c.check} {m.name}", "ok": c.ok, "detail": c.detail} for c in backend.checks()]
     out = Path(output)
     probe = next((p for p in (out, *out.parents) if p.exists()), Path("."))
     free = shutil.disk_usage(probe).free

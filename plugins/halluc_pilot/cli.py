@@ -53,15 +53,24 @@ def run(
     result = run_pilot(config, raw, prompt_list, chosen, out, resume=resume, force=force, prompts_file=source)
     rows = [s.as_dict() for s in result.stats]
     if json_out:
-        console.print_json({"run_id": result.run_id, "output": str(out), "variants": rows})
-        return
+        console.print_json({"run_id": result.run_id, "output": str(out), "complete": result.complete,
+                            "variants": rows})  # fmt: skip
+    else:
+        _show(result.run_id, rows, out)
+    if not result.complete:  # exit 1: a script must not take a partial run for a finished one
+        from ucli.errors import HallucError
+
+        raise HallucError(result.incomplete_message())
+
+
+def _show(run_id: str, rows: list[dict], out: Path) -> None:
     table = [
         (f"{r['model']}/{r['variant']}", f"{r['done']}/{r['prompts']}", r["errors"], r["retries"],
          r["input_tokens"] + r["output_tokens"], f"{r['seconds']:.1f}",
          f"{r['requests_per_minute']:.1f}" if r["requests_per_minute"] else "-", r["stopped"] or "")
         for r in rows
     ]  # fmt: skip
-    console.out.print(console.table(f"pilot {result.run_id}",
+    console.out.print(console.table(f"pilot {run_id}",
                                     ["variant", "done", "errors", "retries", "tokens", "seconds", "req/min", "stopped"],
                                     table))  # fmt: skip
     console.out.print(f"wrote {out / 'results.json'}, {out / 'summary.json'} and {out / 'results'}/")
@@ -86,6 +95,6 @@ def validate_(
         console.print_json({"ok": ok, "checks": rows})
     else:
         console.out.print(console.table("pilot validate", ["check", "ok", "detail"],
-                                        [(r["check"], "yes" if r["ok"] else "[red]NO[/red]", r["detail"]) for r in rows]))  # fmt: skip
+                                        [(r["check"], "yes" if r["ok"] else console.styled(("NO", "red")), r["detail"]) for r in rows]))  # fmt: skip
     if not ok:
         raise typer.Exit(1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -104,24 +103,9 @@ def _expand(value: Any, where: str, path: Path, used: set[str]) -> Any:
 
 def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     """The raw document (JSON or TOML), before expansion and validation."""
-    p = Path(path)
-    if not p.is_file():
-        raise BadInput(f"{p}: config file not found")
-    text = p.read_text(encoding="utf-8")
-    if p.suffix.lower() == ".toml":
-        import tomllib
+    from ucli.documents import read_document
 
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise BadInput(f"{p}: invalid TOML ({exc})") from None
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        raise BadInput(f"{p}:{exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(doc, dict):
-        raise BadInput(f"{p}: expected a JSON object with 'models'")
-    return doc
+    return read_document(path, "config")
 
 
 def load_config(path: str | os.PathLike) -> tuple[PilotConfig, dict[str, Any], set[str]]:
@@ -140,10 +124,16 @@ def load_config(path: str | os.PathLike) -> tuple[PilotConfig, dict[str, Any], s
         loc = ".".join(f"[{x}]" if isinstance(x, int) else str(x) for x in err["loc"]).replace(".[", "[")
         shown = "<redacted>" if "api_key" in loc else repr(err.get("input"))
         raise BadInput(f"{p}: {loc}: {err['msg']} (got {shown})") from None
+    from halluc_backends.base import ALIASES
+
     known = _backend_names()
     for i, m in enumerate(config.models):
+        m.type = ALIASES.get(m.type, m.type)  # records name the backend that ran
         if m.type not in known:
-            raise BadInput(f"{p}: models[{i}].type: unknown backend '{m.type}' (known: {', '.join(known)})")
+            aliases = ", ".join(f"{a} = {b}" for a, b in ALIASES.items())
+            raise BadInput(
+                f"{p}: models[{i}].type: unknown backend '{m.type}' (known: {', '.join(known)}; aliases: {aliases})"
+            )
     names = [m.name for m in config.models]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

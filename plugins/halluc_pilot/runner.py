@@ -37,8 +37,13 @@ class VariantStats:
     retries: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    requests: int = 0  # requests actually sent in this session (retries included)
     seconds: float = 0.0
-    stopped: str | None = None  # why the variant stopped early (authentication)
+    stopped: str | None = None  # why the variant stopped early: it cannot run, or authentication failed
+
+    @property
+    def undone(self) -> int:
+        return self.prompts - self.done
 
     def add(self, record: dict[str, Any]) -> None:
         self.done += 1
@@ -49,7 +54,10 @@ class VariantStats:
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["requests_per_minute"] = (self.done + self.retries) / self.seconds * 60 if self.seconds else None
+        out["undone"] = self.undone
+        out["requests_per_minute"] = (
+            self.requests / self.seconds * 60 if self.requests and self.seconds else None
+        )
         return out
 
 
@@ -58,6 +66,17 @@ class PilotRun:
     run_id: str
     output: Path
     stats: list[VariantStats] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Every prompt of every variant answered (an answer may be a recorded error)."""
+        return all(s.undone == 0 for s in self.stats)
+
+    def incomplete_message(self) -> str:
+        undone = [s for s in self.stats if s.undone]
+        parts = [f"{s.model}/{s.variant}: {s.undone} undone" + (f" ({s.stopped})" if s.stopped else "")
+                 for s in undone]  # fmt: skip
+        return f"run incomplete: {'; '.join(parts)}. Fix this, then rerun with --resume: only the undone prompts are sent"
 
 
 def sampling(config: PilotConfig, v: Variant) -> dict[str, Any]:
@@ -140,6 +159,7 @@ async def _run_api_variant(
         await rpm.acquire()
         if tpm is not None:  # the prompt's rough size plus the answer budget, within the limiter's capacity
             await tpm.acquire(min(tpm_rate, len(text) / 4 + sp.max_tokens))
+        stats.requests += 1
         try:
             return await backend.agenerate(text, sp)
         except BackendError:
@@ -167,7 +187,8 @@ async def _run_api_variant(
                     if not stop.is_set():
                         stop.set()
                         stats.stopped = f"authentication failed: {exc}"
-                        console.warn(f"{m.name}: authentication failed ({exc}); stopping this model")
+                        console.warn(f"{m.name}: authentication failed ({exc}); stopping this model, "
+                                     "its unanswered prompts stay undone")  # fmt: skip
                     return
                 error = str(exc)
             record = make_record(
@@ -196,6 +217,7 @@ def _run_local_variant(
     while i < len(todo):
         batch = todo[i : i + size]
         start = time.monotonic()
+        stats.requests += len(batch)
         try:
             gens = backend.generate_batch([p.text for p in batch], sp)
             errors: list[str | None] = [None] * len(batch)
@@ -295,6 +317,11 @@ async def _run_all(config, chosen, prompts, journals, run, bars) -> None:
         todo = [p for p in prompts if p.id not in done]
         bars[v.key](len(prompts) - len(todo))
         backend = backend_for(config, v)
+        problems = [f"{c.check} {c.detail}" for c in backend.checks() if not c.ok]
+        if problems and todo:  # like a rejected key: stop before sending, keep its prompts undone
+            stats.stopped = "cannot run: " + "; ".join(problems)
+            console.warn(f"{v.model.name}/{v.name}: {stats.stopped}; its {len(todo)} prompts stay undone")
+            continue
         job = (config, v, backend, todo, journal, run.run_id, stats, bars[v.key])
         (local if backend.local else api).append(job)
 
@@ -336,6 +363,11 @@ def _write_outputs(
                 "config": redact(raw_config)}  # fmt: skip
     write_artifact(run.output / "results.json", RESULTS_SCHEMA, 1, {"metadata": metadata, "runs": runs},
                    inputs=[prompts_file] if prompts_file else [], seed=config.seed, config=redact(raw_config))  # fmt: skip
-    summary = {"run_id": run.run_id, "seconds": seconds, "variants": [s.as_dict() for s in run.stats]}
+    summary = {
+        "run_id": run.run_id,
+        "seconds": seconds,
+        "complete": run.complete,
+        "variants": [s.as_dict() for s in run.stats],
+    }
     write_artifact(run.output / "summary.json", SUMMARY_SCHEMA, 1, summary, seed=config.seed,
                    config=redact(raw_config))  # fmt: skip

@@ -161,23 +161,20 @@ def _prompt_text(prompt: str) -> str:
     return prompt
 
 
-def _render(out, threshold) -> str:
+def _render(out, threshold) -> Any:
     """The completion with fired tokens in red, thoughts dimmed and a flag at every trigger."""
-    from rich.markup import escape
-
     marks = {e.position for e in out.trigger_events if e.kept}
-    parts = []
+    parts: list[str | tuple[str, str]] = []
     for i, t in enumerate(out.tokens):
-        text = escape(t.text)
         if i in marks:
-            parts.append("[bold yellow]⚑[/bold yellow]")
+            parts.append(("⚑", "bold yellow"))
         if t.kind in ("cot", "forced"):
-            parts.append(f"[dim italic]{text}[/dim italic]")
+            parts.append((t.text, "dim italic"))
         elif threshold.fires(t.signal):
-            parts.append(f"[bold red]{text}[/bold red]")
+            parts.append((t.text, "bold red"))
         else:
-            parts.append(text)
-    return "".join(parts)
+            parts.append(t.text)
+    return console.styled(*parts)
 
 
 @control.command()
@@ -219,8 +216,6 @@ def run(
     json_out: bool = options.JSON,
 ) -> None:
     """Answer one prompt with the controller; show where it fired, how it repaired, what is judged."""
-    from rich.markup import escape
-
     from halluc_rauq.controller import RAUQController
     from ucli.artifacts import require_file_path, write_artifact
 
@@ -246,7 +241,7 @@ def run(
         return
     console.out.print(_render(out, threshold))
     judged = "abstained: " + out.answer if out.abstained else out.answer
-    console.out.print(f"\n[bold]judged answer:[/bold] {escape(judged)}")
+    console.out.print(console.styled("\n", ("judged answer:", "bold"), f" {judged}"))
     s = out.stats
     console.out.print(
         f"\n{s['triggers']} trigger(s) on {threshold.signal} (fire when {threshold.direction} {threshold.theta:.4g}); "

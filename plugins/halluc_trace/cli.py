@@ -124,7 +124,7 @@ def index(
         console.out.print(f"{tokens}; {info['bytes_on_disk'] / 2**20:.2f} MiB of arrays")
         if problems is not None:
             for p in problems:
-                console.out.print(f"[red]problem:[/red] {p}")
+                console.out.print(console.styled(("problem:", "red"), f" {p}"))
             console.out.print("valid" if not problems else f"{len(problems)} problem(s)")
     if problems or info["tokens_error"]:
         raise typer.Exit(1)
