@@ -82,3 +82,73 @@ def test_messages_with_brackets_print_as_written(cli, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "pip install 'halluc[api]'" in err and "'halluc[eval]' for [bold]lm-eval[/bold]" in err
     assert "t[quant]" in out and "[hub]" in out and "halluc[hub]" in out
+
+
+def test_progress_for_logs_is_plain_periodic_lines(monkeypatch, capsys):
+    """stderr is not a terminal (a file, SLURM, CI): count, rate and ETA lines, never a bar (issue 17, item 7)."""
+    from ucli import console
+
+    clock = iter([100.0, 102.0, 104.0, 106.0, 108.0, 108.0, 200.0, 201.0, 202.0])
+    monkeypatch.setattr(console.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(console.state, "progress_every", 3.0)
+    with console.progress("scoring", 4) as advance:
+        for _ in range(4):
+            advance()
+    assert capsys.readouterr().err.splitlines() == [
+        "scoring: 2/4 (50%), 0.50/s, elapsed 0:04, ETA 0:04",
+        "scoring: 4/4 (100%), 0.50/s, elapsed 0:08, ETA 0:00",
+    ]
+    monkeypatch.setattr(console.state, "progress_every", 30.0)
+    with console.progress("quick", 3) as advance:  # a short run prints nothing
+        advance(3)
+    assert capsys.readouterr().err == ""
+
+
+def test_tables_hold_in_80_columns_with_their_key_column_whole(monkeypatch):
+    """An ablation row's knobs and an eval cell name are never cut (issue 17, item 8)."""
+    import io
+
+    from rich.console import Console
+
+    from halluc_rauq.control_cli import _summary_table
+    from ucli import console
+
+    screen = io.StringIO()
+    monkeypatch.setitem(
+        console._consoles, "out", Console(file=screen, width=80, soft_wrap=True, markup=False)
+    )
+    s = {"accuracy": 0.5, "coverage": 0.838, "selective_accuracy": 0.552, "wrong": 98, "repair_well_formed": 1.0,
+         "trigger_rate": 0.203, "avg_generated_tokens": 12.31, "avg_extra_tokens": 1.25, "avg_latency_s": 0.414}  # fmt: skip
+    keys = ["trigger=rauq,threshold_type=learned,repair=cot+abstain,cot_policy=rauq,rollback=2,delimiters=wait",
+            "trigger=entropy,threshold_type=learned,repair=abstain"]  # fmt: skip
+    _summary_table(dict.fromkeys(keys, s), "ablation: facts/test, 266 samples")
+    cell = "postqlora/facts-lora-r16-alpha32/truthfulqa_mc2/seed1234"
+    console.out.print(console.table("halluc eval run", ["cell", "status", "seconds", "metrics"],
+                                    [(cell, "done", "81.3", "acc 0.4123, acc_norm 0.4301, mc2 0.3811")]))  # fmt: skip
+    lines = screen.getvalue().splitlines()
+    assert max(map(len, lines)) <= 80 and "…" not in screen.getvalue()
+    words = " ".join(lines).split()
+    for knob in (
+        "trigger=rauq",
+        "repair=cot+abstain",
+        "cot_policy=rauq",
+        "rollback=2",
+        "delimiters=wait",
+        cell,
+    ):
+        assert knob in words
+    assert "(every row: threshold_type=learned)" in screen.getvalue()  # shared knobs move to the title
+
+
+def test_long_figure_titles_are_wrapped_inside_the_canvas():
+    from ucli.artifacts import fit_titles, new_figure
+
+    fig, ax = new_figure(figsize=(4, 4))
+    ax.set_title(
+        "SmolLM2-135M-Instruct (smollm2-135m) heads: facts/train, 200 pairs, alpha 0.2, previous token"
+    )
+    fit_titles(fig)
+    fig.tight_layout()
+    renderer = fig.canvas.get_renderer()
+    box, canvas = ax.title.get_window_extent(renderer), fig.bbox
+    assert "\n" in ax.title.get_text() and canvas.x0 <= box.x0 and box.x1 <= canvas.x1

@@ -242,13 +242,33 @@ def new_figure(**kwargs: Any) -> tuple[Any, Any]:
     return plt.subplots(**kwargs)
 
 
-def write_figure(fig: Any, path: str | os.PathLike, fmt: str = "png") -> Path:
-    """Lay out, save atomically and close a matplotlib figure."""
+def fit_titles(fig: Any) -> None:
+    """Wrap every axes title and the figure's suptitle to the width they sit over, so that a long
+    title (a model path, a benchmark and split) is never clipped at the canvas edge."""
+    import textwrap
+
+    def wrap(text_artist: Any, width_in: float) -> None:
+        text = text_artist.get_text()
+        chars = max(12, int(width_in * 72 / (0.6 * text_artist.get_fontsize())))
+        if text and max(map(len, text.splitlines())) > chars:
+            text_artist.set_text("\n".join(textwrap.fill(line, chars) for line in text.splitlines()))
+
+    for ax in fig.axes:
+        wrap(ax.title, ax.get_position().width * fig.get_figwidth())
+    if getattr(fig, "_suptitle", None) is not None:
+        wrap(fig._suptitle, fig.get_figwidth())
+
+
+def write_figure(fig: Any, path: str | os.PathLike, fmt: str = "png", layout: bool = True) -> Path:
+    """Lay out (titles wrapped to fit), save atomically and close a matplotlib figure. The saved
+    canvas grows to hold every label (`bbox_inches="tight"`)."""
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    fit_titles(fig)
+    if layout:  # False: the caller laid the figure out itself (e.g. room kept for a key)
+        fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt)
+        fig.savefig(tmp, format=fmt, bbox_inches="tight", pad_inches=0.1)
     plt.close(fig)
     return Path(path)
 

@@ -8,7 +8,9 @@ are built as rich `Text` (see `styled`).
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -35,6 +37,8 @@ def __getattr__(name: str) -> Any:
 
 class _State:
     debug = False
+    # seconds between plain progress lines when stderr is not a terminal (logs, SLURM, CI)
+    progress_every = float(os.environ.get("HALLUC_PROGRESS_EVERY", "30"))
 
 
 state = _State()
@@ -93,15 +97,58 @@ def result(data: Any, json_out: bool, human: Callable[[], Any]) -> None:
         _console("out").print(human())
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Any:
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    key_columns: int = 1,
+    caption: str | None = None,
+) -> Any:
+    """A table that holds in 80 columns: no borders, and no cell is ever cut. When the table is
+    wider than the screen, the first `key_columns` (what a row is) wrap between words and keep
+    each word whole; the other columns wrap as they must, headers included."""
     from rich.table import Table
 
-    t = Table(title=title, show_lines=False)
+    cells = [["" if v is None else v if hasattr(v, "__rich_console__") else str(v) for v in r] for r in rows]
+    t = Table(title=title, caption=caption, box=None, padding=(0, 1, 0, 0), pad_edge=False, show_lines=False)
     for c in columns:
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*("" if v is None else v if hasattr(v, "__rich_console__") else str(v) for v in r))
-    return t
+        t.add_column(c, overflow="fold")
+    for r in cells:
+        t.add_row(*r)
+    texts = [[columns[i], *(r[i] for r in cells if isinstance(r[i], str))] for i in range(len(columns))]
+    natural = [max(len(line) for x in col for line in (x.splitlines() or [""])) for col in texts]
+    shortest = [max((len(w) for x in col for w in x.split()), default=1) for col in texts]
+    return _Fitted(t, natural, shortest, key_columns)
+
+
+class _Fitted:
+    """Render a table at the screen's width, wrapping words even on our soft-wrap consoles (whose
+    plain lines stay unbroken so paths can be copied). When the table is too wide, the widest
+    columns give way first, the key columns last, and none goes below its longest word."""
+
+    def __init__(self, table: Any, natural: list[int], shortest: list[int], key_columns: int):
+        self.table, self.natural, self.shortest, self.key_columns = table, natural, shortest, key_columns
+
+    def widths(self, room: int) -> list[int] | None:
+        widths = list(self.natural)
+        excess = sum(widths) + len(widths) - 1 - room  # one space between columns
+        if excess <= 0:
+            return None
+        for group in (range(self.key_columns, len(widths)), range(self.key_columns)):
+            while excess > 0:
+                free = [i for i in group if widths[i] > self.shortest[i]]
+                if not free:
+                    break
+                widest = max(free, key=lambda i: widths[i])
+                widths[widest] -= 1
+                excess -= 1
+        return widths
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        widths = self.widths(options.max_width)
+        for i, column in enumerate(self.table.columns):
+            column.width = None if widths is None else widths[i]
+        yield from console.render(self.table, options.update(no_wrap=False, overflow=None))
 
 
 @contextmanager
@@ -125,6 +172,10 @@ def progress_many(tasks: list[tuple[str, int | None]]) -> Iterator[dict[str, Any
     )
 
     err = _console("err")
+    if not err.is_terminal:
+        with _plain_progress(tasks) as bars:
+            yield bars
+        return
     columns = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -145,6 +196,54 @@ def progress_many(tasks: list[tuple[str, int | None]]) -> Iterator[dict[str, Any
             return advance
 
         yield {label: advancer(bar.add_task(label, total=total, rate="")) for label, total in tasks}
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+@contextmanager
+def _plain_progress(tasks: list[tuple[str, int | None]]) -> Iterator[dict[str, Any]]:
+    """Progress for logs: a line per task every `state.progress_every` seconds while it advances
+    (count, percent, rate, elapsed, ETA), and a closing line for tasks that printed one. Short
+    runs print nothing."""
+    start = time.monotonic()
+    every = state.progress_every
+    done = {label: 0 for label, _ in tasks}
+    first = {label: 0 for label, _ in tasks}  # work skipped at once (resume) is not counted in the rate
+    last = {label: start for label, _ in tasks}
+    spoke: set[str] = set()
+
+    def line(label: str, total: int | None, now: float) -> None:
+        elapsed = now - start
+        n = done[label]
+        rate = (n - first[label]) / elapsed if elapsed > 0 else 0.0
+        parts = [f"{label}: {n}" + (f"/{total} ({n / total:.0%})" if total else "")]
+        parts.append(f"{rate:.2f}/s" if rate else "-/s")
+        parts.append(f"elapsed {_clock(elapsed)}")
+        if total and rate:
+            parts.append(f"ETA {_clock((total - n) / rate)}")
+        _console("err").print(", ".join(parts), markup=False, highlight=False)
+
+    def advancer(label: str, total: int | None) -> Callable[[int], None]:
+        def advance(n: int = 1) -> None:
+            now = time.monotonic()
+            if done[label] == 0 and now - start < 1.0:
+                first[label] += n
+            done[label] += n
+            if now - last[label] >= every:
+                last[label] = now
+                spoke.add(label)
+                line(label, total, now)
+
+        return advance
+
+    yield {label: advancer(label, total) for label, total in tasks}
+    end = time.monotonic()
+    for label, total in tasks:
+        if label in spoke and end > last[label]:
+            line(label, total, end)
 
 
 def report_error(exc: BaseException) -> int:

@@ -143,7 +143,10 @@ def compare_(
               r["test"], f"{r['p_value']:.3g}") for r in result["per_seed"]]  # fmt: skip
     console.out.print(
         console.table(
-            f"{post} vs {pre}", ["task", "metric", "seed", "pre", "post", "delta", "test", "p"], table
+            f"{post} vs {pre}",
+            ["task", "metric", "seed", "pre", "post", "delta", "test", "p"],
+            table,
+            key_columns=3,
         )
     )
     for m in result["mean"]:

@@ -361,14 +361,28 @@ def eval_(
 
 
 def _summary_table(summary: dict[str, dict[str, Any]], title: str) -> None:
-    """One row per arm or configuration, in a width a terminal holds."""
-    columns = {"accuracy": "acc", "coverage": "answered", "selective_accuracy": "acc answered",
-               "wrong": "wrong", "repair_well_formed": "well-formed", "trigger_rate": "fired on",
-               "avg_generated_tokens": "tokens", "avg_extra_tokens": "extra", "avg_latency_s": "latency s"}  # fmt: skip
+    """One row per arm or configuration, in a width a terminal holds: knobs that every ablation
+    row shares move to the title, the rest wrap between knobs."""
+    columns = {"accuracy": "acc", "coverage": "cover", "selective_accuracy": "acc ans",
+               "wrong": "wrong", "repair_well_formed": "formed", "trigger_rate": "fired",
+               "avg_generated_tokens": "tokens", "avg_extra_tokens": "extra", "avg_latency_s": "sec"}  # fmt: skip
+    knobs = {arm: arm.split(",") for arm in summary}
+    shared = [k for k in next(iter(knobs.values()), []) if "=" in k and all(k in v for v in knobs.values())]
+    if len(summary) > 1 and shared:
+        title += " (every row: " + ", ".join(shared) + ")"
     rows = [
-        (arm, *("-" if s.get(c) is None else f"{s[c]:.3g}" for c in columns)) for arm, s in summary.items()
-    ]
-    console.out.print(console.table(title, ["", *columns.values()], rows))
+        (" ".join(k for k in knobs[arm] if k not in shared) or arm,
+         *("-" if s.get(c) is None else f"{s[c]:.3g}" for c in columns))
+        for arm, s in summary.items()
+    ]  # fmt: skip
+    console.out.print(console.table(title, ["", *columns.values()], rows, caption=SUMMARY_LEGEND))
+
+
+SUMMARY_LEGEND = (
+    "acc: right / all questions; cover: share answered; acc ans: right / answered; wrong: wrong "
+    "answers; formed: repairs that read as answers; fired: share of questions with a kept trigger; "
+    "tokens, extra, sec: per answer"
+)
 
 
 def _comparison_lines(comparison: dict[str, Any]) -> None:

@@ -286,15 +286,21 @@ def run_grid(
 
 
 def plot_ablation(results: list[dict[str, Any]], path: str | Path, title: str) -> Path:
-    """Two panels, one labelled point per configuration: accuracy among answered against coverage
+    """Two panels, one numbered point per configuration: accuracy among answered against coverage
     (where abstaining configurations sit on the risk-coverage plane), and accuracy over all
-    questions against the tokens generated per question (what repairs cost)."""
-    from ucli.artifacts import new_figure, write_figure
+    questions against the tokens generated per question (what repairs cost). The numbers are keyed
+    below the panels, knobs shared by every configuration in the title, so labels never overlap."""
+    from ucli.artifacts import fit_titles, new_figure, write_figure
 
-    fig, (left, right) = new_figure(ncols=2, figsize=(11, 4.8), dpi=120)
-    for r in results:
+    knobs = [r["key"].split(",") for r in results]
+    shared = [k for k in knobs[0] if all(k in other for other in knobs)] if len(knobs) > 1 else []
+    labels = [
+        ", ".join(k for k in ks if k not in shared) or r["key"] for ks, r in zip(knobs, results, strict=True)
+    ]
+    key_height = 0.125 * len(results) + 0.5  # inches: 7-point lines, and the x label above them
+    fig, (left, right) = new_figure(ncols=2, figsize=(11, 4.6 + key_height), dpi=120)
+    for i, r in enumerate(results, 1):
         s = r["summary"]
-        label = r["key"].replace("threshold_type=", "").replace("trigger=", "")
         for ax, x, y in (
             (left, s["coverage"], s["selective_accuracy"]),
             (right, s["avg_generated_tokens"], s["accuracy"]),
@@ -302,14 +308,17 @@ def plot_ablation(results: list[dict[str, Any]], path: str | Path, title: str) -
             if x is None or y is None:
                 continue
             ax.scatter([x], [y], s=30)
-            ax.annotate(label, (x, y), fontsize=6, alpha=0.8, xytext=(3, 3), textcoords="offset points")
+            ax.annotate(str(i), (x, y), fontsize=8, xytext=(3, 3), textcoords="offset points")
     left.set_xlabel("coverage (share answered)")
     left.set_ylabel("accuracy among answered")
     right.set_xlabel("tokens generated per question (repairs included)")
     right.set_ylabel("accuracy (right / all questions)")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return write_figure(fig, path)
+    fig.suptitle(title + (f"\nevery point: {', '.join(shared)}" if shared else ""), fontsize=9)
+    key = "\n".join(f"{i:>2}  {label}" for i, label in enumerate(labels, 1))
+    fig.text(0.01, 0.01, key, fontsize=7, family="monospace", va="bottom")
+    fit_titles(fig)
+    fig.tight_layout(rect=(0, key_height / (4.6 + key_height), 1, 1))
+    return write_figure(fig, path, layout=False)
 
 
 def run_control_eval(
