@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 from importlib import metadata
@@ -152,3 +153,33 @@ def test_long_figure_titles_are_wrapped_inside_the_canvas():
     renderer = fig.canvas.get_renderer()
     box, canvas = ax.title.get_window_extent(renderer), fig.bbox
     assert "\n" in ax.title.get_text() and canvas.x0 <= box.x0 and box.x1 <= canvas.x1
+
+
+NOISE = """
+import logging, sys, warnings
+from ucli.app import app
+try:
+    app(["--debug", "plugins", "--json"] if "--debug" in sys.argv else ["plugins", "--json"], prog_name="halluc")
+except SystemExit:
+    pass
+from tqdm import tqdm
+for _ in tqdm(range(3)):
+    pass
+logging.getLogger("lm_eval.models.huggingface").warning("`pretrained` model kwarg is not of type `str`")
+warnings.warn_explicit("`is_gradient_checkpointing` is deprecated", FutureWarning, "/site-packages/transformers/m.py", 9)
+"""
+
+
+def test_library_noise_goes_to_the_debug_log_unless_debug(tmp_path):
+    """lm-eval's advice, tqdm bars and transformers' FutureWarnings are not the user's (issue 17, item 9)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TQDM_", "TRANSFORMERS_VERBOSITY"))}
+    env["HALLUC_CACHE"] = str(tmp_path)
+    quiet = subprocess.run(
+        [sys.executable, "-c", NOISE], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    log = (tmp_path / "debug.log").read_text()
+    assert "`pretrained` model kwarg" in log and "FutureWarning: `is_gradient_checkpointing`" in log
+    loud = subprocess.run([sys.executable, "-c", NOISE, "--debug"], capture_output=True, text=True, env=env,
+                          timeout=120)  # fmt: skip
+    assert "3/3" in loud.stderr and "pretrained" in loud.stderr and "is_gradient_checkpointing" in loud.stderr

@@ -60,6 +60,34 @@ def test_unloadable_specs_are_bad_input(tmp_path, make, message):
     assert message in str(info.value)
 
 
+def test_a_wrong_model_name_fails_at_once_with_the_closest_alias(monkeypatch):
+    """Offline, no hub retries at all; online, one short look-up (issue 17, item 10)."""
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(BadInput) as offline:
+        resolve("SmolLM2-135M")
+    assert time.monotonic() - start < 5
+    assert str(offline.value) == (
+        "model 'SmolLM2-135M': not a local path and not in the hub cache, and the hub is off (HF_HUB_OFFLINE); "
+        "did you mean smollm2-135m? (aliases: smollm2-135m)"
+    )
+    import huggingface_hub
+
+    calls = []
+
+    def unreachable(name, **kwargs):
+        calls.append((name, kwargs))
+        raise ConnectionError("Name or service not known")
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "0")
+    monkeypatch.setattr(huggingface_hub, "model_info", unreachable)
+    with pytest.raises(BadInput, match=r"the hub cannot be reached \(Name or service not known\)"):
+        resolve("someone/some-model@main")
+    assert calls == [("someone/some-model", {"revision": "main", "timeout": 10})]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -55,13 +55,51 @@ def warn(message: str) -> None:
     _console("err").print(styled(("warning:", "yellow"), " ", message), highlight=False)
 
 
+# Libraries whose log records and progress bars are theirs, not the user's business by default.
+LIBRARY_LOGGERS = ("transformers", "lm_eval", "peft", "accelerate", "datasets", "huggingface_hub", "httpx",
+                   "httpcore", "google_genai", "openai", "anthropic", "urllib3", "filelock", "torch", "vllm")  # fmt: skip
+
+
+class _DebugLog:
+    """`$HALLUC_CACHE/debug.log` (rotated at 2 MB), opened on the first record: no startup cost."""
+
+    handler: Any = None
+
+    @classmethod
+    def get(cls) -> Any:
+        if cls.handler is None:
+            import logging
+            from logging.handlers import RotatingFileHandler
+
+            from ucli.paths import cache_dir
+
+            cls.handler = RotatingFileHandler(cache_dir() / "debug.log", maxBytes=2_000_000, backupCount=1)
+            cls.handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        return cls.handler
+
+
 def route_warnings(debug: bool) -> None:
-    """halluc's own warnings reach the user as `warning:` lines; a library's (deprecations, future
-    changes of transformers and friends) go to the debug log and the terminal only with --debug."""
+    """halluc's own warnings reach the user as `warning:` lines. A library's warnings (deprecations,
+    future changes of transformers and friends), its log records (lm-eval's advice) and its tqdm
+    bars go to the debug log, `$HALLUC_CACHE/debug.log`; with --debug they reach the terminal."""
     import logging
     import warnings
 
     log = logging.getLogger("halluc.library")
+
+    class Lazy(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            _DebugLog.get().emit(record)
+
+    if not debug:
+        for var in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS"):
+            os.environ.setdefault(var, "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # transformers keeps its own stderr handler
+        for name in (*LIBRARY_LOGGERS, "halluc.library"):
+            lib = logging.getLogger(name)
+            if not any(type(h).__name__ == "Lazy" for h in lib.handlers):  # once per process
+                lib.addHandler(Lazy(logging.DEBUG))
+            lib.propagate = False
 
     def show(
         message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None
@@ -72,7 +110,7 @@ def route_warnings(debug: bool) -> None:
         elif debug:
             _console("err").print(f"{category.__name__}: {message} ({filename}:{lineno})", markup=False)
         else:
-            log.debug("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
+            log.warning("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
 
     warnings.showwarning = show
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,7 +200,44 @@ def resolve(spec: str) -> ResolvedSpec:
     name, _, revision = spec.partition("@")
     if not re.match(r"^[\w.\-]+(/[\w.\-]+)?$", name):
         raise BadInput(f"model '{spec}': not a known alias ({', '.join(ALIASES)}), local path, or hub id")
+    _check_hub(spec, name, revision or None)
     return ResolvedSpec(spec, "hub", name, None, revision or None)
+
+
+def _alias_hint(spec: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(spec.lower(), list(ALIASES), n=1, cutoff=0.6)
+    return (f"; did you mean {close[0]}?" if close else "") + f" (aliases: {', '.join(ALIASES)})"
+
+
+def hub_offline() -> bool:
+    return any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
+        for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def _check_hub(spec: str, name: str, revision: str | None) -> None:
+    """A hub id is in the local hub cache, or the hub says it exists: one look-up with a short timeout
+    instead of a minute of retries before the load fails (and none at all when offline)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(name, "config.json", revision=revision), str):
+        return
+    if hub_offline():
+        raise BadInput(f"model '{spec}': not a local path and not in the hub cache, and the hub is off "
+                       f"(HF_HUB_OFFLINE){_alias_hint(spec)}")  # fmt: skip
+    from huggingface_hub import model_info
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        model_info(name, revision=revision, timeout=10)
+    except (RepositoryNotFoundError, RevisionNotFoundError):
+        raise BadInput(f"model '{spec}': no such model on the hub{_alias_hint(spec)}") from None
+    except Exception as exc:  # no network, a proxy, a timeout: say so once instead of retrying
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise BadInput(f"model '{spec}': the hub cannot be reached ({reason}){_alias_hint(spec)}") from None
 
 
 def pick_device(device: str) -> str:
