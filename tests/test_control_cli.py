@@ -98,6 +98,31 @@ def test_run_bad_input_exits_2(cli, setup, args, message):
     assert "Traceback" not in res.stderr
 
 
+@pytest.mark.parametrize(
+    ("command", "args", "message"),
+    [
+        ("run", ["-p", "hi", "--trigger", "entropy"], "`halluc calibrate threshold --signal entropy`"),
+        ("run", ["-p", "hi", "--cot-top-p", "2"], "--cot-top-p"),
+        ("run", ["-p", "hi", "--threshold", "/no/theta.json"], "/no/theta.json: no such artifact"),
+        ("ablate", ["--trigger", "rauq,margin"], "no learned threshold for the 'margin' trigger"),
+        ("ablate", ["--cot-top-p", "2"], "--cot-top-p"),
+        ("eval", ["--trigger", "entropy"], "or give a fixed --theta"),
+    ],
+)
+def test_options_and_artifacts_are_checked_before_the_model_loads(cli, setup, monkeypatch, tmp_path, command,
+                                                                  args, message):  # fmt: skip
+    """A refusal costs a second, not a model load (issue 17, item 11)."""
+    import ucli.models
+
+    def no_load(*a, **k):
+        raise AssertionError("the model was loaded before the options were checked")
+
+    monkeypatch.setattr(ucli.models, "load_model", no_load)
+    bench = [] if command == "run" else ["-b", "local", "--data-file", setup["data"], "-o", tmp_path / "x"]
+    res = cli("control", command, *base_args(setup), *bench, *args)
+    assert res.exit_code == 2 and message in res.stderr, res.stderr
+
+
 def test_alpha_mismatch_warns_without_strict(cli, setup):
     res = cli("control", "run", *base_args(setup), "-p", "hi", "--alpha", "0.3", "--max-new-tokens", 2)
     assert res.exit_code == 0 and "fitted with alpha 0.5, running with 0.3" in res.stderr

@@ -378,6 +378,7 @@ def load_model(spec: str = DEFAULT_MODEL, options: LoadOptions | None = None, **
         raise BadInput(f"option '{first['loc'][0]}': {first['msg'].removeprefix('Value error, ')}") from None
     resolved = resolve(spec)
     device = pick_device(opts.device)
+    quant = _quantization_config(opts, device)  # refused before a GGUF conversion or a download
 
     import transformers
     from transformers import AutoTokenizer
@@ -405,7 +406,6 @@ def load_model(spec: str = DEFAULT_MODEL, options: LoadOptions | None = None, **
         load_kwargs["attn_implementation"] = opts.attn_implementation
     if opts.trust_remote_code:
         load_kwargs["trust_remote_code"] = True
-    quant = _quantization_config(opts, device)
     if quant is not None:
         load_kwargs["quantization_config"] = quant
         load_kwargs["device_map"] = "auto" if device == "cuda" else {"": device}

@@ -131,6 +131,11 @@ def calibrate_heads(
     )
 
 
+def check_heads_file(path: str | Path) -> None:
+    """A heads artifact exists and is one, checked before a model loads (`load_heads` checks the model)."""
+    load_artifact(path, HEADS_SCHEMA)
+
+
 def load_heads(path: str | Path, model: ModelFingerprint) -> tuple[dict[int, int], list[int]]:
     """The runtime layers and their heads from a heads artifact made for this model."""
     doc = load_artifact(path, HEADS_SCHEMA, model=model)

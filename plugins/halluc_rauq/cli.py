@@ -171,7 +171,7 @@ def threshold(
 ) -> None:
     """Fit the trigger threshold on the signal: theta by Youden's J (or --coverage) on answers, tokens."""
 
-    from halluc_rauq.calibration import load_heads
+    from halluc_rauq.calibration import check_heads_file, load_heads
     from halluc_rauq.scorer import check_alpha, default_alpha
     from halluc_rauq.threshold import LABELS, SIGNALS, THETA_SCHEMA, collect, fit_threshold, theta_payload
     from ucli.artifacts import require_file_path, sha256_file, write_artifact
@@ -186,6 +186,7 @@ def threshold(
     if alpha is not None:
         check_alpha(alpha)
     require_file_path(output)
+    check_heads_file(heads_file)
     pairs = _first_pairs(calibration, num_examples)
     lm = _load(model, device, load_in_4bit, load_in_8bit, seed)
     heads, layers = load_heads(heads_file, lm.fingerprint)
@@ -278,7 +279,7 @@ def score(
 ) -> None:
     """Greedy-decode every prompt and score it with RAUQ (one JSON line per sample; resumable)."""
 
-    from halluc_rauq.calibration import load_heads, parse_layers
+    from halluc_rauq.calibration import check_heads_file, load_heads, parse_layers
     from halluc_rauq.scorer import check_alpha, default_alpha
     from halluc_rauq.scoring import score_pairs
     from ucli.artifacts import require_file_path, write_jsonl
@@ -287,6 +288,8 @@ def score(
     if alpha is not None:
         check_alpha(alpha)
     require_file_path(output)
+    if heads_file is not None:
+        check_heads_file(heads_file)
     pairs = _first_pairs(data, limit, require_reference=False)
     lm = _load(model, device, load_in_4bit, load_in_8bit, seed)
     if heads_file is not None:

@@ -92,35 +92,51 @@ def _config_from(params: dict[str, Any], exclude: tuple[str, ...] = (), **overri
     return ControllerConfig.build(**{**knobs, **override})
 
 
-def _setup(
-    model: str, device: str, load_in_4bit: bool, load_in_8bit: bool, seed: int,
-    heads_file: Path | None, threshold_files: list[Path] | None, alpha: float | None, strict: bool,
-):  # fmt: skip
-    """Model, scorer and learned thresholds, with every cross-check of the artifacts against each other."""
-    from halluc_rauq.calibration import load_heads
+def _read_thresholds(threshold_files: list[Path] | None, heads_file: Path | None, alpha: float | None):
+    """The learned thetas per signal, read before any model loads: a missing file, a duplicate
+    signal or a bad alpha is refused in a second, not after the load (their fit to the model is
+    checked by `_setup` once the model's fingerprint is known)."""
+    from halluc_rauq.calibration import check_heads_file
     from halluc_rauq.control_eval import Thresholds
-    from halluc_rauq.controller import RAUQScorer
-    from halluc_rauq.scorer import check_alpha, default_alpha
+    from halluc_rauq.scorer import check_alpha
     from halluc_rauq.threshold import load_theta
-    from ucli.artifacts import sha256_file
     from ucli.errors import BadInput
 
     if alpha is not None:
         check_alpha(alpha)
-    lm = _load(model, device, load_in_4bit, load_in_8bit, seed)
+    if heads_file is not None:
+        check_heads_file(heads_file)
     learned: dict[str, dict[str, Any]] = {}
     for path in threshold_files or []:
-        doc = load_theta(path, lm.fingerprint)
+        doc = load_theta(path, None)
         if doc["signal"] in learned:
             raise BadInput(f"{path}: a second theta for the '{doc['signal']}' signal")
         learned[doc["signal"]] = {**doc, "_path": str(path)}
+    return Thresholds(learned)
+
+
+def _setup(
+    model: str, device: str, load_in_4bit: bool, load_in_8bit: bool, seed: int,
+    heads_file: Path | None, thresholds: Any, alpha: float | None, strict: bool,
+):  # fmt: skip
+    """Model and scorer, with every cross-check of the artifacts against the model and each other."""
+    from halluc_rauq.calibration import load_heads
+    from halluc_rauq.controller import RAUQScorer
+    from halluc_rauq.scorer import default_alpha
+    from halluc_rauq.threshold import load_theta
+    from ucli.artifacts import sha256_file
+    from ucli.errors import BadInput
+
+    lm = _load(model, device, load_in_4bit, load_in_8bit, seed)
+    for doc in thresholds.learned.values():
+        load_theta(doc["_path"], lm.fingerprint)
 
     def disagree(message: str) -> None:
         if strict:
             raise BadInput(message + " (--strict)")
         console.warn(message)
 
-    rauq_doc = learned.get("rauq")
+    rauq_doc = thresholds.learned.get("rauq")
     if alpha is None:
         alpha = (
             float(rauq_doc["alpha"])
@@ -137,7 +153,14 @@ def _setup(
         disagree(
             f"{rauq_doc['_path']}: theta was fitted with alpha {rauq_doc['alpha']}, running with {alpha}"
         )
-    return lm, scorer, Thresholds(learned), alpha
+    return lm, scorer, alpha
+
+
+def _needs_heads(trigger: str, heads_file: Path | None) -> None:
+    from ucli.errors import BadInput
+
+    if trigger == "rauq" and heads_file is None:
+        raise BadInput("the rauq trigger needs --heads (heads.json from `halluc calibrate heads`)")
 
 
 def _threshold(thresholds, trigger: str | None, theta: float | None):
@@ -222,11 +245,13 @@ def run(
     text = _prompt_text(prompt)
     if output is not None:
         require_file_path(output)
-    lm, scorer, thresholds, alpha = _setup(
-        model, device, load_in_4bit, load_in_8bit, seed, heads_file, threshold_files, alpha, strict
-    )
+    thresholds = _read_thresholds(threshold_files, heads_file, alpha)
     threshold = _threshold(thresholds, trigger, theta)
     config = _config_from(locals(), trigger=threshold.signal)
+    _needs_heads(config.trigger, heads_file)
+    lm, scorer, alpha = _setup(
+        model, device, load_in_4bit, load_in_8bit, seed, heads_file, thresholds, alpha, strict
+    )
     out = RAUQController(lm, config, scorer, threshold).generate(text if raw else lm.chat_prompt(text))
     doc = {"prompt": text, "theta": threshold.theta, "direction": threshold.direction, "alpha": alpha,
            "threshold_source": threshold.source, **out.to_json()}  # fmt: skip
@@ -322,11 +347,13 @@ def eval_(
         raise BadInput("--plot draws the controller against plain greedy: add --baseline")
     bench = _benchmark(benchmark, data_file)
     samples = bench.load(split, limit=limit, seed=seed)
-    lm, scorer, thresholds, alpha = _setup(
-        model, device, load_in_4bit, load_in_8bit, seed, heads_file, threshold_files, alpha, strict
-    )
+    thresholds = _read_thresholds(threshold_files, heads_file, alpha)
     threshold = _threshold(thresholds, trigger, theta)
     config = _config_from(locals(), trigger=threshold.signal)
+    _needs_heads(config.trigger, heads_file)
+    lm, scorer, alpha = _setup(
+        model, device, load_in_4bit, load_in_8bit, seed, heads_file, thresholds, alpha, strict
+    )
     inputs = [p for p in (heads_file, *(threshold_files or []), data_file) if p]
     run_config = {"model": model, "benchmark": benchmark, "split": split, "limit": limit, "alpha": alpha,
                   "theta": threshold.theta, "direction": threshold.direction, **config.model_dump()}  # fmt: skip
@@ -497,12 +524,13 @@ def ablate(
     bench = _benchmark(benchmark, data_file)
     samples = bench.load(split, limit=limit, seed=seed)
     base = _config_from(locals(), exclude=GRID_KNOBS)
-    lm, scorer, thresholds, alpha = _setup(
-        model, device, load_in_4bit, load_in_8bit, seed, heads_file, threshold_files, alpha, strict
+    thresholds = _read_thresholds(threshold_files, heads_file, alpha)
+    cells = grid(base, values, thresholds)  # every cell's knobs and threshold, checked before the load
+    for cell in cells:
+        _needs_heads(cell[1].trigger, heads_file)
+    lm, scorer, alpha = _setup(
+        model, device, load_in_4bit, load_in_8bit, seed, heads_file, thresholds, alpha, strict
     )
-    cells = grid(base, values, thresholds)
-    if scorer is None and any(c[1].trigger == "rauq" for c in cells):
-        raise BadInput("the rauq trigger needs --heads")
     run_config = {"model": model, "benchmark": benchmark, "split": split, "limit": limit, "alpha": alpha,
                   "grid": values, "base": base.model_dump()}  # fmt: skip
     journal_path = output.with_name(output.name + ".journal")

@@ -56,7 +56,9 @@ class Thresholds:
         if doc is None:
             have = ", ".join(sorted(self.learned)) or "none"
             raise BadInput(
-                f"no learned threshold for the '{signal}' trigger (--threshold files give: {have})"
+                f"no learned threshold for the '{signal}' trigger (--threshold files give: {have}): fit one "
+                f"with `halluc calibrate threshold --signal {signal}` and pass it with --threshold, or give "
+                "a fixed --theta"
             )
         return Threshold(float(doc["theta"]), doc["direction"], signal, source=doc["_path"])
 
