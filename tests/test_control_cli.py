@@ -200,11 +200,14 @@ def test_eval_resumes_without_redoing_work(cli, setup, tmp_path, monkeypatch):
 
     monkeypatch.setattr(RAUQController, "generate_batch", interrupted)
     part = tmp_path / "part"
-    assert cli(*args, part).exit_code != 0
+    stopped = cli(*args, part)
+    assert stopped.exit_code == 130
     assert len(read(part / "journal.jsonl")) == 3  # config line + the first batch of 2
+    assert stopped.stderr.strip() == (f"interrupted; kept 2 record(s) in {part / 'journal.jsonl'}. "
+                                      "Rerun the same command with --resume to continue from there")  # fmt: skip
     monkeypatch.setattr(RAUQController, "generate_batch", original)
     refused = cli(*args, part)
-    assert refused.exit_code == 2 and "not empty" in refused.stderr
+    assert refused.exit_code == 2 and "not empty; pass --resume to continue the run in it" in refused.stderr
     calls.clear()
 
     def counted(self, prompts, *a, **kw):

@@ -125,6 +125,22 @@ def test_no_overlapping_keys_and_unequal_seed_counts(tmp_path):
         load_pairs(str(tmp_path / "nothing*.jsonl"), str(tmp_path / "b.jsonl"), "acc")
 
 
+def test_per_arm_outputs_pair_on_sample_id_without_key(cli, tmp_path):
+    """control eval / demo write `id` = arm:sample; `sample_id` pairs them (issue 17, item 12)."""
+    arms = {"baseline": [1, 0, 0, 1, 0], "controller": [1, 1, 0, 1, 1]}
+    for arm, values in arms.items():
+        (tmp_path / f"{arm}.jsonl").write_text("".join(
+            json.dumps({"id": f"{arm}:q{i}", "sample_id": f"q{i}", "correct": v}) + "\n" for i, v in enumerate(values)
+        ))  # fmt: skip
+    [paired] = load_pairs(str(tmp_path / "baseline.jsonl"), str(tmp_path / "controller.jsonl"), "correct")
+    assert paired.keys == [f"q{i}" for i in range(5)]
+    assert list(paired.a) == arms["baseline"] and list(paired.b) == arms["controller"]
+    res = cli("stats", "mcnemar", tmp_path / "baseline.jsonl", tmp_path / "controller.jsonl", "--field", "correct",
+              "--json")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["groups"][0]["c"] == 2
+
+
 def test_csv_and_parquet_inputs_and_nested_fields(tmp_path):
     rows = [{"id": f"q{i}", "unc": i / 10, "acc": i % 2} for i in range(10)]
     write_csv(tmp_path / "r.csv", rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any, ClassVar
 
 import typer
@@ -28,6 +29,11 @@ class HallucGroup(TyperGroup):
 
     lazy: ClassVar[dict[str, typer.Typer]] = {}
     converted: ClassVar[dict[str, Any]] = {}
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            type(self).argv = list(args)  # the raw command line, for usage hints
+        return super().parse_args(ctx, args)
 
     def list_commands(self, ctx: Any) -> list[str]:
         return [*super().list_commands(ctx), *(n for n in self.lazy if n not in self.commands)]
@@ -61,15 +67,41 @@ class HallucGroup(TyperGroup):
                 formatter.write_dl(rows)
 
     def invoke(self, ctx: Any) -> Any:
+        journals = sys.modules.get("ucli.journal")  # not imported here: startup stays light
+        since = len(journals.OPENED) if journals else 0
         try:
             return super().invoke(ctx)
+        except _UsageError as exc:
+            _hint_comma_lists(exc, getattr(self, "argv", []))
+            raise
         except _TYPER_HANDLED:
             raise
         except KeyboardInterrupt:
-            console.err.print("interrupted")
+            from ucli.journal import interrupted_message
+
+            console.err.print(interrupted_message(since))
             raise typer.Exit(130) from None
         except Exception as exc:
             raise typer.Exit(console.report_error(exc)) from None
+
+
+def _hint_comma_lists(exc: Any, argv: list[str]) -> None:
+    """`--capture hidden resid` leaves `resid` as an extra argument: say that several values of one
+    option are written with commas, with the corrected spelling."""
+    message = getattr(exc, "message", "")
+    if "unexpected extra argument" not in message:
+        return
+    extra = message.rsplit("(", 1)[-1].rstrip(")").split()
+    if not extra or extra[0] not in argv:
+        return
+    i = argv.index(extra[0])
+    start = i
+    while start > 0 and not argv[start - 1].startswith("-"):
+        start -= 1
+    if start == 0 or start == i:  # no option before, or the option takes no value
+        return
+    option, values = argv[start - 1], argv[start : i + len(extra)]
+    exc.message = f"{message}: several values of {option} are written with commas: {option} {','.join(values)}"
 
 
 def _version(value: bool) -> None:

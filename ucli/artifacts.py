@@ -286,11 +286,17 @@ def require_file_path(path: str | os.PathLike) -> Path:
     return target
 
 
-def require_fresh_dir(path: str | os.PathLike) -> Path:
-    """Refuse an output folder that holds anything (call it early, before expensive work)."""
+def require_fresh_dir(path: str | os.PathLike, resumable: bool = False) -> Path:
+    """Refuse an output folder that holds anything (call it early, before expensive work);
+    `resumable` commands say that --resume continues the run in it."""
     target = Path(path)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise BadInput(f"{target}: output folder exists and is not empty")
+        hint = (
+            "pass --resume to continue the run in it, or choose another --output"
+            if resumable
+            else "choose another --output"
+        )
+        raise BadInput(f"{target}: output folder exists and is not empty; {hint}")
     return target
 
 

@@ -18,6 +18,17 @@ from ucli.errors import BadInput
 from ucli.secrets import redact
 
 HEADER_KEY = "_halluc_journal"
+OPENED: list[Journal] = []  # every journal of this process, for the message after Ctrl-C
+
+
+def interrupted_message(since: int = 0) -> str:
+    """What an interrupted command kept and how to go on: the journals it was writing (those opened
+    after the first `since`, so an earlier command of the same process is not counted)."""
+    kept = [j for j in OPENED[since:] if j.path.exists()]
+    if not kept:
+        return "interrupted; nothing was kept (outputs appear only when complete)"
+    where = ", ".join(f"{len(j._records)} record(s) in {j.path}" for j in kept)
+    return f"interrupted; kept {where}. Rerun the same command with --resume to continue from there"
 
 
 class Journal:
@@ -45,6 +56,7 @@ class Journal:
         if exists:
             self._load()
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        OPENED.append(self)
         if not exists:
             self._write({HEADER_KEY: {"version": 1, "config": self.config}})
 

@@ -69,7 +69,7 @@ def train_qlora(
         if not any(checkpoints.glob("checkpoint-*")):
             raise BadInput(f"{out}: nothing to resume (no checkpoints/checkpoint-*)")
     else:
-        require_fresh_dir(out)
+        require_fresh_dir(out, resumable=True)
     records = read_training_records(recipe)
     torch.manual_seed(recipe.seed)
     lm = load_model(recipe.base_model, options)

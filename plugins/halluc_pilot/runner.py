@@ -280,7 +280,7 @@ def run_pilot(
             raise BadInput(f"{out}: nothing to resume (no journals/run_id)")
         rid = manifest.read_text().strip()
     else:
-        require_fresh_dir(out)
+        require_fresh_dir(out, resumable=True)
         rid = new_run_id("pilot")
         manifest.parent.mkdir(parents=True, exist_ok=True)
         manifest.write_text(rid + "\n")

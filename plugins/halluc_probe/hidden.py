@@ -75,7 +75,7 @@ def trace_hidden(model: str, runs: str | Path, positions: list[str], output: str
 
     out = Path(output)
     if not resume:
-        require_fresh_dir(out)
+        require_fresh_dir(out, resumable=True)
     elif not (out / "journal.jsonl").is_file():
         raise BadInput(f"{out}: nothing to resume (no journal.jsonl)")
     records = read_runs(runs)

@@ -383,7 +383,7 @@ def eval_(
     if baseline:
         console.info(
             f"next: halluc stats mcnemar {output / 'baseline.jsonl'} {output / 'controller.jsonl'} "
-            "--field correct --key sample_id"
+            "--field correct"
         )
 
 

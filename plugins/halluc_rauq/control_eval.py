@@ -346,7 +346,7 @@ def run_control_eval(
     if resume and not journal_path.exists():
         raise BadInput(f"{output}: nothing to resume (no journal.jsonl; finished runs remove it)")
     if not resume:
-        require_fresh_dir(output)
+        require_fresh_dir(output, resumable=True)
     output.mkdir(parents=True, exist_ok=True)
     journal_config = {**run_config, "baseline": baseline, "samples": [s.id for s in samples],
                       "fingerprint": lm.fingerprint.model_dump()}  # fmt: skip

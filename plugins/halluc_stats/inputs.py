@@ -22,6 +22,7 @@ from ucli.errors import BadInput
 LMEVAL_KEY = "doc_id"
 LMEVAL_HASH = "doc_hash"
 DEFAULT_KEY = "id"
+SAMPLE_KEY = "sample_id"
 TRUE_WORDS = {"true": 1.0, "yes": 1.0, "false": 0.0, "no": 0.0}
 
 
@@ -105,13 +106,21 @@ def _is_lmeval(path: Path, first: Record) -> bool:
     return path.name.startswith("samples_") or (LMEVAL_KEY in first.data and LMEVAL_HASH in first.data)
 
 
+def default_key(path: Path, first: Record) -> str:
+    """doc_id for lm-eval files; sample_id for halluc's per-arm outputs (`control eval`, the demo),
+    whose `id` carries the arm (`baseline:q7`, `controller:q7`) and so never pairs; else id."""
+    if _is_lmeval(path, first):
+        return LMEVAL_KEY
+    return SAMPLE_KEY if SAMPLE_KEY in first.data else DEFAULT_KEY
+
+
 def read_table(path: Path, fields: list[str], key: str | None = None, require_key: bool = True) -> ItemTable:
     """The named fields of every record, keyed by `key` (default: doc_id for lm-eval files, else id).
 
     Without `require_key` (single-file statistics), a file lacking the default key uses row numbers.
     """
     records = read_records(path)
-    key_field = key or (LMEVAL_KEY if _is_lmeval(path, records[0]) else DEFAULT_KEY)
+    key_field = key or default_key(path, records[0])
     columns: dict[str, list[float]] = {f: [] for f in fields}
     table = ItemTable(path, seed_label(path) or path.stem, key_field, [], {})
     for rec in records:

@@ -316,7 +316,7 @@ def extract_traces(
     if resume and not (out / layout.JOURNAL).is_file():
         raise BadInput(f"{out}: no {layout.JOURNAL} to resume (not a trace run folder?)")
     if not resume:
-        require_fresh_dir(out)
+        require_fresh_dir(out, resumable=True)
     started = time.perf_counter()
     task = "multiple-choice" if cfg.mode == "encoder-mcq" else "causal-lm"
     lm = load_model(cfg.model, LoadOptions(device=cfg.device, dtype=cfg.dtype, task=task))
