@@ -176,3 +176,36 @@ def test_cli_local_without_references_is_refused_for_scoring(cli, tmp_path):
 def test_cli_bad_names_and_splits_exit_2_with_one_line(cli, args, message):
     res = cli("benchmarks", *args)
     assert res.exit_code == 2 and res.stderr.strip() == f"error: {message}"
+
+
+def test_one_limit_rule_and_one_prompt_rule_across_commands(cli, tiny_llama, tmp_path):
+    """probe generate, calibrate score and control eval pick the same items for the same --limit and
+    --seed, and send a data file's prompts the same way (issue 17, item 13)."""
+    from halluc_benchmarks.local import Local
+    from halluc_probe.runs import GenerateConfig, load_questions
+    from ucli.data import select
+    from ucli.models import chat_prompt, load_model
+
+    data = tmp_path / "q.jsonl"
+    data.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"Capital number {i}?", "reference": f"C{i}"}) + "\n"
+                            for i in range(12)))  # fmt: skip
+    drawn = [f"q{i}" for i in select(list(range(12)), 4, 7)]
+    assert drawn != ["q0", "q1", "q2", "q3"]  # a draw, not the head of the file
+    assert [s.id for s in Local(data).load("test", limit=4, seed=7)] == drawn  # control eval, demo
+    assert [
+        s.id for s in load_questions(GenerateConfig(data=str(data), limit=4, seed=7))[1]
+    ] == drawn  # probe
+    scored = tmp_path / "s.jsonl"
+    res = cli("calibrate", "score", "-m", tiny_llama, "--data", data, "--limit", 4, "--seed", 7, "--layers", "0",
+              "--max-new-tokens", 2, "-o", scored)  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert [json.loads(x)["id"] for x in scored.read_text().splitlines()] == drawn
+    assert [s.id for s in Local(data).load("test", seed=7)] == [
+        f"q{i}" for i in range(12)
+    ]  # no limit: file order
+    sample = Local(data).load("test")[0]
+    tok = load_model(str(tiny_llama), device="cpu").tokenizer
+    assert Local(data).format_prompt(sample, tok) == chat_prompt(tok, sample.prompt)  # as calibrate sends it
+    assert Local(data).chat_message(sample) == sample.prompt  # as probe generate sends it
+    tok.chat_template = None
+    assert Local(data).format_prompt(sample, tok) == chat_prompt(tok, sample.prompt) == sample.prompt

@@ -183,3 +183,11 @@ def test_library_noise_goes_to_the_debug_log_unless_debug(tmp_path):
     loud = subprocess.run([sys.executable, "-c", NOISE, "--debug"], capture_output=True, text=True, env=env,
                           timeout=120)  # fmt: skip
     assert "3/3" in loud.stderr and "pretrained" in loud.stderr and "is_gradient_checkpointing" in loud.stderr
+
+
+def test_space_separated_values_get_the_comma_spelling(cli, tmp_path):
+    """The old tool's `--capture hidden resid` (issue 17, item 12)."""
+    res = cli("trace", "extract", "--capture", "hidden", "resid", "--out-dir", tmp_path / "t")
+    assert res.exit_code == 2
+    assert "several values of --capture are written with commas: --capture hidden,resid" in res.stderr
+    assert "commas" not in cli("trace", "extract", "--out-dir", tmp_path / "t", "--json", "junk").stderr

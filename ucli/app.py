@@ -101,7 +101,9 @@ def _hint_comma_lists(exc: Any, argv: list[str]) -> None:
     if start == 0 or start == i:  # no option before, or the option takes no value
         return
     option, values = argv[start - 1], argv[start : i + len(extra)]
-    exc.message = f"{message}: several values of {option} are written with commas: {option} {','.join(values)}"
+    exc.message = (
+        f"{message}: several values of {option} are written with commas: {option} {','.join(values)}"
+    )
 
 
 def _version(value: bool) -> None:

@@ -160,6 +160,7 @@ def read_records(path: str | os.PathLike) -> list[Record]:
 
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 def validate(model: type[M], data: dict[str, Any], loc: str, names: dict[str, str] | None = None) -> M:
@@ -223,6 +224,20 @@ def _tsv_pairs(path: Path, text: str) -> list[Record]:
             continue  # a header row
         out.append(Record(path, n, len(out), {"prompt": prompt, "reference": reference}))
     return out
+
+
+def select(items: list[T], limit: int | None, seed: int | None) -> list[T]:
+    """The one `--limit` rule of every command: without a limit, every item in file order; with
+    `--limit N`, the first N after a shuffle with `--seed` (a file sorted by topic still gives a
+    representative N). The same N and seed pick the same items, in the same order, everywhere."""
+    import random
+
+    chosen = list(items)
+    if limit is None:
+        return chosen
+    if seed is not None:
+        random.Random(seed).shuffle(chosen)
+    return chosen[:limit]
 
 
 def read_prompt_pairs(path: str | os.PathLike, require_reference: bool = True) -> list[PromptPair]:

@@ -23,7 +23,6 @@ the base class; override `score` for another metric, `_load` always.
 
 from __future__ import annotations
 
-import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -69,15 +68,14 @@ class Benchmark(ABC):
         """Every sample of one split (the split name is already checked)."""
 
     def load(self, split: str = "test", limit: int | None = None, seed: int | None = None) -> list[Sample]:
-        """Samples of one split in a fixed order; `seed` shuffles before `limit` takes the first ones."""
+        """Samples of one split: all in file order, or `limit` of them drawn with `seed` (`ucli.data.select`)."""
         if split not in self.splits:
             raise BadInput(
                 f"benchmark '{self.name}' has no split '{split}' (splits: {', '.join(self.splits)})"
             )
-        samples = list(self._load(split))
-        if seed is not None:
-            random.Random(seed).shuffle(samples)
-        return samples[:limit] if limit is not None else samples
+        from ucli.data import select
+
+        return select(list(self._load(split)), limit, seed)
 
     def base_prompt(self, sample: Sample) -> str:
         """Prompt for a base (non-chat) model."""

@@ -12,9 +12,16 @@ METRICS = ("text", "number")
 
 
 class Local(Benchmark):
+    """Prompts are sent as written (under the chat template when the model has one), exactly as
+    `calibrate` sends a data file's prompts: put an instruction in the file if you want one."""
+
     name = "local"
     description = "Your own prompt/reference file (JSONL, JSON, CSV or TSV); --metric text or number."
     splits = ("test",)
+    instruction = ""
+
+    def base_prompt(self, sample: Sample) -> str:
+        return sample.prompt
 
     def __init__(self, data_file: str | Path | None = None, metric: str = "text"):
         if data_file is None:

@@ -30,7 +30,9 @@ def generate(
         None, "--data", help="Your prompt/reference file instead of a benchmark."
     ),
     split: str = typer.Option("test", "--split", help="Benchmark split."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="First N questions."),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="N questions, drawn with --seed (default: all)."
+    ),
     k: int = typer.Option(10, "--k", min=1, help="Sampled answers per question."),
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (> 0)."),
     top_p: float = typer.Option(0.9, "--top-p", help="Nucleus sampling mass."),

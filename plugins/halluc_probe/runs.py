@@ -66,7 +66,7 @@ def load_questions(cfg: GenerateConfig) -> tuple[Any, list[Any]]:
         bench, split = plugins.load("benchmarks", "local")(data_file=cfg.data), "test"
     else:
         bench, split = plugins.load("benchmarks", cfg.benchmark)(), cfg.split
-    samples = bench.load(split, limit=cfg.limit)
+    samples = bench.load(split, limit=cfg.limit, seed=cfg.seed)
     missing = [s.id for s in samples if not s.references]
     if missing:
         raise BadInput(f"question '{missing[0]}' has no reference: the greedy answer cannot be labelled")

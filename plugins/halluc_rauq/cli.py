@@ -15,7 +15,9 @@ DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."
 LOAD_4BIT = typer.Option(False, "--load-in-4bit", help="4-bit NF4 weights (bitsandbytes).")
 LOAD_8BIT = typer.Option(False, "--load-in-8bit", help="8-bit weights (bitsandbytes).")
 SEED = typer.Option(0, "--seed", help="Random seed (recorded).")
-NUM_EXAMPLES = typer.Option(None, "--num-examples", "-n", min=1, help="Use the first N pairs (default: all).")
+NUM_EXAMPLES = typer.Option(
+    None, "--num-examples", "-n", min=1, help="N pairs, drawn with --seed (default: all, in file order)."
+)
 CALIBRATION = typer.Option(
     ..., "--calibration", "-c", help="Prompt/reference pairs (JSONL, JSON, CSV or TSV)."
 )
@@ -23,14 +25,15 @@ BATCH_SIZE = typer.Option(8, "--batch-size", min=1, help="Sequences per forward 
 ALPHA = typer.Option(None, "--alpha", help="RAUQ alpha in [0, 1] (default: 0.5 instruct, 0.2 base).")
 
 
-def _first_pairs(path: Path, num_examples: int | None, require_reference: bool = True) -> list:
-    """The first N pairs of a file, saying so when the file holds fewer than asked."""
-    from ucli.data import read_prompt_pairs
+def _pairs(path: Path, num_examples: int | None, seed: int, require_reference: bool = True) -> list:
+    """N pairs of a file by the one --limit rule (`ucli.data.select`: shuffled with --seed, then the
+    first N), saying so when the file holds fewer than asked."""
+    from ucli.data import read_prompt_pairs, select
 
     pairs = read_prompt_pairs(path, require_reference=require_reference)
     if num_examples is not None and num_examples > len(pairs):
         console.warn(f"{path} has {len(pairs)} pairs; using all of them (asked for {num_examples})")
-    return pairs[:num_examples]
+    return select(pairs, num_examples, seed)
 
 
 def _judge(data_file: Path):
@@ -94,7 +97,7 @@ def heads(
     if mode not in MODES:
         raise BadInput(f"unknown --mode '{mode}' (expected one of {', '.join(MODES)})")
     require_file_path(output)
-    pairs = _first_pairs(calibration, num_examples, require_reference=mode == "teacher-forced")
+    pairs = _pairs(calibration, num_examples, seed, require_reference=mode == "teacher-forced")
     lm = _load(model, device, load_in_4bit, load_in_8bit, seed)
     runtime_layers = parse_layers(layers, lm.fingerprint.num_layers)
     with console.progress("calibrating heads", total=len(pairs)) as advance:
@@ -187,7 +190,7 @@ def threshold(
         check_alpha(alpha)
     require_file_path(output)
     check_heads_file(heads_file)
-    pairs = _first_pairs(calibration, num_examples)
+    pairs = _pairs(calibration, num_examples, seed)
     lm = _load(model, device, load_in_4bit, load_in_8bit, seed)
     heads, layers = load_heads(heads_file, lm.fingerprint)
     alpha = alpha if alpha is not None else default_alpha(bool(getattr(lm.tokenizer, "chat_template", None)))
@@ -269,7 +272,9 @@ def score(
     ),
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Tokens per answer."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Prompts per batch."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N prompts."),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="N prompts, drawn with --seed (default: all)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run (same options)."),
     device: str = DEVICE,
     load_in_4bit: bool = LOAD_4BIT,
@@ -290,7 +295,7 @@ def score(
     require_file_path(output)
     if heads_file is not None:
         check_heads_file(heads_file)
-    pairs = _first_pairs(data, limit, require_reference=False)
+    pairs = _pairs(data, limit, seed, require_reference=False)
     lm = _load(model, device, load_in_4bit, load_in_8bit, seed)
     if heads_file is not None:
         heads, run_layers = load_heads(heads_file, lm.fingerprint)
@@ -306,7 +311,11 @@ def score(
         "alpha": alpha,
     }
     config.update(
-        layers=run_layers, max_new_tokens=max_new_tokens, limit=limit, fingerprint=lm.fingerprint.model_dump()
+        layers=run_layers,
+        max_new_tokens=max_new_tokens,
+        limit=limit,
+        seed=seed,
+        fingerprint=lm.fingerprint.model_dump(),
     )
     journal_path = output.with_name(output.name + ".journal")
     with Journal(journal_path, config=config, resume=resume) as journal:

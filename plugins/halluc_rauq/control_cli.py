@@ -24,9 +24,7 @@ BENCHMARK = typer.Option(
     ..., "--benchmark", "-b", help="Registered benchmark (see `halluc benchmarks list`)."
 )
 SPLIT = typer.Option("test", "--split", help="Benchmark split.")
-LIMIT = typer.Option(
-    None, "--limit", min=1, help="First N samples after shuffling with --seed (default: all)."
-)
+LIMIT = typer.Option(None, "--limit", min=1, help="N samples, drawn with --seed (default: all).")
 RESUME = typer.Option(False, "--resume", help="Continue an interrupted run (same options).")
 BATCH = typer.Option(
     8, "--batch-size", min=1, help="Answers decoded together (a triggered one finishes alone)."
