@@ -191,3 +191,14 @@ def test_space_separated_values_get_the_comma_spelling(cli, tmp_path):
     assert res.exit_code == 2
     assert "several values of --capture are written with commas: --capture hidden,resid" in res.stderr
     assert "commas" not in cli("trace", "extract", "--out-dir", tmp_path / "t", "--json", "junk").stderr
+
+
+def test_sizes_never_read_as_zero():
+    from ucli.console import human_bytes
+
+    assert [human_bytes(n) for n in (96, 2048, 5 * 2**20 + 2**19, 3 * 2**30)] == [
+        "96 B",
+        "2.0 KiB",
+        "5.5 MiB",
+        "3.0 GiB",
+    ]

@@ -154,6 +154,16 @@ def test_the_recipe_quantization_reaches_bitsandbytes(tiny_llama, tmp_path, monk
     assert str(bnb.bnb_4bit_compute_dtype) == "torch.float16"
 
 
+def test_an_adapter_names_its_base_as_the_user_did(cli, smollm2, tmp_path):
+    """Not the GGUF cache folder the alias was loaded from (issue 17, item 14)."""
+    recipe = recipe_file(tmp_path, "smollm2-135m", max_steps=1, batch_size=1, save_steps=1)
+    recipe.write_text(recipe.read_text().replace("max_seq_length = 128", "max_seq_length = 96"))
+    res = cli("finetune", "qlora", "-c", recipe, "--no-quant", "-o", tmp_path / "ft", "--device", "cpu")
+    assert res.exit_code == 0, res.stderr
+    config = json.loads((tmp_path / "ft" / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "smollm2-135m"
+
+
 def test_the_shipped_recipe_loads():
     from pathlib import Path
 

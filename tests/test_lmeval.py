@@ -288,3 +288,13 @@ def test_drafts_mixed_with_finals_are_flagged(cli, tree, tiny_llama, tmp_path):
         mixed.exit_code == 0
         and "baseline/halluc_arc_easy_local: drafts and full runs mixed in one mean" in mixed.stderr
     )
+
+
+def test_the_documented_tradeoff_example_names_the_shipped_tasks():
+    """docs/eval.md's example runs on the tree the shipped tasks make (issue 17, item 14)."""
+    import re
+
+    docs = (TASKS.parents[1] / "docs" / "eval.md").read_text()
+    x_task, y_task = re.search(r"plot tradeoff --x-task (\S+) --y-task (\S+)", docs).groups()
+    shipped = set(re.findall(r"^task: (\S+)", "".join(p.read_text() for p in TASKS.glob("*.yaml")), re.M))
+    assert {x_task, y_task} <= shipped

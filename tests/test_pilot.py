@@ -379,6 +379,11 @@ def test_a_local_hf_model_and_an_api_model_in_one_run(cli, server, tmp_path, tin
     assert done == {("tiny", "temp0.0"): 5, ("tiny", "temp1.0"): 5, ("echo", "temp0.0"): 5}
     greedy = read(tmp_path / "out" / "results" / "tiny__temp0.0.jsonl")
     assert all(len(r["token_logprobs"][0]["top"]) == 5 and r["backend"] == "hf" for r in greedy)
+    # a local prompt's elapsed time is the wall time of the batch it ran in (issue 17, item 14)
+    assert [r["batch_size"] for r in greedy] == [4, 4, 4, 4, 1]
+    assert len({r["elapsed_seconds"] for r in greedy[:4]}) == 1 and greedy[0]["elapsed_seconds"] > 0
+    api = read(tmp_path / "out" / "results" / "echo__temp0.0.jsonl")
+    assert all(r["batch_size"] == 1 for r in api)
     again = cli("pilot", "run", "--config", config, "--num-prompts", 5, "--output", tmp_path / "again")
     assert again.exit_code == 0
     rerun = read(tmp_path / "again" / "results" / "tiny__temp1.0.jsonl")  # seeded sampling repeats itself

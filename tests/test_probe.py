@@ -314,8 +314,11 @@ def test_pipeline_build_train_eval_analyze_and_the_notebook(cli, tiny_llama, tmp
     assert len(table) == 59 and {"pca_x", "pca_y", "se_probe", "accuracy_probe", "split"} <= set(
         table.columns
     )
-    notebook = subprocess.run([sys.executable, str(REPO / "examples" / "probe_explore.py"), "--path", str(parquet)],
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+    again = cli("probe", "analyze", "--dataset", data, "--probes", probes, "-o", tmp_path / "again.parquet")
+    hint = again.stdout.split("explore: ", 1)[1].split()  # the suggested command, as the notebook reads it
+    assert hint[:4] == ["marimo", "edit", "examples/probe_explore.py", "--"] and hint[4] == "--path"
+    notebook = subprocess.run([sys.executable, str(REPO / hint[2]), *hint[4:6]], capture_output=True, text=True,
+                              timeout=300)  # fmt: skip
     assert notebook.returncode == 0, notebook.stderr[-2000:]
 
 

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -146,6 +147,19 @@ def test_decoder_traces_equal_transformers_outputs_and_hand_projections(decoder_
         np.testing.assert_allclose(rows.iloc[0]["next_topk_probs"], top.values.numpy(), rtol=1e-4)
         assert rows["next_correct"].tolist()[:-1] == (probs.argmax(-1)[:-1] == ids[0, 1:]).tolist()
     assert len(lengths) > 1  # padding was exercised
+
+
+def test_stats_read_the_runs_own_tokens_parquet(cli, decoder_run):
+    """Each example's last position has no next token (null); single-file statistics (auroc, prr,
+    bootstrap) leave those rows out, with one warning (issue 17, item 14)."""
+    _, out = decoder_run
+    res = cli("stats", "bootstrap", out / "tokens.parquet", "--field", "next_true_prob", "--json")
+    assert res.exit_code == 0, res.stderr
+    tokens = pd.read_parquet(out / "tokens.parquet")
+    kept = tokens["next_true_prob"].dropna()
+    assert json.loads(res.stdout)["groups"][0]["estimate"] == pytest.approx(kept.mean())
+    assert f"left out {len(tokens) - len(kept)} row(s) with a null next_true_prob" in res.stderr
+    assert len(tokens) - len(kept) == tokens["example_id"].nunique()  # one last position per example
 
 
 def test_padding_is_stored_as_zeros_and_the_layout_is_sharded_per_example(decoder_run):

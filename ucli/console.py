@@ -115,6 +115,14 @@ def route_warnings(debug: bool) -> None:
     warnings.showwarning = show
 
 
+def human_bytes(n: float) -> str:
+    """1.2 GiB, 34.5 MiB, 812 KiB, 96 B: a size that never reads as zero."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} B"
+
+
 def info(message: str) -> None:
     _console("err").print(message, highlight=False)
 

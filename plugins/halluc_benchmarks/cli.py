@@ -115,8 +115,14 @@ def export(
         output,
         # the prompt as the benchmark sends it to a chat model: calibrating on this file, or running it
         # as `-b local`, sends what `-b NAME` sends
-        [{**s.as_record(), "prompt": bench.chat_message(s),
-          "metadata": {**s.metadata, "benchmark": name, "split": chosen, "question": s.prompt}} for s in samples],  # fmt: skip
+        [
+            {
+                **s.as_record(),
+                "prompt": bench.chat_message(s),
+                "metadata": {**s.metadata, "benchmark": name, "split": chosen, "question": s.prompt},
+            }
+            for s in samples
+        ],
     )
     summary = {"benchmark": name, "split": chosen, "n": len(samples), "output": str(output)}
     if json_out:

@@ -115,6 +115,8 @@ def train_qlora(
                       data_collator=lambda batch: collate(batch, pad))  # fmt: skip
     quiet(trainer)
     state = trainer.train(resume_from_checkpoint=True if resume else None)
+    # the base as the user named it (an alias, a hub id, a path), not the cache folder it was loaded from
+    model.peft_config["default"].base_model_name_or_path = lm.fingerprint.name
     model.save_pretrained(out)
     # the Trainer keeps its log in the checkpoints, so a resumed run still has every step's loss
     all_losses = [

@@ -91,7 +91,7 @@ def sampling(config: PilotConfig, v: Variant) -> dict[str, Any]:
 
 def make_record(
     prompt: PilotPrompt, v: Variant, params: dict[str, Any], run_id: str, gen: Any, error: str | None,
-    retries: int, elapsed: float,
+    retries: int, elapsed: float, batch_size: int = 1,
 ) -> dict[str, Any]:  # fmt: skip
     usage = gen.usage() if gen is not None else {"input": None, "output": None, "total": None}
     return {
@@ -106,7 +106,8 @@ def make_record(
         "token_logprobs": gen.token_logprobs if gen is not None else None,
         "sampling_params": params,
         "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
-        "elapsed_seconds": round(elapsed, 6),
+        "elapsed_seconds": round(elapsed, 6),  # until this answer arrived (a local batch: its wall time)
+        "batch_size": batch_size,
         "run_id": run_id,
         "prompt_category": prompt.category,
         "is_synthetic_probe": prompt.is_synthetic_probe,
@@ -230,9 +231,9 @@ def _run_local_variant(
                 console.warn(f"{v.model.name}: out of memory; batch size now {size}")
                 continue
             gens, errors = [None], [f"out of memory: {str(exc).splitlines()[0]}"]
-        elapsed = (time.monotonic() - start) / len(batch)
+        elapsed = time.monotonic() - start  # every prompt of the batch waited this long for its answer
         for prompt, gen, error in zip(batch, gens, errors, strict=True):
-            record = make_record(prompt, v, params, run_id, gen, error, 0, elapsed)
+            record = make_record(prompt, v, params, run_id, gen, error, 0, elapsed, len(batch))
             journal.append(record)
             stats.add(record)
         advance(len(batch))

@@ -229,6 +229,6 @@ def analyze(
         result,
         json_out,
         lambda: (
-            f"{result['rows']} rows -> {output}; explore: marimo edit examples/probe_explore.py -- {output}"
+            f"{result['rows']} rows -> {output}; explore: marimo edit examples/probe_explore.py -- --path {output}"
         ),
     )

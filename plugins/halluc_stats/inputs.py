@@ -115,14 +115,17 @@ def default_key(path: Path, first: Record) -> str:
 
 
 def read_table(path: Path, fields: list[str], key: str | None = None, require_key: bool = True) -> ItemTable:
-    """The named fields of every record, keyed by `key` (default: doc_id for lm-eval files, else id).
+    """The named fields of every record, keyed by `key` (default: `default_key`).
 
-    Without `require_key` (single-file statistics), a file lacking the default key uses row numbers.
+    Without `require_key` (single-file statistics), a file lacking the default key uses row numbers,
+    and rows where a field is null are left out with one warning (a trace's `tokens.parquet` has no
+    next token at each example's last position); paired statistics refuse a null.
     """
     records = read_records(path)
     key_field = key or default_key(path, records[0])
     columns: dict[str, list[float]] = {f: [] for f in fields}
     table = ItemTable(path, seed_label(path) or path.stem, key_field, [], {})
+    skipped: list[str] = []
     for rec in records:
         found, raw_key = _lookup(rec.data, key_field)
         if not found and not require_key and key is None:
@@ -134,15 +137,31 @@ def read_table(path: Path, fields: list[str], key: str | None = None, require_ke
         k = str(raw_key)
         if k in table.locs:
             raise BadInput(f"{rec.loc}: duplicate {key_field} '{k}' (first at {table.locs[k]})")
+        row = {}
         for name in fields:
             found, raw = _lookup(rec.data, name)
             if not found:
                 raise BadInput(f"{rec.loc}: no field '{name}' (fields: {', '.join(sorted(rec.data))})")
+            row[name] = raw
+        if not require_key and any(
+            v is None or (isinstance(v, float) and math.isnan(v)) for v in row.values()
+        ):
+            skipped.append(rec.loc)
+            continue
+        for name, raw in row.items():
             columns[name].append(parse_value(raw, rec.loc, name))
         if LMEVAL_HASH in rec.data:
             table.hashes[k] = str(rec.data[LMEVAL_HASH])
         table.keys.append(k)
         table.locs[k] = rec.loc
+    if skipped:
+        from ucli import console
+
+        console.warn(
+            f"left out {len(skipped)} row(s) with a null {' or '.join(fields)} (first: {skipped[0]})"
+        )
+    if not table.keys:
+        raise BadInput(f"{path}: no row has a value for {' and '.join(fields)}")
     table.values = {name: np.asarray(vals, dtype=np.float64) for name, vals in columns.items()}
     return table
 

@@ -89,7 +89,7 @@ def extract(
         ratio = result["bytes_on_disk"] / max(result["raw_float32_bytes"], 1)
         console.out.print(
             f"{result['examples']} examples, T={result['max_seq_len']}, {result['arrays']} arrays, "
-            f"{result['bytes_on_disk'] / 2**20:.1f} MiB on disk ({ratio:.2f} of raw float32), "
+            f"{console.human_bytes(result['bytes_on_disk'])} on disk ({ratio:.2f} of raw float32), "
             f"{result['seconds']:.1f} s -> {result['output']}"
         )
     console.out.print(f"next: halluc trace index {result['output']} --validate")
@@ -121,7 +121,7 @@ def index(
                  f"T={info['max_seq_len']}, layers {info['layers']}")  # fmt: skip
         console.out.print(console.table(title, ["array", "shape", "dtype", "MiB on disk"], rows))
         tokens = info["tokens_error"] or f"tokens.parquet: {info['tokens_rows']} rows"
-        console.out.print(f"{tokens}; {info['bytes_on_disk'] / 2**20:.2f} MiB of arrays")
+        console.out.print(f"{tokens}; {console.human_bytes(info['bytes_on_disk'])} of arrays")
         if problems is not None:
             for p in problems:
                 console.out.print(console.styled(("problem:", "red"), f" {p}"))

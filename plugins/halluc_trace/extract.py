@@ -344,7 +344,7 @@ def extract_traces(
     run = Run(out, specs, cfg.store_dtype, journal, resume)
     raw = sum(int(np.prod(s.shape)) for s in specs)
     console.info(f"{len(examples)} examples x {t} tokens, {len(layers)} layers: {len(specs)} arrays, "
-                 f"{raw * item / 2**30:.2f} GiB before compression -> {out}")  # fmt: skip
+                 f"{console.human_bytes(raw * item)} before compression -> {out}")  # fmt: skip
 
     recorder = Recorder(lm.model, cfg.capture, layers, getattr(torch, cfg.store_dtype))
     hidden_indices = [0] + [layer + 1 for layer in layers]
