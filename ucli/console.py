@@ -151,8 +151,8 @@ def table(
     caption: str | None = None,
 ) -> Any:
     """A table that holds in 80 columns: no borders, and no cell is ever cut. When the table is
-    wider than the screen, the first `key_columns` (what a row is) wrap between words and keep
-    each word whole; the other columns wrap as they must, headers included."""
+    wider than the screen, the other columns wrap first; the first `key_columns` (what a row is)
+    wrap last, between words, keeping each word whole."""
     from rich.table import Table
 
     cells = [["" if v is None else v if hasattr(v, "__rich_console__") else str(v) for v in r] for r in rows]
@@ -163,14 +163,17 @@ def table(
         t.add_row(*r)
     texts = [[columns[i], *(r[i] for r in cells if isinstance(r[i], str))] for i in range(len(columns))]
     natural = [max(len(line) for x in col for line in (x.splitlines() or [""])) for col in texts]
-    shortest = [max((len(w) for x in col for w in x.split()), default=1) for col in texts]
+    longest_word = [max((len(w) for x in col for w in x.split()), default=1) for col in texts]
+    # key columns keep whole words; a value column (a long path) may fold inside a word
+    shortest = [w if i < key_columns else min(w, 12) for i, w in enumerate(longest_word)]
     return _Fitted(t, natural, shortest, key_columns)
 
 
 class _Fitted:
     """Render a table at the screen's width, wrapping words even on our soft-wrap consoles (whose
     plain lines stay unbroken so paths can be copied). When the table is too wide, the widest
-    columns give way first, the key columns last, and none goes below its longest word."""
+    value columns give way first (down to 12 characters or their longest word), the key columns
+    last (down to their longest word)."""
 
     def __init__(self, table: Any, natural: list[int], shortest: list[int], key_columns: int):
         self.table, self.natural, self.shortest, self.key_columns = table, natural, shortest, key_columns
