@@ -187,10 +187,10 @@ def test_library_noise_goes_to_the_debug_log_unless_debug(tmp_path):
 
 def test_space_separated_values_get_the_comma_spelling(cli, tmp_path):
     """The old tool's `--capture hidden resid` (issue 17, item 12)."""
-    res = cli("trace", "extract", "--capture", "hidden", "resid", "--out-dir", tmp_path / "t")
+    res = cli("trace", "extract", "--capture", "hidden", "resid", "--output", tmp_path / "t")
     assert res.exit_code == 2
     assert "several values of --capture are written with commas: --capture hidden,resid" in res.stderr
-    assert "commas" not in cli("trace", "extract", "--out-dir", tmp_path / "t", "--json", "junk").stderr
+    assert "commas" not in cli("trace", "extract", "--output", tmp_path / "t", "--json", "junk").stderr
 
 
 def test_sizes_never_read_as_zero():

@@ -42,10 +42,10 @@ def setup(tmp_path_factory, tiny_qwen2):
                            for q, a in [*zip(own, greedy, strict=True), *QUESTIONS[3:]]))  # fmt: skip
     runner = CliRunner()
     for args in (
-        ["calibrate", "heads", "-m", tiny_qwen2, "-c", cal, "-o", d / "heads.json"],
-        ["calibrate", "threshold", "-m", tiny_qwen2, "-c", cal, "--heads", d / "heads.json", "-o", d / "theta.json",
+        ["calibrate", "heads", "-m", tiny_qwen2, "--calibration", cal, "-o", d / "heads.json"],
+        ["calibrate", "threshold", "-m", tiny_qwen2, "--calibration", cal, "--heads", d / "heads.json", "-o", d / "theta.json",
          "--labels", "teacher-forced"],
-        ["calibrate", "threshold", "-m", tiny_qwen2, "-c", cal, "--heads", d / "heads.json", "-o",
+        ["calibrate", "threshold", "-m", tiny_qwen2, "--calibration", cal, "--heads", d / "heads.json", "-o",
          d / "theta-entropy.json", "--signal", "entropy", "--labels", "teacher-forced"],
     ):  # fmt: skip
         res = runner.invoke(app, [str(a) for a in args])
@@ -86,7 +86,7 @@ def test_run_reads_the_prompt_from_a_file_and_prints_json(cli, setup, tmp_path):
     [
         (["-p", "  "], "--prompt is empty"),
         (["-p", "@/no/such/file.txt"], "prompt file not found"),
-        (["-p", "hi", "--trigger", "entropy"], "no learned threshold for the 'entropy' trigger"),
+        (["-p", "hi", "--signal", "entropy"], "no learned threshold for the 'entropy' trigger"),
         (["-p", "hi", "--alpha", "0.3", "--strict"], "fitted with alpha 0.5, running with 0.3 (--strict)"),
         (["-p", "hi", "--cot-top-p", "2"], "--cot-top-p"),
         (["-p", "hi", "--repair", "magic"], "--repair"),
@@ -101,12 +101,12 @@ def test_run_bad_input_exits_2(cli, setup, args, message):
 @pytest.mark.parametrize(
     ("command", "args", "message"),
     [
-        ("run", ["-p", "hi", "--trigger", "entropy"], "`halluc calibrate threshold --signal entropy`"),
+        ("run", ["-p", "hi", "--signal", "entropy"], "`halluc calibrate threshold --signal entropy`"),
         ("run", ["-p", "hi", "--cot-top-p", "2"], "--cot-top-p"),
         ("run", ["-p", "hi", "--threshold", "/no/theta.json"], "/no/theta.json: no such artifact"),
-        ("ablate", ["--trigger", "rauq,margin"], "no learned threshold for the 'margin' trigger"),
+        ("ablate", ["--signals", "rauq,margin"], "no learned threshold for the 'margin' trigger"),
         ("ablate", ["--cot-top-p", "2"], "--cot-top-p"),
-        ("eval", ["--trigger", "entropy"], "or give a fixed --theta"),
+        ("eval", ["--signal", "entropy"], "or give a fixed --theta"),
     ],
 )
 def test_options_and_artifacts_are_checked_before_the_model_loads(cli, setup, monkeypatch, tmp_path, command,
@@ -227,8 +227,8 @@ def test_ablate_runs_the_deduplicated_grid(cli, setup, tmp_path):
     out, plot = tmp_path / "abl.json", tmp_path / "abl.png"
     res = cli("control", "ablate", "-b", "local", "--data-file", setup["data"], "-m", setup["model"],
               "--heads", setup["heads"], "--threshold", setup["theta"], "--threshold", setup["theta_entropy"],
-              "--trigger", "rauq,entropy", "--repair", "cot,none", "--cot-policy", "rauq,max20",
-              "--threshold-type", "learned,fixed", "--theta", "2", "--max-new-tokens", 6, "--limit", 3,
+              "--signals", "rauq,entropy", "--repairs", "cot,none", "--cot-policies", "rauq,max20",
+              "--threshold-types", "learned,fixed", "--thetas", "2", "--max-new-tokens", 6, "--limit", 3,
               "-o", out, "--plot", plot)  # fmt: skip
     assert res.exit_code == 0, res.stderr
     doc = json.loads(out.read_text())
@@ -250,8 +250,8 @@ def test_ablate_pins_delimiters_and_depths_that_cannot_matter(cli, setup, tmp_pa
 
     out = tmp_path / "abl.json"
     res = cli("control", "ablate", "-b", "local", "--data-file", setup["data"], *base_args(setup),
-              "--repair", "cot,abstain", "--delimiters", "wait,restart", "--rollback-mode", "sentence,fixed",
-              "--rollback", "2,3", "--max-new-tokens", 6, "--limit", 2, "-o", out)  # fmt: skip
+              "--repairs", "cot,abstain", "--delimiters", "wait,restart", "--rollback-modes", "sentence,fixed",
+              "--rollbacks", "2,3", "--max-new-tokens", 6, "--limit", 2, "-o", out)  # fmt: skip
     assert res.exit_code == 0, res.stderr
     cells = json.loads(out.read_text())["configurations"]
     # cot: 2 delimiters x (sentence + fixed x 2 depths) = 6; abstain: 1
@@ -267,7 +267,7 @@ def test_ablate_pins_delimiters_and_depths_that_cannot_matter(cli, setup, tmp_pa
 
 def test_ablate_refuses_a_missing_learned_threshold_before_decoding(cli, setup, tmp_path):
     res = cli("control", "ablate", "-b", "local", "--data-file", setup["data"], *base_args(setup),
-              "--trigger", "rauq,margin", "-o", tmp_path / "a.json")  # fmt: skip
+              "--signals", "rauq,margin", "-o", tmp_path / "a.json")  # fmt: skip
     assert res.exit_code == 2 and "no learned threshold for the 'margin' trigger" in res.stderr
     assert not (tmp_path / "a.json.journal").exists()
 
@@ -289,7 +289,18 @@ def test_cli_defaults_are_the_controller_defaults():
 
 def test_heads_other_than_thetas_warn_or_are_refused_with_strict(cli, setup, tmp_path):
     other = tmp_path / "other-heads.json"
-    res = cli("calibrate", "heads", "-m", setup["model"], "-c", setup["data"], "-o", other, "--layers", "1")
+    res = cli(
+        "calibrate",
+        "heads",
+        "-m",
+        setup["model"],
+        "--calibration",
+        setup["data"],
+        "-o",
+        other,
+        "--layers",
+        "1",
+    )
     assert res.exit_code == 0, res.stderr
     args = ["control", "run", "-m", setup["model"], "--heads", other, "--threshold", setup["theta"], "-p", "hi",
             "--max-new-tokens", 2]  # fmt: skip
@@ -301,7 +312,7 @@ def test_heads_other_than_thetas_warn_or_are_refused_with_strict(cli, setup, tmp
 
 def test_ablate_resumes_an_interrupted_grid(cli, setup, tmp_path, monkeypatch):
     args = ["control", "ablate", "-b", "local", "--data-file", setup["data"], *base_args(setup),
-            "--repair", "cot,none", "--theta", "2", "--threshold-type", "fixed", "--max-new-tokens", 5,
+            "--repairs", "cot,none", "--thetas", "2", "--threshold-types", "fixed", "--max-new-tokens", 5,
             "--limit", 2, "-o"]  # fmt: skip
     whole, part = tmp_path / "whole.json", tmp_path / "part.json"
     assert cli(*args, whole).exit_code == 0

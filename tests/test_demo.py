@@ -66,7 +66,7 @@ def test_run_folder_tells_the_whole_story(tiny_llama, calibration, tmp_path):
 
 
 def test_demo_cli_json_is_pure_json_on_stdout(cli, tiny_llama, calibration, tmp_path):
-    res = cli("demo", "--model", tiny_llama, "-c", calibration, "--limit", 2, "--max-new-tokens", TOKENS,
+    res = cli("demo", "--model", tiny_llama, "--calibration", calibration, "--limit", 2, "--max-new-tokens", TOKENS,
               "--output", tmp_path / "r", "--json")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)
@@ -74,7 +74,7 @@ def test_demo_cli_json_is_pure_json_on_stdout(cli, tiny_llama, calibration, tmp_
 
 
 def test_demo_table(cli, tiny_llama, calibration, tmp_path):
-    res = cli("demo", "-m", tiny_llama, "-c", calibration, "--limit", 2, "--max-new-tokens", TOKENS,
+    res = cli("demo", "-m", tiny_llama, "--calibration", calibration, "--limit", 2, "--max-new-tokens", TOKENS,
               "-o", tmp_path / "r")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     assert "plain greedy" in res.stdout and "controller" in res.stdout and "McNemar" in res.stdout
@@ -84,7 +84,7 @@ def test_demo_table(cli, tiny_llama, calibration, tmp_path):
 def test_demo_on_your_own_questions_file(cli, tiny_llama, calibration, tmp_path):
     qfile = tmp_path / "mine.tsv"
     qfile.write_text("Capital of France?\tParis\nCapital of Italy?\tRome\n")
-    res = cli("demo", "-m", tiny_llama, "-c", calibration, "-q", qfile, "--max-new-tokens", TOKENS,
+    res = cli("demo", "-m", tiny_llama, "--calibration", calibration, "-q", qfile, "--max-new-tokens", TOKENS,
               "-o", tmp_path / "r", "--json")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     data = json.loads(res.stdout)

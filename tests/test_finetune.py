@@ -238,7 +238,7 @@ def test_mcq_fine_tuning_learns_a_learnable_toy_set(cli, tmp_path):
     val = mcq_file(tmp_path / "val.jsonl", 40, 1)  # the hub layout
     out = tmp_path / "mcq"
     res = cli("finetune", "mcq", "-m", encoder, "--train", train, "--validation", val, "-o", out, "--lr", 3e-3,
-              "--epochs", 6, "--batch-size", 8, "--max-seq-len", 24, "--json")  # fmt: skip
+              "--epochs", 6, "--batch-size", 8, "--max-length", 24, "--json")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     doc = json.loads(res.stdout)
     assert doc["validation_accuracy"] >= 0.9 > doc["validation_accuracy_before"] + 0.2
@@ -315,7 +315,7 @@ def test_a_plain_template_eval_split_and_the_adapter_in_halluc_eval(cli, tiny_ll
     repo = Path(__file__).resolve().parent.parent
     monkeypatch.chdir(repo)
     res = cli("eval", "run", "-m", tiny_llama, "--adapter", out, "--skip-baseline", "--tasks", "halluc_arc_easy_local",
-              "--limit", 2, "--include-path", repo / "examples" / "tasks", "--output-root", tmp_path / "evals",
+              "--limit", 2, "--include-path", repo / "examples" / "tasks", "--root", tmp_path / "evals",
               "--device", "cpu")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     assert (

@@ -30,7 +30,7 @@ def read_samples(path):
 def test_halluc_eval_run_equals_the_lm_eval_cli(cli, tiny_llama, tmp_path):
     root = tmp_path / "evals"
     res = cli("eval", "run", "-m", tiny_llama, "--tasks", "halluc_arc_easy_local", "--seeds", 1, "--limit", 8,
-              "--include-path", TASKS, "--output-root", root, "--device", "cpu")  # fmt: skip
+              "--include-path", TASKS, "--root", root, "--device", "cpu")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     # lm-eval's advice goes to the debug log (its tqdm bars too: tests/test_cli.py, in a fresh process)
     assert "pretrained" not in res.stderr and "warning: --limit 8: these are drafts" in res.stderr
@@ -61,7 +61,7 @@ def test_mc2_is_lm_evals_definition(cli, tiny_qwen2, tmp_path):
 
     root = tmp_path / "evals"
     res = cli("eval", "run", "-m", tiny_qwen2, "--tasks", "halluc_truthfulqa_mc2_local", "--seeds", 0,
-              "--include-path", TASKS, "--output-root", root, "--device", "cpu")  # fmt: skip
+              "--include-path", TASKS, "--root", root, "--device", "cpu")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     assert "pretrained" not in res.stderr  # lm-eval's advice goes to the debug log
     cell = root / "baseline" / "halluc_truthfulqa_mc2_local_seed0_full"
@@ -79,7 +79,7 @@ def test_mc2_is_lm_evals_definition(cli, tiny_qwen2, tmp_path):
 def test_layout_manifest_and_resume(cli, tiny_llama, tmp_path):
     root = tmp_path / "evals"
     args = ["eval", "run", "-m", tiny_llama, "--tasks", "halluc_arc_easy_local", "--seeds", "0,1", "--limit", 4,
-            "--include-path", TASKS, "--output-root", root, "--device", "cpu"]  # fmt: skip
+            "--include-path", TASKS, "--root", root, "--device", "cpu"]  # fmt: skip
     assert cli(*args).exit_code == 0
     cells = sorted(p.name for p in (root / "drafts" / "baseline").iterdir())
     assert cells == ["halluc_arc_easy_local_seed0_limit4", "halluc_arc_easy_local_seed1_limit4"]
@@ -99,7 +99,7 @@ def test_layout_manifest_and_resume(cli, tiny_llama, tmp_path):
 
 def test_unknown_task_suggests_close_names(cli, tiny_llama, tmp_path):
     res = cli("eval", "run", "-m", tiny_llama, "--tasks", "halluc_arc_easy_locl", "--include-path", TASKS,
-              "--output-root", tmp_path / "e")  # fmt: skip
+              "--root", tmp_path / "e")  # fmt: skip
     assert res.exit_code == 2 and "did you mean halluc_arc_easy_local" in res.stderr
     assert not (tmp_path / "e").exists()
 
@@ -133,7 +133,7 @@ def tree(tiny_llama, adapter, tmp_path_factory):
         mp.chdir(REPO)
         res = CliRunner().invoke(app, ["eval", "run", "-m", str(tiny_llama), "--adapter", str(adapter), "--tasks",
                                        "halluc_arc_easy_local,halluc_truthfulqa_mc2_local", "--seeds", "0,1",
-                                       "--include-path", str(TASKS), "--output-root", str(root), "--device", "cpu"])  # fmt: skip
+                                       "--include-path", str(TASKS), "--root", str(root), "--device", "cpu"])  # fmt: skip
     assert res.exit_code == 0, res.output
     return root
 
@@ -251,7 +251,7 @@ def test_export_plot_and_qualitative(cli, tree, tmp_path):
     assert wrong.exit_code == 2 and "no deltas for task 'truthfulqa_mc2'" in wrong.stderr
     md = tmp_path / "q.md"
     assert cli("eval", "qualitative", "--pre", "baseline", "--post", "postqlora/lora_a", "--root", tree,
-               "--n", 3, "-o", md).exit_code == 0  # fmt: skip
+               "--limit", 3, "-o", md).exit_code == 0  # fmt: skip
     text = md.read_text()
     _, pre = cell_results(tree, "baseline", "halluc_arc_easy_local", 0)
     _, post = cell_results(tree, "postqlora/lora_a", "halluc_arc_easy_local", 0)
@@ -266,7 +266,7 @@ def test_export_plot_and_qualitative(cli, tree, tmp_path):
 
 def test_an_adapter_of_another_base_model_is_refused(cli, tiny_qwen2, adapter, tmp_path):
     res = cli("eval", "run", "-m", tiny_qwen2, "--adapter", adapter, "--skip-baseline", "--tasks",
-              "halluc_arc_easy_local", "--limit", 2, "--include-path", TASKS, "--output-root", tmp_path / "e",
+              "halluc_arc_easy_local", "--limit", 2, "--include-path", TASKS, "--root", tmp_path / "e",
               "--device", "cpu")  # fmt: skip
     assert res.exit_code == 2 and "adapter does not fit model" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
@@ -278,7 +278,7 @@ def test_drafts_mixed_with_finals_are_flagged(cli, tree, tiny_llama, tmp_path):
     copy = tmp_path / "evals"
     shutil.copytree(tree, copy)
     res = cli("eval", "run", "-m", tiny_llama, "--tasks", "halluc_arc_easy_local", "--seeds", 2, "--limit", 3,
-              "--include-path", TASKS, "--output-root", copy, "--device", "cpu")  # fmt: skip
+              "--include-path", TASKS, "--root", copy, "--device", "cpu")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     plain = json.loads(cli("eval", "summarize", "--root", copy, "--json").stdout)
     assert all(s["seeds"] == [0, 1] for s in plain["summary"])  # drafts stay out unless asked

@@ -151,7 +151,7 @@ def test_demo_with_a_fitting_adapter_records_it(cli, tiny_llama, llama_adapter, 
     cal = tmp_path / "cal.jsonl"
     rows = [*zip(own, answers, strict=True), ("What is water?", "H2O")]
     cal.write_text("".join(json.dumps({"prompt": q, "reference": a}) + "\n" for q, a in rows))
-    res = cli("demo", "-m", tiny_llama, "--adapter", llama_adapter, "-c", cal, "--limit", 1,
+    res = cli("demo", "-m", tiny_llama, "--adapter", llama_adapter, "--calibration", cal, "--limit", 1,
               "--max-new-tokens", 2, "-o", tmp_path / "r")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     prov = json.loads((tmp_path / "r" / "run.json").read_text())["provenance"]

@@ -373,7 +373,7 @@ def test_a_local_hf_model_and_an_api_model_in_one_run(cli, server, tmp_path, tin
                "batch_size": 4, "temperatures": [0.0, 1.0]},
               {"name": "echo", "type": "openai", "base_url": server.url + "/v1"}]  # fmt: skip
     config = pilot_config(tmp_path, server, models=models)
-    res = cli("pilot", "run", "--config", config, "--num-prompts", 5, "--models", "tiny,echo", "--json")
+    res = cli("pilot", "run", "--config", config, "--limit", 5, "--models", "tiny,echo", "--json")
     assert res.exit_code == 0, res.stderr
     done = {(v["model"], v["variant"]): v["done"] for v in json.loads(res.stdout)["variants"]}
     assert done == {("tiny", "temp0.0"): 5, ("tiny", "temp1.0"): 5, ("echo", "temp0.0"): 5}
@@ -384,7 +384,7 @@ def test_a_local_hf_model_and_an_api_model_in_one_run(cli, server, tmp_path, tin
     assert len({r["elapsed_seconds"] for r in greedy[:4]}) == 1 and greedy[0]["elapsed_seconds"] > 0
     api = read(tmp_path / "out" / "results" / "echo__temp0.0.jsonl")
     assert all(r["batch_size"] == 1 for r in api)
-    again = cli("pilot", "run", "--config", config, "--num-prompts", 5, "--output", tmp_path / "again")
+    again = cli("pilot", "run", "--config", config, "--limit", 5, "--output", tmp_path / "again")
     assert again.exit_code == 0
     rerun = read(tmp_path / "again" / "results" / "tiny__temp1.0.jsonl")  # seeded sampling repeats itself
     assert [r["full_response"] for r in rerun] == [

@@ -277,7 +277,7 @@ def test_pipeline_build_train_eval_analyze_and_the_notebook(cli, tiny_llama, tmp
     for k in (0, 1, 2):  # stratified: both labels in every split
         assert 0 < npz["correct"][npz["split"] == k].mean() < 1
     probes = tmp_path / "probes"
-    res = cli("probe", "train", "--dataset", data, "-o", probes, "--json")
+    res = cli("probe", "train", "--data", data, "-o", probes, "--json")
     assert res.exit_code == 0, res.stderr
     trained = json.loads(res.stdout)
     assert (
@@ -285,8 +285,8 @@ def test_pipeline_build_train_eval_analyze_and_the_notebook(cli, tiny_llama, tmp
         and len(trained["se"]["validation_auroc_per_layer"]) == 4
     )
     report_path, plot = tmp_path / "report.json", tmp_path / "roc.png"
-    res = cli("probe", "eval", "--probes", probes, "--dataset", data, "--ood", data, "-o", report_path,
-              "--plot", plot, "--resamples", 200, "--json")  # fmt: skip
+    res = cli("probe", "eval", "--probes", probes, "--data", data, "--ood", data, "-o", report_path,
+              "--plot", plot, "--n-resamples", 200, "--json")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     report = json.loads(res.stdout)
     from sklearn.metrics import roc_auc_score
@@ -306,7 +306,7 @@ def test_pipeline_build_train_eval_analyze_and_the_notebook(cli, tiny_llama, tmp
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert json.loads(report_path.read_text())["provenance"]["schema"] == "halluc.probe.report"
     parquet = tmp_path / "analysis.parquet"
-    res = cli("probe", "analyze", "--dataset", data, "--probes", probes, "-o", parquet, "--json")
+    res = cli("probe", "analyze", "--data", data, "--probes", probes, "-o", parquet, "--json")
     assert res.exit_code == 0, res.stderr
     import pandas as pd
 
@@ -314,7 +314,7 @@ def test_pipeline_build_train_eval_analyze_and_the_notebook(cli, tiny_llama, tmp
     assert len(table) == 59 and {"pca_x", "pca_y", "se_probe", "accuracy_probe", "split"} <= set(
         table.columns
     )
-    again = cli("probe", "analyze", "--dataset", data, "--probes", probes, "-o", tmp_path / "again.parquet")
+    again = cli("probe", "analyze", "--data", data, "--probes", probes, "-o", tmp_path / "again.parquet")
     hint = again.stdout.split("explore: ", 1)[1].split()  # the suggested command, as the notebook reads it
     assert hint[:4] == ["marimo", "edit", "examples/probe_explore.py", "--"] and hint[4] == "--path"
     notebook = subprocess.run([sys.executable, str(REPO / hint[2]), *hint[4:6]], capture_output=True, text=True,
@@ -404,8 +404,8 @@ def test_real_model_pipeline_on_facts(smollm2, minilm, cli, tmp_path):
         ("entropy", "--runs", runs, "--equivalence", "embedding", "-o", se),
         ("trace", "--runs", runs, "--positions", "tbg,slt", "--device", "cpu", "-o", hidden),
         ("build", "--runs", runs, "--entropy", se, "--hidden", hidden, "-o", data),
-        ("train", "--dataset", data, "--position", "slt", "-o", probes),
-        ("eval", "--probes", probes, "--dataset", data, "-o", report, "--plot", tmp_path / "roc.png"),
+        ("train", "--data", data, "--position", "slt", "-o", probes),
+        ("eval", "--probes", probes, "--data", data, "-o", report, "--plot", tmp_path / "roc.png"),
     ]  # fmt: skip
     outputs = {}
     for step in steps:

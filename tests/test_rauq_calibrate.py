@@ -90,9 +90,9 @@ def test_cli_heads_writes_the_artifact_table_and_plot(cli, tiny_llama, calibrati
         "heads",
         "-m",
         tiny_llama,
-        "-c",
+        "--calibration",
         calibration_file,
-        "-n",
+        "--limit",
         100,
         "-o",
         out,
@@ -119,7 +119,9 @@ def test_cli_heads_writes_the_artifact_table_and_plot(cli, tiny_llama, calibrati
 def test_a_heads_file_from_another_model_is_refused(cli, tiny_llama, tiny_qwen2, calibration_file, tmp_path):
     out = tmp_path / "heads.json"
     assert (
-        cli("calibrate", "heads", "-m", tiny_llama, "-c", calibration_file, "-o", out, "--json").exit_code
+        cli(
+            "calibrate", "heads", "-m", tiny_llama, "--calibration", calibration_file, "-o", out, "--json"
+        ).exit_code
         == 0
     )
     qwen = load_model(str(tiny_qwen2), device="cpu")
@@ -151,6 +153,6 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(
     f = tmp_path / "cal.tsv"
     f.write_text(content)
     out = tmp_path / "heads.json"
-    res = cli("calibrate", "heads", "-m", tiny_llama, "-c", f, "-o", out, *args)
+    res = cli("calibrate", "heads", "-m", tiny_llama, "--calibration", f, "-o", out, *args)
     assert res.exit_code == 2 and message in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert not out.exists()

@@ -77,7 +77,10 @@ def test_records_match_an_independent_decode_and_score(cli, tiny_llama, data, tm
 def test_fixed_heads_are_used(cli, tiny_llama, data, tmp_path):
     heads = tmp_path / "heads.json"
     assert (
-        cli("calibrate", "heads", "-m", tiny_llama, "-c", data, "-o", heads, "--layers", "1").exit_code == 0
+        cli(
+            "calibrate", "heads", "-m", tiny_llama, "--calibration", data, "-o", heads, "--layers", "1"
+        ).exit_code
+        == 0
     )
     out = tmp_path / "scores.jsonl"
     assert (

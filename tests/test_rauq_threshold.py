@@ -78,7 +78,7 @@ def calibrated(cli, tiny_llama, tmp_path):
     data = tmp_path / "cal.jsonl"
     data.write_text("".join(json.dumps({"prompt": q, "reference": a}) + "\n" for q, a in rows))
     heads = tmp_path / "heads.json"
-    assert cli("calibrate", "heads", "-m", tiny_llama, "-c", data, "-o", heads).exit_code == 0
+    assert cli("calibrate", "heads", "-m", tiny_llama, "--calibration", data, "-o", heads).exit_code == 0
     return data, heads
 
 
@@ -89,7 +89,7 @@ def fit_theta(model, data, heads, out):
         "threshold",
         "-m",
         model,
-        "-c",
+        "--calibration",
         data,
         "--heads",
         heads,
@@ -131,14 +131,25 @@ def test_cli_threshold_writes_theta_with_its_provenance(cli, tiny_llama, calibra
 def test_cli_threshold_bad_input(cli, tiny_llama, calibrated, tmp_path, args, message):
     data, heads = calibrated
     out = tmp_path / "theta.json"
-    res = cli("calibrate", "threshold", "-m", tiny_llama, "-c", data, "--heads", heads, "-o", out, *args)
+    res = cli(
+        "calibrate", "threshold", "-m", tiny_llama, "--calibration", data, "--heads", heads, "-o", out, *args
+    )
     assert res.exit_code == 2 and message in res.stderr and not out.exists()
 
 
 def test_cli_threshold_refuses_heads_from_another_model(cli, tiny_qwen2, calibrated, tmp_path):
     data, heads = calibrated
     res = cli(
-        "calibrate", "threshold", "-m", tiny_qwen2, "-c", data, "--heads", heads, "-o", tmp_path / "t.json"
+        "calibrate",
+        "threshold",
+        "-m",
+        tiny_qwen2,
+        "--calibration",
+        data,
+        "--heads",
+        heads,
+        "-o",
+        tmp_path / "t.json",
     )
     assert res.exit_code == 2 and "made for model" in res.stderr and "num_layers: 3 vs 4" in res.stderr
 
@@ -148,11 +159,11 @@ def test_sequence_labels_on_the_real_model(cli, smollm2, tmp_path):
     data = tmp_path / "facts.jsonl"
     assert cli("benchmarks", "export", "facts", "--split", "train", "--limit", 16, "-o", data).exit_code == 0
     heads, theta = tmp_path / "heads.json", tmp_path / "theta.json"
-    assert cli("calibrate", "heads", "-c", data, "-o", heads, "--device", "cpu").exit_code == 0
+    assert cli("calibrate", "heads", "--calibration", data, "-o", heads, "--device", "cpu").exit_code == 0
     res = cli(
         "calibrate",
         "threshold",
-        "-c",
+        "--calibration",
         data,
         "--heads",
         heads,

@@ -326,7 +326,7 @@ def test_resume_after_a_crash_computes_only_unfinished_examples(tiny_qwen2, text
 def test_index_and_validate_report_every_corruption(cli, tiny_llama, texts, tmp_path):
     out = tmp_path / "run"
     res = cli("trace", "extract", "-m", tiny_llama, "--data", texts, "--capture", "attn,hidden", "--layers", "0-1",
-              "--out-dir", out, "--device", "cpu", "--json")  # fmt: skip
+              "--output", out, "--device", "cpu", "--json")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     res = cli("trace", "index", out, "--validate", "--json")
     doc = json.loads(res.stdout)
@@ -421,14 +421,14 @@ def test_bad_input_is_one_line_and_exit_2(cli, tiny_llama, texts, tmp_path):
         (("--data", texts, "--dataset", "wikitext2"), "exactly one of --dataset NAME and --data FILE"),
         (("--dataset", "imdb"), "unknown --dataset 'imdb'"),
         (("--data", texts, "--max-seq-len", "lots"), "--max-seq-len: expected a number of tokens or 'auto'"),
-        (("--data", texts, "--resume"), "--resume needs --out-dir"),
+        (("--data", texts, "--resume"), "--resume needs --output"),
     ]
     for args, message in cases:
-        res = cli(*base, *args, "--out-dir", tmp_path / "x") if "--resume" not in args else cli(*base, *args)
+        res = cli(*base, *args, "--output", tmp_path / "x") if "--resume" not in args else cli(*base, *args)
         assert res.exit_code == 2, (args, res.stderr)
         assert message in res.stderr and res.stderr.count("\n") == 1, (message, res.stderr)
     data = csqa_file(tmp_path / "csqa.jsonl", 3)
-    res = cli(*base, "--mode", "prompt", "--data", data, "--max-seq-len", 12, "--out-dir", tmp_path / "y")
+    res = cli(*base, "--mode", "prompt", "--data", data, "--max-seq-len", 12, "--output", tmp_path / "y")
     assert (
         res.exit_code == 2
         and "example 'q2' needs" in res.stderr
@@ -483,7 +483,7 @@ def test_real_model_prompt_traces_validate_and_match_eager_attention(smollm2, tm
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "run"
     res = cli("trace", "extract", "--mode", "prompt", "--data", data, "--capture", "attn,qkv,hidden,resid",
-              "--layers", "0,29", "--out-dir", out, "--device", "cpu", "--json")  # fmt: skip
+              "--layers", "0,29", "--output", out, "--device", "cpu", "--json")  # fmt: skip
     assert res.exit_code == 0, res.stderr
     res = cli("trace", "index", out, "--validate", "--json")
     doc = json.loads(res.stdout)

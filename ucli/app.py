@@ -32,7 +32,10 @@ class HallucGroup(TyperGroup):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if ctx.parent is None:
-            type(self).argv = list(args)  # the raw command line, for usage hints
+            from ucli.options import rewrite_renamed
+
+            args = rewrite_renamed(list(args))  # old option spellings still work, with a notice
+            type(self).argv = list(args)  # the command line, for usage hints
         return super().parse_args(ctx, args)
 
     def list_commands(self, ctx: Any) -> list[str]:

@@ -1,4 +1,11 @@
-"""Typer options shared by many commands, so every command spells them the same way."""
+"""The option vocabulary: options many commands share, defined once so that every command spells
+them the same way with one meaning and one type (tests/test_vocabulary.py walks the whole app).
+
+Factories take the per-command default or help where those differ; the name, type and meaning do
+not. Renamed spellings keep working for one release through `renamed`.
+"""
+
+from __future__ import annotations
 
 from typing import Any, TypeVar
 
@@ -7,6 +14,82 @@ import typer
 M = TypeVar("M")
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout and nothing else there.")
+DEFAULT_MODEL = "smollm2-135m"  # = ucli.models.DEFAULT_MODEL (tested), spelled here to keep --help light
+MODEL = typer.Option(
+    DEFAULT_MODEL, "--model", "-m", help="Model spec: alias, hub id, local folder or .gguf file."
+)
+
+
+DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps.")
+DTYPE = typer.Option("auto", "--dtype", help="auto, float32, float16 or bfloat16 (auto: bf16/fp16 on CUDA).")
+LOAD_4BIT = typer.Option(False, "--load-in-4bit", help="Load the model in 4-bit NF4 (bitsandbytes, CUDA).")
+LOAD_8BIT = typer.Option(False, "--load-in-8bit", help="Load the model in 8-bit (bitsandbytes, CUDA).")
+ADAPTER = typer.Option(
+    None,
+    "--adapter",
+    help="A PEFT adapter folder to apply to the model (repeat where a command compares several).",
+)
+SEED = typer.Option(0, "--seed", help="Random seed (sampling, shuffling for --limit, bootstrap).")
+RESUME = typer.Option(
+    False, "--resume", help="Continue an interrupted run in --output, skipping finished work."
+)
+
+
+def output(help: str, required: bool = False) -> Any:
+    """`--output/-o`: where the command writes its result (a file or a folder, per command)."""
+    return typer.Option(... if required else None, "--output", "-o", help=help)
+
+
+def limit(help: str = "N items, drawn with --seed (default: all, in file order).") -> Any:
+    """`--limit`: the one rule of `ucli.data.select`."""
+    return typer.Option(None, "--limit", min=1, help=help)
+
+
+def batch_size(default: int, help: str = "Items per forward pass.") -> Any:
+    return typer.Option(default, "--batch-size", min=1, help=help)
+
+
+# (command path) -> {old spelling: new spelling}; plugins register theirs when their CLI imports
+RENAMED: dict[str, dict[str, str]] = {}
+
+
+def renamed(command: str, spellings: dict[str, str]) -> None:
+    """Old spellings of `command`'s options that still work for one release, with a notice."""
+    RENAMED.setdefault(command, {}).update(spellings)
+
+
+def rewrite_renamed(args: list[str]) -> list[str]:
+    """The command line with renamed spellings replaced (a one-line notice each); `args` is the
+    whole command line below `halluc`, global options included."""
+    words = [a for a in args if not a.startswith("-")]
+    path = next(
+        (p for p in sorted(RENAMED, key=len, reverse=True) if words[: len(p.split())] == p.split()), None
+    )
+    if path is None:
+        return args
+    table, out, told = RENAMED[path], [], set()
+    pairs = iter(args)
+    for arg in pairs:
+        name, eq, value = arg.partition("=")
+        new = table.get(name) if arg.startswith("-") else None
+        paired = [k for k in table if " " in k and k.split(" ", 1)[0] == name]  # a spelling with its value
+        if new is None and paired:
+            following = value if eq else next(pairs, None)
+            new = table.get(f"{name} {following}")
+            if new is not None:
+                name, eq, value = f"{name} {following}", "", ""
+            elif not eq and following is not None:
+                out.append(arg)
+                arg = following
+        if new is not None:
+            if name not in told:
+                from ucli import console
+
+                console.warn(f"`{path} {name}` is now `{new}`; the old spelling goes in the next release")
+                told.add(name)
+            arg = new + eq + value
+        out.append(arg)
+    return out
 
 
 def validated(config_cls: type[M], /, **knobs: Any) -> M:

@@ -16,8 +16,10 @@ app = typer.Typer(
 SPLIT = typer.Option(
     None, "--split", help="Split to use (default: the benchmark's last split, usually test)."
 )
-LIMIT = typer.Option(None, "--limit", min=1, help="Only the first K samples.")
-SEED = typer.Option(None, "--seed", help="Shuffle with this seed before --limit.")
+LIMIT = options.limit("N samples, drawn with --seed (default: all).")
+SEED = typer.Option(
+    None, "--seed", help="Random seed of the --limit draw (default: the first N in file order)."
+)
 DATA_FILE = typer.Option(
     None, "--data-file", help="Local data file (local; or a local copy of a hub data set)."
 )
@@ -134,9 +136,7 @@ def export(
 @app.command()
 def score(
     name: str = typer.Argument(..., help="Benchmark name."),
-    predictions: Path = typer.Option(
-        ..., "--predictions", "-p", help="JSONL with `id` and `completion` per line."
-    ),
+    predictions: Path = typer.Option(..., "--predictions", help="JSONL with `id` and `completion` per line."),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Per-item verdicts (default: PREDICTIONS.verdicts.jsonl)."
     ),
@@ -169,3 +169,6 @@ def score(
     rows += [(f"rule: {k}", v) for k, v in summary["rules"].items()]
     console.out.print(console.table(f"{name}: {predictions.name}", ["", "value"], rows))
     console.info(f"verdicts: {target}")
+
+
+options.renamed("benchmarks score", {"-p": "--predictions"})

@@ -10,9 +10,7 @@ from ucli import console, options
 
 
 def demo(
-    model: str = typer.Option(
-        "smollm2-135m", "--model", "-m", help="Model spec: alias, hub id, local folder or .gguf file."
-    ),
+    model: str = options.MODEL,
     benchmark: str = typer.Option(
         "facts", "--benchmark", "-b", help="Registered benchmark to calibrate on and draw questions from."
     ),
@@ -29,29 +27,20 @@ def demo(
     calibration: Path | None = typer.Option(
         None,
         "--calibration",
-        "-c",
         help="Calibrate on your own prompt/reference file instead of --calibration-split.",
     ),
-    limit: int | None = typer.Option(
-        None, "--limit", min=1, help="Evaluate on N questions (shuffled with --seed)."
-    ),
+    limit: int | None = options.limit("Evaluate on N questions, drawn with --seed (default: all)."),
     calibration_limit: int | None = typer.Option(
         None, "--calibration-limit", min=1, help="Calibrate on N questions (default: the whole split)."
     ),
     max_new_tokens: int = typer.Option(
         32, "--max-new-tokens", min=1, help="Token budget per answer, repairs included."
     ),
-    batch_size: int = typer.Option(
-        8, "--batch-size", min=1, help="Sequences per forward pass (calibration and decoding)."
-    ),
-    output: Path | None = typer.Option(
-        None, "--output", "-o", help="Run folder to create (default: runs/<run id>)."
-    ),
-    adapter: Path | None = typer.Option(None, "--adapter", help="PEFT adapter folder to apply to the model."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    seed: int = typer.Option(
-        0, "--seed", help="Seed for question order, thought sampling and torch (recorded)."
-    ),
+    batch_size: int = options.batch_size(8, "Sequences per forward pass (calibration and decoding)."),
+    output: Path | None = options.output("Run folder to create (default: runs/<run id>)."),
+    adapter: Path | None = options.ADAPTER,
+    device: str = options.DEVICE,
+    seed: int = options.SEED,
     # the measured defaults are spelled here, not imported from halluc_demo.run: that import would
     # cost `halluc --help` its startup budget; tests/test_demo.py checks that both agree
     coverage: float = typer.Option(
@@ -81,3 +70,6 @@ def demo(
     from halluc_demo.report import show
 
     show(result, batch_size)
+
+
+options.renamed("demo", {"-c": "--calibration"})

@@ -17,14 +17,12 @@ def qlora(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Adapter folder (default: runs/finetune/<name>)."
     ),
-    resume: bool = typer.Option(
-        False, "--resume", help="Continue from the last checkpoint (same steps, same order)."
-    ),
+    resume: bool = options.RESUME,
     no_quant: bool = typer.Option(
         False, "--no-quant", help="Full-precision LoRA (no 4-bit base; works on CPU)."
     ),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Override the recipe's max_steps."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    device: str = options.DEVICE,
     json_out: bool = options.JSON,
 ) -> None:
     """SFT of a LoRA adapter (on a 4-bit NF4 base unless --no-quant); adapter, recipe, loss log and curve."""
@@ -78,10 +76,10 @@ def mcq(
     train: Path = typer.Option(..., "--train", help="CommonsenseQA-format training file."),
     validation: Path = typer.Option(..., "--validation", help="CommonsenseQA-format validation file."),
     output: Path = typer.Option(..., "--output", "-o", help="Checkpoint folder to create."),
-    max_seq_len: int = typer.Option(128, "--max-seq-len", min=8, help="Tokens per (question, choice)."),
+    max_seq_len: int = typer.Option(128, "--max-length", min=8, help="Tokens per (question, choice)."),
     lr: float = typer.Option(2e-5, "--lr", help="Learning rate."),
     epochs: float = typer.Option(2, "--epochs", help="Training epochs."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Questions per step."),
+    batch_size: int = options.batch_size(8, "Questions per step."),
     gradient_checkpointing: bool = typer.Option(
         False, "--gradient-checkpointing", help="Trade compute for memory."
     ),
@@ -98,3 +96,6 @@ def mcq(
         return
     console.out.print(f"validation accuracy {result['validation_accuracy_before']:.3f} -> "
                       f"{result['validation_accuracy']:.3f}; checkpoint in {output}")  # fmt: skip
+
+
+options.renamed("finetune mcq", {"--max-seq-len": "--max-length"})

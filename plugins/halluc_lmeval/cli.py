@@ -24,38 +24,47 @@ def _ints(name: str, raw: str) -> list[int]:
 @app.command()
 def run(
     model: str = typer.Option(..., "--model", "-m", help="Base model spec (alias, folder, .gguf, hub id)."),
-    adapter: list[str] | None = typer.Option(
-        None, "--adapter", help="PEFT adapter folder (repeat); runs post-QLoRA phases."
-    ),
+    adapter: list[Path] | None = options.ADAPTER,
     skip_baseline: bool = typer.Option(False, "--skip-baseline", help="With --adapter: only the adapters."),
     tasks: str = typer.Option(..., "--tasks", "-t", help="Comma list of lm-eval task names."),
     seeds: str = typer.Option("0", "--seeds", help="Comma list of seeds (each sets all of lm-eval's seeds)."),
     num_fewshot: int | None = typer.Option(
         None, "--num-fewshot", min=0, help="Few-shot examples (default: the task's)."
     ),
-    batch_size: str = typer.Option("1", "--batch-size", help="auto, auto:N or a number."),
-    max_batch_size: int | None = typer.Option(
-        None, "--max-batch-size", min=1, help="Cap for --batch-size auto."
+    batch_size: int = options.batch_size(1, "Documents per forward pass (see --auto-batch-size)."),
+    auto_batch_size: bool = typer.Option(
+        False,
+        "--auto-batch-size",
+        help="Let lm-eval find the largest batch that fits (up to --max-batch-size).",
     ),
-    limit: float | None = typer.Option(
-        None, "--limit", help="Documents per task (a number, or a fraction < 1): a draft."
+    max_batch_size: int | None = typer.Option(
+        None, "--max-batch-size", min=1, help="Cap for --auto-batch-size."
+    ),
+    limit: int | None = options.limit("First N documents per task (lm-eval's order): a draft."),
+    limit_fraction: float | None = typer.Option(
+        None, "--limit-fraction", min=0, max=1, help="A share of each task's documents instead: a draft."
     ),
     include_path: Path | None = typer.Option(None, "--include-path", help="Folder of extra task YAMLs."),
-    output_root: Path = typer.Option(Path("evals"), "--output-root", help="Root of the results tree."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    load_in_4bit: bool = typer.Option(False, "--load-in-4bit", help="4-bit NF4 base (bitsandbytes)."),
-    load_in_8bit: bool = typer.Option(False, "--load-in-8bit", help="8-bit base (bitsandbytes)."),
-    resume: bool = typer.Option(False, "--resume", help="Skip cells that are already complete."),
+    output_root: Path = typer.Option(Path("evals"), "--root", help="Root of the results tree."),
+    device: str = options.DEVICE,
+    load_in_4bit: bool = options.LOAD_4BIT,
+    load_in_8bit: bool = options.LOAD_8BIT,
+    resume: bool = options.RESUME,
     json_out: bool = options.JSON,
 ) -> None:
     """Evaluate the base model and each adapter on every task and seed; lm-eval's own files per cell."""
     from halluc_lmeval.sweep import run_sweep
+    from ucli.errors import BadInput
 
     task_list = [t.strip() for t in tasks.split(",") if t.strip()]
     seed_list = _ints("seeds", seeds)
-    size: int | str = int(batch_size) if batch_size.isdigit() else batch_size
-    adapters: list[str | None] = ([] if skip_baseline and adapter else [None]) + list(adapter or [])
-    lim = None if limit is None else (int(limit) if limit >= 1 else limit)
+    size: int | str = "auto" if auto_batch_size else batch_size
+    adapters: list[str | None] = ([] if skip_baseline and adapter else [None]) + [
+        str(a) for a in adapter or []
+    ]
+    if limit is not None and limit_fraction is not None:
+        raise BadInput("give --limit or --limit-fraction, not both")
+    lim = limit if limit is not None else limit_fraction
     total = len(adapters) * len(task_list) * len(seed_list)
     with console.progress("eval cells", total=total) as advance:
         rows = run_sweep(model, adapters, task_list, seed_list, output_root, num_fewshot, size, max_batch_size,
@@ -73,12 +82,15 @@ def run(
 
 
 ROOT = typer.Option(Path("evals"), "--root", help="Root of the results tree.")
+INCLUDE_DRAFTS = typer.Option(
+    False, "--include-drafts", help="Count --limit runs (drafts) too; they are flagged."
+)
 
 
 @app.command()
 def summarize(
     root: Path = ROOT,
-    include_drafts: bool = typer.Option(False, "--include-drafts", help="Count --limit runs too (flagged)."),
+    include_drafts: bool = INCLUDE_DRAFTS,
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Tidy CSV (default: <root>/summary.csv)."
     ),
@@ -116,7 +128,7 @@ def compare_(
     pre: str = typer.Option(..., "--pre", help="Phase before, e.g. baseline."),
     post: str = typer.Option(..., "--post", help="Phase after, e.g. postqlora/NAME."),
     root: Path = ROOT,
-    include_drafts: bool = typer.Option(False, "--include-drafts", help="Compare drafts too."),
+    include_drafts: bool = INCLUDE_DRAFTS,
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Per-seed CSV (default: <root>/compare_<post>.csv)."
     ),
@@ -161,7 +173,7 @@ def export(
     root: Path = ROOT,
     pre: str = typer.Option("baseline", "--pre", help="The phase deltas are taken against."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Folder (default: <root>/export)."),
-    include_drafts: bool = typer.Option(False, "--include-drafts", help="Count drafts too."),
+    include_drafts: bool = INCLUDE_DRAFTS,
 ) -> None:
     """The experiment matrix (markdown), the adapter recipe table (markdown + CSV) and the delta CSV."""
     from halluc_lmeval.analysis import read_cells
@@ -216,7 +228,7 @@ def qualitative(
     pre: str = typer.Option(..., "--pre", help="Phase before, e.g. baseline."),
     post: str = typer.Option(..., "--post", help="Phase after, e.g. postqlora/NAME."),
     root: Path = ROOT,
-    n: int = typer.Option(20, "--n", min=1, help="Items per task at most."),
+    n: int = typer.Option(20, "--limit", min=1, help="Items per task at most (in the logs' order)."),
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Markdown file (default: <root>/qualitative_<post>.md)."
     ),
@@ -229,3 +241,7 @@ def qualitative(
     out = output or root / f"qualitative_{post.replace('/', '_')}.md"
     write_text(out, qualitative_markdown(read_cells(root), pre, post, n))
     console.out.print(f"wrote {out}")
+
+
+options.renamed("eval run", {"--output-root": "--root", "--batch-size auto": "--auto-batch-size"})
+options.renamed("eval qualitative", {"--n": "--limit"})

@@ -9,10 +9,10 @@ import typer
 from ucli import console, options
 
 CONFIG = typer.Option(..., "--config", "-c", help="pilot.toml or pilot.json (the seed's JSON shape works).")
-PROMPTS = typer.Option(None, "--prompts", "-p", help="Prompt file (overrides prompts_file).")
-NUM_PROMPTS = typer.Option(None, "--num-prompts", "-n", min=1, help="Only the first N prompts.")
+PROMPTS = typer.Option(None, "--prompts", help="Prompt file (overrides prompts_file).")
+NUM_PROMPTS = options.limit("First N prompts (a pilot keeps the file's order; no shuffle).")
 MODELS = typer.Option(None, "--models", help="Comma list of model names from the config (default: all).")
-OUTPUT = typer.Option(None, "--output", "-o", help="Run folder (default: output_dir from the config).")
+OUTPUT = options.output("Run folder (default: output_dir from the config).")
 
 app = typer.Typer(help="Run prompt sets through many models, local and API: rate-limited, resumable.",
                   no_args_is_help=True)  # fmt: skip
@@ -41,7 +41,7 @@ def run(
     num_prompts: int | None = NUM_PROMPTS,
     models: str | None = MODELS,
     output: Path | None = OUTPUT,
-    resume: bool = typer.Option(False, "--resume", help="Continue a stopped run exactly where it stopped."),
+    resume: bool = options.RESUME,
     force: bool = typer.Option(False, "--force", help="Resume even though the config changed."),
     json_out: bool = options.JSON,
 ) -> None:
@@ -98,3 +98,7 @@ def validate_(
                                         [(r["check"], "yes" if r["ok"] else console.styled(("NO", "red")), r["detail"]) for r in rows]))  # fmt: skip
     if not ok:
         raise typer.Exit(1)
+
+
+for _command in ("pilot run", "pilot validate"):
+    options.renamed(_command, {"--num-prompts": "--limit", "-n": "--limit", "-p": "--prompts"})

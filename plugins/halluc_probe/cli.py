@@ -13,16 +13,12 @@ app = typer.Typer(
     help="Semantic entropy and semantic-entropy probes: generate, entropy, trace, build, train, eval, analyze.",
     no_args_is_help=True,
 )
-RESUME = typer.Option(False, "--resume", help="Continue an interrupted run into the same output.")
-DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps.")
-SEED = typer.Option(0, "--seed", help="Seed (recorded).")
+RESUME, DEVICE, SEED = options.RESUME, options.DEVICE, options.SEED
 
 
 @app.command()
 def generate(
-    model: str = typer.Option(
-        "smollm2-135m", "--model", "-m", help="Model spec (alias, hub id, folder, .gguf)."
-    ),
+    model: str = options.MODEL,
     benchmark: str | None = typer.Option(
         None, "--benchmark", "-b", help="A registered benchmark (e.g. facts)."
     ),
@@ -30,17 +26,13 @@ def generate(
         None, "--data", help="Your prompt/reference file instead of a benchmark."
     ),
     split: str = typer.Option("test", "--split", help="Benchmark split."),
-    limit: int | None = typer.Option(
-        None, "--limit", min=1, help="N questions, drawn with --seed (default: all)."
-    ),
+    limit: int | None = options.limit("N questions, drawn with --seed (default: all)."),
     k: int = typer.Option(10, "--k", min=1, help="Sampled answers per question."),
     temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (> 0)."),
     top_p: float = typer.Option(0.9, "--top-p", help="Nucleus sampling mass."),
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Longest answer."),
     backend: str = typer.Option("hf", "--backend", help="hf (local, batched) or vllm (GPU)."),
-    batch_size: int = typer.Option(
-        4, "--batch-size", min=1, help="Questions per step (K + 1 sequences each)."
-    ),
+    batch_size: int = options.batch_size(4, "Questions per step (K + 1 sequences each)."),
     output: Path = typer.Option(..., "--output", "-o", help="runs.jsonl to write."),
     seed: int = SEED,
     resume: bool = RESUME,
@@ -74,9 +66,9 @@ def entropy(
     nli_model: str | None = typer.Option(
         None, "--nli-model", help="NLI sequence-classification model (nli)."
     ),
-    strict: bool = typer.Option(False, "--strict", help="nli: both directions must entail."),
+    strict: bool = typer.Option(False, "--bidirectional", help="nli: both directions must entail."),
     threshold: float = typer.Option(
-        0.9, "--threshold", help="embedding: cosine similarity that makes two answers one."
+        0.9, "--min-similarity", help="embedding: cosine similarity that makes two answers one."
     ),
     embedding_model: str | None = typer.Option(
         None,
@@ -84,7 +76,7 @@ def entropy(
         help="embedding: encoder folder or hub id (default all-MiniLM-L6-v2, packaged).",
     ),
     output: Path = typer.Option(..., "--output", "-o", help="se.jsonl to write."),
-    device: str = typer.Option("cpu", "--device", help="Device of the judge model."),
+    device: str = DEVICE,
     resume: bool = RESUME,
     json_out: bool = options.JSON,
 ) -> None:
@@ -112,7 +104,7 @@ def trace(
         "tbg,slt", "--positions", help="Any of tbg, slt, think-end (comma-separated)."
     ),
     output: Path = typer.Option(..., "--output", "-o", help="hidden.zarr folder to create."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Questions per forward pass."),
+    batch_size: int = options.batch_size(8, "Questions per forward pass."),
     device: str = DEVICE,
     resume: bool = RESUME,
     json_out: bool = options.JSON,
@@ -137,7 +129,7 @@ def build(
     entropy_file: Path = typer.Option(..., "--entropy", help="`probe entropy` output."),
     hidden: Path = typer.Option(..., "--hidden", help="`probe trace` output."),
     output: Path = typer.Option(..., "--output", "-o", help="Data set folder to create."),
-    split: str = typer.Option("0.6,0.2,0.2", "--split", help="Train, validation, test fractions."),
+    split: str = typer.Option("0.6,0.2,0.2", "--fractions", help="Train, validation, test fractions."),
     seed: int = SEED,
     json_out: bool = options.JSON,
 ) -> None:
@@ -162,7 +154,7 @@ def build(
 
 @app.command()
 def train(
-    dataset: Path = typer.Option(..., "--dataset", help="`probe build` output."),
+    dataset: Path = typer.Option(..., "--data", help="`probe build` output."),
     output: Path = typer.Option(..., "--output", "-o", help="Probe folder to create."),
     position: str = typer.Option("slt", "--position", help="Hidden-state position the probes read."),
     c: float = typer.Option(1.0, "--C", help="Inverse L2 regularisation strength."),
@@ -185,11 +177,13 @@ def train(
 @app.command("eval")
 def eval_(
     probes: Path = typer.Option(..., "--probes", help="`probe train` output."),
-    dataset: Path = typer.Option(..., "--dataset", help="`probe build` output (its test split is scored)."),
+    dataset: Path = typer.Option(..., "--data", help="`probe build` output (its test split is scored)."),
     ood: list[Path] = typer.Option([], "--ood", help="Another data set, scored whole (repeat)."),
     output: Path = typer.Option(..., "--output", "-o", help="Report JSON to write."),
     plot: Path | None = typer.Option(None, "--plot", help="ROC curves (PNG)."),
-    resamples: int = typer.Option(1000, "--resamples", min=100, help="Bootstrap resamples and permutations."),
+    resamples: int = typer.Option(
+        1000, "--n-resamples", min=100, help="Bootstrap resamples and permutations."
+    ),
     seed: int = SEED,
     json_out: bool = options.JSON,
 ) -> None:
@@ -213,7 +207,7 @@ def eval_(
 
 @app.command()
 def analyze(
-    dataset: Path = typer.Option(..., "--dataset", help="`probe build` output."),
+    dataset: Path = typer.Option(..., "--data", help="`probe build` output."),
     probes: Path = typer.Option(..., "--probes", help="`probe train` output."),
     output: Path = typer.Option(
         ..., "--output", "-o", help="Parquet to write (open it with examples/probe_explore.py)."
@@ -232,3 +226,10 @@ def analyze(
             f"{result['rows']} rows -> {output}; explore: marimo edit examples/probe_explore.py -- --path {output}"
         ),
     )
+
+
+options.renamed("probe entropy", {"--strict": "--bidirectional", "--threshold": "--min-similarity"})
+options.renamed("probe build", {"--split": "--fractions"})
+for _command in ("probe train", "probe eval", "probe analyze"):
+    options.renamed(_command, {"--dataset": "--data"})
+options.renamed("probe eval", {"--resamples": "--n-resamples"})

@@ -8,20 +8,16 @@ import typer
 
 from ucli import console, options
 
-MODEL = typer.Option(
-    "smollm2-135m", "--model", "-m", help="Model spec: alias, hub id, local folder or .gguf."
+MODEL, DEVICE, LOAD_4BIT, LOAD_8BIT, SEED = (
+    options.MODEL,
+    options.DEVICE,
+    options.LOAD_4BIT,
+    options.LOAD_8BIT,
+    options.SEED,
 )
-DEVICE = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps.")
-LOAD_4BIT = typer.Option(False, "--load-in-4bit", help="4-bit NF4 weights (bitsandbytes).")
-LOAD_8BIT = typer.Option(False, "--load-in-8bit", help="8-bit weights (bitsandbytes).")
-SEED = typer.Option(0, "--seed", help="Random seed (recorded).")
-NUM_EXAMPLES = typer.Option(
-    None, "--num-examples", "-n", min=1, help="N pairs, drawn with --seed (default: all, in file order)."
-)
-CALIBRATION = typer.Option(
-    ..., "--calibration", "-c", help="Prompt/reference pairs (JSONL, JSON, CSV or TSV)."
-)
-BATCH_SIZE = typer.Option(8, "--batch-size", min=1, help="Sequences per forward pass.")
+NUM_EXAMPLES = options.limit("N pairs, drawn with --seed (default: all, in file order).")
+CALIBRATION = typer.Option(..., "--calibration", help="Prompt/reference pairs (JSONL, JSON, CSV or TSV).")
+BATCH_SIZE = options.batch_size(8, "Sequences per forward pass.")
 ALPHA = typer.Option(None, "--alpha", help="RAUQ alpha in [0, 1] (default: 0.5 instruct, 0.2 base).")
 
 
@@ -271,11 +267,11 @@ def score(
         None, "--layers", help="Layers without --heads, e.g. 10-20 (default: middle third)."
     ),
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Tokens per answer."),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Prompts per batch."),
+    batch_size: int = BATCH_SIZE,
     limit: int | None = typer.Option(
         None, "--limit", min=1, help="N prompts, drawn with --seed (default: all)."
     ),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run (same options)."),
+    resume: bool = options.RESUME,
     device: str = DEVICE,
     load_in_4bit: bool = LOAD_4BIT,
     load_in_8bit: bool = LOAD_8BIT,
@@ -343,3 +339,7 @@ def score(
     rows = [(k, v if not isinstance(v, float) else f"{v:.4f}") for k, v in summary.items()]
     console.out.print(console.table(f"RAUQ scores from {lm.fingerprint.name}", ["", "value"], rows))
     console.info(f"next: halluc stats prr {output} --score rauq --quality correct")
+
+
+options.renamed("calibrate heads", {"--num-examples": "--limit", "-n": "--limit", "-c": "--calibration"})
+options.renamed("calibrate threshold", {"--num-examples": "--limit", "-n": "--limit", "-c": "--calibration"})

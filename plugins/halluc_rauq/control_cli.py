@@ -24,8 +24,8 @@ BENCHMARK = typer.Option(
     ..., "--benchmark", "-b", help="Registered benchmark (see `halluc benchmarks list`)."
 )
 SPLIT = typer.Option("test", "--split", help="Benchmark split.")
-LIMIT = typer.Option(None, "--limit", min=1, help="N samples, drawn with --seed (default: all).")
-RESUME = typer.Option(False, "--resume", help="Continue an interrupted run (same options).")
+LIMIT = options.limit("N samples, drawn with --seed (default: all).")
+RESUME = options.RESUME
 BATCH = typer.Option(
     8, "--batch-size", min=1, help="Answers decoded together (a triggered one finishes alone)."
 )
@@ -58,7 +58,7 @@ LOOKAHEAD = typer.Option(
 MAX_NEW = typer.Option(64, "--max-new-tokens", min=1, help="Tokens the model may generate, repairs included.")
 THETA = typer.Option(None, "--theta", help="Fixed theta (overrides theta.json's value).")
 TRIGGER = typer.Option(
-    None, "--trigger", help="rauq, entropy or margin (default: the theta.json's signal, else rauq)."
+    None, "--signal", help="Trigger on rauq, entropy or margin (default: the theta.json's signal, else rauq)."
 )
 REPAIR = typer.Option(
     "cot",
@@ -448,18 +448,20 @@ def ablate(
     output: Path = typer.Option(
         ..., "--output", "-o", help="ablations.json to write (journal beside it while running)."
     ),
-    trigger: str = typer.Option("rauq", "--trigger", help="Comma list of rauq, entropy, margin."),
+    trigger: str = typer.Option("rauq", "--signals", help="Comma list of rauq, entropy, margin."),
     threshold_type: str = typer.Option(
-        "learned", "--threshold-type", help="Comma list of learned (theta.json), fixed (--theta)."
+        "learned", "--threshold-types", help="Comma list of learned (theta.json), fixed (--thetas)."
     ),
     theta: str | None = typer.Option(
-        None, "--theta", help="Comma list of fixed thetas (threshold type fixed)."
+        None, "--thetas", help="Comma list of fixed thetas (threshold type fixed)."
     ),
-    repair: str = typer.Option("cot", "--repair", help="Comma list of cot, rerank, none."),
-    cot_policy: str = typer.Option("rauq", "--cot-policy", help="Comma list of rauq, max20, unlimited."),
-    rollback: str = typer.Option("2", "--rollback", help="Comma list of rollback depths."),
+    repair: str = typer.Option(
+        "cot", "--repairs", help="Comma list of cot, rerank, abstain, cot+abstain, rerank+abstain, none."
+    ),
+    cot_policy: str = typer.Option("rauq", "--cot-policies", help="Comma list of rauq, max20, unlimited."),
+    rollback: str = typer.Option("2", "--rollbacks", help="Comma list of rollback depths."),
     rollback_mode: str = typer.Option(
-        "fixed", "--rollback-mode", help="Comma list of fixed, sentence, anchor."
+        "fixed", "--rollback-modes", help="Comma list of fixed, sentence, anchor."
     ),
     delimiters: str | None = typer.Option(
         None,
@@ -506,19 +508,19 @@ def ablate(
 
     require_file_path(output)
     values = {
-        "trigger": _comma("trigger", trigger, str),
-        "threshold_type": _comma("threshold-type", threshold_type, str),
-        "repair": _comma("repair", repair, str),
-        "cot_policy": _comma("cot-policy", cot_policy, str),
-        "rollback": _comma("rollback", rollback, int),
-        "rollback_mode": _comma("rollback-mode", rollback_mode, str),
-        "theta": _comma("theta", theta, float) if theta else [None],
+        "trigger": _comma("signals", trigger, str),
+        "threshold_type": _comma("threshold-types", threshold_type, str),
+        "repair": _comma("repairs", repair, str),
+        "cot_policy": _comma("cot-policies", cot_policy, str),
+        "rollback": _comma("rollbacks", rollback, int),
+        "rollback_mode": _comma("rollback-modes", rollback_mode, str),
+        "theta": _comma("thetas", theta, float) if theta else [None],
     }
     if delimiters:
         values["delimiters"] = _comma("delimiters", delimiters, str)
     bad = [t for t in values["threshold_type"] if t not in ("learned", "fixed")]
     if bad:
-        raise BadInput(f"--threshold-type: {bad[0]!r} is not learned or fixed")
+        raise BadInput(f"--threshold-types: {bad[0]!r} is not learned or fixed")
     bench = _benchmark(benchmark, data_file)
     samples = bench.load(split, limit=limit, seed=seed)
     base = _config_from(locals(), exclude=GRID_KNOBS)
@@ -558,3 +560,10 @@ def ablate(
         {r["key"]: r["summary"] for r in results}, f"ablation: {bench.name}/{split}, {len(samples)} samples"
     )
     console.out.print(f"wrote {output}" + (f" and {plot}" if plot else ""))
+
+
+options.renamed("control run", {"--trigger": "--signal"})
+options.renamed("control eval", {"--trigger": "--signal"})
+options.renamed("control ablate", {"--trigger": "--signals", "--threshold-type": "--threshold-types", "--theta": "--thetas",
+                                   "--repair": "--repairs", "--cot-policy": "--cot-policies", "--rollback": "--rollbacks",
+                                   "--rollback-mode": "--rollback-modes"})  # fmt: skip

@@ -50,7 +50,7 @@ class Thresholds:
     def resolve(self, signal: str, threshold_type: str, theta: float | None) -> Threshold:
         if threshold_type == "fixed":
             if theta is None:
-                raise BadInput("threshold type 'fixed' needs --theta")
+                raise BadInput("threshold type 'fixed' needs a theta (--thetas)")
             return Threshold.fixed(theta, signal)
         doc = self.learned.get(signal)
         if doc is None:

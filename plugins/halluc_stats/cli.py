@@ -274,7 +274,7 @@ def auroc(
 def prr(
     files: list[str] = typer.Argument(..., help=PATTERN_HELP),
     score: str = typer.Option(..., "--score", "-s", help="Uncertainty field (higher = less trustworthy)."),
-    quality: str = typer.Option(..., "--quality", "-q", help="Quality field (higher = better, e.g. acc)."),
+    quality: str = typer.Option(..., "--quality", help="Quality field (higher = better, e.g. acc)."),
     key: str | None = KEY,
     max_rejection: float = typer.Option(
         0.5, "--max-rejection", min=0.0, max=1.0, help="Largest rejection rate."
@@ -322,3 +322,6 @@ def prr(
         json_out,
         {**config, "confidence": confidence, "n_resamples": n_resamples, "seed": seed},
     )
+
+
+options.renamed("stats prr", {"-q": "--quality"})

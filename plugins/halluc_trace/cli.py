@@ -21,9 +21,7 @@ def _words(values: list[str] | None) -> list[str]:
 
 @app.command()
 def extract(
-    model: str = typer.Option(
-        "smollm2-135m", "--model", "-m", help="Model spec: alias, hub id, folder or .gguf."
-    ),
+    model: str = options.MODEL,
     dataset: str | None = typer.Option(
         None, "--dataset", help="wikitext2, wikitext103, ud_ewt, go_emotions or csqa (from the hub)."
     ),
@@ -36,11 +34,11 @@ def extract(
         None, "--data-file", help="A local copy of --dataset in the hub's format (offline runs)."
     ),
     split: str = typer.Option("validation", "--split", help="Split of --dataset."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="First N examples only."),
+    limit: int | None = options.limit("First N examples (traces are stored by position; no shuffle)."),
     max_seq_len: str = typer.Option(
         "auto", "--max-seq-len", help="Padded length T, or 'auto' (the longest example). Texts are cut to it."
     ),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Examples per forward pass."),
+    batch_size: int = options.batch_size(8, "Examples per forward pass."),
     capture: list[str] = typer.Option(
         ["attn", "hidden"], "--capture", help="Any of attn, qkv, hidden, resid (comma-separated or repeated)."
     ),
@@ -55,14 +53,10 @@ def extract(
     ),
     store_dtype: str = typer.Option("float16", "--store-dtype", help="float16 or float32."),
     topk: int = typer.Option(5, "--topk", min=1, help="Top-k next-token predictions kept per position."),
-    out_dir: Path | None = typer.Option(None, "--out-dir", help="Run folder (default: traces/<RUN_ID>)."),
-    resume: bool = typer.Option(
-        False, "--resume", help="Continue the run in --out-dir, skipping finished examples."
-    ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    dtype: str = typer.Option(
-        "auto", "--dtype", help="Model compute dtype: auto, float32, float16, bfloat16."
-    ),
+    output: Path | None = options.output("Run folder (default: traces/<RUN_ID>)."),
+    resume: bool = options.RESUME,
+    device: str = options.DEVICE,
+    dtype: str = options.DTYPE,
     json_out: bool = options.JSON,
 ) -> None:
     """Run a model over a data set and store its internals, one example at a time, resumably."""
@@ -81,7 +75,7 @@ def extract(
         capture=tuple(_words(capture)), layers=tuple(layer_list(layers)) if layers else None,
         store_dtype=store_dtype, topk=topk, device=device, dtype=dtype,
     )  # fmt: skip
-    result = extract_traces(cfg, out_dir, resume)
+    result = extract_traces(cfg, output, resume)
     if json_out:
         console.print_json(result)
         return
@@ -146,3 +140,6 @@ def show(
     require_file_path(png)
     path = attention_heatmap(run, example, layer, head, png, choice)
     console.out.print(f"wrote {path}")
+
+
+options.renamed("trace extract", {"--out-dir": "--output"})

@@ -308,7 +308,7 @@ def extract_traces(
     from ucli.models import LoadOptions, load_model
 
     if resume and out_dir is None:
-        raise BadInput("--resume needs --out-dir: the run folder to continue")
+        raise BadInput("--resume needs --output: the run folder to continue")
     out = Path(out_dir) if out_dir is not None else Path("traces") / run_id("trace")
     if resume and (out / layout.META).is_file():
         console.info(f"{out}: the run is already complete")

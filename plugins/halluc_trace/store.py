@@ -34,7 +34,7 @@ class TraceStore:
         if not self.run_dir.is_dir():
             raise BadInput(f"{self.run_dir}: no such trace run folder")
         if not (self.run_dir / layout.META).is_file():
-            hint = " (unfinished: continue it with `halluc trace extract --resume --out-dir`)" if (
+            hint = " (unfinished: continue it with `halluc trace extract --resume --output`)" if (
                 self.run_dir / layout.JOURNAL).is_file() else ""  # fmt: skip
             raise BadInput(f"{self.run_dir}: missing {layout.META}{hint}")
         self.meta: dict[str, Any] = load_artifact(self.run_dir / layout.META, layout.META_SCHEMA)

@@ -26,7 +26,7 @@ def _meta(run: Path) -> dict[str, Any]:
         raise BadInput(f"{run}: no such trace run folder")
     missing = [name for name in (layout.META, layout.TOKENS) if not (run / name).is_file()]
     if missing:
-        hint = " (an unfinished run: continue it with `halluc trace extract --resume --out-dir`)" if (
+        hint = " (an unfinished run: continue it with `halluc trace extract --resume --output`)" if (
             run / layout.JOURNAL).is_file() else ""  # fmt: skip
         raise BadInput(f"{run}: missing {', '.join(missing)}{hint}")
     meta = load_artifact(run / layout.META, layout.META_SCHEMA)
