@@ -63,7 +63,7 @@ def test_one_long_option_name_has_one_type_and_a_flag_one_meaning():
 
 def test_one_short_flag_stands_for_one_long_name():
     longs = collections.defaultdict(set)
-    for path, params in uses().items():
+    for params in uses().values():
         for p in params:
             for short in (o for o in p.opts if re.fullmatch(r"-\w", o)):
                 longs[short].add(next(o for o in p.opts if o.startswith("--")))
