@@ -5,7 +5,7 @@ import json
 import pytest
 
 from halluc_rauq.controller import RAUQController
-from ucli.generation import generate_greedy
+from ucli.generation import generate
 from ucli.models import load_model
 
 QUESTIONS = [
@@ -36,7 +36,7 @@ def setup(tmp_path_factory, tiny_qwen2):
     # half the references are the model's own greedy answers, so token labels hold both classes
     lm = load_model(str(tiny_qwen2), device="cpu")
     own = [q for q, _ in QUESTIONS[:3]]
-    greedy = [g["answer"] for g in generate_greedy(lm, [lm.chat_prompt(q) for q in own], 8)]
+    greedy = [g["answer"] for g in generate(lm, [lm.chat_prompt(q) for q in own], 8)]
     cal = d / "cal.jsonl"
     cal.write_text("".join(json.dumps({"prompt": q, "reference": a}) + "\n"
                            for q, a in [*zip(own, greedy, strict=True), *QUESTIONS[3:]]))  # fmt: skip

@@ -4,7 +4,7 @@ import pytest
 
 from halluc_benchmarks import get_benchmark
 from halluc_demo import run_demo
-from ucli.generation import generate_greedy
+from ucli.generation import generate
 from ucli.models import load_model
 
 TOKENS = 4
@@ -17,7 +17,7 @@ def calibration(tiny_llama, tmp_path_factory):
     that theta is fitted on hold both classes."""
     lm = load_model(str(tiny_llama), device="cpu")
     own = ["What is the capital of France?", "Who wrote 1984?"]
-    greedy = [g["answer"] for g in generate_greedy(lm, [lm.chat_prompt(q) for q in own], TOKENS)]
+    greedy = [g["answer"] for g in generate(lm, [lm.chat_prompt(q) for q in own], TOKENS)]
     rows = [*zip(own, greedy, strict=True), ("What is water?", "Water is H2O, a molecule.")]
     path = tmp_path_factory.mktemp("demo") / "cal.jsonl"
     path.write_text("".join(json.dumps({"prompt": q, "reference": a}) + "\n" for q, a in rows))
@@ -40,7 +40,7 @@ def test_run_folder_tells_the_whole_story(tiny_llama, calibration, tmp_path):
     assert [r["sample_id"] for r in base] == [r["sample_id"] for r in ctl] == [s.id for s in samples]
     lm = load_model(str(tiny_llama), device="cpu")
     for sample, b in zip(samples, base, strict=True):  # the baseline arm is plain greedy decoding
-        plain = generate_greedy(lm, [facts.format_prompt(sample, lm.tokenizer)], TOKENS)[0]
+        plain = generate(lm, [facts.format_prompt(sample, lm.tokenizer)], TOKENS)[0]
         assert b["answer"] == plain["answer"] and b["triggers"] == 0
         assert b["correct"] == facts.score(sample, plain["answer"]).correct
     doc = json.loads((out / "run.json").read_text())

@@ -225,7 +225,11 @@ def test_export_plot_and_qualitative(cli, tree, tmp_path):
     import csv
 
     out = tmp_path / "export"
-    assert cli("eval", "export", "--root", tree, "-o", out).exit_code == 0
+    exported = cli("eval", "export", "--root", tree, "-o", out, "--json")
+    assert exported.exit_code == 0, exported.stderr
+    assert json.loads(exported.stdout)["files"] == [
+        str(out / n) for n in ("matrix.md", "recipes.md", "recipes.csv", "deltas.csv")
+    ]
     matrix = (out / "matrix.md").read_text()
     assert "| baseline | 0, 1 | 0, 1 |" in matrix and "| postqlora/lora_a | 0, 1 | 0, 1 |" in matrix
     recipe = list(csv.DictReader((out / "recipes.csv").open()))
@@ -241,8 +245,9 @@ def test_export_plot_and_qualitative(cli, tree, tmp_path):
         assert float(deltas[(m["task"], m["metric"])]["mean_delta"]) == pytest.approx(m["mean_delta"])
     fig = tmp_path / "trade"
     res = cli("eval", "plot", "tradeoff", "--root", tree, "--x-task", "halluc_truthfulqa_mc2_local",
-              "--y-task", "halluc_arc_easy_local", "-o", fig)  # fmt: skip
+              "--y-task", "halluc_arc_easy_local", "-o", fig, "--json")  # fmt: skip
     assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout) == {"files": [str(fig.with_suffix(".png")), str(fig.with_suffix(".svg"))]}
     assert (
         fig.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
         and b"<svg" in fig.with_suffix(".svg").read_bytes()
@@ -250,8 +255,9 @@ def test_export_plot_and_qualitative(cli, tree, tmp_path):
     wrong = cli("eval", "plot", "tradeoff", "--root", tree)  # the hub task names are not in this tree
     assert wrong.exit_code == 2 and "no deltas for task 'truthfulqa_mc2'" in wrong.stderr
     md = tmp_path / "q.md"
-    assert cli("eval", "qualitative", "--pre", "baseline", "--post", "postqlora/lora_a", "--root", tree,
-               "--limit", 3, "-o", md).exit_code == 0  # fmt: skip
+    res = cli("eval", "qualitative", "--pre", "baseline", "--post", "postqlora/lora_a", "--root", tree,
+              "--limit", 3, "-o", md, "--json")  # fmt: skip
+    assert res.exit_code == 0 and json.loads(res.stdout)["output"] == str(md), res.stderr
     text = md.read_text()
     _, pre = cell_results(tree, "baseline", "halluc_arc_easy_local", 0)
     _, post = cell_results(tree, "postqlora/lora_a", "halluc_arc_easy_local", 0)

@@ -142,12 +142,12 @@ def test_adapter_for_another_base_via_the_cli_exits_2_without_output(
 def test_demo_with_a_fitting_adapter_records_it(cli, tiny_llama, llama_adapter, tmp_path):
     import json
 
-    from ucli.generation import generate_greedy
+    from ucli.generation import generate
 
     # theta is fitted on the adapted model's own answers: two references are its answers, one is not
     lm = load_model(str(tiny_llama), device="cpu", adapter=str(llama_adapter))
     own = ["What is the capital of France?", "Who wrote 1984?"]
-    answers = [g["answer"] for g in generate_greedy(lm, [lm.chat_prompt(q) for q in own], 2)]
+    answers = [g["answer"] for g in generate(lm, [lm.chat_prompt(q) for q in own], 2)]
     cal = tmp_path / "cal.jsonl"
     rows = [*zip(own, answers, strict=True), ("What is water?", "H2O")]
     cal.write_text("".join(json.dumps({"prompt": q, "reference": a}) + "\n" for q, a in rows))

@@ -21,7 +21,7 @@ from halluc_rauq.controller import (
 )
 from halluc_rauq.teacher_forced import score_completion
 from ucli.errors import BadInput
-from ucli.generation import generate_greedy
+from ucli.generation import generate
 from ucli.models import load_model
 
 
@@ -105,7 +105,7 @@ def test_without_triggers_the_controller_is_plain_greedy_with_teacher_forced_rau
     )
     prompt = prompt_of(lm)
     out = controller.generate(prompt)
-    plain = generate_greedy(lm, [prompt], 12)[0]
+    plain = generate(lm, [prompt], 12)[0]
     assert [t.id for t in out.tokens] == plain["token_ids"]
     assert [t.logprob for t in out.tokens] == pytest.approx(plain["logprobs"], abs=1e-5)
     assert out.answer == out.completion == plain["answer"]

@@ -6,7 +6,7 @@ import pytest
 
 from halluc_rauq import score_completion
 from halluc_rauq.calibration import prompt_ids
-from ucli.generation import generate_greedy
+from ucli.generation import generate
 from ucli.models import chat_prompt, load_model
 
 QUESTIONS = [
@@ -58,7 +58,7 @@ def test_records_match_an_independent_decode_and_score(cli, tiny_llama, data, tm
         tmp_path / "scores.jsonl.journal"
     ).exists()
     lm = load_model(str(tiny_llama), device="cpu")
-    gens = generate_greedy(lm, [chat_prompt(lm.tokenizer, q) for q, _ in QUESTIONS], 6)
+    gens = generate(lm, [chat_prompt(lm.tokenizer, q) for q, _ in QUESTIONS], 6)
     for rec, gen, (question, _) in zip(records, gens, QUESTIONS, strict=True):
         assert rec["token_ids"] == gen["token_ids"] and rec["completion"] == gen["answer"]
         expected = score_completion(lm, prompt_ids(lm, question), rec["token_ids"], layers=[1, 2], alpha=0.4)

@@ -67,12 +67,12 @@ def test_teacher_forced_views_match_a_full_forward_pass(tiny_qwen2):
 @pytest.fixture
 def calibrated(cli, tiny_llama, tmp_path):
     """Half the references are the model's own greedy answers (its top-1 tokens: negatives), half are not."""
-    from ucli.generation import generate_greedy
+    from ucli.generation import generate
     from ucli.models import chat_prompt
 
     lm = load_model(str(tiny_llama), device="cpu")
     own = ["What is the capital of France?", "Who wrote 1984?"]
-    answers = [g["answer"] for g in generate_greedy(lm, [chat_prompt(lm.tokenizer, q) for q in own], 8)]
+    answers = [g["answer"] for g in generate(lm, [chat_prompt(lm.tokenizer, q) for q in own], 8)]
     rows = [*zip(own, answers, strict=True), ("When did humans land on the Moon?", "Humans landed on the Moon in 1969."),
             ("What is water?", "Water is H2O, a molecule.")]  # fmt: skip
     data = tmp_path / "cal.jsonl"

@@ -400,16 +400,25 @@ def test_show_draws_a_labelled_heat_map_and_refuses_what_was_not_stored(cli, tin
     assert out.parent == Path("traces") and out.name.split("-")[1] == "trace"  # traces/<RUN_ID>
     assert (tmp_path / out / "meta.json").is_file()
     png = tmp_path / "map.png"
-    res = cli("trace", "show", out, "--example", "line-2", "--layer", 1, "--head", 3, "--png", png)
+    res = cli(
+        "trace", "show", out, "--example", "line-2", "--layer", 1, "--head", 3, "--output", png, "--json"
+    )
     assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout) == {
+        "output": str(png),
+        "example": "line-2",
+        "layer": 1,
+        "head": 3,
+        "choice": None,
+    }
     from matplotlib.image import imread
 
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and imread(png).shape[0] > 300
-    res = cli("trace", "show", out, "--example", "line-2", "--layer", 0, "--head", 0, "--png", png)
+    res = cli("trace", "show", out, "--example", "line-2", "--layer", 0, "--head", 0, "--output", png)
     assert res.exit_code == 2 and "layer 0 was not captured (stored layers: [1])" in res.stderr
-    res = cli("trace", "show", out, "--example", "nope", "--layer", 1, "--head", 0, "--png", png)
+    res = cli("trace", "show", out, "--example", "nope", "--layer", 1, "--head", 0, "--output", png)
     assert res.exit_code == 2 and "no example 'nope'" in res.stderr
-    res = cli("trace", "show", out, "--example", "line-2", "--layer", 1, "--head", 9, "--png", png)
+    res = cli("trace", "show", out, "--example", "line-2", "--layer", 1, "--head", 9, "--output", png)
     assert res.exit_code == 2 and "head 9 outside 0..3" in res.stderr
 
 

@@ -119,3 +119,8 @@ def test_old_spellings_still_work_with_a_notice(capsys, args, notice, new):
 def test_a_renamed_option_works_end_to_end(cli, tmp_path):
     res = cli("eval", "qualitative", "--pre", "a", "--post", "b", "--root", tmp_path, "--n", 3)
     assert "`eval qualitative --n` is now `--limit`" in res.stderr and "No such option" not in res.stderr
+
+
+def test_every_command_can_answer_in_json():
+    lacking = [path for path, cmd in commands() if not any("--json" in p.opts for p in cmd.params)]
+    assert lacking == []

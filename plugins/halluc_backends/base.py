@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from ucli.errors import BadInput
@@ -28,7 +28,6 @@ class Generation:
     output_tokens: int | None = None
     # per position: {"token", "logprob", "top": [{"token", "logprob"}, ...]}; None when not returned
     token_logprobs: list[dict[str, Any]] | None = None
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def usage(self) -> dict[str, int | None]:
         total = (
@@ -39,7 +38,7 @@ class Generation:
         return {"input": self.input_tokens, "output": self.output_tokens, "total": total}
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "raw"}
+        return asdict(self)
 
 
 class BackendError(Exception):

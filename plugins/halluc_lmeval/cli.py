@@ -174,6 +174,7 @@ def export(
     pre: str = typer.Option("baseline", "--pre", help="The phase deltas are taken against."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Folder (default: <root>/export)."),
     include_drafts: bool = INCLUDE_DRAFTS,
+    json_out: bool = options.JSON,
 ) -> None:
     """The experiment matrix (markdown), the adapter recipe table (markdown + CSV) and the delta CSV."""
     from halluc_lmeval.analysis import read_cells
@@ -193,8 +194,11 @@ def export(
     write_csv(
         out / "deltas.csv", deltas, ["phase", "adapter", "task", "metric", "seeds", "mean_delta", "sd_delta"]
     )
-    console.out.print(
-        f"wrote matrix.md, recipes.md, recipes.csv and deltas.csv ({len(deltas)} rows) to {out}"
+    files = [str(out / name) for name in ("matrix.md", "recipes.md", "recipes.csv", "deltas.csv")]
+    console.result(
+        {"output": str(out), "files": files, "adapters": len(rows), "deltas": len(deltas)},
+        json_out,
+        lambda: f"wrote matrix.md, recipes.md, recipes.csv and deltas.csv ({len(deltas)} rows) to {out}",
     )
 
 
@@ -212,6 +216,7 @@ def tradeoff(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Figure path without suffix (PNG and SVG)."
     ),
+    json_out: bool = options.JSON,
 ) -> None:
     """Delta of one task against delta of another, per adapter, with seed sd as error bars."""
     from halluc_lmeval.analysis import read_cells
@@ -220,7 +225,9 @@ def tradeoff(
     files = plot_tradeoff(
         delta_summary(read_cells(root), pre), x_task, y_task, metric, output or root / "tradeoff"
     )
-    console.out.print("wrote " + " and ".join(map(str, files)))
+    console.result(
+        {"files": [str(f) for f in files]}, json_out, lambda: "wrote " + " and ".join(map(str, files))
+    )
 
 
 @app.command()
@@ -232,6 +239,7 @@ def qualitative(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Markdown file (default: <root>/qualitative_<post>.md)."
     ),
+    json_out: bool = options.JSON,
 ) -> None:
     """A markdown file of items where the two phases choose differently: question, choices, target, scores."""
     from halluc_lmeval.analysis import read_cells
@@ -240,7 +248,9 @@ def qualitative(
 
     out = output or root / f"qualitative_{post.replace('/', '_')}.md"
     write_text(out, qualitative_markdown(read_cells(root), pre, post, n))
-    console.out.print(f"wrote {out}")
+    console.result(
+        {"output": str(out), "pre": pre, "post": post, "limit": n}, json_out, lambda: f"wrote {out}"
+    )
 
 
 options.renamed("eval run", {"--output-root": "--root", "--batch-size auto": "--auto-batch-size"})

@@ -102,12 +102,12 @@ def calibrate_heads(
             sequences.append((prompt_ids(lm, pair.prompt), completion))
             examples.append({"id": pair.id, "completion": pair.reference})
     else:
-        from ucli.generation import generate_greedy
+        from ucli.generation import generate
 
         for start in range(0, len(pairs), batch_size):
             batch = pairs[start : start + batch_size]
             texts = [chat_prompt(lm.tokenizer, p.prompt) for p in batch]
-            for pair, gen in zip(batch, generate_greedy(lm, texts, max_new_tokens), strict=True):
+            for pair, gen in zip(batch, generate(lm, texts, max_new_tokens), strict=True):
                 if not gen["token_ids"]:
                     skipped += 1
                     continue

@@ -9,7 +9,7 @@ from typing import Any
 from halluc_rauq.attention import capture_previous_token_attention
 from halluc_rauq.scorer import rauq_scores
 from ucli.data import PromptPair
-from ucli.generation import generate_greedy
+from ucli.generation import generate
 from ucli.journal import Journal
 from ucli.models import LoadedModel, chat_prompt
 
@@ -45,7 +45,7 @@ def score_pairs(
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
         with capture_previous_token_attention(lm.model, layers, "last") as captured:
-            gens = generate_greedy(lm, [chat_prompt(lm.tokenizer, p.prompt) for p in batch], max_new_tokens)
+            gens = generate(lm, [chat_prompt(lm.tokenizer, p.prompt) for p in batch], max_new_tokens)
         # Step k >= 1 fed token y_k and produced y_{k+1}: its last entry is a(k+1). Step 0 is the prefill.
         steps = {layer: torch_stack(captured[layer]) for layer in layers}  # [steps, B, H]
         results: dict[str, Any] = {}  # id -> previous-token attention [layers, H, n]

@@ -147,9 +147,9 @@ def collect(
             ]
             verdicts: list[bool | None] = [None] * len(batch)
         else:  # sequence, answer
-            from ucli.generation import generate_greedy
+            from ucli.generation import generate
 
-            gens = generate_greedy(lm, [chat_prompt(lm.tokenizer, p.prompt) for p in batch], max_new_tokens)
+            gens = generate(lm, [chat_prompt(lm.tokenizer, p.prompt) for p in batch], max_new_tokens)
             completions = [g["token_ids"] for g in gens]
             verdicts = [judge(p, g["answer"]) for p, g in zip(batch, gens, strict=True)]
         keep = [(p, c, v) for p, c, v in zip(batch, completions, verdicts, strict=True) if c]

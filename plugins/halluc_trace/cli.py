@@ -130,8 +130,9 @@ def show(
     example: str = typer.Option(..., "--example", help="Example id (see tokens.parquet or `trace index`)."),
     layer: int = typer.Option(..., "--layer", help="Model layer (one the run stored)."),
     head: int = typer.Option(..., "--head", help="Attention head."),
-    png: Path = typer.Option(..., "--png", help="Image to write."),
+    png: Path = options.output("Image to write (PNG).", required=True),
     choice: int | None = typer.Option(None, "--choice", help="Choice index (encoder multiple-choice runs)."),
+    json_out: bool = options.JSON,
 ) -> None:
     """An attention heat map of one head, with the example's tokens on both axes."""
     from halluc_trace.show import attention_heatmap
@@ -139,7 +140,9 @@ def show(
 
     require_file_path(png)
     path = attention_heatmap(run, example, layer, head, png, choice)
-    console.out.print(f"wrote {path}")
+    doc = {"output": str(path), "example": example, "layer": layer, "head": head, "choice": choice}
+    console.result(doc, json_out, lambda: f"wrote {path}")
 
 
 options.renamed("trace extract", {"--out-dir": "--output"})
+options.renamed("trace show", {"--png": "--output"})
