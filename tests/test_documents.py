@@ -41,3 +41,39 @@ def test_broken_documents_are_one_line(tmp_path):
     (tmp_path / "l.json").write_text("[1]")
     with pytest.raises(BadInput, match=r"l\.json: expected a JSON object"):
         read_document(tmp_path / "l.json")
+
+
+def test_one_formatting_of_validation_errors():
+    """Configs, options and records turn a pydantic error into one line, each in its own style (issue 18)."""
+    from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+    from ucli.errors import invalid
+
+    class Model(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: str
+        top_p: float = Field(1.0, le=1)
+        api_key: int | None = None
+
+    def error(**data):
+        try:
+            Model(**data)
+        except ValidationError as exc:
+            return exc
+        raise AssertionError("no error")
+
+    assert (
+        str(invalid(error(name="a", top_p=2), "p.toml"))
+        == "p.toml: top_p: Input should be less than or equal to 1 (got 2)"
+    )
+    assert str(invalid(error(name="a", api_key="sk-123"), "p.toml")).endswith("(got <redacted>)")
+    assert str(invalid(error(name="a", color=1), "r.toml", valid_keys=["name", "top_p"])) == (
+        "r.toml: unknown key 'color' (valid keys: name, top_p)"
+    )
+    assert (
+        str(invalid(error(name="a", top_p=2), style="option"))
+        == "--top-p: Input should be less than or equal to 1 (got 2)"
+    )
+    assert str(invalid(error(top_p=1), "q.jsonl:3", style="field", names={"name": "question"})) == (
+        "q.jsonl:3: field 'question': field required"
+    )

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ucli.errors import BadInput, HallucError
+from ucli.errors import BadInput, HallucError, invalid
 
 PROMPT_FIELDS = ("prompt", "question", "input", "query")
 REFERENCE_FIELDS = ("reference", "completion", "target", "answer")
@@ -171,12 +171,7 @@ def validate(model: type[M], data: dict[str, Any], loc: str, names: dict[str, st
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        parts = [str(x) for x in first["loc"]]
-        if parts and names and parts[0] in names:
-            parts[0] = names[parts[0]]
-        field = ".".join(parts) or "record"
-        raise BadInput(f"{loc}: field '{field}': {first['msg'].lower()}") from None
+        raise invalid(exc, loc, style="field", names=names) from None
 
 
 class PromptPair(BaseModel):

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from ucli import console
 from ucli.artifacts import sha256_file, staged_dir
-from ucli.errors import BadInput, HallucError
+from ucli.errors import BadInput, HallucError, invalid
 from ucli.fingerprint import ModelFingerprint
 from ucli.paths import cache_dir
 
@@ -377,8 +377,7 @@ def load_model(spec: str = DEFAULT_MODEL, options: LoadOptions | None = None, **
     try:
         opts = options or LoadOptions(**kwargs)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise BadInput(f"option '{first['loc'][0]}': {first['msg'].removeprefix('Value error, ')}") from None
+        raise invalid(exc, style="option") from None
     resolved = resolve(spec)
     device = pick_device(opts.device)
     quant = _quantization_config(opts, device)  # refused before a GGUF conversion or a download

@@ -97,12 +97,9 @@ def validated(config_cls: type[M], /, **knobs: Any) -> M:
     its option (`--max-seq-len: ...`)."""
     from pydantic import ValidationError
 
-    from ucli.errors import BadInput
+    from ucli.errors import invalid
 
     try:
         return config_cls(**knobs)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        name = "--" + "-".join(str(p) for p in err["loc"]).replace("_", "-")
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        raise BadInput(f"{name}: {msg} (got {err.get('input')!r})") from None
+        raise invalid(exc, style="option") from None

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ucli.errors import BadInput
+from ucli.errors import BadInput, invalid
 
 SECTIONS = ("model", "quantization", "lora", "data", "train")
 
@@ -70,12 +70,7 @@ def load_recipe(path: str | os.PathLike, overrides: dict[str, Any] | None = None
     try:
         recipe = QLoRARecipe.model_validate(flat)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(map(str, err["loc"]))
-        if err["type"] == "extra_forbidden":
-            valid = ", ".join(QLoRARecipe.model_fields)
-            raise BadInput(f"{p}: unknown key '{where}' (valid keys: {valid})") from None
-        raise BadInput(f"{p}: {where}: {err['msg']} (got {err.get('input')!r})") from None
+        raise invalid(exc, str(p), valid_keys=list(QLoRARecipe.model_fields)) from None
     if recipe.data_file is None and recipe.dataset is None:
         raise BadInput(f"{p}: give data_file (local JSONL) or dataset (hub name)")
     return recipe

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ucli.errors import BadInput
+from ucli.errors import BadInput, invalid
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -120,10 +120,7 @@ def load_config(path: str | os.PathLike) -> tuple[PilotConfig, dict[str, Any], s
     try:
         config = PilotConfig.model_validate(expanded)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(f"[{x}]" if isinstance(x, int) else str(x) for x in err["loc"]).replace(".[", "[")
-        shown = "<redacted>" if "api_key" in loc else repr(err.get("input"))
-        raise BadInput(f"{p}: {loc}: {err['msg']} (got {shown})") from None
+        raise invalid(exc, str(p)) from None
     from halluc_backends.base import ALIASES
 
     known = _backend_names()
