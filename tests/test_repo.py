@@ -41,3 +41,28 @@ def test_the_core_imports_no_plugin():
         if re.search(r"^\s*(from|import)\s+halluc_", p.read_text(), re.M)
     ]
     assert offenders == []
+
+
+def test_a_plugin_uses_another_only_through_its_public_names():
+    """`from halluc_x import name` with `name` in halluc_x.__all__; never halluc_x.module (issue 18)."""
+    import ast
+    import importlib
+
+    offenders = []
+    for path in (REPO / "plugins").rglob("*.py"):
+        own = path.relative_to(REPO / "plugins").parts[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                modules, names = [node.module or ""], [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                modules, names = [a.name for a in node.names], []
+            else:
+                continue
+            for module in modules:
+                package = module.split(".")[0]
+                if not package.startswith("halluc_") or package == own:
+                    continue
+                public = getattr(importlib.import_module(package), "__all__", [])
+                if module != package or any(n not in public for n in names):
+                    offenders.append(f"{path.relative_to(REPO)}: {module} {names}")
+    assert offenders == []

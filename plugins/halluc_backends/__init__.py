@@ -17,6 +17,9 @@ _EXPORTS = {
     "SamplingParams": "base",
     "BackendError": "base",
     "backend_class": "base",
+    "ALIASES": "base",
+    "Readiness": "base",
+    "classify": "errors",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -77,12 +77,23 @@ def run_demo(
     """
     import torch
 
-    from halluc_rauq.calibration import HEADS_SCHEMA, calibrate_heads
-    from halluc_rauq.control_eval import BASELINE, CONTROLLER, evaluate, versus_greedy
-    from halluc_rauq.controller import ControllerConfig, RAUQScorer, Threshold
-    from halluc_rauq.outcomes import summarize
-    from halluc_rauq.scorer import default_alpha
-    from halluc_rauq.threshold import THETA_SCHEMA, collect, fit_threshold, theta_payload
+    from halluc_rauq import (
+        BASELINE,
+        CONTROLLER,
+        HEADS_SCHEMA,
+        THETA_SCHEMA,
+        ControllerConfig,
+        RAUQScorer,
+        Threshold,
+        calibrate_heads,
+        collect,
+        default_alpha,
+        evaluate,
+        fit_threshold,
+        summarize,
+        theta_payload,
+        versus_greedy,
+    )
     from ucli.artifacts import strict_json
     from ucli.journal import Journal
 

@@ -29,7 +29,7 @@ def validate(
     config: PilotConfig, prompts: list[PilotPrompt], chosen: list[Variant], output: str | os.PathLike
 ) -> list[dict[str, Any]]:
     """One row per check: what, ok, detail. Keys are reported as set or missing, never shown."""
-    from halluc_backends.base import backend_class
+    from halluc_backends import backend_class
     from halluc_pilot.runner import backend_for
 
     rows: list[dict[str, Any]] = [

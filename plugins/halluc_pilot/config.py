@@ -121,7 +121,7 @@ def load_config(path: str | os.PathLike) -> tuple[PilotConfig, dict[str, Any], s
         config = PilotConfig.model_validate(expanded)
     except ValidationError as exc:
         raise invalid(exc, str(p)) from None
-    from halluc_backends.base import ALIASES
+    from halluc_backends import ALIASES
 
     known = _backend_names()
     for i, m in enumerate(config.models):

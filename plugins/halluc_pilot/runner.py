@@ -119,7 +119,7 @@ def make_record(
 
 
 def backend_for(config: PilotConfig, v: Variant) -> Any:
-    from halluc_backends.base import backend_class
+    from halluc_backends import backend_class
 
     m = v.model
     options = {
@@ -136,8 +136,7 @@ async def _run_api_variant(
     from aiolimiter import AsyncLimiter
     from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-    from halluc_backends.base import BackendError, SamplingParams
-    from halluc_backends.errors import classify
+    from halluc_backends import BackendError, SamplingParams, classify
 
     m = v.model
     params = sampling(config, v)
@@ -210,7 +209,7 @@ def _run_local_variant(
     run_id: str, stats: VariantStats, advance: Callable[[int], None],
 ) -> None:  # fmt: skip
     """Batches of `batch_size`; out of memory halves the batch (down to one prompt, then an error)."""
-    from halluc_backends.base import SamplingParams
+    from halluc_backends import SamplingParams
 
     params = sampling(config, v)
     sp = SamplingParams(**params, top_logprobs=v.model.top_logprobs)

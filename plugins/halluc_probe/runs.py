@@ -75,7 +75,7 @@ def load_questions(cfg: GenerateConfig) -> tuple[Any, list[Any]]:
 
 def generate_runs(cfg: GenerateConfig, output: str | Path, resume: bool = False) -> dict[str, Any]:
     """Sample, judge and write `output` (+ `.meta.json`); returns a summary."""
-    from halluc_backends.base import SamplingParams
+    from halluc_backends import SamplingParams
     from ucli import plugins
     from ucli.artifacts import require_file_path, write_artifact, write_jsonl
     from ucli.journal import Journal

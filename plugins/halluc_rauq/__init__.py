@@ -38,6 +38,14 @@ _EXPORTS = {
     "paired_comparison": "outcomes",
     "risk_coverage": "outcomes",
     "detection": "outcomes",
+    "HEADS_SCHEMA": "calibration",
+    "THETA_SCHEMA": "threshold",
+    "collect": "threshold",
+    "theta_payload": "threshold",
+    "BASELINE": "control_eval",
+    "CONTROLLER": "control_eval",
+    "evaluate": "control_eval",
+    "versus_greedy": "control_eval",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)
