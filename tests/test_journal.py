@@ -50,3 +50,27 @@ def test_duplicate_ids_are_refused_and_secrets_never_reach_the_file(tmp_path, mo
         with pytest.raises(ValueError, match="already"):
             j.append({"id": "a"})
     assert "sk-secret-abcdefgh" not in path.read_text()
+
+
+def test_one_preflight_for_journaled_outputs(tmp_path, capsys):
+    """Where the journal lives and what --resume may do, for file and folder outputs (issue 18)."""
+    from ucli.journal import preflight
+
+    scores = tmp_path / "scores.jsonl"
+    assert preflight(scores, False, folder=False) == tmp_path / "scores.jsonl.journal"
+    scores.write_text("{}\n")
+    with pytest.raises(BadInput, match="exists; choose another --output, or --resume"):
+        preflight(scores, False, folder=False)
+    assert preflight(scores, True, folder=False) is None  # finished: no journal left
+    assert "already complete" in capsys.readouterr().err
+    run = tmp_path / "run"
+    assert preflight(run, False, folder=True) == run / "journal.jsonl"
+    with pytest.raises(BadInput, match="nothing to resume"):
+        preflight(run, True, folder=True)
+    run.mkdir()
+    (run / "meta.json").write_text("{}")
+    with pytest.raises(BadInput, match="not empty; pass --resume"):
+        preflight(run, False, folder=True)
+    assert preflight(run, True, folder=True, complete="meta.json") is None
+    (run / "journal.jsonl").write_text("")
+    assert preflight(run, True, folder=True, complete="meta.json") == run / "journal.jsonl"

@@ -31,6 +31,38 @@ def interrupted_message(since: int = 0) -> str:
     return f"interrupted; kept {where}. Rerun the same command with --resume to continue from there"
 
 
+def preflight(
+    output: str | os.PathLike, resume: bool, *, folder: bool, complete: str | None = None,
+    name: str = "journal.jsonl",
+) -> Path | None:  # fmt: skip
+    """The one naming and pre-flight rule of a journaled output, checked before anything loads.
+
+    The journal lives beside a file output (`OUTPUT.journal`) or inside a folder output
+    (`OUTPUT/journal.jsonl`, or `name`). Without --resume an existing output is refused (nothing is
+    overwritten); with --resume a finished run (the file output, or the folder's `complete` file,
+    with no journal left) returns None, and a folder with no journal is refused.
+    """
+    out = Path(output)
+    if not folder:
+        journal = out.with_name(out.name + ".journal")
+        if out.exists() and not resume:
+            raise BadInput(f"{out}: exists; choose another --output, or --resume an interrupted run")
+        finished = out.exists()
+    else:
+        journal = out / name
+        if not resume:
+            from ucli.artifacts import require_fresh_dir
+
+            require_fresh_dir(out, resumable=True)
+        finished = complete is not None and (out / complete).exists()
+    if resume and finished and not journal.exists():
+        console.info(f"{out}: already complete; nothing to resume")
+        return None
+    if resume and folder and not journal.exists():
+        raise BadInput(f"{out}: nothing to resume (no {name})")
+    return journal
+
+
 class Journal:
     def __init__(
         self,

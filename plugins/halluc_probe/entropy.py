@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from halluc_probe.runs import already_complete, read_runs
+from halluc_probe.runs import read_runs
 from halluc_probe.semantic_entropy import cluster_ids, discrete_entropy, naive_entropy, weighted_entropy
 from ucli import console
 
@@ -63,11 +63,11 @@ def compute_entropy(
 ) -> dict[str, Any]:
     from halluc_probe.equivalence import make_judge
     from ucli.artifacts import require_file_path, write_artifact, write_jsonl
-    from ucli.journal import Journal
+    from ucli.journal import Journal, preflight
 
     out = require_file_path(output)
-    journal_path = out.with_name(out.name + ".journal")
-    if already_complete(out, journal_path, resume):
+    journal_path = preflight(out, resume, folder=False)
+    if journal_path is None:
         return {"output": str(out), "complete": True}
     records = read_runs(runs)
     judge = make_judge(

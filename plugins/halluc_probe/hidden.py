@@ -69,15 +69,12 @@ def trace_hidden(model: str, runs: str | Path, positions: list[str], output: str
     import torch
     import zarr
 
-    from ucli.artifacts import provenance, require_fresh_dir
-    from ucli.journal import Journal
+    from ucli.artifacts import provenance
+    from ucli.journal import Journal, preflight
     from ucli.models import load_model, right_padded
 
     out = Path(output)
-    if not resume:
-        require_fresh_dir(out, resumable=True)
-    elif not (out / "journal.jsonl").is_file():
-        raise BadInput(f"{out}: nothing to resume (no journal.jsonl)")
+    journal_path = preflight(out, resume, folder=True)
     records = read_runs(runs)
     lm = load_model(model, device=device)
     for r in records:
@@ -90,7 +87,7 @@ def trace_hidden(model: str, runs: str | Path, positions: list[str], output: str
     )
     cfg = lm.model.config.get_text_config()
     n, layers, width = len(records), cfg.num_hidden_layers + 1, cfg.hidden_size
-    journal = Journal(out / "journal.jsonl", config={"model": model, "runs": str(runs), "positions": positions,
+    journal = Journal(journal_path, config={"model": model, "runs": str(runs), "positions": positions,
                                                      "fingerprint": lm.fingerprint.model_dump()}, resume=resume)  # fmt: skip
     group = zarr.open_group(str(out), mode="a", zarr_format=3)
     arrays = {}
@@ -145,7 +142,7 @@ def trace_hidden(model: str, runs: str | Path, positions: list[str], output: str
         "indices": [done[str(r["id"])]["positions"] for r in records],
         "missing": missing,
     })  # fmt: skip
-    (out / "journal.jsonl").unlink()
+    journal_path.unlink()
     return {"output": str(out), "questions": n, "layers": layers, "hidden_size": width,
             "missing": {p: len(v) for p, v in missing.items()}}  # fmt: skip
 

@@ -78,11 +78,11 @@ def generate_runs(cfg: GenerateConfig, output: str | Path, resume: bool = False)
     from halluc_backends import SamplingParams
     from ucli import plugins
     from ucli.artifacts import require_file_path, write_artifact, write_jsonl
-    from ucli.journal import Journal
+    from ucli.journal import Journal, preflight
 
     out = require_file_path(output)
-    journal_path = out.with_name(out.name + ".journal")
-    if already_complete(out, journal_path, resume):
+    journal_path = preflight(out, resume, folder=False)
+    if journal_path is None:
         return {"output": str(out), "complete": True}
     bench, samples = load_questions(cfg)
     backend = plugins.load("backends", cfg.backend)(cfg.model, device=cfg.device)
@@ -126,16 +126,6 @@ def generate_runs(cfg: GenerateConfig, output: str | Path, resume: bool = False)
                    inputs=[cfg.data] if cfg.data else [], seed=cfg.seed, config=cfg.model_dump(mode="json"))  # fmt: skip
     journal_path.unlink()
     return {"output": str(out), "samples_per_question": cfg.k, **summary}
-
-
-def already_complete(out: Path, journal: Path, resume: bool) -> bool:
-    """An output that exists is refused, unless --resume finds it finished (then there is nothing to do)."""
-    if out.exists() and not resume:
-        raise BadInput(f"{out}: exists; choose another --output (or --resume an interrupted run)")
-    if resume and out.exists() and not journal.exists():
-        console.info(f"{out}: already complete")
-        return True
-    return False
 
 
 def read_runs(path: str | Path) -> list[dict[str, Any]]:

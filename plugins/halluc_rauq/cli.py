@@ -284,11 +284,17 @@ def score(
     from halluc_rauq.scorer import check_alpha, default_alpha
     from halluc_rauq.scoring import score_pairs
     from ucli.artifacts import require_file_path, write_jsonl
-    from ucli.journal import Journal
+    from ucli.journal import Journal, preflight
 
     if alpha is not None:
         check_alpha(alpha)
     require_file_path(output)
+    journal_path = preflight(output, resume, folder=False)
+    if journal_path is None:
+        console.result(
+            {"output": str(output), "complete": True}, json_out, lambda: f"{output}: already complete"
+        )
+        return
     if heads_file is not None:
         check_heads_file(heads_file)
     pairs = _pairs(data, limit, seed, require_reference=False)
@@ -313,7 +319,6 @@ def score(
         seed=seed,
         fingerprint=lm.fingerprint.model_dump(),
     )
-    journal_path = output.with_name(output.name + ".journal")
     with Journal(journal_path, config=config, resume=resume) as journal:
         with console.progress("scoring", total=len(pairs)) as advance:
             score_pairs(

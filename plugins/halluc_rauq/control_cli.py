@@ -340,9 +340,11 @@ def eval_(
     """Run the controller over a benchmark split: per-sample JSONL, summary, optional plain-greedy arm."""
     from halluc_rauq.control_eval import run_control_eval
     from ucli.errors import BadInput
+    from ucli.journal import preflight
 
     if plot is not None and not baseline:
         raise BadInput("--plot draws the controller against plain greedy: add --baseline")
+    preflight(output, resume, folder=True)  # before the model loads (run_control_eval checks again)
     bench = _benchmark(benchmark, data_file)
     samples = bench.load(split, limit=limit, seed=seed)
     thresholds = _read_thresholds(threshold_files, heads_file, alpha)
@@ -504,9 +506,15 @@ def ablate(
     from halluc_rauq.control_eval import ABLATION_SCHEMA, GRID_KNOBS, grid, plot_ablation, run_grid
     from ucli.artifacts import require_file_path, strict_json, write_artifact
     from ucli.errors import BadInput
-    from ucli.journal import Journal
+    from ucli.journal import Journal, preflight
 
     require_file_path(output)
+    journal_path = preflight(output, resume, folder=False)
+    if journal_path is None:
+        console.result(
+            {"output": str(output), "complete": True}, json_out, lambda: f"{output}: already complete"
+        )
+        return
     values = {
         "trigger": _comma("signals", trigger, str),
         "threshold_type": _comma("threshold-types", threshold_type, str),
@@ -533,7 +541,6 @@ def ablate(
     )
     run_config = {"model": model, "benchmark": benchmark, "split": split, "limit": limit, "alpha": alpha,
                   "grid": values, "base": base.model_dump()}  # fmt: skip
-    journal_path = output.with_name(output.name + ".journal")
     journal_config = {
         **run_config,
         "samples": [s.id for s in samples],

@@ -339,14 +339,12 @@ def run_control_eval(
 ) -> dict[str, Any]:
     """`control eval`: journal in `output` while running; then controller.jsonl (+ baseline.jsonl),
     summary.json with provenance, and the journal removed."""
-    from ucli.artifacts import require_fresh_dir, write_artifact, write_jsonl
+    from ucli.artifacts import write_artifact, write_jsonl
+    from ucli.journal import preflight
 
     output = Path(output)
-    journal_path = output / "journal.jsonl"
-    if resume and not journal_path.exists():
-        raise BadInput(f"{output}: nothing to resume (no journal.jsonl; finished runs remove it)")
-    if not resume:
-        require_fresh_dir(output, resumable=True)
+    journal_path = preflight(output, resume, folder=True)  # a finished run removed its journal
+    assert journal_path is not None  # no `complete` marker: a finished folder is refused above
     output.mkdir(parents=True, exist_ok=True)
     journal_config = {**run_config, "baseline": baseline, "samples": [s.id for s in samples],
                       "fingerprint": lm.fingerprint.model_dump()}  # fmt: skip

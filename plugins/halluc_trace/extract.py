@@ -302,21 +302,17 @@ def extract_traces(
     import torch
 
     from halluc_trace.capture import Recorder, applies_rotary
-    from ucli.artifacts import require_fresh_dir, run_id, write_artifact
+    from ucli.artifacts import run_id, write_artifact
     from ucli.attention import check_layers
-    from ucli.journal import Journal
+    from ucli.journal import Journal, preflight
     from ucli.models import LoadOptions, load_model
 
     if resume and out_dir is None:
         raise BadInput("--resume needs --output: the run folder to continue")
     out = Path(out_dir) if out_dir is not None else Path("traces") / run_id("trace")
-    if resume and (out / layout.META).is_file():
-        console.info(f"{out}: the run is already complete")
+    journal_path = preflight(out, resume, folder=True, complete=layout.META, name=layout.JOURNAL)
+    if journal_path is None:
         return {"output": str(out), "complete": True}
-    if resume and not (out / layout.JOURNAL).is_file():
-        raise BadInput(f"{out}: no {layout.JOURNAL} to resume (not a trace run folder?)")
-    if not resume:
-        require_fresh_dir(out, resumable=True)
     started = time.perf_counter()
     task = "multiple-choice" if cfg.mode == "encoder-mcq" else "causal-lm"
     lm = load_model(cfg.model, LoadOptions(device=cfg.device, dtype=cfg.dtype, task=task))
@@ -340,7 +336,7 @@ def extract_traces(
 
     journal_config = {**cfg.model_dump(mode="json"), "fingerprint": lm.fingerprint.model_dump(), "t": t}
     out.mkdir(parents=True, exist_ok=True)
-    journal = Journal(out / layout.JOURNAL, config=journal_config, resume=resume)
+    journal = Journal(journal_path, config=journal_config, resume=resume)
     run = Run(out, specs, cfg.store_dtype, journal, resume)
     raw = sum(int(np.prod(s.shape)) for s in specs)
     console.info(f"{len(examples)} examples x {t} tokens, {len(layers)} layers: {len(specs)} arrays, "
