@@ -209,3 +209,19 @@ def test_one_limit_rule_and_one_prompt_rule_across_commands(cli, tiny_llama, tmp
     assert Local(data).chat_message(sample) == sample.prompt  # as probe generate sends it
     tok.chat_template = None
     assert Local(data).format_prompt(sample, tok) == chat_prompt(tok, sample.prompt) == sample.prompt
+
+
+def test_benchmark_options_reach_every_command_that_reads_a_benchmark(cli, tiny_llama, tmp_path):
+    """arith's --steps works in probe generate (and control, demo), and a benchmark refuses an option it
+    does not take, naming those it does (issue 18)."""
+    from halluc_probe.runs import GenerateConfig, load_questions
+
+    _, samples = load_questions(GenerateConfig(benchmark="arith", split="test", steps=1, size=4))
+    assert [s.id for s in samples] == [f"arith-s1-test-{i}" for i in range(4)]
+    for command in (["control", "eval", "-b", "facts", "-o", tmp_path / "c"], ["demo", "-b", "facts"],
+                    ["probe", "generate", "-b", "facts", "-o", tmp_path / "r.jsonl"]):  # fmt: skip
+        res = cli(*command, "-m", tiny_llama, "--steps", 2)
+        assert res.exit_code == 2 and "benchmark 'facts' does not take --steps" in res.stderr, (
+            command,
+            res.stderr,
+        )

@@ -49,6 +49,15 @@ def batch_size(default: int, help: str = "Items per forward pass.") -> Any:
     return typer.Option(default, "--batch-size", min=1, help=help)
 
 
+# What a benchmark may take (`halluc_benchmarks.get_benchmark` gives each to the benchmarks that
+# accept it and refuses it elsewhere): every command that reads a benchmark offers all four.
+BENCH_DATA_FILE = typer.Option(
+    None, "--data-file", help="Local data file of a benchmark (local; or a local copy of a hub data set)."
+)
+BENCH_METRIC = typer.Option(None, "--metric", help="local: text or number.")
+BENCH_STEPS = typer.Option(None, "--steps", help="arith: operations per problem (difficulty).")
+BENCH_SIZE = typer.Option(None, "--size", help="arith: problems per split.")
+
 # (command path) -> {old spelling: new spelling}; plugins register theirs when their CLI imports
 RENAMED: dict[str, dict[str, str]] = {}
 

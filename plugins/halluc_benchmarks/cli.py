@@ -20,12 +20,8 @@ LIMIT = options.limit("N samples, drawn with --seed (default: all).")
 SEED = typer.Option(
     None, "--seed", help="Random seed of the --limit draw (default: the first N in file order)."
 )
-DATA_FILE = typer.Option(
-    None, "--data-file", help="Local data file (local; or a local copy of a hub data set)."
-)
-METRIC = typer.Option(None, "--metric", help="local: text or number.")
-STEPS = typer.Option(None, "--steps", help="arith: operations per problem (difficulty).")
-SIZE = typer.Option(None, "--size", help="arith: problems per split.")
+DATA_FILE, METRIC = options.BENCH_DATA_FILE, options.BENCH_METRIC
+STEPS, SIZE = options.BENCH_STEPS, options.BENCH_SIZE
 
 
 def _bench(name: str, data_file: Path | None, metric: str | None, steps: int | None, size: int | None) -> Any:

@@ -51,6 +51,10 @@ def demo(
         "--repair",
         help="The controller's repair: abstain (measured best on facts/train), cot, cot+abstain, rerank, ...",
     ),
+    data_file: Path | None = options.BENCH_DATA_FILE,
+    metric: str | None = options.BENCH_METRIC,
+    steps: int | None = options.BENCH_STEPS,
+    size: int | None = options.BENCH_SIZE,
     json_out: bool = options.JSON,
 ) -> None:
     """Calibrate RAUQ on train; on test, how well it detects wrong answers and what the controller does."""
@@ -61,6 +65,7 @@ def demo(
         max_new_tokens=max_new_tokens, batch_size=batch_size, output=output, device=device, seed=seed,
         adapter=adapter, calibration_split=calibration_split, calibration_limit=calibration_limit,
         calibration=calibration, coverage=coverage, repair=repair,
+        benchmark_options={"data_file": data_file, "metric": metric, "steps": steps, "size": size},
     )  # fmt: skip
     if json_out:
         console.print_json(

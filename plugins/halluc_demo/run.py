@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ucli import console, plugins
+from halluc_benchmarks import get_benchmark
+from ucli import console
 from ucli.artifacts import require_fresh_dir, run_id, sha256_file, staged_dir, write_artifact, write_jsonl
 from ucli.models import DEFAULT_MODEL, load_model
 
@@ -33,12 +34,12 @@ class DemoResult:
 
 def _calibration_pairs(bench: Any, split: str, limit: int | None, seed: int, calibration: Any) -> tuple:
     """Prompt/reference pairs to calibrate on, their judge and where they came from."""
-    from ucli.data import PromptPair, read_prompt_pairs
+    from ucli.data import PromptPair, read_prompt_pairs, select
 
     if calibration:
-        judged = plugins.load("benchmarks", "local")(data_file=calibration)
+        judged = get_benchmark("local", data_file=calibration)
         by_id = {s.id: s for s in judged.load("test")}
-        pairs = read_prompt_pairs(calibration)[:limit]
+        pairs = select(read_prompt_pairs(calibration), limit, seed)  # the one --limit rule
         return pairs, lambda p, answer: judged.score(by_id[p.id], answer).correct, str(calibration)
     samples = bench.load(split, limit=limit, seed=seed)
     by_id = {s.id: s for s in samples}
@@ -64,6 +65,7 @@ def run_demo(
     calibration: str | Path | None = None,
     coverage: float | None = DEFAULT_COVERAGE,
     repair: str = DEFAULT_REPAIR,
+    benchmark_options: dict[str, Any] | None = None,
 ) -> DemoResult:
     """Heads (teacher-forced references) and theta (`answer` labels: the model's own greedy answers,
     their peak RAUQ token score against being wrong; theta leaves `coverage` of them untriggered, or
@@ -102,9 +104,10 @@ def run_demo(
         from ucli.errors import BadInput
 
         raise BadInput(f"--coverage must be in (0, 1], got {coverage}")
-    calib_bench = plugins.load("benchmarks", benchmark)()
+    given = {k: v for k, v in (benchmark_options or {}).items() if v is not None}
+    calib_bench = get_benchmark(benchmark, **given)
     if questions:
-        bench, split = plugins.load("benchmarks", "local")(data_file=questions), "test"
+        bench, split = get_benchmark("local", data_file=questions, metric=given.get("metric")), "test"
     else:
         bench = calib_bench
     samples = bench.load(split, limit=limit, seed=seed)
@@ -155,6 +158,7 @@ def run_demo(
         )
         common = {"model": lm.fingerprint, "seed": seed}
         prov_config = {"model": model, "adapter": lm.fingerprint.adapter, "benchmark": bench.name, "split": split,
+                       "benchmark_options": {k: str(v) for k, v in given.items()},
                        "questions": str(questions) if questions else None, "limit": limit,
                        "calibration": calibration_source, "calibration_limit": calibration_limit,
                        "coverage": coverage, "device": lm.device, **config.model_dump(), "alpha": alpha}  # fmt: skip

@@ -37,6 +37,10 @@ def generate(
     seed: int = SEED,
     resume: bool = RESUME,
     device: str = DEVICE,
+    data_file: Path | None = options.BENCH_DATA_FILE,
+    metric: str | None = options.BENCH_METRIC,
+    steps: int | None = options.BENCH_STEPS,
+    size: int | None = options.BENCH_SIZE,
     json_out: bool = options.JSON,
 ) -> None:
     """K sampled answers per question with token log-likelihoods, plus a judged greedy answer."""
@@ -45,7 +49,8 @@ def generate(
     cfg = options.validated(GenerateConfig, model=model, benchmark=benchmark, data=str(data) if data else None,
                             split=split, limit=limit, k=k, temperature=temperature, top_p=top_p,
                             max_new_tokens=max_new_tokens, backend=backend, batch_size=batch_size, seed=seed,
-                            device=device)  # fmt: skip
+                            device=device, data_file=str(data_file) if data_file else None, metric=metric,
+                            steps=steps, size=size)  # fmt: skip
     result = generate_runs(cfg, output, resume)
     console.result(
         result,

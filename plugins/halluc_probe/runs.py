@@ -43,6 +43,11 @@ class GenerateConfig(BaseModel):
     batch_size: int = Field(default=4, ge=1)  # questions per step (each brings K + 1 sequences)
     seed: int = 0
     device: str = "auto"
+    # the benchmark's own options (`halluc_benchmarks.get_benchmark` refuses one it does not take)
+    data_file: str | None = None
+    metric: str | None = None
+    steps: int | None = None
+    size: int | None = None
 
 
 def _answer(gen: Any) -> dict[str, Any]:
@@ -58,14 +63,15 @@ def _answer(gen: Any) -> dict[str, Any]:
 
 
 def load_questions(cfg: GenerateConfig) -> tuple[Any, list[Any]]:
-    from ucli import plugins
+    from halluc_benchmarks import get_benchmark
 
     if (cfg.benchmark is None) == (cfg.data is None):
         raise BadInput("pass exactly one of --benchmark NAME and --data FILE")
+    options = {"data_file": cfg.data_file, "metric": cfg.metric, "steps": cfg.steps, "size": cfg.size}
     if cfg.data is not None:
-        bench, split = plugins.load("benchmarks", "local")(data_file=cfg.data), "test"
+        bench, split = get_benchmark("local", **{**options, "data_file": cfg.data}), "test"
     else:
-        bench, split = plugins.load("benchmarks", cfg.benchmark)(), cfg.split
+        bench, split = get_benchmark(cfg.benchmark, **options), cfg.split
     samples = bench.load(split, limit=cfg.limit, seed=cfg.seed)
     missing = [s.id for s in samples if not s.references]
     if missing:

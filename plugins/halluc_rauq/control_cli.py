@@ -29,8 +29,11 @@ RESUME = options.RESUME
 BATCH = typer.Option(
     8, "--batch-size", min=1, help="Answers decoded together (a triggered one finishes alone)."
 )
-DATA_FILE = typer.Option(
-    None, "--data-file", help="Local data file for benchmarks that read one (e.g. local)."
+DATA_FILE, METRIC, STEPS, SIZE = (
+    options.BENCH_DATA_FILE,
+    options.BENCH_METRIC,
+    options.BENCH_STEPS,
+    options.BENCH_SIZE,
 )
 
 # the controller's knobs, shared by run and eval
@@ -282,11 +285,10 @@ def run(
         console.info(f"wrote {output}")
 
 
-def _benchmark(name: str, data_file: Path | None):
-    from ucli import plugins
+def _benchmark(name: str, data_file: Path | None, metric: str | None, steps: int | None, size: int | None):
+    from halluc_benchmarks import get_benchmark
 
-    cls = plugins.load("benchmarks", name)
-    return cls(data_file=data_file) if data_file is not None else cls()
+    return get_benchmark(name, data_file=data_file, metric=metric, steps=steps, size=size)
 
 
 @control.command("eval")
@@ -306,6 +308,9 @@ def eval_(
     resume: bool = RESUME,
     batch_size: int = BATCH,
     data_file: Path | None = DATA_FILE,
+    metric: str | None = METRIC,
+    steps: int | None = STEPS,
+    size: int | None = SIZE,
     model: str = MODEL,
     heads_file: Path | None = HEADS,
     threshold_files: list[Path] | None = THRESHOLD,
@@ -345,7 +350,7 @@ def eval_(
     if plot is not None and not baseline:
         raise BadInput("--plot draws the controller against plain greedy: add --baseline")
     preflight(output, resume, folder=True)  # before the model loads (run_control_eval checks again)
-    bench = _benchmark(benchmark, data_file)
+    bench = _benchmark(benchmark, data_file, metric, steps, size)
     samples = bench.load(split, limit=limit, seed=seed)
     thresholds = _read_thresholds(threshold_files, heads_file, alpha)
     threshold = _threshold(thresholds, trigger, theta)
@@ -355,7 +360,8 @@ def eval_(
         model, device, load_in_4bit, load_in_8bit, seed, heads_file, thresholds, alpha, strict
     )
     inputs = [p for p in (heads_file, *(threshold_files or []), data_file) if p]
-    run_config = {"model": model, "benchmark": benchmark, "split": split, "limit": limit, "alpha": alpha,
+    run_config = {"model": model, "benchmark": benchmark, "benchmark_options": {"metric": metric, "steps": steps, "size": size},
+                  "split": split, "limit": limit, "alpha": alpha,
                   "theta": threshold.theta, "direction": threshold.direction, **config.model_dump()}  # fmt: skip
     result = run_control_eval(
         lm,
@@ -477,6 +483,9 @@ def ablate(
     resume: bool = RESUME,
     batch_size: int = BATCH,
     data_file: Path | None = DATA_FILE,
+    metric: str | None = METRIC,
+    steps: int | None = STEPS,
+    size: int | None = SIZE,
     model: str = MODEL,
     heads_file: Path | None = HEADS,
     threshold_files: list[Path] | None = THRESHOLD,
@@ -529,7 +538,7 @@ def ablate(
     bad = [t for t in values["threshold_type"] if t not in ("learned", "fixed")]
     if bad:
         raise BadInput(f"--threshold-types: {bad[0]!r} is not learned or fixed")
-    bench = _benchmark(benchmark, data_file)
+    bench = _benchmark(benchmark, data_file, metric, steps, size)
     samples = bench.load(split, limit=limit, seed=seed)
     base = _config_from(locals(), exclude=GRID_KNOBS)
     thresholds = _read_thresholds(threshold_files, heads_file, alpha)
@@ -539,7 +548,8 @@ def ablate(
     lm, scorer, alpha = _setup(
         model, device, load_in_4bit, load_in_8bit, seed, heads_file, thresholds, alpha, strict
     )
-    run_config = {"model": model, "benchmark": benchmark, "split": split, "limit": limit, "alpha": alpha,
+    run_config = {"model": model, "benchmark": benchmark, "benchmark_options": {"metric": metric, "steps": steps, "size": size},
+                  "split": split, "limit": limit, "alpha": alpha,
                   "grid": values, "base": base.model_dump()}  # fmt: skip
     journal_config = {
         **run_config,
