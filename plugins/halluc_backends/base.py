@@ -150,6 +150,12 @@ class Backend:
             out.append(Readiness("api key", has_key or not needed, detail))
         return out
 
+    def describe(self) -> str:
+        """What this model is, checked without loading it (a local spec that cannot resolve is
+        BadInput here, before a run writes anything)."""
+        base_url = self.options.get("base_url")
+        return f"{self.name}: {self.model}" + (f" at {base_url}" if base_url else "")
+
     def api_key(self) -> str | None:
         """The key from the config (already ${ENV}-expanded), else the first env variable set."""
         import os

@@ -10,6 +10,12 @@ from halluc_backends.base import Generation, LocalBackend, SamplingParams
 class HFBackend(LocalBackend):
     name = "hf"
 
+    def describe(self) -> str:
+        from ucli.models import resolve
+
+        resolved = resolve(self.model)
+        return f"{self.name}: {resolved.source} {resolved.name}"
+
     @property
     def lm(self) -> Any:
         if self._client is None:

@@ -29,7 +29,6 @@ def validate(
     config: PilotConfig, prompts: list[PilotPrompt], chosen: list[Variant], output: str | os.PathLike
 ) -> list[dict[str, Any]]:
     """One row per check: what, ok, detail. Keys are reported as set or missing, never shown."""
-    from halluc_backends import backend_class
     from halluc_pilot.runner import backend_for
 
     rows: list[dict[str, Any]] = [
@@ -39,15 +38,8 @@ def validate(
     for v in {v.model.name: v for v in chosen}.values():
         m = v.model
         try:
-            cls = backend_class(m.type)
             backend = backend_for(config, v)
-            if cls.local and m.type == "hf":
-                from ucli.models import resolve
-
-                resolved = resolve(m.model or m.name)
-                detail = f"{m.type}: {resolved.source} {resolved.name}"
-            else:
-                detail = f"{m.type}: {m.model or m.name}" + (f" at {m.base_url}" if m.base_url else "")
+            detail = backend.describe()
             rows.append({"check": f"model {m.name}", "ok": True, "detail": detail})
         except Exception as exc:  # a model that cannot resolve is a failed check, reported with the rest
             rows.append({"check": f"model {m.name}", "ok": False, "detail": str(exc).splitlines()[0]})

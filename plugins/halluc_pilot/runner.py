@@ -267,11 +267,8 @@ def run_pilot(
     from ucli.artifacts import run_id as new_run_id
 
     out = Path(output)
-    for v in chosen:  # a local model that cannot resolve is bad input before anything is written
-        if v.model.type == "hf":
-            from ucli.models import resolve
-
-            resolve(v.model.model or v.model.name)
+    for v in chosen:  # a model that cannot resolve is bad input before anything is written
+        backend_for(config, v).describe()
     manifest = out / "journals" / "run_id"
     if resume:
         if not manifest.is_file():

@@ -16,7 +16,7 @@ they finish, so `--resume` continues an interrupted run; the output appears whol
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,7 +39,7 @@ class GenerateConfig(BaseModel):
     temperature: float = Field(default=1.0, gt=0)
     top_p: float = Field(default=0.9, gt=0, le=1)
     max_new_tokens: int = Field(default=32, ge=1)
-    backend: Literal["hf", "vllm"] = "hf"
+    backend: str = "hf"  # a registered local backend (hf, vllm, or a third-party one)
     batch_size: int = Field(default=4, ge=1)  # questions per step (each brings K + 1 sequences)
     seed: int = 0
     device: str = "auto"
@@ -81,8 +81,7 @@ def load_questions(cfg: GenerateConfig) -> tuple[Any, list[Any]]:
 
 def generate_runs(cfg: GenerateConfig, output: str | Path, resume: bool = False) -> dict[str, Any]:
     """Sample, judge and write `output` (+ `.meta.json`); returns a summary."""
-    from halluc_backends import SamplingParams
-    from ucli import plugins
+    from halluc_backends import SamplingParams, backend_class
     from ucli.artifacts import require_file_path, write_artifact, write_jsonl
     from ucli.journal import Journal, preflight
 
@@ -91,7 +90,11 @@ def generate_runs(cfg: GenerateConfig, output: str | Path, resume: bool = False)
     if journal_path is None:
         return {"output": str(out), "complete": True}
     bench, samples = load_questions(cfg)
-    backend = plugins.load("backends", cfg.backend)(cfg.model, device=cfg.device)
+    backend = backend_class(cfg.backend)(cfg.model, device=cfg.device)
+    if not backend.local:
+        raise BadInput(
+            f"--backend {cfg.backend}: probe generate needs a local backend (its log-probs and ids)"
+        )
     journal = Journal(journal_path, config=cfg.model_dump(mode="json"), resume=resume)
     done = journal.done
     try:
