@@ -303,3 +303,21 @@ def test_the_documented_tradeoff_example_names_the_shipped_tasks():
     x_task, y_task = re.search(r"plot tradeoff --x-task (\S+) --y-task (\S+)", docs).groups()
     shipped = set(re.findall(r"^task: (\S+)", "".join(p.read_text() for p in TASKS.glob("*.yaml")), re.M))
     assert {x_task, y_task} <= shipped
+
+
+def test_compare_pairs_documents_with_the_stats_reader(cli, tree, tmp_path):
+    """`eval compare` pairs by doc_id and checks doc_hash through `halluc stats`' reader (issue 18)."""
+    import shutil
+
+    copy = tmp_path / "evals"
+    shutil.copytree(tree, copy)
+    post = next((copy / "postqlora" / "lora_a").glob("halluc_arc_easy_local_seed0*/samples_*.jsonl"))
+    rows = [json.loads(x) for x in post.read_text().splitlines()]
+    rows[3]["doc_hash"] = "something else"
+    post.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = cli("eval", "compare", "--pre", "baseline", "--post", "postqlora/lora_a", "--root", copy)
+    assert (
+        res.exit_code == 2
+        and "doc_hash differs" in res.stderr
+        and "the files do not hold the same items" in res.stderr
+    )

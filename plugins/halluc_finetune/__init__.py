@@ -14,6 +14,7 @@ _EXPORTS = {
     "QLoRARecipe": "recipe",
     "train_qlora": "qlora",
     "build_examples": "sft_data",
+    "RECIPE_SCHEMA": "qlora",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -79,14 +79,8 @@ def build_examples(records: list[Any], tokenizer: Any, recipe: QLoRARecipe) -> l
 
 def collate(batch: list[Example], pad_id: int) -> dict[str, Any]:
     """Right padding: pads are masked out of attention and of the loss."""
-    import torch
+    from ucli.models import right_padded
 
-    width = max(len(e.input_ids) for e in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for i, e in enumerate(batch):
-        ids[i, : len(e.input_ids)] = torch.tensor(e.input_ids)
-        labels[i, : len(e.labels)] = torch.tensor(e.labels)
-        mask[i, : len(e.input_ids)] = 1
+    ids, mask = right_padded([e.input_ids for e in batch], pad_id)
+    labels, _ = right_padded([e.labels for e in batch], IGNORE)
     return {"input_ids": ids, "labels": labels, "attention_mask": mask}

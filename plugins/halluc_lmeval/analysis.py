@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from halluc_lmeval.layout import MANIFEST
+from halluc_lmeval.layout import MANIFEST, MANIFEST_SCHEMA
 from ucli import console
+from ucli.artifacts import load_artifact
 from ucli.errors import BadInput
 
 SKIP_KEYS = ("alias", "name", "sample_len", " ")
@@ -49,7 +50,7 @@ def read_cells(root: str | Path, include_drafts: bool = False) -> list[CellResul
         raise BadInput(f"{root}: no results tree here")
     cells = []
     for manifest in sorted(root.rglob(MANIFEST)):
-        doc = json.loads(manifest.read_text())
+        doc = load_artifact(manifest, MANIFEST_SCHEMA)
         if doc.get("draft") and not include_drafts:
             continue
         results = sorted(manifest.parent.glob("results_*.json"))
@@ -120,27 +121,15 @@ def _by_phase(cells: list[CellResult], phase: str) -> dict[tuple[str, int], Cell
 
 
 def _paired(pre: CellResult, post: CellResult, metric: str) -> tuple[list[float], list[float]]:
-    """Per-sample values of `metric` paired by doc_id; the doc_hash must agree (same document)."""
+    """Per-sample values of `metric` paired by doc_id with doc_hash checked: `halluc stats`' reader,
+    so `eval compare` and `stats mcnemar` on the same samples files pair the same documents."""
+    from halluc_stats import load_pairs
 
-    def load(cell: CellResult) -> dict[int, tuple[str, float]]:
-        out = {}
-        for line in cell.samples_file().read_text().splitlines():
-            s = json.loads(line)
-            out[int(s["doc_id"])] = (s.get("doc_hash"), float(s[metric]))
-        return out
-
-    a, b = load(pre), load(post)
-    common = sorted(set(a) & set(b))
-    for doc in common:
-        if a[doc][0] != b[doc][0]:
-            raise BadInput(
-                f"{pre.path} vs {post.path}: doc_id {doc} is a different document (doc_hash differs)"
-            )
-    if len(common) < max(len(a), len(b)):
-        console.warn(
-            f"{pre.task} seed {pre.seed}: {max(len(a), len(b)) - len(common)} document(s) in one phase only"
-        )
-    return [a[d][1] for d in common], [b[d][1] for d in common]
+    [pairs] = load_pairs(str(pre.samples_file()), str(post.samples_file()), metric, allow_unpaired=True)
+    unpaired = len(pairs.only_a) + len(pairs.only_b)
+    if unpaired:
+        console.warn(f"{pre.task} seed {pre.seed}: {unpaired} document(s) in one phase only")
+    return [float(v) for v in pairs.a], [float(v) for v in pairs.b]
 
 
 def compare(cells: list[CellResult], pre: str, post: str, seed: int = 0) -> dict[str, list[dict[str, Any]]]:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from halluc_lmeval.analysis import CellResult, compare
+from halluc_lmeval.layout import MANIFEST, MANIFEST_SCHEMA
+from ucli.artifacts import load_artifact
 from ucli.errors import BadInput
 
 RECIPE_KEYS = ("r", "lora_alpha", "lora_dropout", "target_modules", "base_model_name_or_path")
@@ -37,7 +39,7 @@ def recipes(cells: list[CellResult]) -> list[dict[str, Any]]:
         if not c.adapter or c.adapter in seen:
             continue
         seen.add(c.adapter)
-        manifest = json.loads((c.path / "manifest.json").read_text())
+        manifest = load_artifact(c.path / MANIFEST, MANIFEST_SCHEMA)
         folder = Path(manifest.get("adapter") or "")
         row: dict[str, Any] = {"adapter": c.adapter, "path": str(folder)}
         config = folder / "adapter_config.json"
@@ -48,13 +50,10 @@ def recipes(cells: list[CellResult]) -> list[dict[str, Any]]:
                 row["target_modules"] = ",".join(sorted(row["target_modules"]))
         recipe = folder / "recipe.json"  # written by `halluc finetune qlora`
         if recipe.is_file():
-            row.update(
-                {
-                    f"recipe.{k}": v
-                    for k, v in json.loads(recipe.read_text()).items()
-                    if not isinstance(v, (dict, list))
-                }
-            )
+            from halluc_finetune import RECIPE_SCHEMA
+
+            doc = load_artifact(recipe, RECIPE_SCHEMA)
+            row.update({f"recipe.{k}": v for k, v in doc.items() if not isinstance(v, (dict, list))})
         rows.append(row)
     return rows
 

@@ -33,16 +33,13 @@ def teacher_force(
     """Right-padded batches (exact for causal attention: pads follow every position read)."""
     import torch
 
+    from ucli.models import right_padded
+
     out: list[ForcedTokens] = []
     pad = lm.tokenizer.pad_token_id
     for start in range(0, len(sequences), batch_size):
         batch = sequences[start : start + batch_size]
-        width = max(len(p) + len(c) for p, c in batch)
-        ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for b, (p, c) in enumerate(batch):
-            ids[b, : len(p) + len(c)] = torch.tensor(p + c)
-            mask[b, : len(p) + len(c)] = 1
+        ids, mask = right_padded([p + c for p, c in batch], pad)
         with capture_previous_token_attention(lm.model, layers, "diagonal") as captured, torch.no_grad():
             logits = lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device)).logits.float()
         for b, (p, c) in enumerate(batch):
