@@ -557,3 +557,31 @@ def test_a_thought_leaves_room_for_the_answer(qwen):
     assert [e.action for e in out.trigger_events] == ["none"] and not out.abstained
     out, _ = events_for(qwen, {3}, max_new_tokens=4 + ANSWER_RESERVE, cot_min_tokens=2, repair="cot+abstain")
     assert out.abstained and out.trigger_events[0].reason == "no room"
+
+
+def test_plain_greedy_is_the_same_decode_in_every_command(tiny_qwen2):
+    """calibrate score (`ucli.generation.generate`), control eval --baseline (the controller with no
+    trigger) and probe generate (the hf backend at temperature 0) give the same tokens for the same
+    prompts and settings (issue 18)."""
+    from halluc_backends.base import SamplingParams
+    from halluc_backends.hf import HFBackend
+    from halluc_rauq import ControllerConfig, RAUQController, Threshold
+
+    lm = load_model(str(tiny_qwen2), device="cpu")
+    questions = [
+        "Who wrote Hamlet?",
+        "What is the capital of Italy, and why is it famous?",
+        "2+2?",
+        "Name a planet.",
+    ]
+    prompts = [lm.chat_prompt(q) for q in questions]
+    score = [g["token_ids"] for g in generate(lm, prompts, 10)]
+    plain = ControllerConfig.build(max_triggers=0, trigger="entropy", max_new_tokens=10)
+    control = RAUQController(lm, plain, None, Threshold.fixed(float("inf"), "entropy")).generate_batch(
+        prompts
+    )
+    backend = HFBackend(str(tiny_qwen2), device="cpu")
+    backend._client = lm
+    probe = backend.generate_batch(questions, SamplingParams(temperature=0.0, max_tokens=10, top_logprobs=1))
+    assert [[t.id for t in o.tokens] for o in control] == score
+    assert [[p["id"] for p in g.token_logprobs] for g in probe] == score
