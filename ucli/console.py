@@ -161,7 +161,8 @@ def table(
         t.add_column(c, overflow="fold")
     for r in cells:
         t.add_row(*r)
-    texts = [[columns[i], *(r[i] for r in cells if isinstance(r[i], str))] for i in range(len(columns))]
+    texts = [[columns[i], *(r[i] if isinstance(r[i], str) else getattr(r[i], "plain", "") for r in cells)]
+             for i in range(len(columns))]  # fmt: skip
     natural = [max(len(line) for x in col for line in (x.splitlines() or [""])) for col in texts]
     longest_word = [max((len(w) for x in col for w in x.split()), default=1) for col in texts]
     # key columns keep whole words; a value column (a long path) may fold inside a word
