@@ -46,6 +46,8 @@ _EXPORTS = {
     "CONTROLLER": "control_eval",
     "evaluate": "control_eval",
     "versus_greedy": "control_eval",
+    "run_control_eval": "control_eval",
+    "run_ablation": "control_eval",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

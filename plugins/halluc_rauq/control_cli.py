@@ -512,10 +512,10 @@ def ablate(
     json_out: bool = options.JSON,
 ) -> None:
     """Run the grid of every comma-listed knob on the same samples; one summary per configuration."""
-    from halluc_rauq.control_eval import ABLATION_SCHEMA, GRID_KNOBS, grid, plot_ablation, run_grid
-    from ucli.artifacts import require_file_path, strict_json, write_artifact
+    from halluc_rauq.control_eval import GRID_KNOBS, grid, run_ablation
+    from ucli.artifacts import require_file_path
     from ucli.errors import BadInput
-    from ucli.journal import Journal, preflight
+    from ucli.journal import preflight
 
     require_file_path(output)
     journal_path = preflight(output, resume, folder=False)
@@ -551,25 +551,12 @@ def ablate(
     run_config = {"model": model, "benchmark": benchmark, "benchmark_options": {"metric": metric, "steps": steps, "size": size},
                   "split": split, "limit": limit, "alpha": alpha,
                   "grid": values, "base": base.model_dump()}  # fmt: skip
-    journal_config = {
-        **run_config,
-        "samples": [s.id for s in samples],
-        "fingerprint": lm.fingerprint.model_dump(),
-    }
-    with Journal(journal_path, config=journal_config, resume=resume) as journal:
-        results = run_grid(lm, bench, samples, cells, scorer, journal, batch_size)
-    payload = strict_json(
-        {"benchmark": bench.name, "split": split, "n": len(samples), "configurations": results}
-    )
-    inputs = [p for p in (heads_file, *(threshold_files or []), data_file) if p]
-    write_artifact(
-        output, ABLATION_SCHEMA, 1, payload, model=lm.fingerprint, inputs=inputs, seed=seed, config=run_config
-    )
-    journal_path.unlink()
-    if plot is not None:
-        plot_ablation(
-            results, plot, f"{lm.fingerprint.name} on {bench.name}/{split} ({len(samples)} samples)"
-        )
+    payload = run_ablation(
+        lm, bench, samples, cells, scorer, output, journal_path, split=split, resume=resume,
+        run_config=run_config, inputs=[p for p in (heads_file, *(threshold_files or []), data_file) if p],
+        seed=seed, batch_size=batch_size, plot=plot,
+    )  # fmt: skip
+    results = payload["configurations"]
     if json_out:
         console.print_json({"output": str(output), **payload})
         return

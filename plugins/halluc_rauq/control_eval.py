@@ -323,6 +323,37 @@ def plot_ablation(results: list[dict[str, Any]], path: str | Path, title: str) -
     return write_figure(fig, path, layout=False)
 
 
+def run_ablation(
+    lm: Any, bench: Any, samples: list[Any], cells: list[Any], scorer: RAUQScorer | None, output: str | Path,
+    journal_path: Path, *, split: str, resume: bool, run_config: dict[str, Any], inputs: list[Path], seed: int,
+    batch_size: int = 8, plot: str | Path | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """`control ablate`: the grid's cells journaled at `journal_path` (from `ucli.journal.preflight`),
+    then `output` (ablations.json with provenance), the journal removed, and the optional figure."""
+    from ucli.artifacts import strict_json, write_artifact
+    from ucli.journal import Journal
+
+    journal_config = {
+        **run_config,
+        "samples": [s.id for s in samples],
+        "fingerprint": lm.fingerprint.model_dump(),
+    }
+    with Journal(journal_path, config=journal_config, resume=resume) as journal:
+        results = run_grid(lm, bench, samples, cells, scorer, journal, batch_size)
+    payload = strict_json(
+        {"benchmark": bench.name, "split": split, "n": len(samples), "configurations": results}
+    )
+    write_artifact(
+        output, ABLATION_SCHEMA, 1, payload, model=lm.fingerprint, inputs=inputs, seed=seed, config=run_config
+    )
+    journal_path.unlink()
+    if plot is not None:
+        plot_ablation(
+            results, plot, f"{lm.fingerprint.name} on {bench.name}/{split} ({len(samples)} samples)"
+        )
+    return payload
+
+
 def run_control_eval(
     lm: Any,
     bench: Any,
