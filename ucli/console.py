@@ -60,22 +60,35 @@ LIBRARY_LOGGERS = ("transformers", "lm_eval", "peft", "accelerate", "datasets", 
                    "httpcore", "google_genai", "openai", "anthropic", "urllib3", "filelock", "torch", "vllm")  # fmt: skip
 
 
-class _DebugLog:
-    """`$HALLUC_CACHE/debug.log` (rotated at 2 MB), opened on the first record: no startup cost."""
+def _debug_log_handler() -> Any:
+    """The one handler library loggers share: it opens `$HALLUC_CACHE/debug.log` (rotated at 2 MB)
+    on its first record, so routing costs nothing until a library speaks."""
+    global _DEBUG_LOG
+    if _DEBUG_LOG is None:
+        import logging
 
-    handler: Any = None
+        class DebugLog(logging.Handler):
+            file: Any = None
 
-    @classmethod
-    def get(cls) -> Any:
-        if cls.handler is None:
-            import logging
-            from logging.handlers import RotatingFileHandler
+            def emit(self, record: logging.LogRecord) -> None:
+                if self.file is None:
+                    from logging.handlers import RotatingFileHandler
 
-            from ucli.paths import cache_dir
+                    from ucli.paths import cache_dir
 
-            cls.handler = RotatingFileHandler(cache_dir() / "debug.log", maxBytes=2_000_000, backupCount=1)
-            cls.handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-        return cls.handler
+                    self.file = RotatingFileHandler(
+                        cache_dir() / "debug.log", maxBytes=2_000_000, backupCount=1
+                    )
+                    self.file.setFormatter(
+                        logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
+                    )
+                self.file.emit(record)
+
+        _DEBUG_LOG = DebugLog(logging.DEBUG)
+    return _DEBUG_LOG
+
+
+_DEBUG_LOG: Any = None
 
 
 def route_warnings(debug: bool) -> None:
@@ -86,19 +99,15 @@ def route_warnings(debug: bool) -> None:
     import warnings
 
     log = logging.getLogger("halluc.library")
-
-    class Lazy(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            _DebugLog.get().emit(record)
-
     if not debug:
         for var in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS"):
             os.environ.setdefault(var, "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # transformers keeps its own stderr handler
+        handler = _debug_log_handler()
         for name in (*LIBRARY_LOGGERS, "halluc.library"):
             lib = logging.getLogger(name)
-            if not any(type(h).__name__ == "Lazy" for h in lib.handlers):  # once per process
-                lib.addHandler(Lazy(logging.DEBUG))
+            if handler not in lib.handlers:  # once per process, however many commands it runs
+                lib.addHandler(handler)
             lib.propagate = False
 
     def show(

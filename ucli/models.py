@@ -214,7 +214,7 @@ def _alias_hint(spec: str) -> str:
     return (f"; did you mean {close[0]}?" if close else "") + f" (aliases: {', '.join(ALIASES)})"
 
 
-def hub_offline() -> bool:
+def _hub_offline() -> bool:
     return any(
         os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
         for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -228,7 +228,7 @@ def _check_hub(spec: str, name: str, revision: str | None) -> None:
 
     if isinstance(try_to_load_from_cache(name, "config.json", revision=revision), str):
         return
-    if hub_offline():
+    if _hub_offline():
         raise BadInput(f"model '{spec}': not a local path and not in the hub cache, and the hub is off "
                        f"(HF_HUB_OFFLINE){_alias_hint(spec)}")  # fmt: skip
     from huggingface_hub import model_info

@@ -330,8 +330,7 @@ def run_ablation(
 ) -> dict[str, Any]:  # fmt: skip
     """`control ablate`: the grid's cells journaled at `journal_path` (from `ucli.journal.preflight`),
     then `output` (ablations.json with provenance), the journal removed, and the optional figure."""
-    from ucli.artifacts import strict_json, write_artifact
-    from ucli.journal import Journal
+    from ucli.artifacts import write_artifact
 
     journal_config = {
         **run_config,
