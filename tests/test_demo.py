@@ -3,9 +3,9 @@ import json
 import pytest
 
 from halluc_benchmarks import get_benchmark
-from halluc_demo import run_demo
+from halluc_demo import DemoConfig, run_demo
 from ucli.generation import generate
-from ucli.models import load_model
+from ucli.models import LoadOptions, load_model
 
 TOKENS = 4
 
@@ -30,8 +30,9 @@ def read(path):
 
 def test_run_folder_tells_the_whole_story(tiny_llama, calibration, tmp_path):
     out = tmp_path / "run"
-    result = run_demo(model=str(tiny_llama), limit=4, max_new_tokens=TOKENS, output=out, device="cpu", seed=5,
-                      calibration=calibration)  # fmt: skip
+    config = DemoConfig(model=str(tiny_llama), limit=4, max_new_tokens=TOKENS, output=out,
+                        load=LoadOptions(device="cpu"), seed=5, calibration=calibration)  # fmt: skip
+    result = run_demo(config=config)
     names = ["baseline.jsonl", "controller.jsonl", "heads.json", "run.json", "theta.json"]
     assert sorted(p.name for p in out.iterdir()) == names
     base, ctl = read(out / "baseline.jsonl"), read(out / "controller.jsonl")
@@ -146,11 +147,7 @@ def test_the_demo_cli_and_run_demo_share_their_measured_defaults():
     from halluc_demo.run import DEFAULT_COVERAGE, DEFAULT_REPAIR
 
     params = inspect.signature(demo).parameters
-    assert (
-        params["coverage"].default.default
-        == DEFAULT_COVERAGE
-        == inspect.signature(run_demo).parameters["coverage"].default
-    )
+    assert params["coverage"].default.default == DEFAULT_COVERAGE == DemoConfig().coverage
     assert params["repair"].default.default == DEFAULT_REPAIR == "abstain"
 
 

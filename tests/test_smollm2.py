@@ -5,8 +5,8 @@ import hashlib
 import pytest
 import torch
 
-from halluc_demo import run_demo
-from ucli.models import load_model, packaged_path
+from halluc_demo import DemoConfig, run_demo
+from ucli.models import LoadOptions, load_model, packaged_path
 
 pytestmark = pytest.mark.slow
 
@@ -38,9 +38,10 @@ def test_demo_on_the_real_model(smollm2, tmp_path):
     qfile = tmp_path / "q.jsonl"
     qfile.write_text('{"id": "fr", "question": "What is the capital of France?", "answer": "Paris"}\n'
                      '{"id": "au", "question": "Who wrote the novel 1984?", "answer": "George Orwell"}\n')  # fmt: skip
-    result = run_demo(
-        model="smollm2-135m", questions=qfile, output=tmp_path / "run", device="cpu", calibration_limit=48
+    config = DemoConfig(
+        questions=qfile, output=tmp_path / "run", load=LoadOptions(device="cpu"), calibration_limit=48
     )
+    result = run_demo(config=config)
     france = result.answers[0]
     assert france["id"] == "fr" and "Paris" in france["baseline"] and france["baseline_correct"]
     s = result.summary

@@ -35,6 +35,19 @@ RESUME = typer.Option(
 )
 
 
+def load_options(
+    *, device: str, dtype: str, load_in_4bit: bool, load_in_8bit: bool, adapter: Any = None
+) -> Any:
+    """The `LoadOptions` of the load knobs above (every model-loading command takes all five), a
+    bad value refused as one line naming its option."""
+    from ucli.models import LoadOptions
+
+    return validated(
+        LoadOptions, device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit,
+        adapter=str(adapter) if adapter else None,
+    )  # fmt: skip
+
+
 def output(help: str, required: bool = False) -> Any:
     """`--output/-o`: where the command writes its result (a file or a folder, per command)."""
     return typer.Option(... if required else None, "--output", "-o", help=help)

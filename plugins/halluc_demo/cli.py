@@ -40,6 +40,9 @@ def demo(
     output: Path | None = options.output("Run folder to create (default: runs/<run id>)."),
     adapter: Path | None = options.ADAPTER,
     device: str = options.DEVICE,
+    dtype: str = options.DTYPE,
+    load_in_4bit: bool = options.LOAD_4BIT,
+    load_in_8bit: bool = options.LOAD_8BIT,
     seed: int = options.SEED,
     # the measured defaults are spelled here, not imported from halluc_demo.run: that import would
     # cost `halluc --help` its startup budget; tests/test_demo.py checks that both agree
@@ -58,15 +61,17 @@ def demo(
     json_out: bool = options.JSON,
 ) -> None:
     """Calibrate RAUQ on train; on test, how well it detects wrong answers and what the controller does."""
-    from halluc_demo.run import run_demo
+    from halluc_demo.run import DemoConfig, run_demo
 
-    result = run_demo(
+    load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
+    config = DemoConfig(
         model=model, benchmark=benchmark, split=split, questions=questions, limit=limit,
-        max_new_tokens=max_new_tokens, batch_size=batch_size, output=output, device=device, seed=seed,
-        adapter=adapter, calibration_split=calibration_split, calibration_limit=calibration_limit,
+        max_new_tokens=max_new_tokens, batch_size=batch_size, output=output, load=load, seed=seed,
+        calibration_split=calibration_split, calibration_limit=calibration_limit,
         calibration=calibration, coverage=coverage, repair=repair,
         benchmark_options={"data_file": data_file, "metric": metric, "steps": steps, "size": size},
     )  # fmt: skip
+    result = run_demo(config=config)
     if json_out:
         console.print_json(
             {"run_dir": str(result.run_dir), "summary": result.summary, "answers": result.answers}

@@ -6,6 +6,8 @@ Python API:
     from halluc_rauq import rauq_scores, default_layers, default_alpha, score_completion
     from halluc_rauq import RAUQController, ControllerConfig, RAUQScorer, Threshold   # docs/control.md
     from halluc_rauq import summarize, paired_comparison, risk_coverage, detection     # outcomes
+    # the steps the commands and `halluc demo` compose (keyword-only, one config object each):
+    from halluc_rauq import select_heads, calibrate_threshold, score, setup_controller, evaluate, ablate
 
 Names load on first use so that `halluc --help` never imports torch.
 """
@@ -47,7 +49,18 @@ _EXPORTS = {
     "evaluate": "control_eval",
     "versus_greedy": "control_eval",
     "run_control_eval": "control_eval",
-    "run_ablation": "control_eval",
+    "ablate": "control_eval",
+    "select_heads": "api",
+    "HeadsConfig": "api",
+    "calibrate_threshold": "api",
+    "ThresholdConfig": "api",
+    "ThresholdResult": "api",
+    "score": "api",
+    "ScoreConfig": "api",
+    "ScoreResult": "api",
+    "setup_controller": "api",
+    "ControlArtifacts": "api",
+    "model_alpha": "api",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -33,6 +33,10 @@ class HeadsCalibration:
     mode: str
     examples: list[dict[str, Any]] = field(default_factory=list)
 
+    def runtime_heads(self) -> dict[int, int]:
+        """The chosen head of each runtime layer: what the scorer and the threshold fit use."""
+        return {layer: self.heads[layer] for layer in self.layers}
+
     def payload(self) -> dict[str, Any]:
         return {
             "heads": {str(layer): head for layer, head in self.heads.items()},

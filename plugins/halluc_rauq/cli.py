@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from ucli import console, options
 
-MODEL, DEVICE, LOAD_4BIT, LOAD_8BIT, SEED = (
+MODEL, DEVICE, DTYPE, LOAD_4BIT, LOAD_8BIT, ADAPTER, SEED = (
     options.MODEL,
     options.DEVICE,
+    options.DTYPE,
     options.LOAD_4BIT,
     options.LOAD_8BIT,
+    options.ADAPTER,
     options.SEED,
 )
 NUM_EXAMPLES = options.limit("N pairs, drawn with --seed (default: all, in file order).")
@@ -45,13 +49,14 @@ def _judge(data_file: Path):
     return judge
 
 
-def _load(model: str, device: str, load_in_4bit: bool, load_in_8bit: bool, seed: int):
+def _load(model: str, load: Any, seed: int):
+    """The model, loaded after torch is seeded (`load`: the command's `options.load_options`)."""
     import torch
 
     from ucli.models import load_model
 
     torch.manual_seed(seed)
-    return load_model(model, device=device, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit)
+    return load_model(model, load)
 
 
 calibrate = typer.Typer(
@@ -62,7 +67,7 @@ calibrate = typer.Typer(
 @calibrate.command()
 def heads(
     calibration: Path = CALIBRATION,
-    output: Path = typer.Option(..., "--output", "-o", help="heads.json artifact to write."),
+    output: Path = options.output("heads.json artifact to write.", required=True),
     model: str = MODEL,
     num_examples: int | None = NUM_EXAMPLES,
     mode: str = typer.Option(
@@ -76,8 +81,10 @@ def heads(
     ),
     batch_size: int = BATCH_SIZE,
     device: str = DEVICE,
+    dtype: str = DTYPE,
     load_in_4bit: bool = LOAD_4BIT,
     load_in_8bit: bool = LOAD_8BIT,
+    adapter: Path | None = ADAPTER,
     seed: int = SEED,
     plot: Path | None = typer.Option(
         None, "--plot", help="Draw the L x H heat map with the chosen heads to a PNG."
@@ -85,33 +92,23 @@ def heads(
     json_out: bool = options.JSON,
 ) -> None:
     """Choose, per layer, the head that attends most to the previous token over completion tokens."""
-
-    from halluc_rauq.calibration import HEADS_SCHEMA, MODES, calibrate_heads, parse_layers, plot_heads
+    from halluc_rauq.api import HeadsConfig, select_heads
+    from halluc_rauq.calibration import HEADS_SCHEMA, plot_heads
     from ucli.artifacts import require_file_path, write_artifact
-    from ucli.errors import BadInput
 
-    if mode not in MODES:
-        raise BadInput(f"unknown --mode '{mode}' (expected one of {', '.join(MODES)})")
+    config = HeadsConfig(mode=mode, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
     require_file_path(output)
     pairs = _pairs(calibration, num_examples, seed, require_reference=mode == "teacher-forced")
-    lm = _load(model, device, load_in_4bit, load_in_8bit, seed)
-    runtime_layers = parse_layers(layers, lm.fingerprint.num_layers)
+    lm = _load(model, load, seed)
     with console.progress("calibrating heads", total=len(pairs)) as advance:
-        cal = calibrate_heads(lm, pairs, mode, runtime_layers, max_new_tokens, batch_size, advance)
+        cal = select_heads(lm, pairs, config=config, progress=advance)
     if cal.skipped_empty:
         console.warn(f"skipped {cal.skipped_empty} example(s) with an empty completion")
-    config = {"model": model, "calibration": str(calibration), "num_examples": num_examples, "mode": mode}
-    config.update(layers=cal.layers, max_new_tokens=max_new_tokens, batch_size=batch_size, device=lm.device)
-    write_artifact(
-        output,
-        HEADS_SCHEMA,
-        1,
-        cal.payload(),
-        model=lm.fingerprint,
-        inputs=[calibration],
-        seed=seed,
-        config=config,
-    )
+    provenance = {"model": model, "calibration": str(calibration), "num_examples": num_examples,
+                  **asdict(config), "layers": cal.layers, "device": lm.device}  # fmt: skip
+    write_artifact(output, HEADS_SCHEMA, 1, cal.payload(), model=lm.fingerprint, inputs=[calibration],
+                   seed=seed, config=provenance)  # fmt: skip
     if plot is not None:
         plot_heads(cal, plot, f"{lm.fingerprint.name}: previous-token attention (□ runtime layers, × others)")
     summary = {"output": str(output), **{k: v for k, v in cal.payload().items() if k != "mean_attention"}}
@@ -137,7 +134,7 @@ def threshold(
     heads_file: Path = typer.Option(
         ..., "--heads", help="heads.json from `halluc calibrate heads` (same model)."
     ),
-    output: Path = typer.Option(..., "--output", "-o", help="theta.json artifact to write."),
+    output: Path = options.output("theta.json artifact to write.", required=True),
     model: str = MODEL,
     alpha: float | None = ALPHA,
     max_samples: int = typer.Option(
@@ -163,91 +160,55 @@ def threshold(
     ),
     batch_size: int = BATCH_SIZE,
     device: str = DEVICE,
+    dtype: str = DTYPE,
     load_in_4bit: bool = LOAD_4BIT,
     load_in_8bit: bool = LOAD_8BIT,
+    adapter: Path | None = ADAPTER,
     seed: int = SEED,
     json_out: bool = options.JSON,
 ) -> None:
     """Fit the trigger threshold on the signal: theta by Youden's J (or --coverage) on answers, tokens."""
-
+    from halluc_rauq.api import ThresholdConfig, calibrate_threshold
     from halluc_rauq.calibration import check_heads_file, load_heads
-    from halluc_rauq.scorer import check_alpha, default_alpha
-    from halluc_rauq.threshold import LABELS, SIGNALS, THETA_SCHEMA, collect, fit_threshold, theta_payload
+    from halluc_rauq.threshold import THETA_SCHEMA
     from ucli.artifacts import require_file_path, sha256_file, write_artifact
-    from ucli.errors import BadInput
 
-    if signal not in SIGNALS:
-        raise BadInput(f"unknown --signal '{signal}' (expected one of {', '.join(SIGNALS)})")
-    if coverage is not None and not 0 < coverage <= 1:
-        raise BadInput(f"--coverage must be in (0, 1], got {coverage}")
-    if labels not in LABELS:
-        raise BadInput(f"unknown --labels '{labels}' (expected one of {', '.join(LABELS)})")
-    if alpha is not None:
-        check_alpha(alpha)
+    config = ThresholdConfig(signal=signal, labels=labels, coverage=coverage, alpha=alpha, max_samples=max_samples,
+                             max_new_tokens=max_new_tokens, batch_size=batch_size)  # fmt: skip
+    load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
     require_file_path(output)
     check_heads_file(heads_file)
     pairs = _pairs(calibration, num_examples, seed)
-    lm = _load(model, device, load_in_4bit, load_in_8bit, seed)
-    heads, layers = load_heads(heads_file, lm.fingerprint)
-    alpha = alpha if alpha is not None else default_alpha(bool(getattr(lm.tokenizer, "chat_template", None)))
-    judge = _judge(calibration)
-
+    lm = _load(model, load, seed)
+    heads, _ = load_heads(heads_file, lm.fingerprint)
     with console.progress("collecting token signals", total=len(pairs)) as advance:
-        scores, marks, used = collect(
-            lm,
-            pairs,
-            heads,
-            layers,
-            alpha,
-            signal,
-            labels,
-            max_samples,
-            judge,
-            max_new_tokens,
-            batch_size,
-            advance,
+        fitted = calibrate_threshold(
+            lm, pairs, heads=heads, judge=_judge(calibration), config=config, progress=advance
         )
-    fit = fit_threshold(scores, marks, coverage)
-    payload = theta_payload(fit, signal, labels, alpha, layers, heads, len(scores), used)
-    payload["coverage"] = coverage
-    payload["heads_sha256"] = sha256_file(heads_file)
-    config = {
-        "model": model,
-        "calibration": str(calibration),
-        "heads": str(heads_file),
-        "alpha": alpha,
-        "signal": signal,
-    }
-    config.update(
-        labels=labels, coverage=coverage, max_samples=max_samples, num_examples=num_examples,
-        max_new_tokens=max_new_tokens,
-    )  # fmt: skip
-    write_artifact(
-        output,
-        THETA_SCHEMA,
-        1,
-        payload,
-        model=lm.fingerprint,
-        inputs=[calibration, heads_file],
-        seed=seed,
-        config=config,
-    )
+    payload = {**fitted.payload, "heads_sha256": sha256_file(heads_file)}
+    provenance = {"model": model, "calibration": str(calibration), "heads": str(heads_file),
+                  **asdict(config), "alpha": fitted.alpha, "num_examples": num_examples}  # fmt: skip
+    write_artifact(output, THETA_SCHEMA, 1, payload, model=lm.fingerprint, inputs=[calibration, heads_file],
+                   seed=seed, config=provenance)  # fmt: skip
     if json_out:
         console.print_json({"output": str(output), **payload})
         return
+    _show_threshold(fitted, payload, f"threshold for {lm.fingerprint.name}")
+    console.out.print(f"wrote {output}")
+
+
+def _show_threshold(fitted: Any, payload: dict[str, Any], title: str) -> None:
+    fit, labels = fitted.fit, payload["labels"]
+    points = "answers" if labels == "answer" else "tokens"
     rows = [
-        ("theta", f"{fit.theta:.4f} ({signal}, fire when {fit.direction})"),
+        ("theta", f"{fit.theta:.4f} ({payload['signal']}, fire when {fit.direction})"),
         ("AUROC", f"{fit.auroc:.4f}"),
         ("TPR / FPR at theta", f"{fit.tpr:.3f} / {fit.fpr:.3f}"),
-        (
-            "errors",
-            f"{fit.n_positive} of {len(scores)} {'answers' if labels == 'answer' else 'tokens'} ({payload['positive_rate']:.1%})",
-        ),
+        ("errors", f"{fit.n_positive} of {fitted.n_points} {points} ({payload['positive_rate']:.1%})"),
         ("logistic", f"coef {fit.coef:.4f}, intercept {fit.intercept:.4f}"),
-        ("alpha, labels", f"{alpha}, {labels}"),
+        ("alpha, labels", f"{fitted.alpha}, {labels}"),
     ]
-    console.out.print(console.table(f"threshold for {lm.fingerprint.name}", ["", "value"], rows))
-    console.out.print(f"wrote {output}")
+    console.out.print(console.table(title, ["", "value"], rows))
 
 
 @calibrate.command()
@@ -255,9 +216,7 @@ def score(
     data: Path = typer.Option(
         ..., "--data", "-d", help="Prompts, with references for a `correct` field (JSONL, JSON, CSV, TSV)."
     ),
-    output: Path = typer.Option(
-        ..., "--output", "-o", help="scores.jsonl to write (journal beside it while running)."
-    ),
+    output: Path = options.output("scores.jsonl to write (journal beside it while running).", required=True),
     model: str = MODEL,
     heads_file: Path | None = typer.Option(
         None, "--heads", help="Fixed heads (heads.json); default: per-sequence heads."
@@ -268,26 +227,25 @@ def score(
     ),
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Tokens per answer."),
     batch_size: int = BATCH_SIZE,
-    limit: int | None = typer.Option(
-        None, "--limit", min=1, help="N prompts, drawn with --seed (default: all)."
-    ),
+    limit: int | None = options.limit("N prompts, drawn with --seed (default: all)."),
     resume: bool = options.RESUME,
     device: str = DEVICE,
+    dtype: str = DTYPE,
     load_in_4bit: bool = LOAD_4BIT,
     load_in_8bit: bool = LOAD_8BIT,
+    adapter: Path | None = ADAPTER,
     seed: int = SEED,
     json_out: bool = options.JSON,
 ) -> None:
     """Greedy-decode every prompt and score it with RAUQ (one JSON line per sample; resumable)."""
-
-    from halluc_rauq.calibration import check_heads_file, load_heads, parse_layers
-    from halluc_rauq.scorer import check_alpha, default_alpha
-    from halluc_rauq.scoring import score_pairs
+    from halluc_rauq.api import ScoreConfig
+    from halluc_rauq.api import score as score_with_rauq
+    from halluc_rauq.calibration import check_heads_file, load_heads
     from ucli.artifacts import require_file_path, write_jsonl
-    from ucli.journal import Journal, preflight
+    from ucli.journal import preflight
 
-    if alpha is not None:
-        check_alpha(alpha)
+    config = ScoreConfig(alpha=alpha, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
     require_file_path(output)
     journal_path = preflight(output, resume, folder=False)
     if journal_path is None:
@@ -298,51 +256,30 @@ def score(
     if heads_file is not None:
         check_heads_file(heads_file)
     pairs = _pairs(data, limit, seed, require_reference=False)
-    lm = _load(model, device, load_in_4bit, load_in_8bit, seed)
-    if heads_file is not None:
-        heads, run_layers = load_heads(heads_file, lm.fingerprint)
-    else:
-        heads, run_layers = None, parse_layers(layers, lm.fingerprint.num_layers)
-    alpha = alpha if alpha is not None else default_alpha(bool(getattr(lm.tokenizer, "chat_template", None)))
+    lm = _load(model, load, seed)
+    heads = load_heads(heads_file, lm.fingerprint)[0] if heads_file is not None else None
     judge = _judge(data) if any(p.reference is not None for p in pairs) else None
-
-    config = {
-        "model": model,
-        "data": str(data),
-        "heads": str(heads_file) if heads_file else None,
-        "alpha": alpha,
-    }
-    config.update(
-        layers=run_layers,
-        max_new_tokens=max_new_tokens,
-        limit=limit,
-        seed=seed,
-        fingerprint=lm.fingerprint.model_dump(),
-    )
-    with Journal(journal_path, config=config, resume=resume) as journal:
-        with console.progress("scoring", total=len(pairs)) as advance:
-            score_pairs(
-                lm, pairs, journal, run_layers, alpha, heads, judge, max_new_tokens, batch_size, advance
-            )
-        by_id = {r["id"]: r for r in journal.records()}
-    records = [by_id[p.id] for p in pairs]
-    write_jsonl(output, records)
+    run_config = {"model": model, "data": str(data), "heads": str(heads_file) if heads_file else None,
+                  "limit": limit, "seed": seed}  # fmt: skip
+    with console.progress("scoring", total=len(pairs)) as advance:
+        scored = score_with_rauq(lm, pairs, journal_path=journal_path, resume=resume, config=config, heads=heads,
+                                 judge=judge, run_config=run_config, progress=advance)  # fmt: skip
+    write_jsonl(output, scored.records)
     journal_path.unlink()
-    scored = [r for r in records if r["rauq"] is not None]
-    summary = {
-        "output": str(output),
-        "n": len(records),
-        "scored": len(scored),
-        "alpha": alpha,
-        "layers": run_layers,
-    }
+    _show_scores(scored, output, lm.fingerprint.name, json_out)
+
+
+def _show_scores(scored: Any, output: Path, model_name: str, json_out: bool) -> None:
+    records = scored.records
+    summary = {"output": str(output), "n": len(records), "scored": sum(r["rauq"] is not None for r in records),
+               "alpha": scored.alpha, "layers": scored.layers}  # fmt: skip
     if any("correct" in r for r in records):
         summary["accuracy"] = sum(r.get("correct", 0) for r in records) / len(records)
     if json_out:
         console.print_json(summary)
         return
     rows = [(k, v if not isinstance(v, float) else f"{v:.4f}") for k, v in summary.items()]
-    console.out.print(console.table(f"RAUQ scores from {lm.fingerprint.name}", ["", "value"], rows))
+    console.out.print(console.table(f"RAUQ scores from {model_name}", ["", "value"], rows))
     console.info(f"next: halluc stats prr {output} --score rauq --quality correct")
 
 

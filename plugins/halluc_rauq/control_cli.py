@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from halluc_rauq.cli import ALPHA, DEVICE, LOAD_4BIT, LOAD_8BIT, MODEL, SEED, _load
+from halluc_rauq.cli import ADAPTER, ALPHA, DEVICE, DTYPE, LOAD_4BIT, LOAD_8BIT, MODEL, SEED, _load
 from ucli import console, options
 
 HEADS = typer.Option(
@@ -85,76 +85,45 @@ control = typer.Typer(
 )
 
 
-def _config_from(params: dict[str, Any], exclude: tuple[str, ...] = (), **override: Any):
-    """The controller's knobs among a command's parameters (same names), validated."""
+def _controller_config(params: dict[str, Any], exclude: tuple[str, ...] = (), **override: Any):
+    """The controller's knobs among a command's parsed options (`ctx.params`: option names are the
+    config's field names), validated; `exclude` drops those a grid varies."""
     from halluc_rauq.controller import ControllerConfig
 
     knobs = {k: v for k, v in params.items() if k in ControllerConfig.model_fields and k not in exclude}
     return ControllerConfig.build(**{**knobs, **override})
 
 
-def _read_thresholds(threshold_files: list[Path] | None, heads_file: Path | None, alpha: float | None):
-    """The learned thetas per signal, read before any model loads: a missing file, a duplicate
-    signal or a bad alpha is refused in a second, not after the load (their fit to the model is
-    checked by `_setup` once the model's fingerprint is known)."""
-    from halluc_rauq.calibration import check_heads_file
-    from halluc_rauq.control_eval import Thresholds
-    from halluc_rauq.scorer import check_alpha
-    from halluc_rauq.threshold import load_theta
-    from ucli.errors import BadInput
+def _artifacts(params: dict[str, Any]):
+    """The calibration files a controller command was given (checked before any model loads)."""
+    from halluc_rauq.api import ControlArtifacts
 
-    if alpha is not None:
-        check_alpha(alpha)
-    if heads_file is not None:
-        check_heads_file(heads_file)
-    learned: dict[str, dict[str, Any]] = {}
-    for path in threshold_files or []:
-        doc = load_theta(path, None)
-        if doc["signal"] in learned:
-            raise BadInput(f"{path}: a second theta for the '{doc['signal']}' signal")
-        learned[doc["signal"]] = {**doc, "_path": str(path)}
-    return Thresholds(learned)
+    files = tuple(params["threshold_files"] or ())
+    return ControlArtifacts(heads=params["heads_file"], thresholds=files, alpha=params["alpha"], strict=params["strict"])  # fmt: skip
 
 
-def _setup(
-    model: str, device: str, load_in_4bit: bool, load_in_8bit: bool, seed: int,
-    heads_file: Path | None, thresholds: Any, alpha: float | None, strict: bool,
-):  # fmt: skip
-    """Model and scorer, with every cross-check of the artifacts against the model and each other."""
-    from halluc_rauq.calibration import load_heads
-    from halluc_rauq.controller import RAUQScorer
-    from halluc_rauq.scorer import default_alpha
-    from halluc_rauq.threshold import load_theta
-    from ucli.artifacts import sha256_file
-    from ucli.errors import BadInput
+def _model(params: dict[str, Any], artifacts: Any, thresholds: Any):
+    """Load options (checked first), then the model, its RAUQ scorer and the alpha it runs with."""
+    from halluc_rauq.api import setup_controller
 
-    lm = _load(model, device, load_in_4bit, load_in_8bit, seed)
-    for doc in thresholds.learned.values():
-        load_theta(doc["_path"], lm.fingerprint)
-
-    def disagree(message: str) -> None:
-        if strict:
-            raise BadInput(message + " (--strict)")
-        console.warn(message)
-
-    rauq_doc = thresholds.learned.get("rauq")
-    if alpha is None:
-        alpha = (
-            float(rauq_doc["alpha"])
-            if rauq_doc
-            else default_alpha(bool(getattr(lm.tokenizer, "chat_template", None)))
-        )
-    scorer = None
-    if heads_file is not None:
-        heads, layers = load_heads(heads_file, lm.fingerprint)
-        scorer = RAUQScorer(layers, heads, alpha)
-        if rauq_doc and rauq_doc.get("heads_sha256") not in (None, sha256_file(heads_file)):
-            disagree(f"{rauq_doc['_path']}: theta was fitted with other heads than {heads_file}")
-    if rauq_doc and not math.isclose(float(rauq_doc["alpha"]), alpha):
-        disagree(
-            f"{rauq_doc['_path']}: theta was fitted with alpha {rauq_doc['alpha']}, running with {alpha}"
-        )
+    load = options.load_options(
+        device=params["device"], dtype=params["dtype"], load_in_4bit=params["load_in_4bit"],
+        load_in_8bit=params["load_in_8bit"], adapter=params["adapter"],
+    )  # fmt: skip
+    lm = _load(params["model"], load, params["seed"])
+    scorer, alpha = setup_controller(lm, artifacts=artifacts, thresholds=thresholds)
     return lm, scorer, alpha
+
+
+def _single(params: dict[str, Any]):
+    """`run` and `eval`: one controller configuration with its threshold, on a loaded model."""
+    artifacts = _artifacts(params)
+    thresholds = artifacts.read()
+    threshold = _threshold(thresholds, params["trigger"], params["theta"])
+    config = _controller_config(params, trigger=threshold.signal)
+    _needs_heads(config.trigger, artifacts.heads)
+    lm, scorer, alpha = _model(params, artifacts, thresholds)
+    return lm, config, scorer, threshold, alpha, artifacts
 
 
 def _needs_heads(trigger: str, heads_file: Path | None) -> None:
@@ -203,6 +172,7 @@ def _render(out, threshold) -> Any:
 
 @control.command()
 def run(
+    ctx: typer.Context,
     prompt: str = typer.Option(..., "--prompt", "-p", help="The question, or @FILE to read it from a file."),
     model: str = MODEL,
     heads_file: Path | None = HEADS,
@@ -231,8 +201,10 @@ def run(
     raw: bool = typer.Option(False, "--raw", help="Send the prompt as is (no chat template)."),
     strict: bool = STRICT,
     device: str = DEVICE,
+    dtype: str = DTYPE,
     load_in_4bit: bool = LOAD_4BIT,
     load_in_8bit: bool = LOAD_8BIT,
+    adapter: Path | None = ADAPTER,
     seed: int = SEED,
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write everything (tokens, events, trace) to JSON."
@@ -246,25 +218,24 @@ def run(
     text = _prompt_text(prompt)
     if output is not None:
         require_file_path(output)
-    thresholds = _read_thresholds(threshold_files, heads_file, alpha)
-    threshold = _threshold(thresholds, trigger, theta)
-    config = _config_from(locals(), trigger=threshold.signal)
-    _needs_heads(config.trigger, heads_file)
-    lm, scorer, alpha = _setup(
-        model, device, load_in_4bit, load_in_8bit, seed, heads_file, thresholds, alpha, strict
-    )
+    lm, config, scorer, threshold, alpha, artifacts = _single(ctx.params)
     out = RAUQController(lm, config, scorer, threshold).generate(text if raw else lm.chat_prompt(text))
     doc = {"prompt": text, "theta": threshold.theta, "direction": threshold.direction, "alpha": alpha,
            "threshold_source": threshold.source, **out.to_json()}  # fmt: skip
     if output is not None:
         write_artifact(
-            output, "halluc.control.run", 1, doc, model=lm.fingerprint,
-            inputs=[p for p in (heads_file, *(threshold_files or [])) if p], seed=seed,
+            output, "halluc.control.run", 1, doc, model=lm.fingerprint, inputs=artifacts.files, seed=seed,
             config={"model": model, **config.model_dump(), "alpha": alpha, "theta": threshold.theta},
         )  # fmt: skip
     if json_out:
         console.print_json(doc)
         return
+    _show_run(out, threshold)
+    if output is not None:
+        console.info(f"wrote {output}")
+
+
+def _show_run(out: Any, threshold: Any) -> None:
     console.out.print(_render(out, threshold))
     judged = "abstained: " + out.answer if out.abstained else out.answer
     console.out.print(console.styled("\n", ("judged answer:", "bold"), f" {judged}"))
@@ -281,18 +252,20 @@ def run(
     console.out.print(
         console.table("RAUQ trace (last tokens)", ["pos", "token", "kind", "rauq", "signal"], rows)
     )
-    if output is not None:
-        console.info(f"wrote {output}")
 
 
-def _benchmark(name: str, data_file: Path | None, metric: str | None, steps: int | None, size: int | None):
+def _benchmark(params: dict[str, Any]):
+    """The --benchmark through the registry with its options; also the options as provenance records them."""
     from halluc_benchmarks import get_benchmark
 
-    return get_benchmark(name, data_file=data_file, metric=metric, steps=steps, size=size)
+    bench = get_benchmark(params["benchmark"], data_file=params["data_file"], metric=params["metric"],
+                          steps=params["steps"], size=params["size"])  # fmt: skip
+    return bench, {k: params[k] for k in ("metric", "steps", "size")}
 
 
 @control.command("eval")
 def eval_(
+    ctx: typer.Context,
     benchmark: str = BENCHMARK,
     split: str = SPLIT,
     limit: int | None = LIMIT,
@@ -337,8 +310,10 @@ def eval_(
     max_new_tokens: int = MAX_NEW,
     strict: bool = STRICT,
     device: str = DEVICE,
+    dtype: str = DTYPE,
     load_in_4bit: bool = LOAD_4BIT,
     load_in_8bit: bool = LOAD_8BIT,
+    adapter: Path | None = ADAPTER,
     seed: int = SEED,
     json_out: bool = options.JSON,
 ) -> None:
@@ -350,33 +325,17 @@ def eval_(
     if plot is not None and not baseline:
         raise BadInput("--plot draws the controller against plain greedy: add --baseline")
     preflight(output, resume, folder=True)  # before the model loads (run_control_eval checks again)
-    bench = _benchmark(benchmark, data_file, metric, steps, size)
+    bench, benchmark_options = _benchmark(ctx.params)
     samples = bench.load(split, limit=limit, seed=seed)
-    thresholds = _read_thresholds(threshold_files, heads_file, alpha)
-    threshold = _threshold(thresholds, trigger, theta)
-    config = _config_from(locals(), trigger=threshold.signal)
-    _needs_heads(config.trigger, heads_file)
-    lm, scorer, alpha = _setup(
-        model, device, load_in_4bit, load_in_8bit, seed, heads_file, thresholds, alpha, strict
-    )
-    inputs = [p for p in (heads_file, *(threshold_files or []), data_file) if p]
-    run_config = {"model": model, "benchmark": benchmark, "benchmark_options": {"metric": metric, "steps": steps, "size": size},
-                  "split": split, "limit": limit, "alpha": alpha,
-                  "theta": threshold.theta, "direction": threshold.direction, **config.model_dump()}  # fmt: skip
+    lm, config, scorer, threshold, alpha, artifacts = _single(ctx.params)
+    run_config = {"model": model, "benchmark": benchmark, "benchmark_options": benchmark_options, "split": split,
+                  "limit": limit, "alpha": alpha, "theta": threshold.theta, "direction": threshold.direction,
+                  **config.model_dump()}  # fmt: skip
     result = run_control_eval(
-        lm,
-        bench,
-        samples,
-        config,
-        scorer,
-        threshold,
-        output,
-        baseline,
-        resume,
-        run_config,
-        inputs,
-        batch_size,
-    )
+        lm, bench, samples, config=config, scorer=scorer, threshold=threshold, output=output, baseline=baseline,
+        resume=resume, run_config=run_config, inputs=[*artifacts.files, *([data_file] if data_file else [])],
+        batch_size=batch_size,
+    )  # fmt: skip
     if plot is not None:
         _plot_eval(result, plot, f"{lm.fingerprint.name} on {bench.name}/{split} ({len(samples)} samples)")
     if json_out:
@@ -450,6 +409,7 @@ def _comma(name: str, raw: str, kind: type) -> list[Any]:
 
 @control.command()
 def ablate(
+    ctx: typer.Context,
     benchmark: str = BENCHMARK,
     split: str = SPLIT,
     limit: int | None = LIMIT,
@@ -506,15 +466,17 @@ def ablate(
     max_new_tokens: int = MAX_NEW,
     strict: bool = STRICT,
     device: str = DEVICE,
+    dtype: str = DTYPE,
     load_in_4bit: bool = LOAD_4BIT,
     load_in_8bit: bool = LOAD_8BIT,
+    adapter: Path | None = ADAPTER,
     seed: int = SEED,
     json_out: bool = options.JSON,
 ) -> None:
     """Run the grid of every comma-listed knob on the same samples; one summary per configuration."""
-    from halluc_rauq.control_eval import GRID_KNOBS, grid, run_ablation
+    from halluc_rauq.control_eval import GRID_KNOBS, grid
+    from halluc_rauq.control_eval import ablate as run_grid_to_file
     from ucli.artifacts import require_file_path
-    from ucli.errors import BadInput
     from ucli.journal import preflight
 
     require_file_path(output)
@@ -524,46 +486,53 @@ def ablate(
             {"output": str(output), "complete": True}, json_out, lambda: f"{output}: already complete"
         )
         return
-    values = {
-        "trigger": _comma("signals", trigger, str),
-        "threshold_type": _comma("threshold-types", threshold_type, str),
-        "repair": _comma("repairs", repair, str),
-        "cot_policy": _comma("cot-policies", cot_policy, str),
-        "rollback": _comma("rollbacks", rollback, int),
-        "rollback_mode": _comma("rollback-modes", rollback_mode, str),
-        "theta": _comma("thetas", theta, float) if theta else [None],
-    }
-    if delimiters:
-        values["delimiters"] = _comma("delimiters", delimiters, str)
-    bad = [t for t in values["threshold_type"] if t not in ("learned", "fixed")]
-    if bad:
-        raise BadInput(f"--threshold-types: {bad[0]!r} is not learned or fixed")
-    bench = _benchmark(benchmark, data_file, metric, steps, size)
+    values = _grid_values(ctx.params)
+    bench, benchmark_options = _benchmark(ctx.params)
     samples = bench.load(split, limit=limit, seed=seed)
-    base = _config_from(locals(), exclude=GRID_KNOBS)
-    thresholds = _read_thresholds(threshold_files, heads_file, alpha)
+    base = _controller_config(ctx.params, exclude=GRID_KNOBS)
+    artifacts = _artifacts(ctx.params)
+    thresholds = artifacts.read()
     cells = grid(base, values, thresholds)  # every cell's knobs and threshold, checked before the load
     for cell in cells:
         _needs_heads(cell[1].trigger, heads_file)
-    lm, scorer, alpha = _setup(
-        model, device, load_in_4bit, load_in_8bit, seed, heads_file, thresholds, alpha, strict
-    )
-    run_config = {"model": model, "benchmark": benchmark, "benchmark_options": {"metric": metric, "steps": steps, "size": size},
-                  "split": split, "limit": limit, "alpha": alpha,
-                  "grid": values, "base": base.model_dump()}  # fmt: skip
-    payload = run_ablation(
-        lm, bench, samples, cells, scorer, output, journal_path, split=split, resume=resume,
-        run_config=run_config, inputs=[p for p in (heads_file, *(threshold_files or []), data_file) if p],
+    lm, scorer, alpha = _model(ctx.params, artifacts, thresholds)
+    run_config = {"model": model, "benchmark": benchmark, "benchmark_options": benchmark_options, "split": split,
+                  "limit": limit, "alpha": alpha, "grid": values, "base": base.model_dump()}  # fmt: skip
+    payload = run_grid_to_file(
+        lm, bench, samples, cells=cells, scorer=scorer, output=output, journal_path=journal_path, split=split, resume=resume,
+        run_config=run_config, inputs=[*artifacts.files, *([data_file] if data_file else [])],
         seed=seed, batch_size=batch_size, plot=plot,
     )  # fmt: skip
-    results = payload["configurations"]
     if json_out:
         console.print_json({"output": str(output), **payload})
         return
     _summary_table(
-        {r["key"]: r["summary"] for r in results}, f"ablation: {bench.name}/{split}, {len(samples)} samples"
+        {r["key"]: r["summary"] for r in payload["configurations"]},
+        f"ablation: {bench.name}/{split}, {len(samples)} samples",
     )
     console.out.print(f"wrote {output}" + (f" and {plot}" if plot else ""))
+
+
+def _grid_values(params: dict[str, Any]) -> dict[str, list[Any]]:
+    """The comma lists of `ablate`, per controller knob."""
+    from ucli.errors import BadInput
+
+    p = params
+    values = {
+        "trigger": _comma("signals", p["trigger"], str),
+        "threshold_type": _comma("threshold-types", p["threshold_type"], str),
+        "repair": _comma("repairs", p["repair"], str),
+        "cot_policy": _comma("cot-policies", p["cot_policy"], str),
+        "rollback": _comma("rollbacks", p["rollback"], int),
+        "rollback_mode": _comma("rollback-modes", p["rollback_mode"], str),
+        "theta": _comma("thetas", p["theta"], float) if p["theta"] else [None],
+    }
+    if p["delimiters"]:
+        values["delimiters"] = _comma("delimiters", p["delimiters"], str)
+    bad = [t for t in values["threshold_type"] if t not in ("learned", "fixed")]
+    if bad:
+        raise BadInput(f"--threshold-types: {bad[0]!r} is not learned or fixed")
+    return values
 
 
 options.renamed("control run", {"--trigger": "--signal"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -159,11 +159,12 @@ def evaluate(
     lm: Any,
     bench: Any,
     samples: list[Any],
+    *,
     config: ControllerConfig,
     scorer: RAUQScorer | None,
     threshold: Threshold,
     journal: Journal,
-    baseline: bool,
+    baseline: bool = False,
     batch_size: int = 8,
 ) -> dict[str, list[dict[str, Any]]]:
     """Controller (and, with `baseline`, plain greedy through the same decoding loop) on every
@@ -323,9 +324,9 @@ def plot_ablation(results: list[dict[str, Any]], path: str | Path, title: str) -
     return write_figure(fig, path, layout=False)
 
 
-def run_ablation(
-    lm: Any, bench: Any, samples: list[Any], cells: list[Any], scorer: RAUQScorer | None, output: str | Path,
-    journal_path: Path, *, split: str, resume: bool, run_config: dict[str, Any], inputs: list[Path], seed: int,
+def ablate(
+    lm: Any, bench: Any, samples: list[Any], *, cells: list[Any], scorer: RAUQScorer | None, output: str | Path,
+    journal_path: Path, split: str, resume: bool, run_config: dict[str, Any], inputs: list[Path], seed: int,
     batch_size: int = 8, plot: str | Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """`control ablate`: the grid's cells journaled at `journal_path` (from `ucli.journal.preflight`),
@@ -357,14 +358,15 @@ def run_control_eval(
     lm: Any,
     bench: Any,
     samples: list[Any],
+    *,
     config: ControllerConfig,
     scorer: RAUQScorer | None,
     threshold: Threshold,
     output: str | Path,
-    baseline: bool,
-    resume: bool,
-    run_config: dict[str, Any],
-    inputs: list[Path],
+    baseline: bool = False,
+    resume: bool = False,
+    run_config: dict[str, Any] | None = None,
+    inputs: Sequence[Path] = (),
     batch_size: int = 8,
 ) -> dict[str, Any]:
     """`control eval`: journal in `output` while running; then controller.jsonl (+ baseline.jsonl),
@@ -376,10 +378,12 @@ def run_control_eval(
     journal_path = preflight(output, resume, folder=True)  # a finished run removed its journal
     assert journal_path is not None  # no `complete` marker: a finished folder is refused above
     output.mkdir(parents=True, exist_ok=True)
+    run_config = run_config or {}
     journal_config = {**run_config, "baseline": baseline, "samples": [s.id for s in samples],
                       "fingerprint": lm.fingerprint.model_dump()}  # fmt: skip
     with Journal(journal_path, config=journal_config, resume=resume) as journal:
-        arms = evaluate(lm, bench, samples, config, scorer, threshold, journal, baseline, batch_size)
+        arms = evaluate(lm, bench, samples, config=config, scorer=scorer, threshold=threshold, journal=journal,
+                        baseline=baseline, batch_size=batch_size)  # fmt: skip
     files = {}
     for arm, records in arms.items():
         files[arm] = f"{arm}.jsonl"
@@ -391,6 +395,6 @@ def run_control_eval(
         payload.update(versus_greedy(arms[BASELINE], arms[CONTROLLER], threshold))
     payload = strict_json(payload)
     write_artifact(output / "summary.json", CONTROL_SCHEMA, 1, payload, model=lm.fingerprint,
-                   inputs=inputs, seed=config.seed, config=run_config)  # fmt: skip
+                   inputs=list(inputs), seed=config.seed, config=run_config)  # fmt: skip
     journal_path.unlink()
     return {"output": str(output), **payload}
