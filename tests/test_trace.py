@@ -60,7 +60,7 @@ def decoder_run(request, tmp_path_factory, texts):
     out = tmp_path_factory.mktemp(f"trace-{request.param}") / "run"
     cfg = ExtractConfig(model=str(folder), data=str(texts), capture=ALL, batch_size=2, store_dtype="float32",
                         device="cpu")  # fmt: skip
-    extract_traces(cfg, out)
+    extract_traces(config=cfg, output=out)
     return folder, out
 
 
@@ -197,8 +197,8 @@ def test_encoder_mcq_traces_equal_transformers_outputs(tmp_path):
     encoder = tiny_mc_encoder(tmp_path)
     data = csqa_file(tmp_path / "csqa.jsonl", 4)
     out = tmp_path / "run"
-    extract_traces(ExtractConfig(model=str(encoder), mode="encoder-mcq", data=str(data), capture=ALL, batch_size=3,
-                                 store_dtype="float32", device="cpu"), out)  # fmt: skip
+    extract_traces(config=ExtractConfig(model=str(encoder), mode="encoder-mcq", data=str(data), capture=ALL,
+                                        batch_size=3, store_dtype="float32", device="cpu"), output=out)  # fmt: skip
     store = TraceStore(out)
     assert store.meta["qk_after_rotary"] is False and store.arrays()["enc_mc_attn.zarr/attn"][:2] == (4, 5)
     model, tok = reference_model(encoder, "mc")
@@ -245,8 +245,8 @@ def test_encoder_mcq_traces_equal_transformers_outputs(tmp_path):
 def test_prompt_mode_scores_the_choice_letters_after_the_prompt(tiny_llama, tmp_path):
     data = csqa_file(tmp_path / "csqa.jsonl", 3, labelled=False)
     out = tmp_path / "run"
-    extract_traces(ExtractConfig(model=str(tiny_llama), mode="prompt", data=str(data), capture=("hidden",),
-                                 device="cpu"), out)  # fmt: skip
+    extract_traces(config=ExtractConfig(model=str(tiny_llama), mode="prompt", data=str(data), capture=("hidden",),
+                                        device="cpu"), output=out)  # fmt: skip
     store = TraceStore(out)
     model, tok = reference_model(tiny_llama)
     letters = store.meta["choice_letter_ids"]
@@ -287,7 +287,7 @@ def test_resume_after_a_crash_computes_only_unfinished_examples(tiny_qwen2, text
         model=str(tiny_qwen2), data=str(texts), capture=("attn", "resid"), batch_size=2, device="cpu"
     )
     clean = tmp_path / "clean"
-    extract_traces(cfg, clean)
+    extract_traces(config=cfg, output=clean)
     calls: list[list[str]] = []
     armed = [True]
     original = extract.Extractor.compute
@@ -301,15 +301,15 @@ def test_resume_after_a_crash_computes_only_unfinished_examples(tiny_qwen2, text
     monkeypatch.setattr(extract.Extractor, "compute", crashing)
     out = tmp_path / "run"
     with pytest.raises(SimulatedCrash):
-        extract_traces(cfg, out)
+        extract_traces(config=cfg, output=out)
     assert not (out / "meta.json").exists() and (out / "journal.jsonl").exists()
     with pytest.raises(BadInput, match=r"missing meta.json .*--resume"):
         TraceStore(out)
     with pytest.raises(BadInput, match="changed: batch_size"):
-        extract_traces(cfg.model_copy(update={"batch_size": 3}), out, resume=True)
+        extract_traces(config=cfg.model_copy(update={"batch_size": 3}), output=out, resume=True)
     calls.clear()
     armed.clear()
-    result = extract_traces(cfg, out, resume=True)
+    result = extract_traces(config=cfg, output=out, resume=True)
     assert calls == [["line-3", "line-5"], ["line-6"]]  # the first batch was journaled before the crash
     assert (
         result["examples"] == 5
@@ -320,7 +320,9 @@ def test_resume_after_a_crash_computes_only_unfinished_examples(tiny_qwen2, text
         assert np.array_equal(zarr.open_array(str(out / path))[:], zarr.open_array(str(clean / path))[:])
     a, b = TraceStore(out).tokens, TraceStore(clean).tokens
     assert a.equals(b)
-    assert extract_traces(cfg, out, resume=True)["complete"] is True  # a finished run: nothing to do
+    assert (
+        extract_traces(config=cfg, output=out, resume=True)["complete"] is True
+    )  # a finished run: nothing to do
 
 
 def test_index_and_validate_report_every_corruption(cli, tiny_llama, texts, tmp_path):

@@ -124,3 +124,37 @@ def test_a_renamed_option_works_end_to_end(cli, tmp_path):
 def test_every_command_can_answer_in_json():
     lacking = [path for path, cmd in commands() if not any("--json" in p.opts for p in cmd.params)]
     assert lacking == []
+
+
+LOAD_KNOBS = {"--device", "--dtype", "--load-in-4bit", "--load-in-8bit", "--adapter"}
+# finetune mcq trains a full-precision encoder head from its --model: a quantized or adapted base
+# has no meaning there (finetune qlora takes its base and quantization from the recipe)
+TRAINS_ITS_MODEL = {"finetune mcq"}
+
+
+def test_every_model_loading_command_takes_every_load_knob():
+    lacking = {}
+    for path, params in uses().items():
+        names = {o for p in params for o in p.opts}
+        if "--model" in names and path not in TRAINS_ITS_MODEL:
+            missing = LOAD_KNOBS - names
+            if missing:
+                lacking[path] = sorted(missing)
+    assert lacking == {}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["calibrate", "score", "--data", "x.jsonl", "-o", "s.jsonl"],
+        ["control", "eval", "-b", "facts", "-o", "run"],
+        ["probe", "trace", "--runs", "r.jsonl", "-o", "h.zarr"],
+        ["trace", "extract", "--data", "t.txt"],
+        ["demo"],
+    ],
+)
+def test_a_bad_load_knob_is_one_line_naming_its_option(cli, tmp_path, monkeypatch, args):
+    """Each command hands its knobs to `LoadOptions`, which refuses a bad one before any work."""
+    monkeypatch.chdir(tmp_path)
+    res = cli(*args, "--dtype", "float8")
+    assert res.exit_code == 2 and "--dtype: unknown dtype 'float8'" in res.stderr, res.stderr

@@ -15,9 +15,9 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from ucli import console
 from ucli.artifacts import sha256_file, staged_dir
@@ -55,38 +55,42 @@ GGUF_MAGIC = b"GGUF"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
 
+def check_device(v: str) -> str:
+    """A device spec (a pydantic validator for every config that carries one)."""
+    if not DEVICE_RE.match(v):
+        raise ValueError(f"unknown device '{v}' (expected auto, cpu, cuda, cuda:N or mps)")
+    return v
+
+
+def check_dtype(v: str) -> str:
+    if v not in DTYPES:
+        raise ValueError(f"unknown dtype '{v}' (expected one of {', '.join(DTYPES)})")
+    return v
+
+
+# a device or dtype field of any config, checked the same way everywhere
+Device = Annotated[str, AfterValidator(check_device)]
+Dtype = Annotated[str, AfterValidator(check_dtype)]
+
+
 class LoadOptions(BaseModel):
     """How to load: device, precision, attention kernel, quantization, adapter."""
 
     model_config = ConfigDict(extra="forbid")
 
-    device: str = "auto"
-    dtype: str = "auto"
+    device: Device = "auto"
+    dtype: Dtype = "auto"
     attn_implementation: str | None = None
     load_in_4bit: bool = False
     load_in_8bit: bool = False
     bnb_4bit_quant_type: str = "nf4"
     bnb_4bit_double_quant: bool = True
-    bnb_4bit_compute_dtype: str = "bfloat16"
+    bnb_4bit_compute_dtype: Dtype = "bfloat16"
     adapter: str | None = None
     trust_remote_code: bool = False
     # which Auto class heads the model: a decoder LM, a multiple-choice encoder, a classifier (e.g. NLI),
     # or the bare encoder (embeddings)
     task: Literal["causal-lm", "multiple-choice", "sequence-classification", "encoder"] = "causal-lm"
-
-    @field_validator("device")
-    @classmethod
-    def _device(cls, v: str) -> str:
-        if not DEVICE_RE.match(v):
-            raise ValueError(f"unknown device '{v}' (expected auto, cpu, cuda, cuda:N or mps)")
-        return v
-
-    @field_validator("dtype", "bnb_4bit_compute_dtype")
-    @classmethod
-    def _dtype(cls, v: str) -> str:
-        if v not in DTYPES:
-            raise ValueError(f"unknown dtype '{v}' (expected one of {', '.join(DTYPES)})")
-        return v
 
 
 @dataclass(frozen=True)

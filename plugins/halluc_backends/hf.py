@@ -24,6 +24,7 @@ class HFBackend(LocalBackend):
             self._client = load_model(
                 self.model,
                 device=self.options.get("device") or "auto",
+                dtype=self.options.get("dtype") or "auto",
                 load_in_4bit=bool(self.options.get("load_in_4bit")),
                 load_in_8bit=bool(self.options.get("load_in_8bit")),
                 adapter=self.options.get("adapter"),

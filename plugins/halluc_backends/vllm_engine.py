@@ -13,11 +13,29 @@ class VLLMBackend(LocalBackend):
     extra = "vllm"
 
     def llm(self) -> Any:
+        """The engine, with the load knobs vLLM has: dtype, in-flight 4-bit bitsandbytes and LoRA
+        adapters (8-bit loading of a full-precision checkpoint it has not)."""
         if self._client is None:
+            from ucli.errors import BadInput
+
+            if self.options.get("load_in_8bit"):
+                raise BadInput("vllm: --load-in-8bit is not supported (use --load-in-4bit or --backend hf)")
             vllm = require_sdk("vllm", "vllm")
-            self._client = vllm.LLM(model=self.model, seed=self.options.get("seed") or 0,
-                                 quantization="bitsandbytes" if self.options.get("load_in_4bit") else None)  # fmt: skip
+            self._client = vllm.LLM(
+                model=self.model, seed=self.options.get("seed") or 0, dtype=self.options.get("dtype") or "auto",
+                quantization="bitsandbytes" if self.options.get("load_in_4bit") else None,
+                enable_lora=bool(self.options.get("adapter")),
+            )  # fmt: skip
         return self._client
+
+    def _lora(self) -> Any:
+        """The adapter as vLLM's per-request LoRA (None without one)."""
+        adapter = self.options.get("adapter")
+        if not adapter:
+            return None
+        from vllm.lora.request import LoRARequest
+
+        return LoRARequest("adapter", 1, str(adapter))
 
     def generate_batch(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
         vllm = require_sdk("vllm", "vllm")
@@ -29,7 +47,7 @@ class VLLMBackend(LocalBackend):
             for i in range(len(prompts))
         ]  # fmt: skip
         messages = [[{"role": "user", "content": p}] for p in prompts]
-        outputs = self.llm().chat(messages, sampling, use_tqdm=False)
+        outputs = self.llm().chat(messages, sampling, use_tqdm=False, lora_request=self._lora())
         eos = getattr(self.llm().get_tokenizer(), "eos_token_id", None)
         result = []
         for out in outputs:

@@ -34,7 +34,7 @@ def qlora(
         overrides["max_steps"] = max_steps
     recipe = load_recipe(config, overrides)
     out = output or Path("runs") / "finetune" / (recipe.name or config.stem)
-    result = train_qlora(recipe, out, resume=resume, device=device, recipe_path=str(config))
+    result = train_qlora(recipe=recipe, output=out, resume=resume, device=device, recipe_path=str(config))
     last = next((r["loss"] for r in reversed(result.losses) if r.get("loss") not in (None, "")), None)
     summary = {"output": str(result.output), "steps": result.steps, "final_loss": last}
     if json_out:

@@ -49,24 +49,24 @@ def read_training_records(recipe: QLoRARecipe) -> list[Any]:
 
 
 def train_qlora(
+    *,
     recipe: QLoRARecipe,
     output: str | Path,
     resume: bool = False,
     device: str = "auto",
     recipe_path: str | None = None,
 ) -> TrainResult:
-    options = base_load_options(recipe, device)
+    """SFT of a LoRA adapter as the recipe says; `resume` continues from the last checkpoint and
+    gives the adapter of an uninterrupted run."""
+    options = base_load_options(recipe, device)  # NF4 without CUDA is refused before torch loads
     import torch
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import Trainer, TrainingArguments
 
-    from ucli.artifacts import require_fresh_dir, sha256_file, write_artifact, write_csv
+    from ucli.artifacts import require_fresh_dir
     from ucli.models import load_model
 
     out = Path(output)
-    checkpoints = out / "checkpoints"
     if resume:
-        if not any(checkpoints.glob("checkpoint-*")):
+        if not any((out / "checkpoints").glob("checkpoint-*")):
             raise BadInput(f"{out}: nothing to resume (no checkpoints/checkpoint-*)")
     else:
         require_fresh_dir(out, resumable=True)
@@ -74,7 +74,24 @@ def train_qlora(
     torch.manual_seed(recipe.seed)
     lm = load_model(recipe.base_model, options)
     examples = build_examples(records, lm.tokenizer, recipe)
-    model = lm.model
+    model = _peft_model(lm.model, recipe)
+    train_set, eval_set = _split(examples, recipe.eval_fraction, recipe.seed)
+    trainer = _trainer(model, lm, recipe, out / "checkpoints", train_set, eval_set)
+    state = trainer.train(resume_from_checkpoint=True if resume else None)
+    # the base as the user named it (an alias, a hub id, a path), not the cache folder it was loaded from
+    model.peft_config["default"].base_model_name_or_path = lm.fingerprint.name
+    model.save_pretrained(out)
+    losses = _write_losses(trainer, out, recipe.name or out.name)
+    counts = {"examples": len(examples), "train_examples": len(train_set), "eval_examples": len(eval_set)}
+    _write_recipe(out, recipe, lm, counts, state.global_step, recipe_path)
+    console.info(f"adapter written to {out} after {state.global_step} steps")
+    return TrainResult(out, state.global_step, losses)
+
+
+def _peft_model(model: Any, recipe: QLoRARecipe) -> Any:
+    """The base wrapped in LoRA on the recipe's target modules (k-bit preparation for NF4)."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
     if recipe.quantization == "nf4":
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=recipe.gradient_checkpointing
@@ -85,7 +102,7 @@ def train_qlora(
     lora = LoraConfig(r=recipe.lora_r, lora_alpha=recipe.lora_alpha, lora_dropout=recipe.lora_dropout,
                       target_modules=recipe.target_modules, task_type="CAUSAL_LM")  # fmt: skip
     try:
-        model = get_peft_model(model, lora)
+        return get_peft_model(model, lora)
     except ValueError as exc:
         if "target" not in str(exc).lower():
             raise
@@ -94,12 +111,22 @@ def train_qlora(
         )
         raise BadInput(f"target_modules {recipe.target_modules} are not all in {recipe.base_model} "
                        f"(its linear modules: {', '.join(names)})") from None  # fmt: skip
-    n_eval = int(len(examples) * recipe.eval_fraction)
-    rng = torch.Generator().manual_seed(recipe.seed)
-    order = torch.randperm(len(examples), generator=rng).tolist()
-    eval_set = [examples[i] for i in order[:n_eval]]
-    train_set = [examples[i] for i in order[n_eval:]]
-    on_cpu = lm.device == "cpu"
+
+
+def _split(examples: list[Any], eval_fraction: float, seed: int) -> tuple[list[Any], list[Any]]:
+    """Train and eval examples, by one seeded permutation."""
+    import torch
+
+    n_eval = int(len(examples) * eval_fraction)
+    order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(seed)).tolist()
+    return [examples[i] for i in order[n_eval:]], [examples[i] for i in order[:n_eval]]
+
+
+def _trainer(
+    model: Any, lm: Any, recipe: QLoRARecipe, checkpoints: Path, train_set: list, eval_set: list
+) -> Any:
+    from transformers import Trainer, TrainingArguments
+
     args = TrainingArguments(
         output_dir=str(checkpoints), per_device_train_batch_size=recipe.batch_size,
         per_device_eval_batch_size=recipe.batch_size, gradient_accumulation_steps=recipe.gradient_accumulation_steps,
@@ -107,34 +134,42 @@ def train_qlora(
         lr_scheduler_type=recipe.lr_scheduler, warmup_steps=recipe.warmup_ratio,  # (a float < 1: a ratio)
         logging_steps=recipe.logging_steps,
         save_steps=recipe.save_steps, save_total_limit=2, seed=recipe.seed, data_seed=recipe.seed, report_to=[],
-        use_cpu=on_cpu, eval_strategy="steps" if eval_set else "no", eval_steps=recipe.eval_steps or recipe.save_steps,
-        remove_unused_columns=False, disable_tqdm=True,
+        use_cpu=lm.device == "cpu", eval_strategy="steps" if eval_set else "no",
+        eval_steps=recipe.eval_steps or recipe.save_steps, remove_unused_columns=False, disable_tqdm=True,
     )  # fmt: skip
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm.tokenizer.eos_token_id
     trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set or None,
                       data_collator=lambda batch: collate(batch, pad))  # fmt: skip
     quiet(trainer)
-    state = trainer.train(resume_from_checkpoint=True if resume else None)
-    # the base as the user named it (an alias, a hub id, a path), not the cache folder it was loaded from
-    model.peft_config["default"].base_model_name_or_path = lm.fingerprint.name
-    model.save_pretrained(out)
-    # the Trainer keeps its log in the checkpoints, so a resumed run still has every step's loss
-    all_losses = [
+    return trainer
+
+
+def _write_losses(trainer: Any, out: Path, title: str) -> list[dict[str, Any]]:
+    """loss.csv and loss.png from the Trainer's log (kept in the checkpoints, so a resumed run
+    still has every step's loss)."""
+    from ucli.artifacts import write_csv
+
+    losses = [
         {"step": e["step"], "epoch": e.get("epoch"), "loss": e.get("loss"), "eval_loss": e.get("eval_loss"),
          "learning_rate": e.get("learning_rate")}
         for e in trainer.state.log_history
         if "loss" in e or "eval_loss" in e
     ]  # fmt: skip
-    write_csv(out / "loss.csv", all_losses, ["step", "epoch", "loss", "eval_loss", "learning_rate"])
-    plot_losses(all_losses, out / "loss.png", recipe.name or Path(out).name)
-    inputs = [p for p in (recipe_path, recipe.data_file) if p]
-    write_artifact(out / "recipe.json", RECIPE_SCHEMA, 1,
-                   {**recipe.model_dump(), "examples": len(examples), "train_examples": len(train_set),
-                    "eval_examples": len(eval_set), "steps": state.global_step,
-                    "data_sha256": sha256_file(recipe.data_file) if recipe.data_file else None},
-                   model=lm.fingerprint, inputs=inputs, seed=recipe.seed, config=recipe.model_dump())  # fmt: skip
-    console.info(f"adapter written to {out} after {state.global_step} steps")
-    return TrainResult(out, state.global_step, all_losses)
+    write_csv(out / "loss.csv", losses, ["step", "epoch", "loss", "eval_loss", "learning_rate"])
+    plot_losses(losses, out / "loss.png", title)
+    return losses
+
+
+def _write_recipe(out: Path, recipe: QLoRARecipe, lm: Any, counts: dict[str, int], steps: int,
+                  recipe_path: str | None) -> None:  # fmt: skip
+    """recipe.json: the recipe as run, with the example counts, steps, data hash and provenance."""
+    from ucli.artifacts import sha256_file, write_artifact
+
+    body = {**recipe.model_dump(), **counts, "steps": steps,
+            "data_sha256": sha256_file(recipe.data_file) if recipe.data_file else None}  # fmt: skip
+    write_artifact(out / "recipe.json", RECIPE_SCHEMA, 1, body, model=lm.fingerprint,
+                   inputs=[p for p in (recipe_path, recipe.data_file) if p], seed=recipe.seed,
+                   config=recipe.model_dump())  # fmt: skip
 
 
 def plot_losses(rows: list[dict[str, Any]], path: Path, title: str) -> Path:

@@ -47,13 +47,14 @@ def run(
     include_path: Path | None = typer.Option(None, "--include-path", help="Folder of extra task YAMLs."),
     output_root: Path = typer.Option(Path("evals"), "--root", help="Root of the results tree."),
     device: str = options.DEVICE,
+    dtype: str = options.DTYPE,
     load_in_4bit: bool = options.LOAD_4BIT,
     load_in_8bit: bool = options.LOAD_8BIT,
     resume: bool = options.RESUME,
     json_out: bool = options.JSON,
 ) -> None:
     """Evaluate the base model and each adapter on every task and seed; lm-eval's own files per cell."""
-    from halluc_lmeval.sweep import run_sweep
+    from halluc_lmeval.sweep import SweepConfig, run_sweep
     from ucli.errors import BadInput
 
     task_list = [t.strip() for t in tasks.split(",") if t.strip()]
@@ -66,10 +67,14 @@ def run(
         raise BadInput("give --limit or --limit-fraction, not both")
     lim = limit if limit is not None else limit_fraction
     total = len(adapters) * len(task_list) * len(seed_list)
+    load = options.load_options(
+        device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit
+    )
+    config = SweepConfig(model=model, tasks=tuple(task_list), adapters=tuple(adapters), seeds=tuple(seed_list),
+                         root=output_root, num_fewshot=num_fewshot, batch_size=size, max_batch_size=max_batch_size,
+                         limit=lim, include_path=include_path, load=load)  # fmt: skip
     with console.progress("eval cells", total=total) as advance:
-        rows = run_sweep(model, adapters, task_list, seed_list, output_root, num_fewshot, size, max_batch_size,
-                         lim, include_path, resume, {"device": device, "load_in_4bit": load_in_4bit,
-                                                     "load_in_8bit": load_in_8bit}, advance)  # fmt: skip
+        rows = run_sweep(config=config, resume=resume, advance=advance)
     if json_out:
         console.print_json({"cells": rows})
         return

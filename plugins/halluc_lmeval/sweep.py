@@ -11,12 +11,14 @@ from __future__ import annotations
 import difflib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from halluc_lmeval.layout import MANIFEST, MANIFEST_SCHEMA, Cell, adapter_phase, cell_dir, is_complete
 from ucli import console
 from ucli.errors import BadInput
+from ucli.models import LoadOptions
 
 
 def task_manager(include_path: str | Path | None) -> Any:
@@ -54,40 +56,40 @@ def evaluate_cell(hflm: Any, manager: Any, cell: Cell, num_fewshot: int | None, 
     return results
 
 
+@dataclass(frozen=True)
+class SweepConfig:
+    """One `eval run`: the base model and its adapters (None: the base itself), tasks x seeds."""
+
+    model: str
+    tasks: tuple[str, ...]
+    adapters: tuple[str | None, ...] = (None,)
+    seeds: tuple[int, ...] = (0,)
+    root: Path = Path("evals")
+    num_fewshot: int | None = None
+    batch_size: int | str = 1  # or "auto": lm-eval finds the largest that fits
+    max_batch_size: int | None = None
+    limit: int | float | None = None  # a draft: N documents, or a share of them
+    include_path: Path | None = None
+    load: LoadOptions = field(default_factory=LoadOptions)  # its adapter is set per unit
+
+
 def run_sweep(
-    model: str,
-    adapters: list[str | None],
-    tasks: list[str],
-    seeds: list[int],
-    output_root: str | Path = "evals",
-    num_fewshot: int | None = None,
-    batch_size: int | str = 1,
-    max_batch_size: int | None = None,
-    limit: int | float | None = None,
-    include_path: str | Path | None = None,
-    resume: bool = False,
-    load_options: dict[str, Any] | None = None,
-    advance: Callable[[int], None] = lambda n: None,
+    *, config: SweepConfig, resume: bool = False, advance: Callable[[int], None] = lambda n: None
 ) -> list[dict[str, Any]]:
     """Every (adapter, task, seed) cell; returns one row per cell (path, status, seconds)."""
     try:
-        import lm_eval
+        import lm_eval  # noqa: F401
     except ImportError:
         raise BadInput("halluc eval needs lm-evaluation-harness: pip install 'halluc[eval]'") from None
-    from lm_eval.models.huggingface import HFLM
 
-    from ucli.artifacts import write_artifact
-    from ucli.models import load_model
-
-    manager = task_manager(include_path)
-    check_tasks(manager, tasks)
-    rows = []
-    for adapter in adapters:
+    manager = task_manager(config.include_path)
+    check_tasks(manager, list(config.tasks))
+    rows: list[dict[str, Any]] = []
+    for adapter in config.adapters:
         phase = adapter_phase(adapter)
-        cells = [Cell(phase, task, seed, limit) for task in tasks for seed in seeds]
         todo = []
-        for cell in cells:
-            path = cell_dir(output_root, cell)
+        for cell in (Cell(phase, task, seed, config.limit) for task in config.tasks for seed in config.seeds):
+            path = cell_dir(config.root, cell)
             if is_complete(path) and resume:
                 rows.append({"cell": str(path), "status": "skipped (done)", "seconds": 0.0})
                 advance(1)
@@ -95,31 +97,48 @@ def run_sweep(
                 raise BadInput(f"{path}: already has results; pass --resume to skip finished cells")
             else:
                 todo.append((cell, path))
-        if not todo:
-            continue
-        lm = load_model(model, adapter=adapter, **(load_options or {}))  # once per (base, adapter)
-        hflm = HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=batch_size,
-                    max_batch_size=max_batch_size or 64)  # fmt: skip
-        for cell, path in todo:
-            start = time.monotonic()
-            for stale in path.glob("*") if path.exists() else []:  # an interrupted cell starts over
-                stale.unlink()
-            results = evaluate_cell(hflm, manager, cell, num_fewshot, path)
-            seconds = time.monotonic() - start
-            files = sorted(p.name for p in path.iterdir())
-            write_artifact(
-                path / MANIFEST, MANIFEST_SCHEMA, 1,
-                {"phase": cell.phase, "adapter": adapter, "task": cell.task, "seed": cell.seed, "limit": cell.limit,
-                 "draft": cell.draft, "num_fewshot": num_fewshot, "lm_eval_version": lm_eval.__version__,
-                 "results": results["results"].get(cell.task, {}), "files": files, "seconds": seconds},
-                model=lm.fingerprint, seed=cell.seed,
-                config={"model": model, "adapter": adapter, "task": cell.task, "batch_size": batch_size,
-                        "include_path": str(include_path) if include_path else None},
-            )  # fmt: skip
-            rows.append({"cell": str(path), "status": "done", "seconds": seconds,
-                         "results": results["results"].get(cell.task, {})})  # fmt: skip
-            advance(1)
-        del hflm, lm
-    if any(r["status"] == "done" for r in rows) and limit is not None:
-        console.warn(f"--limit {limit}: these are drafts, kept under {Path(output_root) / 'drafts'}")
+        if todo:
+            rows += run_unit(config, adapter, todo, manager, advance)
+    if any(r["status"] == "done" for r in rows) and config.limit is not None:
+        console.warn(f"--limit {config.limit}: these are drafts, kept under {Path(config.root) / 'drafts'}")
+    return rows
+
+
+def run_unit(
+    config: SweepConfig,
+    adapter: str | None,
+    todo: list[tuple[Cell, Path]],
+    manager: Any,
+    advance: Callable[[int], None],
+) -> list[dict[str, Any]]:
+    """The cells of one (base, adapter): the model loads once; each cell's manifest is written last."""
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+
+    from ucli.artifacts import write_artifact
+    from ucli.models import load_model
+
+    lm = load_model(config.model, config.load.model_copy(update={"adapter": adapter}))
+    hflm = HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=config.batch_size,
+                max_batch_size=config.max_batch_size or 64)  # fmt: skip
+    rows = []
+    for cell, path in todo:
+        start = time.monotonic()
+        for stale in path.glob("*") if path.exists() else []:  # an interrupted cell starts over
+            stale.unlink()
+        results = evaluate_cell(hflm, manager, cell, config.num_fewshot, path)
+        seconds = time.monotonic() - start
+        files = sorted(p.name for p in path.iterdir())
+        write_artifact(
+            path / MANIFEST, MANIFEST_SCHEMA, 1,
+            {"phase": cell.phase, "adapter": adapter, "task": cell.task, "seed": cell.seed, "limit": cell.limit,
+             "draft": cell.draft, "num_fewshot": config.num_fewshot, "lm_eval_version": lm_eval.__version__,
+             "results": results["results"].get(cell.task, {}), "files": files, "seconds": seconds},
+            model=lm.fingerprint, seed=cell.seed,
+            config={"model": config.model, "adapter": adapter, "task": cell.task, "batch_size": config.batch_size,
+                    "include_path": str(config.include_path) if config.include_path else None},
+        )  # fmt: skip
+        rows.append({"cell": str(path), "status": "done", "seconds": seconds,
+                     "results": results["results"].get(cell.task, {})})  # fmt: skip
+        advance(1)
     return rows

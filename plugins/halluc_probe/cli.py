@@ -37,6 +37,10 @@ def generate(
     seed: int = SEED,
     resume: bool = RESUME,
     device: str = DEVICE,
+    dtype: str = options.DTYPE,
+    load_in_4bit: bool = options.LOAD_4BIT,
+    load_in_8bit: bool = options.LOAD_8BIT,
+    adapter: Path | None = options.ADAPTER,
     data_file: Path | None = options.BENCH_DATA_FILE,
     metric: str | None = options.BENCH_METRIC,
     steps: int | None = options.BENCH_STEPS,
@@ -49,7 +53,9 @@ def generate(
     cfg = options.validated(GenerateConfig, model=model, benchmark=benchmark, data=str(data) if data else None,
                             split=split, limit=limit, k=k, temperature=temperature, top_p=top_p,
                             max_new_tokens=max_new_tokens, backend=backend, batch_size=batch_size, seed=seed,
-                            device=device, data_file=str(data_file) if data_file else None, metric=metric,
+                            device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit,
+                            adapter=str(adapter) if adapter else None,
+                            data_file=str(data_file) if data_file else None, metric=metric,
                             steps=steps, size=size)  # fmt: skip
     result = generate_runs(cfg, output, resume)
     console.result(
@@ -111,13 +117,21 @@ def trace(
     output: Path = typer.Option(..., "--output", "-o", help="hidden.zarr folder to create."),
     batch_size: int = options.batch_size(8, "Questions per forward pass."),
     device: str = DEVICE,
+    dtype: str = options.DTYPE,
+    load_in_4bit: bool = options.LOAD_4BIT,
+    load_in_8bit: bool = options.LOAD_8BIT,
+    adapter: Path | None = options.ADAPTER,
     resume: bool = RESUME,
     json_out: bool = options.JSON,
 ) -> None:
     """Hidden states of every layer at TBG / SLT / </think>, from prompt + greedy answer."""
-    from halluc_probe.hidden import parse_positions, trace_hidden
+    from halluc_probe.hidden import HiddenConfig, parse_positions, trace_hidden
 
-    result = trace_hidden(model, runs, parse_positions(positions), output, batch_size, device, resume)
+    load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
+    config = HiddenConfig(
+        model=model, positions=tuple(parse_positions(positions)), batch_size=batch_size, load=load
+    )
+    result = trace_hidden(config=config, runs=runs, output=output, resume=resume)
     console.result(
         result,
         json_out,

@@ -18,12 +18,14 @@ the question ids, the positions, what was missing and the provenance.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from halluc_probe.runs import read_runs
 from ucli import console
 from ucli.errors import BadInput
+from ucli.models import DEFAULT_MODEL, LoadOptions
 
 POSITIONS = ("tbg", "slt", "think-end")
 HIDDEN_SCHEMA = "halluc.probe.hidden"
@@ -63,20 +65,31 @@ def positions_of(prompt_ids: list[int], answer_ids: list[int], think_ids: list[i
     }
 
 
-def trace_hidden(model: str, runs: str | Path, positions: list[str], output: str | Path, batch_size: int = 8,
-                 device: str = "auto", resume: bool = False) -> dict[str, Any]:  # fmt: skip
-    import numpy as np
-    import torch
-    import zarr
+@dataclass(frozen=True)
+class HiddenConfig:
+    """What `probe trace` reads: the model that generated the runs, how it loads, where to look."""
 
-    from ucli.artifacts import provenance
+    model: str = DEFAULT_MODEL
+    positions: tuple[str, ...] = ("tbg", "slt")
+    batch_size: int = 8
+    load: LoadOptions = field(default_factory=LoadOptions)
+
+    def __post_init__(self) -> None:
+        parse_positions(",".join(self.positions))
+
+
+def trace_hidden(
+    *, config: HiddenConfig, runs: str | Path, output: str | Path, resume: bool = False
+) -> dict[str, Any]:
+    """Hidden states at the chosen positions of every question's prompt + greedy answer, one Zarr
+    array per position; journaled per question, so a killed run resumes where it stopped."""
     from ucli.journal import Journal, preflight
-    from ucli.models import load_model, right_padded
+    from ucli.models import load_model
 
-    out = Path(output)
+    out, positions = Path(output), list(config.positions)
     journal_path = preflight(out, resume, folder=True)
     records = read_runs(runs)
-    lm = load_model(model, device=device)
+    lm = load_model(config.model, config.load)
     for r in records:
         if any(t is None for t in r["greedy"].get("token_ids") or []):
             raise BadInput(
@@ -85,49 +98,79 @@ def trace_hidden(model: str, runs: str | Path, positions: list[str], output: str
     think_ids = (
         lm.tokenizer(THINK_END, add_special_tokens=False)["input_ids"] if "think-end" in positions else []
     )
-    cfg = lm.model.config.get_text_config()
-    n, layers, width = len(records), cfg.num_hidden_layers + 1, cfg.hidden_size
-    journal = Journal(journal_path, config={"model": model, "runs": str(runs), "positions": positions,
-                                                     "fingerprint": lm.fingerprint.model_dump()}, resume=resume)  # fmt: skip
+    text = lm.model.config.get_text_config()
+    n, layers, width = len(records), text.num_hidden_layers + 1, text.hidden_size
+    journal = Journal(journal_path, config={"model": config.model, "runs": str(runs), "positions": positions,
+                                            "fingerprint": lm.fingerprint.model_dump()}, resume=resume)  # fmt: skip
+    group, arrays = _open_arrays(out, positions, (n, layers, width))
+    index = {str(r["id"]): i for i, r in enumerate(records)}
+    pending = [r for r in records if str(r["id"]) not in journal.done]
+
+    def write(record: dict, position: str, row: Any) -> None:
+        arrays[position][index[str(record["id"])]] = row
+
+    try:
+        with console.progress("questions", n) as advance:
+            advance(n - len(pending))
+            for start in range(0, len(pending), config.batch_size):
+                batch = pending[start : start + config.batch_size]
+                _trace_batch(lm, batch, positions, think_ids, write, journal)
+                advance(len(batch))
+        done = {r["id"]: r for r in journal.records()}
+    finally:
+        journal.close()
+    missing = _finish(group, records, done, positions, lm, runs, config)
+    journal_path.unlink()
+    return {"output": str(out), "questions": n, "layers": layers, "hidden_size": width,
+            "missing": {p: len(v) for p, v in missing.items()}}  # fmt: skip
+
+
+def _open_arrays(out: Path, positions: list[str], shape: tuple[int, int, int]) -> tuple[Any, dict[str, Any]]:
+    """The Zarr group and one (N, L+1, D) float32 array per position, NaN until written (kept on resume)."""
+    import numpy as np
+    import zarr
+
     group = zarr.open_group(str(out), mode="a", zarr_format=3)
     arrays = {}
     for pos in positions:
         name = array_name(pos)
         arrays[pos] = group[name] if name in group else group.create_array(
-            name, shape=(n, layers, width), chunks=(1, layers, width), dtype="float32", fill_value=np.nan)  # fmt: skip
-    index = {str(r["id"]): i for i, r in enumerate(records)}
-    pending = [r for r in records if str(r["id"]) not in journal.done]
-    pad = lm.tokenizer.pad_token_id or 0
-    try:
-        with console.progress("questions", n) as advance:
-            advance(n - len(pending))
-            for start in range(0, len(pending), batch_size):
-                batch = pending[start : start + batch_size]
-                seqs, where = [], []
-                for r in batch:
-                    prompt = lm.prompt_ids(lm.chat_prompt(r["message"]))
-                    answer = list(r["greedy"]["token_ids"])
-                    seqs.append(prompt + answer)
-                    where.append(positions_of(prompt, answer, think_ids))
-                ids, mask = right_padded(seqs, pad)  # every index is the unpadded one
-                with torch.no_grad():
-                    hidden = lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
-                                      output_hidden_states=True, use_cache=False).hidden_states  # fmt: skip
-                stacked = torch.stack(hidden, dim=1).float()  # [B, L+1, T, D]
-                for row, (r, at) in enumerate(zip(batch, where, strict=True)):
-                    missing = []
-                    for pos in positions:
-                        if at[pos] is None:
-                            missing.append(pos)
-                            continue
-                        arrays[pos][index[str(r["id"])]] = stacked[row, :, at[pos]].cpu().numpy()
-                    journal.append(
-                        {"id": str(r["id"]), "positions": {p: at[p] for p in positions}, "missing": missing}
-                    )
-                advance(len(batch))
-        done = {r["id"]: r for r in journal.records()}
-    finally:
-        journal.close()
+            name, shape=shape, chunks=(1, *shape[1:]), dtype="float32", fill_value=np.nan)  # fmt: skip
+    return group, arrays
+
+
+def _trace_batch(
+    lm: Any, batch: list[dict], positions: list[str], think_ids: list[int], write: Any, journal: Any
+) -> None:
+    """One right-padded forward pass; each question's rows go to `write(record, position, row)`."""
+    import torch
+
+    from ucli.models import right_padded
+
+    seqs, where = [], []
+    for r in batch:
+        prompt = lm.prompt_ids(lm.chat_prompt(r["message"]))
+        answer = list(r["greedy"]["token_ids"])
+        seqs.append(prompt + answer)
+        where.append(positions_of(prompt, answer, think_ids))
+    ids, mask = right_padded(seqs, lm.tokenizer.pad_token_id or 0)  # every index is the unpadded one
+    with torch.no_grad():
+        hidden = lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
+                          output_hidden_states=True, use_cache=False).hidden_states  # fmt: skip
+    stacked = torch.stack(hidden, dim=1).float()  # [B, L+1, T, D]
+    for row, (r, at) in enumerate(zip(batch, where, strict=True)):
+        missing = [pos for pos in positions if at[pos] is None]
+        for pos in positions:
+            if at[pos] is not None:
+                write(r, pos, stacked[row, :, at[pos]].cpu().numpy())
+        journal.append({"id": str(r["id"]), "positions": {p: at[p] for p in positions}, "missing": missing})
+
+
+def _finish(group: Any, records: list[dict], done: dict, positions: list[str], lm: Any, runs: Any,
+            config: HiddenConfig) -> dict[str, list[str]]:  # fmt: skip
+    """The group's attributes (ids, indices, what is missing, provenance); the missing ids per position."""
+    from ucli.artifacts import provenance
+
     missing = {
         pos: [str(r["id"]) for r in records if pos in done[str(r["id"])]["missing"]] for pos in positions
     }
@@ -136,15 +179,13 @@ def trace_hidden(model: str, runs: str | Path, positions: list[str], output: str
             console.warn(f"{len(ids_missing)} question(s) have no {pos} position (skipped there, NaN)")
     group.attrs.update({
         "provenance": provenance(HIDDEN_SCHEMA, 1, model=lm.fingerprint, inputs=[runs],
-                                 config={"model": model, "positions": positions, "batch_size": batch_size}),
+                                 config={"model": config.model, "positions": positions, "batch_size": config.batch_size}),
         "ids": [str(r["id"]) for r in records],
         "positions": positions,
         "indices": [done[str(r["id"])]["positions"] for r in records],
         "missing": missing,
     })  # fmt: skip
-    journal_path.unlink()
-    return {"output": str(out), "questions": n, "layers": layers, "hidden_size": width,
-            "missing": {p: len(v) for p, v in missing.items()}}  # fmt: skip
+    return missing
 
 
 def read_hidden(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ucli import console
 from ucli.errors import BadInput
-from ucli.models import DEFAULT_MODEL
+from ucli.models import DEFAULT_MODEL, Device, Dtype
 
 RUNS_SCHEMA = "halluc.probe.runs"
 
@@ -42,7 +42,12 @@ class GenerateConfig(BaseModel):
     backend: str = "hf"  # a registered local backend (hf, vllm, or a third-party one)
     batch_size: int = Field(default=4, ge=1)  # questions per step (each brings K + 1 sequences)
     seed: int = 0
-    device: str = "auto"
+    # the load knobs, handed to the backend as they are (`LoadOptions` checks them for hf)
+    device: Device = "auto"
+    dtype: Dtype = "auto"
+    load_in_4bit: bool = False
+    load_in_8bit: bool = False
+    adapter: str | None = None
     # the benchmark's own options (`halluc_benchmarks.get_benchmark` refuses one it does not take)
     data_file: str | None = None
     metric: str | None = None
@@ -90,7 +95,8 @@ def generate_runs(cfg: GenerateConfig, output: str | Path, resume: bool = False)
     if journal_path is None:
         return {"output": str(out), "complete": True}
     bench, samples = load_questions(cfg)
-    backend = backend_class(cfg.backend)(cfg.model, device=cfg.device)
+    knobs = ("device", "dtype", "load_in_4bit", "load_in_8bit", "adapter")
+    backend = backend_class(cfg.backend)(cfg.model, **{k: getattr(cfg, k) for k in knobs})
     if not backend.local:
         raise BadInput(
             f"--backend {cfg.backend}: probe generate needs a local backend (its log-probs and ids)"

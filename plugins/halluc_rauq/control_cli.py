@@ -102,27 +102,31 @@ def _artifacts(params: dict[str, Any]):
     return ControlArtifacts(heads=params["heads_file"], thresholds=files, alpha=params["alpha"], strict=params["strict"])  # fmt: skip
 
 
-def _model(params: dict[str, Any], artifacts: Any, thresholds: Any):
-    """Load options (checked first), then the model, its RAUQ scorer and the alpha it runs with."""
-    from halluc_rauq.api import setup_controller
-
-    load = options.load_options(
+def _load_options(params: dict[str, Any]):
+    """The command's load knobs, checked before anything else runs."""
+    return options.load_options(
         device=params["device"], dtype=params["dtype"], load_in_4bit=params["load_in_4bit"],
         load_in_8bit=params["load_in_8bit"], adapter=params["adapter"],
     )  # fmt: skip
+
+
+def _model(params: dict[str, Any], load: Any, artifacts: Any, thresholds: Any):
+    """The model, its RAUQ scorer and the alpha it runs with."""
+    from halluc_rauq.api import setup_controller
+
     lm = _load(params["model"], load, params["seed"])
     scorer, alpha = setup_controller(lm, artifacts=artifacts, thresholds=thresholds)
     return lm, scorer, alpha
 
 
-def _single(params: dict[str, Any]):
+def _single(params: dict[str, Any], load: Any):
     """`run` and `eval`: one controller configuration with its threshold, on a loaded model."""
     artifacts = _artifacts(params)
     thresholds = artifacts.read()
     threshold = _threshold(thresholds, params["trigger"], params["theta"])
     config = _controller_config(params, trigger=threshold.signal)
     _needs_heads(config.trigger, artifacts.heads)
-    lm, scorer, alpha = _model(params, artifacts, thresholds)
+    lm, scorer, alpha = _model(params, load, artifacts, thresholds)
     return lm, config, scorer, threshold, alpha, artifacts
 
 
@@ -215,10 +219,11 @@ def run(
     from halluc_rauq.controller import RAUQController
     from ucli.artifacts import require_file_path, write_artifact
 
+    load = _load_options(ctx.params)
     text = _prompt_text(prompt)
     if output is not None:
         require_file_path(output)
-    lm, config, scorer, threshold, alpha, artifacts = _single(ctx.params)
+    lm, config, scorer, threshold, alpha, artifacts = _single(ctx.params, load)
     out = RAUQController(lm, config, scorer, threshold).generate(text if raw else lm.chat_prompt(text))
     doc = {"prompt": text, "theta": threshold.theta, "direction": threshold.direction, "alpha": alpha,
            "threshold_source": threshold.source, **out.to_json()}  # fmt: skip
@@ -324,10 +329,11 @@ def eval_(
 
     if plot is not None and not baseline:
         raise BadInput("--plot draws the controller against plain greedy: add --baseline")
+    load = _load_options(ctx.params)
     preflight(output, resume, folder=True)  # before the model loads (run_control_eval checks again)
     bench, benchmark_options = _benchmark(ctx.params)
     samples = bench.load(split, limit=limit, seed=seed)
-    lm, config, scorer, threshold, alpha, artifacts = _single(ctx.params)
+    lm, config, scorer, threshold, alpha, artifacts = _single(ctx.params, load)
     run_config = {"model": model, "benchmark": benchmark, "benchmark_options": benchmark_options, "split": split,
                   "limit": limit, "alpha": alpha, "theta": threshold.theta, "direction": threshold.direction,
                   **config.model_dump()}  # fmt: skip
@@ -479,6 +485,7 @@ def ablate(
     from ucli.artifacts import require_file_path
     from ucli.journal import preflight
 
+    load = _load_options(ctx.params)
     require_file_path(output)
     journal_path = preflight(output, resume, folder=False)
     if journal_path is None:
@@ -495,7 +502,7 @@ def ablate(
     cells = grid(base, values, thresholds)  # every cell's knobs and threshold, checked before the load
     for cell in cells:
         _needs_heads(cell[1].trigger, heads_file)
-    lm, scorer, alpha = _model(ctx.params, artifacts, thresholds)
+    lm, scorer, alpha = _model(ctx.params, load, artifacts, thresholds)
     run_config = {"model": model, "benchmark": benchmark, "benchmark_options": benchmark_options, "split": split,
                   "limit": limit, "alpha": alpha, "grid": values, "base": base.model_dump()}  # fmt: skip
     payload = run_grid_to_file(

@@ -105,35 +105,51 @@ def mcnemar(
     json_out: bool = options.JSON,
 ) -> None:
     """McNemar's test for paired right/wrong outcomes of A and B, with accuracies and their difference."""
-    from halluc_stats import contingency as m
-    from halluc_stats import inputs
-    from halluc_stats.report import paired_report
-    from ucli.artifacts import strict_json
     from ucli.errors import BadInput
 
     config = {"a": a, "b": b, "field": field, "key": key, "method": method, "confidence": confidence}
     if b_count is not None or c_count is not None:
         if a or b or b_count is None or c_count is None:
             raise BadInput("give either two result files with --field, or both --b and --c, not a mix")
-        result = strict_json(m.mcnemar_counts(b_count, c_count, method, confidence=confidence))
-        report = {
-            "test": "mcnemar",
-            "field": None,
-            "groups": [{"label": "counts", "files": [], **result}],
-            "pooled": None,
-        }
+        report = _mcnemar_from_counts(b_count, c_count, method, confidence)
         config.update(b_count=b_count, c_count=c_count)
     else:
         if not (a and b and field):
             raise BadInput(
                 "give two result files (A and B) and --field, or the discordant counts --b and --c"
             )
-        pairs = inputs.load_pairs(a, b, field, key, allow_unpaired)
-        for p in pairs:
-            for side, values, path in (("A", p.a, p.paths[0]), ("B", p.b, p.paths[1])):
-                m.require_binary(values, f"{path}: field '{field}' ({side})")
-        report = paired_report("mcnemar", m.mcnemar, pairs, field, method=method, confidence=confidence)
-    columns = {
+        report = _mcnemar_from_files(a, b, field, key, allow_unpaired, method, confidence)
+    _finish(report, _mcnemar_columns(confidence), output, json_out, config)
+
+
+def _mcnemar_from_counts(b_count: int, c_count: int, method: str, confidence: float) -> dict[str, Any]:
+    from halluc_stats.contingency import mcnemar_counts
+    from ucli.artifacts import strict_json
+
+    result = strict_json(mcnemar_counts(b_count, c_count, method, confidence=confidence))
+    return {
+        "test": "mcnemar",
+        "field": None,
+        "groups": [{"label": "counts", "files": [], **result}],
+        "pooled": None,
+    }
+
+
+def _mcnemar_from_files(a: str, b: str, field: str, key: str | None, allow_unpaired: bool, method: str,
+                        confidence: float) -> dict[str, Any]:  # fmt: skip
+    from halluc_stats import contingency as m
+    from halluc_stats import inputs
+    from halluc_stats.report import paired_report
+
+    pairs = inputs.load_pairs(a, b, field, key, allow_unpaired)
+    for p in pairs:
+        for side, values, path in (("A", p.a, p.paths[0]), ("B", p.b, p.paths[1])):
+            m.require_binary(values, f"{path}: field '{field}' ({side})")
+    return paired_report("mcnemar", m.mcnemar, pairs, field, method=method, confidence=confidence)
+
+
+def _mcnemar_columns(confidence: float) -> dict[str, Any]:
+    return {
         "pairs": lambda r: _fmt(r.get("n")),
         "unpaired A / B": _unpaired,
         "both right": lambda r: _fmt(r.get("both_right")),
@@ -148,7 +164,6 @@ def mcnemar(
         "p": lambda r: _fmt(r["p_value"]),
         "method": lambda r: r["method"],
     }
-    _finish(report, columns, output, json_out, config)
 
 
 @app.command()

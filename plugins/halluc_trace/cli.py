@@ -57,6 +57,9 @@ def extract(
     resume: bool = options.RESUME,
     device: str = options.DEVICE,
     dtype: str = options.DTYPE,
+    load_in_4bit: bool = options.LOAD_4BIT,
+    load_in_8bit: bool = options.LOAD_8BIT,
+    adapter: Path | None = options.ADAPTER,
     json_out: bool = options.JSON,
 ) -> None:
     """Run a model over a data set and store its internals, one example at a time, resumably."""
@@ -73,9 +76,10 @@ def extract(
         data=str(data) if data else None, data_file=str(data_file) if data_file else None, split=split,
         limit=limit, max_seq_len=None if max_seq_len == "auto" else int(max_seq_len), batch_size=batch_size,
         capture=tuple(_words(capture)), layers=tuple(layer_list(layers)) if layers else None,
-        store_dtype=store_dtype, topk=topk, device=device, dtype=dtype,
+        store_dtype=store_dtype, topk=topk, device=device, dtype=dtype, load_in_4bit=load_in_4bit,
+        load_in_8bit=load_in_8bit, adapter=str(adapter) if adapter else None,
     )  # fmt: skip
-    result = extract_traces(cfg, output, resume)
+    result = extract_traces(config=cfg, output=output, resume=resume)
     if json_out:
         console.print_json(result)
         return

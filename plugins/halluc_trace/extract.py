@@ -29,7 +29,7 @@ from halluc_trace.sources import format_prompt, load_questions, load_texts
 from ucli import console
 from ucli.data import MultipleChoiceItem
 from ucli.errors import BadInput
-from ucli.models import DEFAULT_MODEL
+from ucli.models import DEFAULT_MODEL, Device, Dtype, LoadOptions
 
 PARTS = "tokens.parts"
 
@@ -52,8 +52,18 @@ class ExtractConfig(BaseModel):
     layers: tuple[int, ...] | None = None  # None: every layer
     store_dtype: Literal["float16", "float32"] = "float16"
     topk: int = Field(default=5, ge=1)
-    device: str = "auto"
-    dtype: str = "auto"
+    device: Device = "auto"
+    dtype: Dtype = "auto"
+    load_in_4bit: bool = False
+    load_in_8bit: bool = False
+    adapter: str | None = None
+
+    @property
+    def load(self) -> LoadOptions:
+        """The load knobs as `LoadOptions`, with the Auto class the mode needs."""
+        task = "multiple-choice" if self.mode == "encoder-mcq" else "causal-lm"
+        return LoadOptions(device=self.device, dtype=self.dtype, load_in_4bit=self.load_in_4bit,
+                           load_in_8bit=self.load_in_8bit, adapter=self.adapter, task=task)  # fmt: skip
 
     @property
     def side(self) -> str:
@@ -294,28 +304,25 @@ def _finish(out: Path, journal: Any, mode: str) -> int:
     return rows
 
 
-def extract_traces(
-    cfg: ExtractConfig, out_dir: str | Path | None = None, resume: bool = False
-) -> dict[str, Any]:
-    """Run the extraction; returns a summary (run folder, examples, T, bytes on disk and raw float32)."""
+@dataclass
+class Plan:
+    """What one extraction stores, fixed once the model and the examples are known."""
+
+    examples: list[Example]
+    layers: list[int]
+    t: int
+    dims: Dims
+    specs: list[Any]
+    hidden_indices: list[int]
+    letters: list[int] | None
+
+
+def _plan(cfg: ExtractConfig, lm: Any) -> Plan:
+    """Layers, padded length, array shapes (chunks, shards) and the prompt mode's letter ids."""
     import numpy as np
-    import torch
 
-    from halluc_trace.capture import Recorder, applies_rotary
-    from ucli.artifacts import run_id, write_artifact
     from ucli.attention import check_layers
-    from ucli.journal import Journal, preflight
-    from ucli.models import LoadOptions, load_model
 
-    if resume and out_dir is None:
-        raise BadInput("--resume needs --output: the run folder to continue")
-    out = Path(out_dir) if out_dir is not None else Path("traces") / run_id("trace")
-    journal_path = preflight(out, resume, folder=True, complete=layout.META, name=layout.JOURNAL)
-    if journal_path is None:
-        return {"output": str(out), "complete": True}
-    started = time.perf_counter()
-    task = "multiple-choice" if cfg.mode == "encoder-mcq" else "causal-lm"
-    lm = load_model(cfg.model, LoadOptions(device=cfg.device, dtype=cfg.dtype, task=task))
     text_cfg = lm.model.config.get_text_config()
     n_layers = text_cfg.num_hidden_layers
     layers = sorted(set(cfg.layers)) if cfg.layers is not None else list(range(n_layers))
@@ -327,67 +334,111 @@ def extract_traces(
     kv_heads = getattr(text_cfg, "num_key_value_heads", None) or heads
     d_head = getattr(text_cfg, "head_dim", None) or text_cfg.hidden_size // heads
     dims = Dims(len(examples), n_choices, len(layers), heads, kv_heads, t, text_cfg.hidden_size, d_head)
-    side = cfg.side
-    item = np.dtype(cfg.store_dtype).itemsize
-    specs = layout.array_specs(side, cfg.capture, dims, item)
+    specs = layout.array_specs(cfg.side, cfg.capture, dims, np.dtype(cfg.store_dtype).itemsize)
     letters = None
     if cfg.mode == "prompt":
         letters = _choice_letter_ids(lm.tokenizer, examples[0].item.labels)  # type: ignore[union-attr]
+    return Plan(examples, layers, t, dims, specs, [0] + [layer + 1 for layer in layers], letters)
 
-    journal_config = {**cfg.model_dump(mode="json"), "fingerprint": lm.fingerprint.model_dump(), "t": t}
+
+def extract_traces(
+    *, config: ExtractConfig, output: str | Path | None = None, resume: bool = False
+) -> dict[str, Any]:
+    """Run the extraction; returns a summary (run folder, examples, T, bytes on disk and raw float32)."""
+    import numpy as np
+
+    from ucli.artifacts import run_id, write_artifact
+    from ucli.journal import Journal, preflight
+    from ucli.models import load_model
+
+    cfg = config
+    if resume and output is None:
+        raise BadInput("--resume needs --output: the run folder to continue")
+    out = Path(output) if output is not None else Path("traces") / run_id("trace")
+    journal_path = preflight(out, resume, folder=True, complete=layout.META, name=layout.JOURNAL)
+    if journal_path is None:
+        return {"output": str(out), "complete": True}
+    started = time.perf_counter()
+    lm = load_model(cfg.model, cfg.load)
+    plan = _plan(cfg, lm)
+    journal_config = {**cfg.model_dump(mode="json"), "fingerprint": lm.fingerprint.model_dump(), "t": plan.t}
     out.mkdir(parents=True, exist_ok=True)
     journal = Journal(journal_path, config=journal_config, resume=resume)
-    run = Run(out, specs, cfg.store_dtype, journal, resume)
-    raw = sum(int(np.prod(s.shape)) for s in specs)
-    console.info(f"{len(examples)} examples x {t} tokens, {len(layers)} layers: {len(specs)} arrays, "
-                 f"{console.human_bytes(raw * item)} before compression -> {out}")  # fmt: skip
-
-    recorder = Recorder(lm.model, cfg.capture, layers, getattr(torch, cfg.store_dtype))
-    hidden_indices = [0] + [layer + 1 for layer in layers]
-    extractor = Extractor(cfg, lm, recorder, specs, t, hidden_indices, letters)
-    done = journal.done
-    pending = [e for e in examples if e.id not in done]
+    raw = sum(int(np.prod(s.shape)) for s in plan.specs)
+    console.info(f"{len(plan.examples)} examples x {plan.t} tokens, {len(plan.layers)} layers: {len(plan.specs)} arrays, "
+                 f"{console.human_bytes(raw * np.dtype(cfg.store_dtype).itemsize)} before compression -> {out}")  # fmt: skip
     try:
-        with recorder.installed(), ThreadPoolExecutor(max_workers=1) as pool, \
-                console.progress("tracing", len(examples)) as advance:  # fmt: skip
-            advance(len(examples) - len(pending))
-            writing: Future | None = None
-            for start in range(0, len(pending), cfg.batch_size):
-                batch = pending[start : start + cfg.batch_size]
-                arrays, rows = extractor.compute(batch)
-                if writing is not None:
-                    writing.result()  # at most one batch waits to be written
-                writing = pool.submit(run.write, batch, arrays, rows, cfg.mode)
-                writing.add_done_callback(lambda _f, k=len(batch): advance(k))
-            if writing is not None:
-                writing.result()
+        _trace(cfg, lm, plan, Run(out, plan.specs, cfg.store_dtype, journal, resume), journal)
         token_rows = _finish(out, journal, cfg.mode)
     finally:
         journal.close()
+    write_artifact(out / layout.META, layout.META_SCHEMA, 1, _meta(cfg, lm, plan, token_rows), model=lm.fingerprint,
+                   inputs=[p for p in (cfg.data, cfg.data_file) if p], config=cfg.model_dump(mode="json"))  # fmt: skip
+    shutil.rmtree(out / PARTS, ignore_errors=True)
+    (out / layout.JOURNAL).unlink(missing_ok=True)
+    return {
+        "output": str(out),
+        "complete": True,
+        "examples": len(plan.examples),
+        "max_seq_len": plan.t,
+        "arrays": len(plan.specs),
+        "bytes_on_disk": layout.folder_bytes(out),
+        "raw_float32_bytes": raw * 4,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
 
-    inputs = [p for p in (cfg.data, cfg.data_file) if p]
-    meta = {
+
+def _trace(cfg: ExtractConfig, lm: Any, plan: Plan, run: Run, journal: Any) -> None:
+    """Every example not yet journaled, a batch at a time; one batch is written while the next runs."""
+    import torch
+
+    from halluc_trace.capture import Recorder
+
+    recorder = Recorder(lm.model, cfg.capture, plan.layers, getattr(torch, cfg.store_dtype))
+    extractor = Extractor(cfg, lm, recorder, plan.specs, plan.t, plan.hidden_indices, plan.letters)
+    pending = [e for e in plan.examples if e.id not in journal.done]
+    with recorder.installed(), ThreadPoolExecutor(max_workers=1) as pool, \
+            console.progress("tracing", len(plan.examples)) as advance:  # fmt: skip
+        advance(len(plan.examples) - len(pending))
+        writing: Future | None = None
+        for start in range(0, len(pending), cfg.batch_size):
+            batch = pending[start : start + cfg.batch_size]
+            arrays, rows = extractor.compute(batch)
+            if writing is not None:
+                writing.result()  # at most one batch waits to be written
+            writing = pool.submit(run.write, batch, arrays, rows, cfg.mode)
+            writing.add_done_callback(lambda _f, k=len(batch): advance(k))
+        if writing is not None:
+            writing.result()
+
+
+def _meta(cfg: ExtractConfig, lm: Any, plan: Plan, token_rows: int) -> dict[str, Any]:
+    """meta.json: what the arrays hold and how to read them."""
+    from halluc_trace.capture import applies_rotary
+
+    d = plan.dims
+    return {
         "mode": cfg.mode,
-        "side": side,
+        "side": cfg.side,
         "captures": list(cfg.capture),
-        "layers": layers,
-        "hidden_indices": hidden_indices if "hidden" in cfg.capture else None,
+        "layers": plan.layers,
+        "hidden_indices": plan.hidden_indices if "hidden" in cfg.capture else None,
         "store_dtype": cfg.store_dtype,
-        "n_examples": len(examples),
-        "n_choices": n_choices or None,
-        "max_seq_len": t,
+        "n_examples": len(plan.examples),
+        "n_choices": d.c or None,
+        "max_seq_len": plan.t,
         "padding": "right",
-        "num_layers": n_layers,
-        "num_heads": heads,
-        "num_kv_heads": kv_heads,
-        "head_dim": d_head,
-        "hidden_size": text_cfg.hidden_size,
+        "num_layers": lm.model.config.get_text_config().num_hidden_layers,
+        "num_heads": d.heads,
+        "num_kv_heads": d.kv_heads,
+        "head_dim": d.d_head,
+        "hidden_size": d.d_model,
         "qk_after_rotary": applies_rotary(lm.model) if "qkv" in cfg.capture else None,
         "kv_heads_note": (
-            f"k and v keep the model's {kv_heads} key/value heads; query head h reads KV head "
-            f"h // {heads // kv_heads}"
+            f"k and v keep the model's {d.kv_heads} key/value heads; query head h reads KV head "
+            f"h // {d.heads // d.kv_heads}"
         )
-        if kv_heads != heads
+        if d.kv_heads != d.heads
         else None,
         "dataset": {
             "name": cfg.dataset,
@@ -402,25 +453,12 @@ def extract_traces(
                 "shards": list(s.shards),
                 "dtype": cfg.store_dtype,
             }
-            for s in specs
+            for s in plan.specs
         },
         "examples": [
-            {"id": e.id, "index": e.index, "lengths": e.lengths, "truncated": e.truncated} for e in examples
+            {"id": e.id, "index": e.index, "lengths": e.lengths, "truncated": e.truncated}
+            for e in plan.examples
         ],
         "tokens_rows": token_rows,
-        "choice_letter_ids": letters,
-    }
-    write_artifact(out / layout.META, layout.META_SCHEMA, 1, meta, model=lm.fingerprint, inputs=inputs,
-                   config=cfg.model_dump(mode="json"))  # fmt: skip
-    shutil.rmtree(out / PARTS, ignore_errors=True)
-    (out / layout.JOURNAL).unlink(missing_ok=True)
-    return {
-        "output": str(out),
-        "complete": True,
-        "examples": len(examples),
-        "max_seq_len": t,
-        "arrays": len(specs),
-        "bytes_on_disk": layout.folder_bytes(out),
-        "raw_float32_bytes": raw * 4,
-        "seconds": round(time.perf_counter() - started, 2),
+        "choice_letter_ids": plan.letters,
     }

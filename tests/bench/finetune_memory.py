@@ -34,7 +34,7 @@ def one(args: argparse.Namespace) -> dict:
                              batch_size=args.batch_size, save_steps=10_000, lora_r=16,
                              target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], max_seq_length=128)  # fmt: skip
         start = time.monotonic()
-        train_qlora(recipe, Path(tmp) / "out", device=args.device)
+        train_qlora(recipe=recipe, output=Path(tmp) / "out", device=args.device)
         seconds = time.monotonic() - start
     cuda = torch.cuda.is_available() and args.device != "cpu"
     peak = (

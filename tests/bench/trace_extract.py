@@ -33,7 +33,7 @@ import json, sys
 from pathlib import Path
 from halluc_trace.extract import ExtractConfig, extract_traces
 cfg = ExtractConfig(**json.loads(sys.argv[1]))
-result = extract_traces(cfg, sys.argv[2])
+result = extract_traces(config=cfg, output=sys.argv[2])
 hwm = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM"))
 print(json.dumps({"rss_kib": int(hwm.split()[1]), **result}))
 """
@@ -105,7 +105,7 @@ def main() -> int:
             timings["bare"].append(bare(data, base))
             start = time.perf_counter()
             out = extract_traces(
-                ExtractConfig(**base, data=str(data), max_seq_len=max_len), tmp / f"{label}-{r}"
+                config=ExtractConfig(**base, data=str(data), max_seq_len=max_len), output=tmp / f"{label}-{r}"
             )
             timings["extract"].append(time.perf_counter() - start)
         result = result or out
