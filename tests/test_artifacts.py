@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 import re
@@ -150,3 +151,32 @@ def test_strict_json_drops_what_json_cannot_hold():
     )
     assert doc == {"a": [None, None, 1.5], "b": {"x": 0.25, "n": 3}, "c": [True, "s"]}
     assert type(doc["b"]["n"]) is int and json.loads(json.dumps(doc, allow_nan=False)) == doc
+
+
+@pytest.mark.parametrize("name", ["scores.jsonl", "table.csv", "rows.parquet"])
+def test_every_table_carries_a_sidecar_its_readers_check(tmp_path, capsys, name):
+    from ucli.artifacts import check_table, sidecar_path, write_table
+    from ucli.data import read_records
+
+    rows = [{"id": "a", "x": 1}, {"id": "b", "x": 2}]
+    path = write_table(
+        tmp_path / name, rows, "halluc.test.table", seed=3, config={"k": "v"}, summary={"n": 2}
+    )
+    side = json.loads(sidecar_path(path).read_text())
+    assert side["provenance"]["schema"] == "halluc.test.table" and side["provenance"]["seed"] == 3
+    assert (side["table"], side["rows"], side["n"]) == (name, 2, 2)
+    assert side["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert [r.data["id"] for r in read_records(path, "halluc.test.table")] == ["a", "b"]
+    assert capsys.readouterr().err == ""
+    with pytest.raises(
+        BadInput, match=re.escape("is a 'halluc.test.table' artifact, expected 'halluc.probe.runs'")
+    ):
+        read_records(path, "halluc.probe.runs")  # another command's table given by mistake
+    if name.endswith(".jsonl"):
+        with open(path, "a") as fh:
+            fh.write('{"id": "c", "x": 3}\n')
+        assert len(read_records(path)) == 3  # an edited table is still read, with a warning
+        assert "changed since halluc wrote it" in capsys.readouterr().err
+    plain = tmp_path / ("plain" + path.suffix)
+    plain.write_bytes(path.read_bytes())
+    assert check_table(plain, "halluc.test.table") is None  # a table from elsewhere is read as it is

@@ -52,7 +52,9 @@ def test_every_record_carries_what_annotation_needs(cli, server, tmp_path):
     out = tmp_path / "out"
     assert sorted(p.name for p in (out / "results").iterdir()) == [
         "echo__temp0.0.jsonl",
+        "echo__temp0.0.jsonl.meta.json",  # each table's provenance sidecar
         "echo__temp0.7.jsonl",
+        "echo__temp0.7.jsonl.meta.json",
     ]
     records = read(out / "results" / "echo__temp0.7.jsonl")
     assert [r["prompt_id"] for r in records] == [p["id"] for p in PROMPTS]

@@ -194,12 +194,13 @@ def write_artifact(
 
 def load_artifact(
     path: str | os.PathLike,
-    schema: str,
+    schema: str | None,
     *,
     max_version: int = 1,
     model: ModelFingerprint | None = None,
 ) -> dict[str, Any]:
-    """Read a JSON artifact, refusing the wrong schema, a newer schema version or another model."""
+    """Read a JSON artifact, refusing the wrong schema (None: any), a newer schema version or
+    another model."""
     p = Path(path)
     if not p.is_file():
         raise BadInput(f"{p}: no such artifact")
@@ -210,7 +211,7 @@ def load_artifact(
     prov = doc.get("provenance") if isinstance(doc, dict) else None
     if not isinstance(prov, dict) or "schema" not in prov:
         raise BadInput(f"{p}: not a halluc artifact (no provenance header)")
-    if prov["schema"] != schema:
+    if schema is not None and prov["schema"] != schema:
         raise BadInput(f"{p}: is a '{prov['schema']}' artifact, expected '{schema}'")
     if int(prov.get("schema_version", 0)) > max_version:
         raise BadInput(
@@ -226,6 +227,59 @@ def load_artifact(
             raise BadInput(
                 f"{p}: made for model {recorded.get('name')!r}, not {model.name!r} ({'; '.join(diffs)})"
             )
+    return doc
+
+
+# --- tables with a provenance sidecar --------------------------------------------------------
+
+SIDECAR = ".meta.json"
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """Where a table's provenance lives: `scores.jsonl` -> `scores.jsonl.meta.json`."""
+    p = Path(path)
+    return p.with_name(p.name + SIDECAR)
+
+
+def write_table(
+    path: str | os.PathLike,
+    rows: Sequence[dict[str, Any]],
+    schema: str,
+    version: int = 1,
+    *,
+    fieldnames: Sequence[str] | None = None,
+    summary: dict[str, Any] | None = None,
+    **prov: Any,
+) -> Path:
+    """Rows as CSV or Parquet by the suffix, else JSONL; then the sidecar: provenance, the row count
+    and the table's sha256 (`summary` adds fields). The sidecar is written last, so one that exists
+    describes a whole table; `check_table` reads it back."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        write_csv(p, rows, fieldnames)
+    elif suffix == ".parquet":
+        write_parquet(p, rows)
+    else:
+        write_jsonl(p, rows)
+    body = {**(summary or {}), "table": p.name, "rows": len(rows), "sha256": sha256_file(p)}
+    write_artifact(sidecar_path(p), schema, version, body, **prov)
+    return p
+
+
+def check_table(path: str | os.PathLike, schema: str | None = None) -> dict[str, Any] | None:
+    """The provenance sidecar of a table halluc wrote (None for a table from elsewhere, which is
+    read as it is). A sidecar of another kind than `schema` is refused; a table changed since it
+    was written is read with a warning, since its provenance no longer vouches for it."""
+    p = Path(path)
+    side = sidecar_path(p)
+    if not side.is_file():
+        return None
+    doc = load_artifact(side, schema, max_version=1_000)  # the table's reader checks its own version
+    if "sha256" in doc and p.is_file() and sha256_file(p) != doc["sha256"]:
+        from ucli import console
+
+        console.warn(f"{p}: changed since halluc wrote it ({side.name} records another sha256)")
     return doc
 
 

@@ -138,10 +138,15 @@ def _parquet(path: Path) -> list[Record]:
     return [Record(path, i + 1, i, row) for i, row in enumerate(rows)]
 
 
-def read_records(path: str | os.PathLike) -> list[Record]:
-    """Dict records from a JSONL, JSON, CSV, TSV (header row) or Parquet file."""
+def read_records(path: str | os.PathLike, schema: str | None = None) -> list[Record]:
+    """Dict records from a JSONL, JSON, CSV, TSV (header row) or Parquet file. When halluc wrote
+    it, its provenance sidecar is checked on the way (`ucli.artifacts.check_table`): a sidecar of
+    another kind than `schema` is refused, a table changed since is read with a warning."""
+    from ucli.artifacts import check_table
+
     p = Path(path)
     fmt = file_format(p)
+    check_table(p, schema)
     if fmt == "parquet":
         records = _parquet(p)
         if not records:

@@ -104,12 +104,12 @@ def export(
     json_out: bool = options.JSON,
 ) -> None:
     """Write prompt/reference pairs (id, prompt, reference, aliases, metadata) in the format calibrate reads."""
-    from ucli.artifacts import write_jsonl
+    from ucli.artifacts import write_table
 
     bench = _bench(name, data_file, metric, steps, size)
     chosen = _split(bench, split)
     samples = bench.load(chosen, limit=limit, seed=seed)
-    write_jsonl(
+    write_table(
         output,
         # the prompt as the benchmark sends it to a chat model: calibrating on this file, or running it
         # as `-b local`, sends what `-b NAME` sends
@@ -121,6 +121,17 @@ def export(
             }
             for s in samples
         ],
+        "halluc.benchmarks.export",
+        inputs=[data_file] if data_file else [],
+        seed=seed,
+        config={
+            "benchmark": name,
+            "split": chosen,
+            "limit": limit,
+            "metric": metric,
+            "steps": steps,
+            "size": size,
+        },
     )
     summary = {"benchmark": name, "split": chosen, "n": len(samples), "output": str(output)}
     if json_out:
@@ -147,12 +158,13 @@ def score(
 ) -> None:
     """Re-score saved completions: accuracy, and a verdict per item (extracted answer and deciding rule)."""
     from halluc_benchmarks.scoring import score_predictions
-    from ucli.artifacts import write_jsonl
+    from ucli.artifacts import write_table
 
     bench = _bench(name, data_file, metric, steps, size)
     verdicts, summary = score_predictions(bench, predictions, [split] if split else list(bench.splits))
     target = output or predictions.with_name(predictions.stem + ".verdicts.jsonl")
-    write_jsonl(target, verdicts)
+    write_table(target, verdicts, "halluc.benchmarks.verdicts", summary=summary,
+                inputs=[p for p in (predictions, data_file) if p], config={"benchmark": name, "split": split})  # fmt: skip
     summary = {"benchmark": name, **summary, "verdicts": str(target)}
     if json_out:
         console.print_json(summary)

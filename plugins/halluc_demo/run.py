@@ -15,7 +15,7 @@ from typing import Any
 
 from halluc_benchmarks import get_benchmark
 from ucli import console
-from ucli.artifacts import require_fresh_dir, run_id, sha256_file, staged_dir, write_artifact, write_jsonl
+from ucli.artifacts import require_fresh_dir, run_id, sha256_file, staged_dir, write_artifact, write_table
 from ucli.models import DEFAULT_MODEL, LoadOptions, load_model
 
 SCHEMA = "halluc.demo.run"
@@ -159,7 +159,7 @@ def _summary(lm, run, heads, fitted, controller, threshold, arms, config: DemoCo
 
 def _write(stage: Path, lm, run, heads, fitted, controller, arms, summary, config: DemoConfig) -> None:
     """heads.json, theta.json, both arms' JSONL and run.json, with one provenance config."""
-    from halluc_rauq import BASELINE, CONTROLLER, HEADS_SCHEMA, THETA_SCHEMA
+    from halluc_rauq import BASELINE, CONTROLLER, HEADS_SCHEMA, RECORDS_SCHEMA, THETA_SCHEMA
 
     common = {"model": lm.fingerprint, "seed": config.seed}
     prov_config = {"model": config.model, "adapter": lm.fingerprint.adapter, "benchmark": run["bench"].name,
@@ -171,7 +171,9 @@ def _write(stage: Path, lm, run, heads, fitted, controller, arms, summary, confi
     theta_doc = {**fitted.payload, "heads_sha256": sha256_file(stage / "heads.json")}
     write_artifact(stage / "theta.json", THETA_SCHEMA, 1, theta_doc, config=prov_config, **common)
     for arm in (CONTROLLER, BASELINE):
-        write_jsonl(stage / f"{arm}.jsonl", arms[arm])
+        write_table(
+            stage / f"{arm}.jsonl", arms[arm], RECORDS_SCHEMA, config={**prov_config, "arm": arm}, **common
+        )
     files = {
         "heads": "heads.json",
         "theta": "theta.json",

@@ -56,11 +56,12 @@ def cot_data(
 ) -> None:
     """SFT records from the controller's successful short repairs, with a report of what was dropped and why."""
     from halluc_finetune.cot_data import collect
-    from ucli.artifacts import require_file_path, write_jsonl
+    from ucli.artifacts import require_file_path, write_table
 
     require_file_path(output)
     records, report = collect([str(r) for r in runs], max_cot_tokens)
-    write_jsonl(output, records)
+    write_table(output, records, "halluc.finetune.cot-data", summary=report,
+                config={"runs": [str(r) for r in runs], "max_cot_tokens": max_cot_tokens})  # fmt: skip
     if json_out:
         console.print_json({"output": str(output), **report})
         return

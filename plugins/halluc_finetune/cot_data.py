@@ -3,11 +3,12 @@ path: train on them, then check with `halluc control eval` that triggers fall wh
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from halluc_rauq import RECORDS_SCHEMA
+from ucli.data import read_records
 from ucli.errors import BadInput
 
 REASONS = ("incorrect", "no kept cot repair", "cot too long", "no token texts")
@@ -57,13 +58,9 @@ def collect(runs: list[str | Path], max_cot_tokens: int) -> tuple[list[dict[str,
         path = Path(run) / "controller.jsonl"
         if not path.is_file():
             raise BadInput(f"{run}: no controller.jsonl (expected a `halluc control eval` output folder)")
-        for n, line in enumerate(path.read_text().splitlines(), start=1):
-            try:
-                record = json.loads(line)
-            except ValueError:
-                raise BadInput(f"{path}:{n}: invalid JSON") from None
+        for record in read_records(path, RECORDS_SCHEMA):  # its provenance sidecar checked
             seen += 1
-            sft, reason = select(record, max_cot_tokens)
+            sft, reason = select(record.data, max_cot_tokens)
             if sft is None:
                 dropped[reason] += 1
             else:

@@ -147,7 +147,7 @@ def _trainer(
 def _write_losses(trainer: Any, out: Path, title: str) -> list[dict[str, Any]]:
     """loss.csv and loss.png from the Trainer's log (kept in the checkpoints, so a resumed run
     still has every step's loss)."""
-    from ucli.artifacts import write_csv
+    from ucli.artifacts import write_table
 
     losses = [
         {"step": e["step"], "epoch": e.get("epoch"), "loss": e.get("loss"), "eval_loss": e.get("eval_loss"),
@@ -155,7 +155,8 @@ def _write_losses(trainer: Any, out: Path, title: str) -> list[dict[str, Any]]:
         for e in trainer.state.log_history
         if "loss" in e or "eval_loss" in e
     ]  # fmt: skip
-    write_csv(out / "loss.csv", losses, ["step", "epoch", "loss", "eval_loss", "learning_rate"])
+    write_table(out / "loss.csv", losses, "halluc.finetune.loss", fieldnames=["step", "epoch", "loss", "eval_loss", "learning_rate"],
+                config={"adapter": str(out)})  # fmt: skip
     plot_losses(losses, out / "loss.png", title)
     return losses
 

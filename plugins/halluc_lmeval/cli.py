@@ -103,12 +103,13 @@ def summarize(
 ) -> None:
     """One tidy CSV (phase, adapter, task, metric, seed, value, stderr, n) and mean +- sd over seeds."""
     from halluc_lmeval.analysis import mean_sd, missing_seeds, read_cells, tidy_rows
-    from ucli.artifacts import write_csv
+    from ucli.artifacts import write_table
 
     cells = read_cells(root, include_drafts)
     rows = tidy_rows(cells)
     out = output or root / "summary.csv"
-    write_csv(out, rows, ["phase", "adapter", "task", "metric", "seed", "value", "stderr", "n", "draft"])
+    write_table(out, rows, "halluc.eval.summary", fieldnames=["phase", "adapter", "task", "metric", "seed", "value",
+                "stderr", "n", "draft"], config={"root": str(root), "include_drafts": include_drafts})  # fmt: skip
     gaps = missing_seeds(cells)
     for gap in gaps:
         console.warn(gap)
@@ -142,17 +143,33 @@ def compare_(
 ) -> None:
     """Deltas post - pre per task and metric, with a paired test per seed on the per-sample logs."""
     from halluc_lmeval.analysis import compare, read_cells
-    from ucli.artifacts import write_csv
+    from ucli.artifacts import write_table
 
     result = compare(read_cells(root, include_drafts), pre, post, seed)
     out = output or root / f"compare_{post.replace('/', '_')}.csv"
-    write_csv(out, result["per_seed"], sorted({k for r in result["per_seed"] for k in r},
-                                               key=["task", "metric", "seed", "pre", "post", "delta", "n_pairs", "test",
-                                                    "p_value", "b", "c", "ci_low", "ci_high"].index))  # fmt: skip
-    write_csv(
-        out.with_name(out.stem + "_mean.csv"),
-        [{**m, "seeds": ",".join(map(str, m["seeds"]))} for m in result["mean"]],
-    )
+    prov = {
+        "seed": seed,
+        "config": {"root": str(root), "pre": pre, "post": post, "include_drafts": include_drafts},
+    }
+    order = [
+        "task",
+        "metric",
+        "seed",
+        "pre",
+        "post",
+        "delta",
+        "n_pairs",
+        "test",
+        "p_value",
+        "b",
+        "c",
+        "ci_low",
+        "ci_high",
+    ]
+    write_table(out, result["per_seed"], "halluc.eval.compare",
+                fieldnames=sorted({k for r in result["per_seed"] for k in r}, key=order.index), **prov)  # fmt: skip
+    write_table(out.with_name(out.stem + "_mean.csv"),
+                [{**m, "seeds": ",".join(map(str, m["seeds"]))} for m in result["mean"]], "halluc.eval.compare-mean", **prov)  # fmt: skip
     if json_out:
         console.print_json({"output": str(out), **result})
         return
@@ -184,7 +201,7 @@ def export(
     """The experiment matrix (markdown), the adapter recipe table (markdown + CSV) and the delta CSV."""
     from halluc_lmeval.analysis import read_cells
     from halluc_lmeval.reports import delta_summary, matrix_markdown, recipes
-    from ucli.artifacts import write_csv, write_text
+    from ucli.artifacts import write_table, write_text
 
     cells = read_cells(root, include_drafts)
     out = output or root / "export"
@@ -194,11 +211,11 @@ def export(
     table = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)] if rows else ["(no adapters)"]
     table += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
     write_text(out / "recipes.md", "\n".join(table) + "\n")
-    write_csv(out / "recipes.csv", rows, keys)
+    prov = {"config": {"root": str(root), "pre": pre, "include_drafts": include_drafts}}
+    write_table(out / "recipes.csv", rows, "halluc.eval.recipes", fieldnames=keys, **prov)
     deltas = delta_summary(cells, pre) if any(c.phase != pre for c in cells) else []
-    write_csv(
-        out / "deltas.csv", deltas, ["phase", "adapter", "task", "metric", "seeds", "mean_delta", "sd_delta"]
-    )
+    write_table(out / "deltas.csv", deltas, "halluc.eval.deltas",
+                fieldnames=["phase", "adapter", "task", "metric", "seeds", "mean_delta", "sd_delta"], **prov)  # fmt: skip
     files = [str(out / name) for name in ("matrix.md", "recipes.md", "recipes.csv", "deltas.csv")]
     console.result(
         {"output": str(out), "files": files, "adapters": len(rows), "deltas": len(deltas)},

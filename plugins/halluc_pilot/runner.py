@@ -346,14 +346,16 @@ async def _run_all(config, chosen, prompts, journals, run, bars) -> None:
 def _write_outputs(
     config, raw_config, prompts, chosen, journals, run: PilotRun, prompts_file, seconds
 ) -> None:
-    from ucli.artifacts import write_artifact, write_jsonl
+    from ucli.artifacts import write_artifact, write_table
     from ucli.secrets import redact
 
     order = {p.id: i for i, p in enumerate(prompts)}
     runs: list[dict[str, Any]] = []
     for v in chosen:
         records = sorted(journals[v.key].records(), key=lambda r: order.get(r["prompt_id"], len(order)))
-        write_jsonl(run.output / "results" / f"{v.key}.jsonl", records)
+        write_table(run.output / "results" / f"{v.key}.jsonl", records, "halluc.pilot.variant-results",
+                    inputs=[prompts_file] if prompts_file else [], seed=config.seed,
+                    config={"run_id": run.run_id, "variant": v.key})  # fmt: skip
         runs.extend(records)
     metadata = {"run_id": run.run_id, "prompts_file": str(prompts_file) if prompts_file else None,
                 "num_prompts": len(prompts), "variants": [f"{v.model.name}/{v.name}" for v in chosen],

@@ -17,11 +17,13 @@ from halluc_probe.dataset import SPLITS, load_dataset
 from halluc_probe.hidden import array_name
 from halluc_probe.probes import load_probes, scores
 
+ANALYSIS_SCHEMA = "halluc.probe.analysis"
+
 
 def analyze(dataset: str | Path, probes: str | Path, output: str | Path, seed: int = 0) -> dict[str, Any]:
     from sklearn.decomposition import PCA
 
-    from ucli.artifacts import require_file_path, write_parquet
+    from ucli.artifacts import require_file_path, write_table
 
     out = require_file_path(output)
     meta, saved = load_probes(probes)
@@ -41,6 +43,7 @@ def analyze(dataset: str | Path, probes: str | Path, output: str | Path, seed: i
             **{k: float(method_scores[k][i]) for k in ("accuracy_probe", "se_probe", "entropy_baseline")},
             "pca_x": float(xy[i, 0]), "pca_y": float(xy[i, 1]),
         })  # fmt: skip
-    write_parquet(out, rows)
+    write_table(out, rows, ANALYSIS_SCHEMA, inputs=[Path(probes) / "probes.json", Path(dataset) / "dataset.json"],
+                seed=seed, config={"dataset": str(dataset), "probes": str(probes), "projection_layer": layer})  # fmt: skip
     return {"output": str(out), "rows": len(rows), "projection_layer": layer,
             "explained_variance": [float(v) for v in np.round(pca.explained_variance_ratio_, 4)]}  # fmt: skip

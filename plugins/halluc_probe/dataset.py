@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from halluc_probe.entropy import ENTROPY_SCHEMA
 from halluc_probe.hidden import array_name, read_hidden
 from halluc_probe.runs import read_runs
 from halluc_probe.semantic_entropy import best_split_threshold
@@ -55,7 +56,7 @@ def build_dataset(runs: str | Path, entropy: str | Path, hidden: str | Path, out
         raise BadInput(f"--split: expected three positive fractions summing to 1, got {list(fractions)}")
     run_records = {str(r["id"]): r for r in read_runs(runs)}
     se = {}
-    for rec in read_records(entropy):
+    for rec in read_records(entropy, ENTROPY_SCHEMA):
         if "semantic_entropy" not in rec.data:
             raise BadInput(
                 f"{rec.loc}: field 'semantic_entropy' is missing (not a `halluc probe entropy` output?)"

@@ -62,7 +62,7 @@ def compute_entropy(
     cfg: EntropyConfig, runs: str | Path, output: str | Path, resume: bool = False
 ) -> dict[str, Any]:
     from halluc_probe.equivalence import make_judge
-    from ucli.artifacts import require_file_path, write_artifact, write_jsonl
+    from ucli.artifacts import require_file_path, write_table
     from ucli.journal import Journal, preflight
 
     out = require_file_path(output)
@@ -90,7 +90,6 @@ def compute_entropy(
     few = sum(r["few_samples"] for r in ordered)
     if few:
         console.warn(f"{few} question(s) have fewer than 2 samples: entropy 0, flagged few_samples")
-    write_jsonl(out, ordered)
     summary = {
         "questions": len(ordered),
         "few_samples": few,
@@ -98,7 +97,8 @@ def compute_entropy(
         "mean_clusters": sum(r["n_clusters"] for r in ordered) / len(ordered),
         "judge_calls": judge.calls,
     }
-    write_artifact(out.with_name(out.name + ".meta.json"), ENTROPY_SCHEMA, 1, summary, inputs=[runs],
-                   config=cfg.model_dump(mode="json"))  # fmt: skip
+    write_table(
+        out, ordered, ENTROPY_SCHEMA, summary=summary, inputs=[runs], config=cfg.model_dump(mode="json")
+    )
     journal_path.unlink()
     return {"output": str(out), **summary}

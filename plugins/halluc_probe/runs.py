@@ -87,7 +87,7 @@ def load_questions(cfg: GenerateConfig) -> tuple[Any, list[Any]]:
 def generate_runs(cfg: GenerateConfig, output: str | Path, resume: bool = False) -> dict[str, Any]:
     """Sample, judge and write `output` (+ `.meta.json`); returns a summary."""
     from halluc_backends import SamplingParams, backend_class
-    from ucli.artifacts import require_file_path, write_artifact, write_jsonl
+    from ucli.artifacts import require_file_path, write_table
     from ucli.journal import Journal, preflight
 
     out = require_file_path(output)
@@ -134,11 +134,10 @@ def generate_runs(cfg: GenerateConfig, output: str | Path, resume: bool = False)
     finally:
         journal.close()
     ordered = [records[s.id] for s in samples]
-    write_jsonl(out, ordered)
     summary = {"questions": len(ordered), "accuracy": sum(r["correct"] for r in ordered) / len(ordered)}
     fingerprint = getattr(getattr(backend, "lm", None), "fingerprint", None)
-    write_artifact(out.with_name(out.name + ".meta.json"), RUNS_SCHEMA, 1, summary, model=fingerprint,
-                   inputs=[cfg.data] if cfg.data else [], seed=cfg.seed, config=cfg.model_dump(mode="json"))  # fmt: skip
+    write_table(out, ordered, RUNS_SCHEMA, summary=summary, model=fingerprint, inputs=[cfg.data] if cfg.data else [],
+                seed=cfg.seed, config=cfg.model_dump(mode="json"))  # fmt: skip
     journal_path.unlink()
     return {"output": str(out), "samples_per_question": cfg.k, **summary}
 
@@ -148,7 +147,7 @@ def read_runs(path: str | Path) -> list[dict[str, Any]]:
     from ucli.data import read_records
 
     records = []
-    for rec in read_records(path):
+    for rec in read_records(path, RUNS_SCHEMA):
         d = rec.data
         for key in ("id", "question", "samples", "greedy", "correct"):
             if key not in d:

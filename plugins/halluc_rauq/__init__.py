@@ -45,6 +45,8 @@ _EXPORTS = {
     "collect": "threshold",
     "theta_payload": "threshold",
     "BASELINE": "control_eval",
+    "RECORDS_SCHEMA": "control_eval",
+    "SCORES_SCHEMA": "api",
     "CONTROLLER": "control_eval",
     "evaluate": "control_eval",
     "versus_greedy": "control_eval",

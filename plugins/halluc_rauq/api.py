@@ -24,6 +24,7 @@ from ucli.errors import BadInput
 from ucli.models import LoadedModel
 
 Judge = Callable[[PromptPair, str], bool]
+SCORES_SCHEMA = "halluc.rauq.scores"  # scores.jsonl (its sidecar: scores.jsonl.meta.json)
 
 
 def _quiet(n: int) -> None:

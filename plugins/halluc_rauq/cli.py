@@ -238,10 +238,10 @@ def score(
     json_out: bool = options.JSON,
 ) -> None:
     """Greedy-decode every prompt and score it with RAUQ (one JSON line per sample; resumable)."""
-    from halluc_rauq.api import ScoreConfig
+    from halluc_rauq.api import SCORES_SCHEMA, ScoreConfig
     from halluc_rauq.api import score as score_with_rauq
     from halluc_rauq.calibration import check_heads_file, load_heads
-    from ucli.artifacts import require_file_path, write_jsonl
+    from ucli.artifacts import require_file_path, write_table
     from ucli.journal import preflight
 
     config = ScoreConfig(alpha=alpha, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
@@ -264,7 +264,8 @@ def score(
     with console.progress("scoring", total=len(pairs)) as advance:
         scored = score_with_rauq(lm, pairs, journal_path=journal_path, resume=resume, config=config, heads=heads,
                                  judge=judge, run_config=run_config, progress=advance)  # fmt: skip
-    write_jsonl(output, scored.records)
+    write_table(output, scored.records, SCORES_SCHEMA, model=lm.fingerprint, inputs=[p for p in (data, heads_file) if p],
+                seed=seed, config={**run_config, **asdict(config), "alpha": scored.alpha, "layers": scored.layers})  # fmt: skip
     journal_path.unlink()
     _show_scores(scored, output, lm.fingerprint.name, json_out)
 

@@ -25,6 +25,7 @@ from ucli.errors import BadInput
 from ucli.journal import Journal
 
 CONTROL_SCHEMA = "halluc.control.eval"
+RECORDS_SCHEMA = "halluc.control.records"  # controller.jsonl, baseline.jsonl (one record per sample)
 ABLATION_SCHEMA = "halluc.control.ablation"
 BASELINE = "baseline"
 CONTROLLER = "controller"
@@ -371,7 +372,7 @@ def run_control_eval(
 ) -> dict[str, Any]:
     """`control eval`: journal in `output` while running; then controller.jsonl (+ baseline.jsonl),
     summary.json with provenance, and the journal removed."""
-    from ucli.artifacts import write_artifact, write_jsonl
+    from ucli.artifacts import write_artifact, write_table
     from ucli.journal import preflight
 
     output = Path(output)
@@ -387,7 +388,8 @@ def run_control_eval(
     files = {}
     for arm, records in arms.items():
         files[arm] = f"{arm}.jsonl"
-        write_jsonl(output / files[arm], records)
+        write_table(output / files[arm], records, RECORDS_SCHEMA, model=lm.fingerprint, inputs=list(inputs),
+                    seed=config.seed, config={**run_config, "arm": arm})  # fmt: skip
     summary = {arm: summarize(records) for arm, records in arms.items()}
     payload = {"benchmark": bench.name, "split": run_config.get("split"), "n": len(samples),
                "summary": summary, "files": files}  # fmt: skip
