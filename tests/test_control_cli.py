@@ -138,7 +138,8 @@ def test_eval_writes_per_sample_records_and_a_summary(cli, setup, tmp_path):
     res = cli("control", "eval", "-b", "local", "--data-file", setup["data"], *base_args(setup, "--theta", "2"),
               "--max-new-tokens", 10, "-o", out, "--baseline")  # fmt: skip
     assert res.exit_code == 0, res.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["baseline.jsonl", "controller.jsonl", "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["baseline.jsonl", "baseline.jsonl.meta.json", "controller.jsonl",
+                                                     "controller.jsonl.meta.json", "summary.json"]  # fmt: skip
     ctl, base = read(out / "controller.jsonl"), read(out / "baseline.jsonl")
     assert [r["sample_id"] for r in ctl] == [r["sample_id"] for r in base] and len(ctl) == len(QUESTIONS)
     for c, b in zip(ctl, base, strict=True):

@@ -33,7 +33,8 @@ def test_run_folder_tells_the_whole_story(tiny_llama, calibration, tmp_path):
     config = DemoConfig(model=str(tiny_llama), limit=4, max_new_tokens=TOKENS, output=out,
                         load=LoadOptions(device="cpu"), seed=5, calibration=calibration)  # fmt: skip
     result = run_demo(config=config)
-    names = ["baseline.jsonl", "controller.jsonl", "heads.json", "run.json", "theta.json"]
+    names = ["baseline.jsonl", "baseline.jsonl.meta.json", "controller.jsonl", "controller.jsonl.meta.json",
+             "heads.json", "run.json", "theta.json"]  # fmt: skip
     assert sorted(p.name for p in out.iterdir()) == names
     base, ctl = read(out / "baseline.jsonl"), read(out / "controller.jsonl")
     facts = get_benchmark("facts")
