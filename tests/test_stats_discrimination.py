@@ -84,3 +84,21 @@ def test_resamples_with_one_class_are_left_out():
 def test_bad_input(scores, labels, message):
     with pytest.raises(BadInput, match=message):
         auroc(scores, labels)
+
+
+def test_paired_areas_equal_sorting_every_resample():
+    """Counting draws per item and sorting each score once gives what sorting each resample gives,
+    ties included, for every score on the same resamples."""
+    import numpy as np
+
+    from halluc_stats.discrimination import _sorted_rows, curve_areas, paired_areas
+    from halluc_stats.resampling import index_batches
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(300) < 0.4).astype(float)
+    scores = np.round(rng.normal(size=(3, 300)) + y, 1)  # rounded: many ties
+    roc, ap = paired_areas(scores, y, 50, seed=4)
+    idx = next(index_batches(np.random.default_rng(4), 300, 50, row_cost=4))
+    for e in range(3):
+        r, a = curve_areas(*_sorted_rows(scores[e][idx], y[idx]))
+        assert np.allclose(r, roc[e], atol=1e-12) and np.allclose(a, ap[e], atol=1e-12)

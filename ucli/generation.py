@@ -25,9 +25,10 @@ def generate(
 ) -> list[dict[str, Any]]:
     """Answers for one left-padded batch: greedy at temperature 0, else sampled (seed torch first).
 
-    Per answer: text, token ids and strings (up to eos), the log-probability of each chosen token
-    and, with `top_logprobs` k, the k most probable tokens of each step, all from the raw logits
-    (before temperature or top-p); prompt and answer token counts; why it stopped.
+    Per answer: text, token ids and strings (up to eos), the log-probability of each chosen token,
+    each step's entropy (nats) and top-1 minus top-2 probability (what single-pass uncertainty
+    estimators read) and, with `top_logprobs` k, the k most probable tokens of each step, all from
+    the raw logits (before temperature or top-p); prompt and answer token counts; why it stopped.
     """
     import torch
 
@@ -49,11 +50,16 @@ def generate(
     new = out.sequences[:, enc["input_ids"].shape[1] :]
     logprobs = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1)
     chosen = logprobs.gather(-1, new.unsqueeze(-1)).squeeze(-1)
+    entropies = -(logprobs.exp() * logprobs).sum(-1)
+    top2 = logprobs.topk(2, dim=-1).values.exp()
+    margins = top2[..., 0] - top2[..., 1]
     top = logprobs.topk(top_logprobs, dim=-1) if top_logprobs else None
     eos = eos_ids(lm)
     decode = lm.tokenizer.decode
     rows = []
-    for b, (ids, lps) in enumerate(zip(new.tolist(), chosen.tolist(), strict=True)):
+    for b, (ids, lps, ents, gaps) in enumerate(
+        zip(new.tolist(), chosen.tolist(), entropies.tolist(), margins.tolist(), strict=True)
+    ):
         stop = next((i for i, t in enumerate(ids) if t in eos), None)
         keep = ids if stop is None else ids[:stop]
         row = {
@@ -61,6 +67,8 @@ def generate(
             "token_ids": keep,
             "tokens": [decode([t]) for t in keep],
             "logprobs": lps[: len(keep)],
+            "entropies": ents[: len(keep)],
+            "margins": gaps[: len(keep)],
             "finish_reason": "length" if stop is None else "eos",
             "prompt_tokens": int(enc["attention_mask"][b].sum()),
             "generated_tokens": len(keep) + (stop is not None),

@@ -28,6 +28,7 @@ GROUPS = {
     "commands": "halluc.commands",
     "backends": "halluc.backends",
     "benchmarks": "halluc.benchmarks",
+    "estimators": "halluc.estimators",
 }
 FIRST_PARTY_DIST = "halluc"
 

@@ -112,6 +112,10 @@ def entropy_confidence(logits) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64)
     z = z - z.max(axis=-1, keepdims=True)
     log_probs = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-    entropy = -(np.exp(log_probs) * log_probs).sum(axis=-1)
+    return entropy_log_confidence(-(np.exp(log_probs) * log_probs).sum(axis=-1), z.shape[-1])
+
+
+def entropy_log_confidence(entropies, vocab_size: int) -> np.ndarray:
+    """log(log|V| - H_i) from per-token entropies (nats): the entropy variant's stand-in for log p(y_i)."""
     with np.errstate(divide="ignore"):
-        return np.log(np.clip(math.log(z.shape[-1]) - entropy, 0.0, None))
+        return np.log(np.clip(math.log(vocab_size) - np.asarray(entropies, dtype=np.float64), 0.0, None))

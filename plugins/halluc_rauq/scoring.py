@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from halluc_rauq.attention import capture_previous_token_attention
-from halluc_rauq.scorer import rauq_scores
+from halluc_rauq.scorer import entropy_log_confidence, rauq_scores
 from ucli.data import PromptPair
 from ucli.generation import generate
 from ucli.journal import Journal
@@ -67,16 +67,23 @@ def score_pairs(
                 "finish_reason": gen["finish_reason"],
                 "alpha": alpha,
             }
+            record.update(
+                token_logprobs=gen["logprobs"], token_entropy=gen["entropies"], token_margin=gen["margins"]
+            )
             if pair.id in results:
                 r = rauq_scores(gen["logprobs"], results[pair.id], layers, alpha, heads)
+                # the entropy variant: log(log|V| - H_i) in place of log p(y_i), same heads and attention
+                confidence = entropy_log_confidence(gen["entropies"], lm.fingerprint.vocab_size).tolist()
+                entropy_variant = rauq_scores(confidence, results[pair.id], layers, alpha, heads)
                 record.update(
+                    rauq_entropy=entropy_variant.sequence,
                     rauq=r.sequence,
                     rauq_layers={str(k): v for k, v in r.layers.items()},
                     token_rauq=r.tokens,
                     heads={str(k): v for k, v in r.heads.items()},
                 )
             else:  # an empty answer has no tokens to score
-                record.update(rauq=None, rauq_layers={}, token_rauq=[], heads={})
+                record.update(rauq=None, rauq_entropy=None, rauq_layers={}, token_rauq=[], heads={})
             if pair.reference is not None and judge is not None:
                 record.update(reference=pair.reference, correct=int(judge(pair, gen["answer"])))
             journal.append(record)

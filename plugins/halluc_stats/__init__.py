@@ -4,6 +4,7 @@ Python API (each also behind a `halluc stats` command):
 
     from halluc_stats import mcnemar, mcnemar_counts, bootstrap, paired_bootstrap, auroc, prr
     from halluc_stats import load_pairs, load_tables      # result files -> paired / per-file arrays
+    from halluc_stats import paired_areas, holm           # several scores on shared resamples; Holm
 
 Names load on first use so that `halluc --help` never imports numpy, scipy or scikit-learn.
 """
@@ -20,6 +21,8 @@ _EXPORTS = {
     "PairedBootstrapResult": "resampling",
     "auroc": "discrimination",
     "DiscriminationResult": "discrimination",
+    "paired_areas": "discrimination",
+    "holm": "multiple",
     "prr": "rejection",
     "rejection_curves": "rejection",
     "PRRResult": "rejection",

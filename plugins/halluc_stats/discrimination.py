@@ -117,3 +117,51 @@ def auroc(
         auc, float(roc_lo), float(roc_hi), ap, float(ap_lo), float(ap_hi), float(p), n, n_pos,
         bool(higher_is_positive), confidence, n_resamples, int(ok.sum()), n_permutations, seed,
     )  # fmt: skip
+
+
+def paired_areas(
+    scores: np.ndarray, labels: np.ndarray, n_resamples: int, seed: int | None = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap AUROC and average precision of several scores [E, n] (higher = positive) against
+    one label vector, every score on the same resampled items, so that differences between scores
+    are paired: returns two [E, n_resamples] arrays (NaN where a resample holds one class).
+
+    A resample is its count of draws per item, so each score is sorted once: the curves of a
+    resample are weighted cumulative sums along that order, evaluated at the ends of tied groups
+    (the values `curve_areas` gives on the resampled rows, without sorting each of them)."""
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    n = y.size
+    rng = np.random.default_rng(seed)
+    roc, ap = [], []
+    for idx in index_batches(rng, n, n_resamples, row_cost=4):
+        offsets = np.arange(idx.shape[0], dtype=np.int64)[:, None] * n
+        counts = np.bincount((idx + offsets).ravel(), minlength=idx.shape[0] * n).reshape(idx.shape[0], n)
+        rows_roc, rows_ap = [], []
+        for score in s:
+            order = np.argsort(-score, kind="stable")
+            w, ys = counts[:, order].astype(np.float64), y[order]
+            end = np.ones(n, dtype=bool)
+            end[:-1] = score[order][:-1] != score[order][1:]
+            r, a = _weighted_areas(np.cumsum(w * ys, axis=1), np.cumsum(w * (1.0 - ys), axis=1), end)
+            rows_roc.append(r)
+            rows_ap.append(a)
+        roc.append(np.stack(rows_roc))
+        ap.append(np.stack(rows_ap))
+    return np.concatenate(roc, axis=1), np.concatenate(ap, axis=1)
+
+
+def _weighted_areas(tps: np.ndarray, fps: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """AUROC (trapezoids) and average precision (steps) from running true/false positive counts,
+    evaluated only where `end` marks the last item of a group of tied scores."""
+    tps_e, fps_e = tps[:, end], fps[:, end]
+    zero = np.zeros((tps.shape[0], 1))
+    prev_t, prev_f = np.hstack([zero, tps_e[:, :-1]]), np.hstack([zero, fps_e[:, :-1]])
+    pos, neg = tps[:, -1], fps[:, -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        roc = ((fps_e - prev_f) * (tps_e + prev_t) / 2.0).sum(axis=1) / (pos * neg)
+        precision = np.where(tps_e + fps_e > 0, tps_e / (tps_e + fps_e), 0.0)
+        ap = ((tps_e - prev_t) * precision).sum(axis=1) / pos
+    bad = (pos == 0) | (neg == 0)
+    roc[bad], ap[bad] = np.nan, np.nan
+    return roc, ap

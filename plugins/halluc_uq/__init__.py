@@ -1,0 +1,25 @@
+"""Uncertainty estimators that register themselves (`halluc.estimators`), and `halluc uq`.
+
+Python API:
+
+    from halluc_uq import Estimator, registry, choose            # the estimators installed
+    from halluc_uq import score_estimators, build_report         # score once, then compare
+
+Names load on first use so that `halluc --help` never imports torch or scikit-learn.
+"""
+
+from ucli.lazy import lazy_exports
+
+_EXPORTS = {
+    "Estimator": "estimators",
+    "registry": "estimators",
+    "choose": "estimators",
+    "BUILT_IN": "estimators",
+    "score_estimators": "scoring",
+    "questions": "scoring",
+    "UQ_SCHEMA": "scoring",
+    "build_report": "report",
+    "calibration_errors": "report",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -1,0 +1,165 @@
+"""`halluc uq`: score answers with every uncertainty estimator in one decode, then compare them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ucli import console, options
+
+app = typer.Typer(help="Uncertainty estimators: score once, compare every method with paired statistics.",
+                  no_args_is_help=True)  # fmt: skip
+
+
+@app.command("list")
+def list_(json_out: bool = options.JSON) -> None:
+    """The installed estimators: what each needs and where it comes from."""
+    from halluc_uq.estimators import registry
+
+    rows = [{"name": e.name, "needs": sorted(e.needs), "level": e.level, "reference": e.reference,
+             "formula": e.formula} for e in registry().values()]  # fmt: skip
+    if json_out:
+        console.print_json({"estimators": rows})
+        return
+    table = [(r["name"], ", ".join(r["needs"]), r["reference"]) for r in rows]
+    console.out.print(console.table("uncertainty estimators", ["name", "needs", "reference"], table))
+
+
+@app.command()
+def score(
+    benchmark: str | None = typer.Option(
+        None, "--benchmark", "-b", help="Registered benchmark (see `halluc benchmarks list`)."
+    ),
+    data: Path | None = typer.Option(
+        None, "--data", help="Your prompt/reference file instead of a benchmark."
+    ),
+    split: str = typer.Option("test", "--split", help="Benchmark split."),
+    estimators: str = typer.Option(
+        "all", "--estimators", help="Comma list of estimator names, or all (`halluc uq list`)."
+    ),
+    output: Path = options.output("scores.jsonl to write (journal beside it while running).", required=True),
+    model: str = options.MODEL,
+    heads_file: Path | None = typer.Option(
+        None, "--heads", help="Fixed RAUQ heads (heads.json); default: per-sequence heads."
+    ),
+    alpha: float | None = typer.Option(
+        None, "--alpha", help="RAUQ alpha in [0, 1] (default: 0.5 instruct, 0.2 base)."
+    ),
+    layers: str | None = typer.Option(
+        None, "--layers", help="RAUQ layers without --heads, e.g. 10-20 (default: middle third)."
+    ),
+    max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Tokens per answer."),
+    batch_size: int = options.batch_size(8, "Sequences per forward pass."),
+    limit: int | None = options.limit("N questions, drawn with --seed (default: all)."),
+    resume: bool = options.RESUME,
+    device: str = options.DEVICE,
+    dtype: str = options.DTYPE,
+    load_in_4bit: bool = options.LOAD_4BIT,
+    load_in_8bit: bool = options.LOAD_8BIT,
+    adapter: Path | None = options.ADAPTER,
+    seed: int = options.SEED,
+    data_file: Path | None = options.BENCH_DATA_FILE,
+    metric: str | None = options.BENCH_METRIC,
+    steps: int | None = options.BENCH_STEPS,
+    size: int | None = options.BENCH_SIZE,
+    json_out: bool = options.JSON,
+) -> None:
+    """Greedy-decode every question once (batched) and score each answer with every chosen estimator."""
+    from halluc_rauq import ScoreConfig, load_heads
+    from halluc_uq.estimators import choose
+    from halluc_uq.scoring import UQ_SCHEMA, questions, score_estimators
+    from ucli.artifacts import require_file_path, write_table
+    from ucli.journal import preflight
+    from ucli.models import load_model
+
+    load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
+    chosen = choose(estimators)
+    config = ScoreConfig(alpha=alpha, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    require_file_path(output)
+    journal_path = preflight(output, resume, folder=False)
+    if journal_path is None:
+        console.result(
+            {"output": str(output), "complete": True}, json_out, lambda: f"{output}: already complete"
+        )
+        return
+    pairs, judge, source = questions(benchmark=benchmark, data=data, split=split, limit=limit, seed=seed,
+                                     benchmark_options={"data_file": data_file, "metric": metric, "steps": steps, "size": size})  # fmt: skip
+    lm = load_model(model, load)
+    heads = load_heads(heads_file, lm.fingerprint)[0] if heads_file else None
+    run_config = {
+        "model": model,
+        "source": source,
+        "limit": limit,
+        "seed": seed,
+        "heads": str(heads_file) if heads_file else None,
+    }
+    with console.progress("scoring", total=len(pairs)) as advance:
+        records = score_estimators(lm, pairs, estimators=chosen, journal_path=journal_path, resume=resume, config=config,
+                                   heads=heads, judge=judge, run_config=run_config, progress=advance)  # fmt: skip
+    write_table(output, records, UQ_SCHEMA, model=lm.fingerprint, seed=seed,
+                inputs=[p for p in (data, data_file, heads_file) if p], config={**run_config, "estimators": [e.name for e in chosen]})  # fmt: skip
+    journal_path.unlink()
+    accuracy = sum(r.get("correct", 0) for r in records) / len(records)
+    console.result({"output": str(output), "n": len(records), "accuracy": accuracy, "estimators": [e.name for e in chosen]},
+                   json_out, lambda: f"{len(records)} answers from {source}, accuracy {accuracy:.3f}, "
+                   f"{len(chosen)} estimators -> {output}\nnext: halluc uq report {output}")  # fmt: skip
+
+
+@app.command()
+def report(
+    scores: Path = typer.Argument(..., help="`halluc uq score` output."),
+    reference: str = typer.Option("rauq", "--reference", help="Estimator every other one is tested against."),
+    n_resamples: int = typer.Option(
+        1000, "--n-resamples", min=100, help="Bootstrap resamples (shared by every estimator)."
+    ),
+    seed: int = options.SEED,
+    plot: Path | None = typer.Option(
+        None, "--plot", help="ROC and accuracy-coverage curves of every estimator (PNG)."
+    ),
+    output: Path | None = options.output("report.json to write (with provenance)."),
+    json_out: bool = options.JSON,
+) -> None:
+    """AUROC, AUPRC, PRR, ECE and Brier per estimator, paired tests against --reference, Spearman matrix."""
+    from halluc_uq.report import build_report, plot_report
+    from halluc_uq.scoring import UQ_SCHEMA
+    from ucli.artifacts import write_artifact
+    from ucli.data import read_records
+
+    records = [r.data for r in read_records(scores, UQ_SCHEMA)]
+    result = build_report(records, reference=reference, n_resamples=n_resamples, seed=seed)
+    if output is not None:
+        write_artifact(output, "halluc.uq.report", 1, result, inputs=[scores], seed=seed,
+                       config={"reference": reference, "n_resamples": n_resamples})  # fmt: skip
+    if plot is not None:
+        plot_report(records, plot, f"{scores.name}: {result['n']} answers, {result['n_wrong']} wrong")
+    if json_out:
+        console.print_json(result)
+        return
+    _show(result)
+
+
+def _show(result: dict[str, Any]) -> None:
+    rows = [(r["estimator"], f"{r['auroc']:.3f}", "{:.2f}-{:.2f}".format(*r["auroc_ci"]), f"{r['auprc']:.2f}",
+             f"{r['prr_50']:.2f}", f"{r['prr_100']:.2f}", f"{r['ece']:.2f}", f"{r['brier']:.2f}",
+             "-" if r["p_holm"] is None else f"{r['delta_auroc']:+.3f}", "-" if r["p_holm"] is None else f"{r['p_holm']:.2g}")
+            for r in sorted(result["estimators"], key=lambda r: -r["auroc"])]  # fmt: skip
+    title = f"{result['n']} answers, {result['n_wrong']} wrong; paired against {result['reference']}"
+    legend = (f"AUROC and AUPRC: wrong answers as positives, {result['confidence']:.0%} bootstrap CI over "
+              f"{result['n_resamples']} shared resamples; PRR at 50% and 100% rejection; ECE, Brier after "
+              f"cross-fitted isotonic calibration; dAUROC against {result['reference']}, p paired bootstrap, Holm")  # fmt: skip
+    console.out.print(console.table(title, ["estimator", "AUROC", "CI", "AUPRC", "PRR50", "PRR100", "ECE", "Brier",
+                                            "dAUROC", "p Holm"], rows, caption=legend))  # fmt: skip
+    names, matrix = result["spearman"]["names"], result["spearman"]["matrix"]
+    corr = [
+        (f"{i} {n}", *(f"{v:.2f}" for v in row))
+        for i, (n, row) in enumerate(zip(names, matrix, strict=True), 1)
+    ]
+    console.out.print(
+        console.table(
+            "Spearman correlation between estimators", ["", *map(str, range(1, len(names) + 1))], corr
+        )
+    )
+    if result["left_out"]:
+        console.warn(f"{result['left_out']} answer(s) left out (empty, or no verdict)")

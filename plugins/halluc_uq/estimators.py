@@ -1,0 +1,137 @@
+"""Uncertainty estimators as plugins (entry-point group `halluc.estimators`), and the built-in
+single-pass ones: each computes one number per answer, higher = more uncertain, from the
+statistics one greedy decode already recorded (`halluc_rauq.score`'s records).
+
+A record holds, per generated token: `token_logprobs` (log p of the chosen token), `token_entropy`
+(entropy of the step's distribution, nats), `token_margin` (top-1 minus top-2 probability); and
+per answer `rauq` and `rauq_entropy` (RAUQ and its entropy variant, from attention captured
+during the same decode). An empty answer has no tokens: every estimator gives None for it.
+
+A third-party estimator is one `Estimator` object and one entry point:
+
+    [project.entry-points."halluc.estimators"]
+    my_score = "my_pkg.uq:MY_SCORE"
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ucli.errors import BadInput
+
+# what an estimator may need beyond the greedy answer's token log-probabilities
+NEEDS = ("logprobs", "distributions", "attention", "hidden", "samples", "judge", "second-prompt")
+SINGLE_PASS = frozenset({"logprobs", "distributions", "attention"})
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """One uncertainty method: `compute(record)` gives its value (higher = more uncertain) or None."""
+
+    name: str
+    compute: Callable[[Mapping[str, Any]], float | None]
+    needs: frozenset[str] = frozenset({"logprobs"})
+    level: str = "sequence"  # the value scores a whole answer
+    reference: str = ""
+    formula: str = ""
+    tokens: Callable[[Mapping[str, Any]], list[float]] | None = field(default=None, repr=False)  # per token
+
+    def __post_init__(self) -> None:
+        unknown = set(self.needs) - set(NEEDS)
+        if unknown:
+            raise ValueError(
+                f"estimator {self.name!r}: unknown needs {sorted(unknown)} (known: {', '.join(NEEDS)})"
+            )
+
+    def __call__(self, record: Mapping[str, Any]) -> float | None:
+        if not record.get("token_ids"):
+            return None
+        value = self.compute(record)
+        return None if value is None or math.isnan(value) else float(value)
+
+
+def _logprobs(r: Mapping[str, Any]) -> list[float]:
+    return list(r["token_logprobs"])
+
+
+MSP = Estimator(
+    "msp", lambda r: -sum(_logprobs(r)), frozenset({"logprobs"}),
+    reference="Maximum sequence probability (Fadeeva et al. 2023, LM-Polygraph MaximumSequenceProbability)",
+    formula="-sum_t log p(y_t | y_<t, x)",
+)  # fmt: skip
+PERPLEXITY = Estimator(
+    "perplexity", lambda r: -sum(_logprobs(r)) / len(_logprobs(r)), frozenset({"logprobs"}),
+    reference="Perplexity (Fomicheva et al. 2020; LM-Polygraph Perplexity: the mean negative log-likelihood)",
+    formula="-(1/N) sum_t log p(y_t | y_<t, x)",
+)  # fmt: skip
+MEAN_TOKEN_ENTROPY = Estimator(
+    "mean_token_entropy", lambda r: sum(r["token_entropy"]) / len(r["token_entropy"]), frozenset({"distributions"}),
+    reference="Mean token entropy (Fomicheva et al. 2020; LM-Polygraph MeanTokenEntropy)",
+    formula="(1/N) sum_t H(p(. | y_<t, x))",
+    tokens=lambda r: list(r["token_entropy"]),
+)  # fmt: skip
+MAX_TOKEN_ENTROPY = Estimator(
+    "max_token_entropy", lambda r: max(r["token_entropy"]), frozenset({"distributions"}),
+    reference="Maximum token entropy (Fadeeva et al. 2023; the peak of the per-token entropy)",
+    formula="max_t H(p(. | y_<t, x))",
+    tokens=lambda r: list(r["token_entropy"]),
+)  # fmt: skip
+MIN_TOKEN_PROBABILITY = Estimator(
+    "min_token_probability", lambda r: 1.0 - math.exp(min(_logprobs(r))), frozenset({"logprobs"}),
+    reference="Least likely token (Manakul et al. 2023, SelfCheckGPT's Max(-log p) in probability form)",
+    formula="1 - min_t p(y_t | y_<t, x)",
+    tokens=lambda r: [1.0 - math.exp(lp) for lp in _logprobs(r)],
+)  # fmt: skip
+TOP2_MARGIN = Estimator(
+    "top2_margin", lambda r: 1.0 - min(r["token_margin"]), frozenset({"distributions"}),
+    reference="Top-2 probability margin at the least confident token (the controller's margin signal)",
+    formula="1 - min_t (p_(1),t - p_(2),t)",
+    tokens=lambda r: [1.0 - m for m in r["token_margin"]],
+)  # fmt: skip
+RAUQ = Estimator(
+    "rauq", lambda r: r.get("rauq"), frozenset({"logprobs", "attention"}),
+    reference="RAUQ (Vazhentsev et al. 2025): recurrent attention-weighted confidence, max over layers",
+    formula="max_l -(1/N) sum_i log c_l(y_i), c_l = a p + (1 - a) attn_l(i, i-1) c_l(y_(i-1))",
+    tokens=lambda r: list(r["token_rauq"]),
+)  # fmt: skip
+RAUQ_ENTROPY = Estimator(
+    "rauq_entropy", lambda r: r.get("rauq_entropy"), frozenset({"distributions", "attention"}),
+    reference="RAUQ's entropy variant (Vazhentsev et al. 2025, sec. 3): log(log|V| - H_i) in place of log p",
+    formula="RAUQ with log p(y_i) replaced by log(log|V| - H_i)",
+)  # fmt: skip
+
+BUILT_IN = (MSP, PERPLEXITY, MEAN_TOKEN_ENTROPY, MAX_TOKEN_ENTROPY, MIN_TOKEN_PROBABILITY, TOP2_MARGIN, RAUQ,
+            RAUQ_ENTROPY)  # fmt: skip
+
+
+def registry() -> dict[str, Estimator]:
+    """Every estimator that loaded, by name (entry points `halluc.estimators`; a failed one is
+    listed by `halluc plugins`, not here)."""
+    from ucli import plugins
+
+    found = {}
+    for info in plugins.discover("estimators"):
+        if info.status == "ok" and isinstance(info.obj, Estimator):
+            found[info.name] = info.obj
+    return found
+
+
+def choose(spec: str, available: dict[str, Estimator] | None = None) -> list[Estimator]:
+    """`all` or a comma list of names, in the order given; an unknown name lists the known ones."""
+    available = available if available is not None else registry()
+    if spec.strip() == "all":
+        return list(available.values())
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n for n in names if n not in available]
+    if unknown or not names:
+        raise BadInput(f"--estimators: unknown estimator {unknown[0] if unknown else spec!r} "
+                       f"(available: {', '.join(available)}, or all)")  # fmt: skip
+    chosen = [available[n] for n in dict.fromkeys(names)]
+    beyond = [e.name for e in chosen if not e.needs <= SINGLE_PASS]
+    if beyond:
+        raise BadInput(f"--estimators: {', '.join(beyond)} need(s) more than one greedy pass "
+                       "(samples, a judge or a second prompt), which `uq score` does not run yet")  # fmt: skip
+    return chosen

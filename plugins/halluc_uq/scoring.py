@@ -1,0 +1,62 @@
+"""`halluc uq score`: one batched greedy decode (the decoder of `calibrate score`), then every
+chosen estimator on each answer, journaled per sample."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from halluc_uq.estimators import Estimator
+from ucli.data import PromptPair
+
+UQ_SCHEMA = "halluc.uq.scores"
+
+
+def questions(*, benchmark: str | None, data: Path | None, split: str, limit: int | None, seed: int,
+              benchmark_options: dict[str, Any]) -> tuple[list[PromptPair], Callable[[PromptPair, str], bool], str]:  # fmt: skip
+    """The prompts (as the benchmark sends them to a chat model), the benchmark's judge, and where
+    they came from: a registered benchmark's split, or your prompt/reference file (judged by `local`)."""
+    from halluc_benchmarks import get_benchmark
+    from ucli.errors import BadInput
+
+    if (benchmark is None) == (data is None):
+        raise BadInput("give --benchmark NAME or --data FILE (one of them)")
+    given = {k: v for k, v in benchmark_options.items() if v is not None}
+    if data is not None:
+        bench, split, source = (
+            get_benchmark("local", data_file=data, metric=given.get("metric")),
+            "test",
+            str(data),
+        )
+    else:
+        bench, source = get_benchmark(benchmark, **given), f"{benchmark}/{split}"
+    samples = bench.load(split, limit=limit, seed=seed)
+    by_id = {s.id: s for s in samples}
+    pairs = [PromptPair(id=s.id, prompt=bench.chat_message(s), reference=s.reference) for s in samples]
+    return pairs, lambda pair, answer: bench.score(by_id[pair.id], answer).correct, source
+
+
+def score_estimators(
+    lm: Any,
+    pairs: list[PromptPair],
+    *,
+    estimators: list[Estimator],
+    journal_path: Path,
+    resume: bool = False,
+    config: Any = None,
+    heads: dict[int, int] | None = None,
+    judge: Callable[[PromptPair, str], bool] | None = None,
+    run_config: dict[str, Any] | None = None,
+    progress: Callable[[int], None] = lambda n: None,
+) -> list[dict[str, Any]]:
+    """Each pair's scored record (`halluc_rauq.score`) with `uq`: every estimator's value (None
+    for an empty answer), in the pairs' order."""
+    from halluc_rauq import ScoreConfig, score
+
+    run = {**(run_config or {}), "estimators": [e.name for e in estimators]}
+    scored = score(lm, pairs, journal_path=journal_path, resume=resume, config=config or ScoreConfig(), heads=heads,
+                   judge=judge, run_config=run, progress=progress)  # fmt: skip
+    for record in scored.records:
+        record["uq"] = {e.name: e(record) for e in estimators}
+    return scored.records

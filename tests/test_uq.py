@@ -1,0 +1,175 @@
+"""halluc uq: estimators as plugins, one-decode scoring, and the paired report (issue 19)."""
+
+import json
+import math
+import sys
+
+import numpy as np
+import pytest
+
+from halluc_uq import BUILT_IN, Estimator, build_report, calibration_errors, choose, registry
+from ucli.errors import BadInput
+
+RECORD = {
+    "token_ids": [5, 6, 7],
+    "token_logprobs": [-0.1, -2.0, -0.5],
+    "token_entropy": [0.3, 1.7, 0.9],
+    "token_margin": [0.8, 0.1, 0.5],
+    "token_rauq": [0.1, 0.9, 0.4],
+    "rauq": 1.25,
+    "rauq_entropy": 1.5,
+}
+
+
+def test_single_pass_estimators_match_hand_computed_values():
+    by_name = {e.name: e for e in BUILT_IN}
+    expected = {
+        "msp": 2.6,
+        "perplexity": 2.6 / 3,
+        "mean_token_entropy": (0.3 + 1.7 + 0.9) / 3,
+        "max_token_entropy": 1.7,
+        "min_token_probability": 1 - math.exp(-2.0),
+        "top2_margin": 1 - 0.1,
+        "rauq": 1.25,
+        "rauq_entropy": 1.5,
+    }
+    assert {n: pytest.approx(v) for n, v in expected.items()} == {n: by_name[n](RECORD) for n in expected}
+    empty = {**RECORD, "token_ids": [], "token_logprobs": []}
+    assert {e.name: e(empty) for e in BUILT_IN} == dict.fromkeys(expected)  # no tokens: no value
+
+
+def test_the_built_ins_register_through_entry_points_and_a_bad_name_is_one_line():
+    assert {e.name for e in BUILT_IN} <= set(registry())
+    assert [e.name for e in choose("perplexity,rauq")] == ["perplexity", "rauq"]
+    with pytest.raises(BadInput, match=r"--estimators: unknown estimator 'pplx' \(available: .*perplexity"):
+        choose("msp,pplx")
+    with pytest.raises(ValueError, match="unknown needs"):
+        Estimator("x", lambda r: 0.0, frozenset({"telepathy"}))
+
+
+def test_a_third_party_estimator_is_one_module_and_one_entry_point(tmp_path, monkeypatch):
+    """The worked example of docs/uq.md: an answer-length estimator in its own package."""
+    from ucli import plugins
+
+    (tmp_path / "my_uq.py").write_text(
+        "from halluc_uq import Estimator\n"
+        "LENGTH = Estimator('length', lambda r: float(len(r['token_ids'])), frozenset({'logprobs'}),\n"
+        "                   reference='longer answers are riskier')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rows = [*plugins._index(), {"kind": "estimators", "name": "length", "value": "my_uq:LENGTH",
+                                "dist": "my-uq", "version": "0.1", "file": None}]  # fmt: skip
+    monkeypatch.setattr(plugins, "_index", lambda: rows)
+    plugins.discover.cache_clear()
+    try:
+        assert registry()["length"](RECORD) == 3.0
+        assert [e.name for e in choose("length,msp")] == ["length", "msp"]
+    finally:
+        plugins.discover.cache_clear()
+        sys.modules.pop("my_uq", None)
+
+
+def test_generate_records_each_steps_entropy_and_margin_from_the_models_logits(tiny_llama):
+    """Against the distributions of a teacher-forced pass over prompt + answer, computed here."""
+    import torch
+
+    from ucli.generation import generate
+    from ucli.models import load_model
+
+    lm = load_model(str(tiny_llama), device="cpu")
+    prompt = lm.chat_prompt("Name a colour.")
+    gen = generate(lm, [prompt], 6)[0]
+    ids = lm.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    full = torch.cat([ids, torch.tensor([gen["token_ids"]])], dim=1)
+    with torch.no_grad():
+        logp = torch.log_softmax(lm.model(full).logits[0, ids.shape[1] - 1 : -1].double(), dim=-1)
+    probs = logp.exp()
+    top = probs.topk(2, dim=-1).values
+    assert gen["entropies"] == pytest.approx((-(probs * logp).sum(-1)).tolist(), abs=1e-4)
+    assert gen["margins"] == pytest.approx((top[:, 0] - top[:, 1]).tolist(), abs=1e-4)
+
+
+def _records(n=400, seed=1):
+    rng = np.random.default_rng(seed)
+    wrong = rng.random(n) < 0.4
+    good = wrong + rng.normal(0, 0.8, n)  # informative
+    noise = rng.normal(0, 1, n)  # uninformative
+    return [
+        {"correct": int(not w), "uq": {"rauq": float(g), "noise": float(x), "copy": float(g * 2 + 1)}}
+        for w, g, x in zip(wrong, good, noise, strict=True)
+    ]
+
+
+def test_report_numbers_agree_with_scikit_learn_scipy_and_statsmodels():
+    from scipy.stats import spearmanr
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    from statsmodels.stats.multitest import multipletests
+
+    records = _records()
+    result = build_report(records, reference="rauq", n_resamples=300, seed=3)
+    wrong = np.array([1 - r["correct"] for r in records])
+    rows = {r["estimator"]: r for r in result["estimators"]}
+    for name in ("rauq", "noise", "copy"):
+        u = np.array([r["uq"][name] for r in records])
+        assert rows[name]["auroc"] == pytest.approx(roc_auc_score(wrong, u))
+        assert rows[name]["auprc"] == pytest.approx(average_precision_score(wrong, u))
+        lo, hi = rows[name]["auroc_ci"]
+        assert lo <= rows[name]["auroc"] <= hi
+    assert (
+        rows["copy"]["delta_auroc"] == 0 and rows["copy"]["auroc"] == rows["rauq"]["auroc"]
+    )  # a monotone copy
+    assert rows["noise"]["delta_auroc"] < -0.2 and rows["noise"]["p_holm"] < 0.01
+    tested = [rows[n]["p_value"] for n in ("noise", "copy")]
+    holm = multipletests(tested, method="holm")[1]
+    assert [rows["noise"]["p_holm"], rows["copy"]["p_holm"]] == pytest.approx(list(holm))
+    matrix = np.array(result["spearman"]["matrix"])
+    values = np.array([[r["uq"][n] for n in result["spearman"]["names"]] for r in records])
+    assert matrix == pytest.approx(spearmanr(values).statistic, abs=1e-6)
+
+
+def test_calibration_errors_are_cross_fitted_isotonic_ece_and_brier():
+    from sklearn.isotonic import IsotonicRegression
+
+    rng = np.random.default_rng(0)
+    u = rng.random(200)
+    wrong = (rng.random(200) < u).astype(float)  # P(wrong) = u: well calibrated already
+    ece, brier = calibration_errors(u, wrong, seed=7)
+    order = np.random.default_rng(7).permutation(200)
+    a, b = order[:100], order[100:]
+    p = np.empty(200)
+    for fit, apply in ((a, b), (b, a)):
+        iso = IsotonicRegression(y_min=0, y_max=1, increasing=True, out_of_bounds="clip")
+        p[apply] = iso.fit(u[fit], wrong[fit]).predict(u[apply])
+    assert brier == pytest.approx(np.mean((p - wrong) ** 2))
+    assert 0 <= ece < 0.15 and brier < 0.25
+
+
+def test_uq_score_and_report_end_to_end(cli, tiny_llama, tmp_path):
+    data = tmp_path / "q.jsonl"
+    rows = [{"id": f"q{i}", "prompt": f"What is {i} + {i}?", "reference": str(2 * i)} for i in range(6)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "scores.jsonl"
+    res = cli("uq", "score", "--data", data, "-m", tiny_llama, "--device", "cpu", "--estimators", "msp,rauq,top2_margin",
+              "--max-new-tokens", 4, "-o", out, "--json")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    records = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["id"] for r in records] == [f"q{i}" for i in range(6)]
+    for r in records:
+        assert set(r["uq"]) == {"msp", "rauq", "top2_margin"}
+        assert r["uq"]["msp"] == pytest.approx(-sum(r["token_logprobs"])) and r["uq"]["rauq"] == r["rauq"]
+    side = json.loads((tmp_path / "scores.jsonl.meta.json").read_text())
+    assert side["provenance"]["schema"] == "halluc.uq.scores" and side["rows"] == 6
+    again = cli("uq", "score", "--data", data, "-m", tiny_llama, "-o", out)
+    assert again.exit_code == 2 and "--resume" in again.stderr
+    bad = cli(
+        "uq", "score", "--data", data, "-m", tiny_llama, "-o", tmp_path / "x.jsonl", "--estimators", "nope"
+    )
+    assert bad.exit_code == 2 and "unknown estimator 'nope'" in bad.stderr
+    for r in records:  # a random model answers everything wrong: give the report both classes
+        r["correct"] = int(r["id"] in ("q0", "q1", "q2"))
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text("".join(json.dumps(r) + "\n" for r in records))
+    rep = cli("uq", "report", mixed, "--reference", "msp", "--n-resamples", 200, "--json")
+    assert rep.exit_code == 0, rep.stderr
+    doc = json.loads(rep.stdout)
+    assert doc["n"] == 6 and doc["reference"] == "msp" and len(doc["estimators"]) == 3
