@@ -17,6 +17,7 @@ _EXPORTS = {
     "Sample": "base",
     "Score": "metrics",
     "get_benchmark": "registry",
+    "judged_pairs": "registry",
 }
 __all__ = sorted(_EXPORTS)
 

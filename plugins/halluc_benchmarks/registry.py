@@ -24,3 +24,14 @@ def get_benchmark(name: str, **options: Any) -> Benchmark:
             f"benchmark '{name}' does not take {', '.join('--' + e.replace('_', '-') for e in extra)} (it takes: {takes})"
         )
     return cls(**given)
+
+
+def judged_pairs(bench: Benchmark, samples: list) -> tuple[list, Any]:
+    """The samples as prompt/reference pairs, prompted as the benchmark prompts a chat model, and
+    a judge `(pair, answer) -> correct` by the benchmark's own rules (what calibration and
+    scoring read)."""
+    from ucli.data import PromptPair
+
+    by_id = {s.id: s for s in samples}
+    pairs = [PromptPair(id=s.id, prompt=bench.chat_message(s), reference=s.reference) for s in samples]
+    return pairs, lambda pair, answer: bench.score(by_id[pair.id], answer).correct

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from halluc_benchmarks import get_benchmark
+from halluc_benchmarks import get_benchmark, judged_pairs
 from ucli import console
 from ucli.artifacts import require_fresh_dir, run_id, sha256_file, staged_dir, write_artifact, write_table
 from ucli.models import DEFAULT_MODEL, LoadOptions, load_model
@@ -62,7 +62,7 @@ class DemoResult:
 
 def _calibration_pairs(bench: Any, config: DemoConfig) -> tuple:
     """Prompt/reference pairs to calibrate on, their judge and where they came from."""
-    from ucli.data import PromptPair, read_prompt_pairs, select
+    from ucli.data import read_prompt_pairs, select
 
     split, limit, seed = config.calibration_split, config.calibration_limit, config.seed
     if config.calibration:
@@ -70,10 +70,8 @@ def _calibration_pairs(bench: Any, config: DemoConfig) -> tuple:
         by_id = {s.id: s for s in judged.load("test")}
         pairs = select(read_prompt_pairs(config.calibration), limit, seed)  # the one --limit rule
         return pairs, lambda p, answer: judged.score(by_id[p.id], answer).correct, str(config.calibration)
-    samples = bench.load(split, limit=limit, seed=seed)
-    by_id = {s.id: s for s in samples}
-    pairs = [PromptPair(id=s.id, prompt=bench.chat_message(s), reference=s.reference) for s in samples]
-    return pairs, lambda p, answer: bench.score(by_id[p.id], answer).correct, f"{bench.name}/{split}"
+    pairs, judge = judged_pairs(bench, bench.load(split, limit=limit, seed=seed))
+    return pairs, judge, f"{bench.name}/{split}"
 
 
 def _test_questions(config: DemoConfig) -> tuple[Any, Any, str, list[Any]]:

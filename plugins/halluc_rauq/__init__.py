@@ -26,6 +26,7 @@ _EXPORTS = {
     "capture_previous_token_attention": "attention",
     "calibrate_heads": "calibration",
     "load_heads": "calibration",
+    "check_heads_file": "calibration",
     "fit_threshold": "threshold",
     "load_theta": "threshold",
     "score_pairs": "scoring",

@@ -67,7 +67,7 @@ def score(
     json_out: bool = options.JSON,
 ) -> None:
     """Greedy-decode every question once (batched) and score each answer with every chosen estimator."""
-    from halluc_rauq import ScoreConfig, load_heads
+    from halluc_rauq import ScoreConfig, check_heads_file, load_heads
     from halluc_uq.estimators import choose
     from halluc_uq.scoring import UQ_SCHEMA, questions, score_estimators
     from ucli.artifacts import require_file_path, write_table
@@ -78,6 +78,8 @@ def score(
     chosen = choose(estimators)
     config = ScoreConfig(alpha=alpha, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
     require_file_path(output)
+    if heads_file is not None:
+        check_heads_file(heads_file)  # before the model loads
     journal_path = preflight(output, resume, folder=False)
     if journal_path is None:
         console.result(

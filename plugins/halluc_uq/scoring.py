@@ -17,7 +17,7 @@ def questions(*, benchmark: str | None, data: Path | None, split: str, limit: in
               benchmark_options: dict[str, Any]) -> tuple[list[PromptPair], Callable[[PromptPair, str], bool], str]:  # fmt: skip
     """The prompts (as the benchmark sends them to a chat model), the benchmark's judge, and where
     they came from: a registered benchmark's split, or your prompt/reference file (judged by `local`)."""
-    from halluc_benchmarks import get_benchmark
+    from halluc_benchmarks import get_benchmark, judged_pairs
     from ucli.errors import BadInput
 
     if (benchmark is None) == (data is None):
@@ -31,10 +31,8 @@ def questions(*, benchmark: str | None, data: Path | None, split: str, limit: in
         )
     else:
         bench, source = get_benchmark(benchmark, **given), f"{benchmark}/{split}"
-    samples = bench.load(split, limit=limit, seed=seed)
-    by_id = {s.id: s for s in samples}
-    pairs = [PromptPair(id=s.id, prompt=bench.chat_message(s), reference=s.reference) for s in samples]
-    return pairs, lambda pair, answer: bench.score(by_id[pair.id], answer).correct, source
+    pairs, judge = judged_pairs(bench, bench.load(split, limit=limit, seed=seed))
+    return pairs, judge, source
 
 
 def score_estimators(
