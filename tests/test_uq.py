@@ -173,3 +173,40 @@ def test_uq_score_and_report_end_to_end(cli, tiny_llama, tmp_path):
     assert rep.exit_code == 0, rep.stderr
     doc = json.loads(rep.stdout)
     assert doc["n"] == 6 and doc["reference"] == "msp" and len(doc["estimators"]) == 3
+
+
+def test_saved_normalization_maps_new_scores_as_scikit_learn_would(cli, tmp_path):
+    from sklearn.isotonic import IsotonicRegression
+
+    from halluc_uq import apply_normalization, fit_normalization, normalize_scores
+
+    fit_on, new = _records(300, seed=2), _records(100, seed=3)
+    doc = fit_normalization(fit_on, "isotonic")
+    u = np.array([r["uq"]["rauq"] for r in fit_on])
+    wrong = np.array([1 - r["correct"] for r in fit_on])
+    iso = IsotonicRegression(y_min=0, y_max=1, increasing=True, out_of_bounds="clip").fit(u, wrong)
+    fresh = np.array([r["uq"]["rauq"] for r in new])
+    assert normalize_scores(doc, "rauq", fresh) == pytest.approx(iso.predict(fresh))
+    mm = fit_normalization(fit_on, "minmax")
+    lo, hi = mm["maps"]["noise"]["min"], mm["maps"]["noise"]["max"]
+    assert normalize_scores(mm, "noise", [lo, (lo + hi) / 2, hi, hi + 5]).tolist() == pytest.approx(
+        [0, 0.5, 1, 1]
+    )
+    out = apply_normalization(doc, [*new, {"correct": 1, "uq": {"rauq": None, "noise": 0.0, "copy": 1.0}}])
+    assert out[-1]["uq_normalized"]["rauq"] is None and set(out[0]["uq_normalized"]) == {
+        "rauq",
+        "noise",
+        "copy",
+    }
+    # the command pair: fit, save, apply to new scores
+    scores, later = tmp_path / "fit.jsonl", tmp_path / "new.jsonl"
+    scores.write_text("".join(json.dumps(r) + "\n" for r in fit_on))
+    later.write_text("".join(json.dumps(r) + "\n" for r in new))
+    res = cli("uq", "normalize", scores, "--method", "isotonic", "-o", tmp_path / "norm.json")
+    assert res.exit_code == 0, res.stderr
+    res = cli("uq", "apply", later, "--normalization", tmp_path / "norm.json", "-o", tmp_path / "out.jsonl")
+    assert res.exit_code == 0, res.stderr
+    applied = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["uq_normalized"]["rauq"] for r in applied] == pytest.approx(iso.predict(fresh).tolist())
+    bad = cli("uq", "normalize", scores, "--method", "zscore", "-o", tmp_path / "n2.json")
+    assert bad.exit_code == 2 and "--method: unknown 'zscore'" in bad.stderr

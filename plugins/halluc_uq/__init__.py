@@ -4,6 +4,7 @@ Python API:
 
     from halluc_uq import Estimator, registry, choose            # the estimators installed
     from halluc_uq import score_estimators, build_report         # score once, then compare
+    from halluc_uq import fit_normalization, apply_normalization  # raw scores -> [0, 1], saved
 
 Names load on first use so that `halluc --help` never imports torch or scikit-learn.
 """
@@ -19,6 +20,10 @@ _EXPORTS = {
     "questions": "scoring",
     "UQ_SCHEMA": "scoring",
     "build_report": "report",
+    "fit_normalization": "normalize",
+    "apply_normalization": "normalize",
+    "normalize_scores": "normalize",
+    "NORMALIZATION_SCHEMA": "normalize",
     "calibration_errors": "report",
 }
 __all__ = sorted(_EXPORTS)

@@ -142,6 +142,55 @@ def report(
     _show(result)
 
 
+@app.command("normalize")
+def normalize_(
+    scores: Path = typer.Argument(..., help="`halluc uq score` output to fit the maps on."),
+    method: str = typer.Option(
+        "isotonic", "--method", help="isotonic (to P(wrong); needs verdicts) or minmax."
+    ),
+    output: Path = options.output("normalization.json to write (one map per estimator).", required=True),
+    json_out: bool = options.JSON,
+) -> None:
+    """Fit a map from each estimator's raw score to [0, 1] and save it, to apply to new scores."""
+    from halluc_uq.normalize import NORMALIZATION_SCHEMA, fit_normalization
+    from halluc_uq.scoring import UQ_SCHEMA
+    from ucli.artifacts import require_file_path, write_artifact
+    from ucli.data import read_records
+
+    require_file_path(output)
+    doc = fit_normalization([r.data for r in read_records(scores, UQ_SCHEMA)], method)
+    write_artifact(output, NORMALIZATION_SCHEMA, 1, doc, inputs=[scores], config={"method": method})
+    console.result({"output": str(output), "method": method, "n": doc["n"], "estimators": list(doc["maps"])},
+                   json_out, lambda: f"{method} maps of {len(doc['maps'])} estimators from {doc['n']} answers -> {output}")  # fmt: skip
+
+
+@app.command("apply")
+def apply_(
+    scores: Path = typer.Argument(..., help="`halluc uq score` output with new answers."),
+    normalization: Path = typer.Option(..., "--normalization", help="`halluc uq normalize` output."),
+    output: Path = options.output("scores with `uq_normalized` (JSONL) to write.", required=True),
+    json_out: bool = options.JSON,
+) -> None:
+    """Put new scores through saved maps: each record gains `uq_normalized`, in [0, 1]."""
+    from halluc_uq.normalize import NORMALIZATION_SCHEMA, apply_normalization
+    from halluc_uq.scoring import UQ_SCHEMA
+    from ucli.artifacts import load_artifact, require_file_path, write_table
+    from ucli.data import read_records
+
+    require_file_path(output)
+    doc = load_artifact(normalization, NORMALIZATION_SCHEMA)
+    records = apply_normalization(doc, [r.data for r in read_records(scores, UQ_SCHEMA)])
+    write_table(
+        output,
+        records,
+        UQ_SCHEMA,
+        inputs=[scores, normalization],
+        config={"normalization": str(normalization)},
+    )
+    console.result({"output": str(output), "n": len(records), "method": doc["method"]}, json_out,
+                   lambda: f"{len(records)} records through {doc['method']} maps -> {output}")  # fmt: skip
+
+
 def _show(result: dict[str, Any]) -> None:
     rows = [(r["estimator"], f"{r['auroc']:.3f}", "{:.2f}-{:.2f}".format(*r["auroc_ci"]), f"{r['auprc']:.2f}",
              f"{r['prr_50']:.2f}", f"{r['prr_100']:.2f}", f"{r['ece']:.2f}", f"{r['brier']:.2f}",
