@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ucli.errors import BadInput
@@ -37,7 +37,6 @@ class Estimator:
     level: str = "sequence"  # the value scores a whole answer
     reference: str = ""
     formula: str = ""
-    tokens: Callable[[Mapping[str, Any]], list[float]] | None = field(default=None, repr=False)  # per token
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - set(NEEDS)
@@ -71,31 +70,26 @@ MEAN_TOKEN_ENTROPY = Estimator(
     "mean_token_entropy", lambda r: sum(r["token_entropy"]) / len(r["token_entropy"]), frozenset({"distributions"}),
     reference="Mean token entropy (Fomicheva et al. 2020; LM-Polygraph MeanTokenEntropy)",
     formula="(1/N) sum_t H(p(. | y_<t, x))",
-    tokens=lambda r: list(r["token_entropy"]),
 )  # fmt: skip
 MAX_TOKEN_ENTROPY = Estimator(
     "max_token_entropy", lambda r: max(r["token_entropy"]), frozenset({"distributions"}),
     reference="Maximum token entropy (Fadeeva et al. 2023; the peak of the per-token entropy)",
     formula="max_t H(p(. | y_<t, x))",
-    tokens=lambda r: list(r["token_entropy"]),
 )  # fmt: skip
 MIN_TOKEN_PROBABILITY = Estimator(
     "min_token_probability", lambda r: 1.0 - math.exp(min(_logprobs(r))), frozenset({"logprobs"}),
     reference="Least likely token (Manakul et al. 2023, SelfCheckGPT's Max(-log p) in probability form)",
     formula="1 - min_t p(y_t | y_<t, x)",
-    tokens=lambda r: [1.0 - math.exp(lp) for lp in _logprobs(r)],
 )  # fmt: skip
 TOP2_MARGIN = Estimator(
     "top2_margin", lambda r: 1.0 - min(r["token_margin"]), frozenset({"distributions"}),
     reference="Top-2 probability margin at the least confident token (the controller's margin signal)",
     formula="1 - min_t (p_(1),t - p_(2),t)",
-    tokens=lambda r: [1.0 - m for m in r["token_margin"]],
 )  # fmt: skip
 RAUQ = Estimator(
     "rauq", lambda r: r.get("rauq"), frozenset({"logprobs", "attention"}),
     reference="RAUQ (Vazhentsev et al. 2025): recurrent attention-weighted confidence, max over layers",
     formula="max_l -(1/N) sum_i log c_l(y_i), c_l = a p + (1 - a) attn_l(i, i-1) c_l(y_(i-1))",
-    tokens=lambda r: list(r["token_rauq"]),
 )  # fmt: skip
 RAUQ_ENTROPY = Estimator(
     "rauq_entropy", lambda r: r.get("rauq_entropy"), frozenset({"distributions", "attention"}),
