@@ -210,3 +210,51 @@ def test_saved_normalization_maps_new_scores_as_scikit_learn_would(cli, tmp_path
     assert [r["uq_normalized"]["rauq"] for r in applied] == pytest.approx(iso.predict(fresh).tolist())
     bad = cli("uq", "normalize", scores, "--method", "zscore", "-o", tmp_path / "n2.json")
     assert bad.exit_code == 2 and "--method: unknown 'zscore'" in bad.stderr
+
+
+def test_existing_answers_score_as_the_decode_scored_them(cli, tiny_llama, tmp_path):
+    """--generations: the decode's own answers, given back with their token ids, get the same
+    statistics and estimators from one teacher-forced pass (eager attention vs the decode's kernel:
+    equal to float tolerance)."""
+    data = tmp_path / "q.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"id": f"q{i}", "prompt": f"Say {i}.", "reference": str(i)}) + "\n" for i in range(5)
+        )
+    )
+    decoded = tmp_path / "decoded.jsonl"
+    res = cli(
+        "uq",
+        "score",
+        "--data",
+        data,
+        "-m",
+        tiny_llama,
+        "--device",
+        "cpu",
+        "--max-new-tokens",
+        5,
+        "-o",
+        decoded,
+    )
+    assert res.exit_code == 0, res.stderr
+    first = [json.loads(x) for x in decoded.read_text().splitlines()]
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("".join(json.dumps({"id": r["id"], "prompt": r["prompt"], "completion": r["completion"],
+                                           "token_ids": r["token_ids"], "reference": r["reference"],
+                                           **({"correct": 1} if r["id"] == "q0" else {})}) + "\n" for r in first))  # fmt: skip
+    given = tmp_path / "given.jsonl"
+    res = cli("uq", "score", "--generations", answers, "-m", tiny_llama, "--device", "cpu", "-o", given)
+    assert res.exit_code == 0, res.stderr
+    second = [json.loads(x) for x in given.read_text().splitlines()]
+    for a, b in zip(first, second, strict=True):
+        assert b["finish_reason"] == "given" and a["token_ids"] == b["token_ids"]
+        for key in ("token_logprobs", "token_entropy", "token_margin"):
+            assert b[key] == pytest.approx(a[key], abs=1e-4)
+        assert {k: v for k, v in b["uq"].items()} == pytest.approx(a["uq"], abs=1e-4)
+    assert second[0]["correct"] == 1  # the file's own verdict wins
+    assert [b["correct"] for b in second[1:]] == [a["correct"] for a in first[1:]]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"prompt": "x"}) + "\n")
+    res = cli("uq", "score", "--generations", bad, "-m", tiny_llama, "-o", tmp_path / "b.jsonl")
+    assert res.exit_code == 2 and "bad.jsonl:1: field 'completion' is missing" in res.stderr

@@ -144,12 +144,16 @@ def score(
     heads: dict[int, int] | None = None,
     judge: Judge | None = None,
     run_config: dict[str, Any] | None = None,
+    given: dict[str, tuple[str, list[int] | None]] | None = None,
     progress: Callable[[int], None] = _quiet,
 ) -> ScoreResult:
     """Greedy-decode every pair and score it with RAUQ (fixed `heads`, else per-sequence heads on
     `config.layers`), one journal record per pair, so a killed run resumes where it stopped. The
-    journal stays: the caller removes it once the records are safely written elsewhere."""
-    from halluc_rauq.scoring import score_pairs
+    journal stays: the caller removes it once the records are safely written elsewhere.
+
+    With `given` (pair id -> answer text and its token ids, or None to tokenize the text), the
+    answers are not decoded but scored as they are, by teacher forcing: the same record."""
+    from halluc_rauq.scoring import score_given, score_pairs
     from ucli.journal import Journal
 
     alpha = model_alpha(lm, config.alpha)
@@ -157,18 +161,12 @@ def score(
     journal_config = {**(run_config or {}), "alpha": alpha, "layers": layers,
                       "max_new_tokens": config.max_new_tokens, "fingerprint": lm.fingerprint.model_dump()}  # fmt: skip
     with Journal(journal_path, config=journal_config, resume=resume) as journal:
-        score_pairs(
-            lm,
-            pairs,
-            journal,
-            layers,
-            alpha,
-            heads,
-            judge,
-            config.max_new_tokens,
-            config.batch_size,
-            progress,
-        )
+        if given is not None:
+            items = [(p, *given[p.id]) for p in pairs]
+            score_given(lm, items, journal, layers, alpha, heads, judge, config.batch_size, progress)
+        else:
+            score_pairs(lm, pairs, journal, layers, alpha, heads, judge, config.max_new_tokens, config.batch_size,
+                        progress)  # fmt: skip
         by_id = {r["id"]: r for r in journal.records()}
     return ScoreResult([by_id[p.id] for p in pairs], alpha, layers)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from halluc_rauq.attention import capture_previous_token_attention
@@ -58,33 +59,90 @@ def score_pairs(
                 attn[j, :, 1:] = steps[layer][1:n, b, :].T
             results[pair.id] = attn
         for pair, gen in zip(batch, gens, strict=True):
-            record: dict[str, Any] = {
-                "id": pair.id,
-                "prompt": pair.prompt,
-                "completion": gen["answer"],
-                "token_ids": gen["token_ids"],
-                "token_probs": [math.exp(lp) for lp in gen["logprobs"]],
-                "finish_reason": gen["finish_reason"],
-                "alpha": alpha,
-            }
-            record.update(
-                token_logprobs=gen["logprobs"], token_entropy=gen["entropies"], token_margin=gen["margins"]
+            view = TokenView(
+                gen["token_ids"], gen["logprobs"], gen["entropies"], gen["margins"], results.get(pair.id)
             )
-            if pair.id in results:
-                r = rauq_scores(gen["logprobs"], results[pair.id], layers, alpha, heads)
-                # the entropy variant: log(log|V| - H_i) in place of log p(y_i), same heads and attention
-                confidence = entropy_log_confidence(gen["entropies"], lm.fingerprint.vocab_size).tolist()
-                entropy_variant = rauq_scores(confidence, results[pair.id], layers, alpha, heads)
-                record.update(
-                    rauq_entropy=entropy_variant.sequence,
-                    rauq=r.sequence,
-                    rauq_layers={str(k): v for k, v in r.layers.items()},
-                    token_rauq=r.tokens,
-                    heads={str(k): v for k, v in r.heads.items()},
-                )
-            else:  # an empty answer has no tokens to score
-                record.update(rauq=None, rauq_entropy=None, rauq_layers={}, token_rauq=[], heads={})
-            if pair.reference is not None and judge is not None:
-                record.update(reference=pair.reference, correct=int(judge(pair, gen["answer"])))
-            journal.append(record)
+            record = scored_record(lm, pair, gen["answer"], view, layers, alpha, heads, judge)
+            journal.append({**record, "finish_reason": gen["finish_reason"]})
+        advance(len(batch))
+
+
+@dataclass
+class TokenView:
+    """What one answer's tokens give a scorer, from a decode or from teacher forcing."""
+
+    token_ids: list[int]
+    logprobs: list[float]
+    entropies: list[float]
+    margins: list[float]
+    attn: Any  # previous-token attention [layers, H, n]; None for an empty answer
+
+
+def scored_record(
+    lm: LoadedModel, pair: PromptPair, answer: str, view: TokenView, layers: list[int], alpha: float,
+    heads: dict[int, int] | None, judge: Callable[[PromptPair, str], bool] | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The record `calibrate score` and `uq score` write for one answer: its tokens and their
+    statistics, RAUQ and its entropy variant (same heads and attention), and the verdict."""
+    record: dict[str, Any] = {
+        "id": pair.id, "prompt": pair.prompt, "completion": answer, "token_ids": list(view.token_ids),
+        "token_probs": [math.exp(lp) for lp in view.logprobs], "alpha": alpha,
+        "token_logprobs": list(view.logprobs), "token_entropy": list(view.entropies), "token_margin": list(view.margins),
+    }  # fmt: skip
+    if view.attn is not None and len(view.token_ids):
+        r = rauq_scores(view.logprobs, view.attn, layers, alpha, heads)
+        # the entropy variant: log(log|V| - H_i) in place of log p(y_i), same heads and attention
+        confidence = entropy_log_confidence(view.entropies, lm.fingerprint.vocab_size).tolist()
+        record.update(
+            rauq_entropy=rauq_scores(confidence, view.attn, layers, alpha, heads).sequence,
+            rauq=r.sequence,
+            rauq_layers={str(k): v for k, v in r.layers.items()},
+            token_rauq=r.tokens,
+            heads={str(k): v for k, v in r.heads.items()},
+        )
+    else:  # an empty answer has no tokens to score
+        record.update(rauq=None, rauq_entropy=None, rauq_layers={}, token_rauq=[], heads={})
+    if pair.reference is not None and judge is not None:
+        record.update(reference=pair.reference, correct=int(judge(pair, answer)))
+    return record
+
+
+def score_given(
+    lm: LoadedModel,
+    items: list[tuple[PromptPair, str, list[int] | None]],
+    journal: Journal,
+    layers: list[int],
+    alpha: float,
+    heads: dict[int, int] | None,
+    judge: Callable[[PromptPair, str], bool] | None,
+    batch_size: int = 8,
+    advance: Callable[[int], None] = lambda n: None,
+) -> None:
+    """Answers that already exist (pair, answer text, its token ids or None to tokenize it), scored
+    by one teacher-forced pass each: the same record as a decode's, `finish_reason` "given"."""
+    from halluc_rauq.calibration import prompt_ids
+    from halluc_rauq.teacher_forced import teacher_force
+
+    todo = [item for item in items if item[0].id not in journal.done]
+    advance(len(items) - len(todo))
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        ids = [tokens if tokens is not None else lm.tokenizer(answer, add_special_tokens=False)["input_ids"]
+               for _, answer, tokens in batch]  # fmt: skip
+        forced = teacher_force(lm, [(prompt_ids(lm, p.prompt), c) for (p, _, _), c in zip(batch, ids, strict=True) if c],
+                               layers, batch_size)  # fmt: skip
+        views = iter(forced)
+        for (pair, answer, _), c in zip(batch, ids, strict=True):
+            f = next(views) if c else None
+            view = (
+                TokenView(c, f.token_logprobs.tolist(), f.entropy.tolist(), f.margin.tolist(), f.attn)
+                if f
+                else TokenView([], [], [], [], None)
+            )
+            journal.append(
+                {
+                    **scored_record(lm, pair, answer, view, layers, alpha, heads, judge),
+                    "finish_reason": "given",
+                }
+            )
         advance(len(batch))

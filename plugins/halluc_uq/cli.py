@@ -35,6 +35,11 @@ def score(
     data: Path | None = typer.Option(
         None, "--data", help="Your prompt/reference file instead of a benchmark."
     ),
+    generations: Path | None = typer.Option(
+        None,
+        "--generations",
+        help="Score answers that exist (prompt, completion[, reference, correct, token_ids]) instead of decoding.",
+    ),
     split: str = typer.Option("test", "--split", help="Benchmark split."),
     estimators: str = typer.Option(
         "all", "--estimators", help="Comma list of estimator names, or all (`halluc uq list`)."
@@ -69,7 +74,7 @@ def score(
     """Greedy-decode every question once (batched) and score each answer with every chosen estimator."""
     from halluc_rauq import ScoreConfig, check_heads_file, load_heads
     from halluc_uq.estimators import choose
-    from halluc_uq.scoring import UQ_SCHEMA, questions, score_estimators
+    from halluc_uq.scoring import UQ_SCHEMA, score_estimators
     from ucli.artifacts import require_file_path, write_table
     from ucli.journal import preflight
     from ucli.models import load_model
@@ -86,8 +91,8 @@ def score(
             {"output": str(output), "complete": True}, json_out, lambda: f"{output}: already complete"
         )
         return
-    pairs, judge, source = questions(benchmark=benchmark, data=data, split=split, limit=limit, seed=seed,
-                                     benchmark_options={"data_file": data_file, "metric": metric, "steps": steps, "size": size})  # fmt: skip
+    pairs, judge, source, given, verdicts = _inputs(benchmark, data, generations, split, limit, seed,
+                                                   {"data_file": data_file, "metric": metric, "steps": steps, "size": size})  # fmt: skip
     lm = load_model(model, load)
     heads = load_heads(heads_file, lm.fingerprint)[0] if heads_file else None
     run_config = {
@@ -99,14 +104,34 @@ def score(
     }
     with console.progress("scoring", total=len(pairs)) as advance:
         records = score_estimators(lm, pairs, estimators=chosen, journal_path=journal_path, resume=resume, config=config,
-                                   heads=heads, judge=judge, run_config=run_config, progress=advance)  # fmt: skip
+                                   heads=heads, judge=judge, run_config=run_config, given=given, progress=advance)  # fmt: skip
+    for r in records:  # a verdict in the generations file wins over the judge
+        if r["id"] in verdicts:
+            r["correct"] = int(verdicts[r["id"]])
     write_table(output, records, UQ_SCHEMA, model=lm.fingerprint, seed=seed,
-                inputs=[p for p in (data, data_file, heads_file) if p], config={**run_config, "estimators": [e.name for e in chosen]})  # fmt: skip
+                inputs=[p for p in (data, generations, data_file, heads_file) if p], config={**run_config, "estimators": [e.name for e in chosen]})  # fmt: skip
     journal_path.unlink()
     accuracy = sum(r.get("correct", 0) for r in records) / len(records)
     console.result({"output": str(output), "n": len(records), "accuracy": accuracy, "estimators": [e.name for e in chosen]},
                    json_out, lambda: f"{len(records)} answers from {source}, accuracy {accuracy:.3f}, "
                    f"{len(chosen)} estimators -> {output}\nnext: halluc uq report {output}")  # fmt: skip
+
+
+def _inputs(benchmark, data, generations, split, limit, seed, benchmark_options):
+    """Questions to decode (a benchmark or --data), or existing answers (--generations) with their verdicts."""
+    from halluc_uq.scoring import questions, read_generations
+    from ucli.errors import BadInput
+
+    if generations is None:
+        pairs, judge, source = questions(benchmark=benchmark, data=data, split=split, limit=limit, seed=seed,
+                                         benchmark_options=benchmark_options)  # fmt: skip
+        return pairs, judge, source, None, {}
+    if benchmark is not None or data is not None:
+        raise BadInput("--generations scores answers that exist: drop --benchmark and --data")
+    from ucli.data import select
+
+    pairs, given, judge, verdicts = read_generations(generations, benchmark_options.get("metric"))
+    return select(pairs, limit, seed), judge, str(generations), given, verdicts
 
 
 @app.command()

@@ -46,15 +46,56 @@ def score_estimators(
     heads: dict[int, int] | None = None,
     judge: Callable[[PromptPair, str], bool] | None = None,
     run_config: dict[str, Any] | None = None,
+    given: dict[str, tuple[str, list[int] | None]] | None = None,
     progress: Callable[[int], None] = lambda n: None,
 ) -> list[dict[str, Any]]:
-    """Each pair's scored record (`halluc_rauq.score`) with `uq`: every estimator's value (None
-    for an empty answer), in the pairs' order."""
+    """Each pair's scored record (`halluc_rauq.score`; with `given`, existing answers scored by
+    teacher forcing) with `uq`: every estimator's value (None for an empty answer), in the pairs' order."""
     from halluc_rauq import ScoreConfig, score
 
     run = {**(run_config or {}), "estimators": [e.name for e in estimators]}
     scored = score(lm, pairs, journal_path=journal_path, resume=resume, config=config or ScoreConfig(), heads=heads,
-                   judge=judge, run_config=run, progress=progress)  # fmt: skip
+                   judge=judge, run_config=run, given=given, progress=progress)  # fmt: skip
     for record in scored.records:
         record["uq"] = {e.name: e(record) for e in estimators}
     return scored.records
+
+
+GENERATION_FIELDS = ("completion", "generation", "output", "response")
+
+
+def read_generations(
+    path: Path, metric: str | None = None
+) -> tuple[list[PromptPair], dict[str, tuple[str, list[int] | None]], Callable[[PromptPair, str], bool], dict[str, bool]]:  # fmt: skip
+    """Answers that already exist, one record each: `prompt` (or question/input/query), the
+    answer as `completion` (or generation/output/response), optional `id`, `reference` (judged
+    by the `local` benchmark's rules, `metric` text or number), `correct` (your own verdict, which
+    wins) and `token_ids` (the answer's ids as generated; else the text is tokenized)."""
+    from halluc_benchmarks import Sample, get_benchmark
+    from ucli.data import PROMPT_FIELDS, read_records, validate
+    from ucli.errors import BadInput
+
+    bench = get_benchmark("local", data_file=path, metric=metric)  # its rules only: the file is read here
+    pairs, given, verdicts = [], {}, {}
+    for i, rec in enumerate(read_records(path)):
+        d = rec.data
+        prompt = next((d[k] for k in PROMPT_FIELDS if k in d), None)
+        answer = next((d[k] for k in GENERATION_FIELDS if k in d), None)
+        if prompt is None or answer is None:
+            missing, names = (
+                ("prompt", PROMPT_FIELDS) if prompt is None else ("completion", GENERATION_FIELDS)
+            )
+            raise BadInput(f"{rec.loc}: field '{missing}' is missing (expected one of: {', '.join(names)})")
+        pair = validate(
+            PromptPair,
+            {"id": str(d.get("id", i)), "prompt": prompt, "reference": d.get("reference")},
+            rec.loc,
+        )
+        if pair.id in given:
+            raise BadInput(f"{rec.loc}: field 'id': duplicate id '{pair.id}'")
+        pairs.append(pair)
+        given[pair.id] = (str(answer), d.get("token_ids"))
+        if "correct" in d:
+            verdicts[pair.id] = bool(d["correct"])
+    judge = lambda pair, answer: bench.score(Sample(pair.id, pair.prompt, pair.reference), answer).correct  # noqa: E731
+    return pairs, given, judge, verdicts
