@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -86,6 +87,31 @@ def run(
     console.out.print(console.table("halluc eval run", ["cell", "status", "seconds", "metrics"], table))
 
 
+def _write_compare(out: Path, result: dict[str, Any], **prov: Any) -> None:
+    """The per-seed CSV and, beside it, the mean over seeds, each with its provenance sidecar."""
+    from ucli.artifacts import write_table
+
+    order = [
+        "task",
+        "metric",
+        "seed",
+        "pre",
+        "post",
+        "delta",
+        "n_pairs",
+        "test",
+        "p_value",
+        "b",
+        "c",
+        "ci_low",
+        "ci_high",
+    ]
+    write_table(out, result["per_seed"], "halluc.eval.compare",
+                fieldnames=sorted({k for r in result["per_seed"] for k in r}, key=order.index), **prov)  # fmt: skip
+    means = [{**m, "seeds": ",".join(map(str, m["seeds"]))} for m in result["mean"]]
+    write_table(out.with_name(out.stem + "_mean.csv"), means, "halluc.eval.compare-mean", **prov)
+
+
 ROOT = typer.Option(Path("evals"), "--root", help="Root of the results tree.")
 INCLUDE_DRAFTS = typer.Option(
     False, "--include-drafts", help="Count --limit runs (drafts) too; they are flagged."
@@ -143,33 +169,11 @@ def compare_(
 ) -> None:
     """Deltas post - pre per task and metric, with a paired test per seed on the per-sample logs."""
     from halluc_lmeval.analysis import compare, read_cells
-    from ucli.artifacts import write_table
 
     result = compare(read_cells(root, include_drafts), pre, post, seed)
     out = output or root / f"compare_{post.replace('/', '_')}.csv"
-    prov = {
-        "seed": seed,
-        "config": {"root": str(root), "pre": pre, "post": post, "include_drafts": include_drafts},
-    }
-    order = [
-        "task",
-        "metric",
-        "seed",
-        "pre",
-        "post",
-        "delta",
-        "n_pairs",
-        "test",
-        "p_value",
-        "b",
-        "c",
-        "ci_low",
-        "ci_high",
-    ]
-    write_table(out, result["per_seed"], "halluc.eval.compare",
-                fieldnames=sorted({k for r in result["per_seed"] for k in r}, key=order.index), **prov)  # fmt: skip
-    write_table(out.with_name(out.stem + "_mean.csv"),
-                [{**m, "seeds": ",".join(map(str, m["seeds"]))} for m in result["mean"]], "halluc.eval.compare-mean", **prov)  # fmt: skip
+    _write_compare(out, result, seed=seed, config={"root": str(root), "pre": pre, "post": post,
+                                                   "include_drafts": include_drafts})  # fmt: skip
     if json_out:
         console.print_json({"output": str(out), **result})
         return

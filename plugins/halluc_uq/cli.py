@@ -74,8 +74,8 @@ def score(
     """Greedy-decode every question once (batched) and score each answer with every chosen estimator."""
     from halluc_rauq import ScoreConfig, check_heads_file, load_heads
     from halluc_uq.estimators import choose
-    from halluc_uq.scoring import UQ_SCHEMA, score_estimators
-    from ucli.artifacts import require_file_path, write_table
+    from halluc_uq.scoring import score_estimators
+    from ucli.artifacts import require_file_path
     from ucli.journal import preflight
     from ucli.models import load_model
 
@@ -95,26 +95,32 @@ def score(
                                                    {"data_file": data_file, "metric": metric, "steps": steps, "size": size})  # fmt: skip
     lm = load_model(model, load)
     heads = load_heads(heads_file, lm.fingerprint)[0] if heads_file else None
-    run_config = {
-        "model": model,
-        "source": source,
-        "limit": limit,
-        "seed": seed,
-        "heads": str(heads_file) if heads_file else None,
-    }
+    run_config = {"model": model, "source": source, "limit": limit, "seed": seed,
+                  "heads": str(heads_file) if heads_file else None}  # fmt: skip
     with console.progress("scoring", total=len(pairs)) as advance:
         records = score_estimators(lm, pairs, estimators=chosen, journal_path=journal_path, resume=resume, config=config,
                                    heads=heads, judge=judge, run_config=run_config, given=given, progress=advance)  # fmt: skip
-    for r in records:  # a verdict in the generations file wins over the judge
-        if r["id"] in verdicts:
-            r["correct"] = int(verdicts[r["id"]])
-    write_table(output, records, UQ_SCHEMA, model=lm.fingerprint, seed=seed,
-                inputs=[p for p in (data, generations, data_file, heads_file) if p], config={**run_config, "estimators": [e.name for e in chosen]})  # fmt: skip
+    inputs = [p for p in (data, generations, data_file, heads_file) if p]
+    _write_scores(output, records, verdicts, model=lm.fingerprint, seed=seed, inputs=inputs,
+                  config={**run_config, "estimators": [e.name for e in chosen]})  # fmt: skip
     journal_path.unlink()
     accuracy = sum(r.get("correct", 0) for r in records) / len(records)
     console.result({"output": str(output), "n": len(records), "accuracy": accuracy, "estimators": [e.name for e in chosen]},
                    json_out, lambda: f"{len(records)} answers from {source}, accuracy {accuracy:.3f}, "
                    f"{len(chosen)} estimators -> {output}\nnext: halluc uq report {output}")  # fmt: skip
+
+
+def _write_scores(
+    output: Path, records: list[dict[str, Any]], verdicts: dict[str, bool], **prov: Any
+) -> None:
+    """scores.jsonl with its sidecar; a verdict in the generations file wins over the judge."""
+    from halluc_uq.scoring import UQ_SCHEMA
+    from ucli.artifacts import write_table
+
+    for r in records:
+        if r["id"] in verdicts:
+            r["correct"] = int(verdicts[r["id"]])
+    write_table(output, records, UQ_SCHEMA, **prov)
 
 
 def _inputs(benchmark, data, generations, split, limit, seed, benchmark_options):
