@@ -56,3 +56,29 @@ def cli():
         return runner.invoke(app, [str(a) for a in args], **kwargs)
 
     return invoke
+
+
+@pytest.fixture
+def estimator_plugin(tmp_path, monkeypatch):
+    """Install a third-party estimator module the way a package would: its source, and one entry
+    point per name in `halluc.estimators` (the plugin cache is cleared before and after)."""
+    import sys
+
+    from ucli import plugins
+
+    added = []
+
+    def install(module: str, source: str, names: dict[str, str]) -> None:
+        (tmp_path / f"{module}.py").write_text(source)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        rows = [*plugins._index(), *({"kind": "estimators", "name": name, "value": f"{module}:{obj}",
+                                      "dist": module.replace("_", "-"), "version": "0.1", "file": None}
+                                     for name, obj in names.items())]  # fmt: skip
+        monkeypatch.setattr(plugins, "_index", lambda: rows)
+        plugins.discover.cache_clear()
+        added.append(module)
+
+    yield install
+    plugins.discover.cache_clear()
+    for module in added:
+        sys.modules.pop(module, None)

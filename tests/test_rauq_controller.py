@@ -134,10 +134,10 @@ def test_the_online_recurrence_gives_the_token_scores_of_rauq_scores():
     assert len({round(float(v), 6) for v in (-prev)}) == 3  # the layers really differ
 
 
-@pytest.mark.parametrize("trigger", ["entropy", "margin"])
-def test_entropy_and_margin_signals_match_the_full_distribution(qwen, trigger):
+@pytest.mark.parametrize("trigger", ["entropy", "margin", "min_token_probability"])
+def test_registry_signals_match_the_full_distribution(qwen, trigger):
     controller = RAUQController(qwen, ControllerConfig(trigger=trigger, max_new_tokens=6), None,
-                                Threshold.fixed(math.inf if trigger == "entropy" else -math.inf, trigger))  # fmt: skip
+                                Threshold.fixed(-math.inf if trigger == "margin" else math.inf, trigger))  # fmt: skip
     prompt = prompt_of(qwen)
     out = controller.generate(prompt)
     prompt_ids = qwen.encode([prompt])["input_ids"][0].tolist()
@@ -146,6 +146,8 @@ def test_entropy_and_margin_signals_match_the_full_distribution(qwen, trigger):
     probs = torch.softmax(logits[len(prompt_ids) - 1 : -1], -1)
     if trigger == "entropy":
         want = -(probs * probs.log()).sum(-1)
+    elif trigger == "min_token_probability":
+        want = 1 - probs[range(len(out.tokens)), [t.id for t in out.tokens]]
     else:
         top = probs.topk(2).values
         want = top[:, 0] - top[:, 1]

@@ -121,7 +121,7 @@ def test_cli_threshold_writes_theta_with_its_provenance(cli, tiny_llama, calibra
     ("args", "message"),
     [
         (["--alpha", "1.5"], "alpha must be in [0, 1], got 1.5"),
-        (["--signal", "logit"], "unknown --signal 'logit'"),
+        (["--signal", "logit"], "--signal: unknown signal 'logit'"),
         (["--labels", "human"], "unknown --labels 'human'"),
         (["--labels", "sequence"], "needs both labels"),  # a random model gets every answer wrong
         ([], "needs both labels"),  # the default answer labels too
@@ -198,3 +198,58 @@ def test_a_theta_file_from_another_model_is_refused(cli, tiny_llama, tiny_qwen2,
         BadInput, match=r"is a 'halluc\.rauq\.heads' artifact, expected 'halluc\.rauq\.theta'"
     ):
         load_theta(heads, load_model(str(tiny_llama), device="cpu").fingerprint)
+
+
+SURPRISE = """
+import numpy as np
+from halluc_uq import Estimator
+
+SURPRISE = Estimator("surprise", lambda r: -min(r["token_logprobs"]), frozenset({"logprobs"}),
+                     step=lambda s: -np.asarray(s.logprob), reference="a plugin's token signal")
+"""
+
+
+def test_a_plugins_token_signal_fits_a_theta_and_drives_the_controller(cli, tiny_llama, calibrated, tmp_path,
+                                                                       estimator_plugin):  # fmt: skip
+    """A third-party estimator with a step is a `--signal` of `calibrate threshold` and `control run`."""
+    from ucli.models import chat_prompt
+
+    estimator_plugin("surprise_uq", SURPRISE, {"surprise": "SURPRISE"})
+    data, heads = calibrated
+    out = tmp_path / "theta.json"
+    res = cli(*fit_theta(tiny_llama, data, heads, out), "--signal", "surprise")
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(out.read_text())
+    # the same fit on -log p of every reference token, from a plain forward pass
+    lm = load_model(str(tiny_llama), device="cpu")
+    scores, labels = [], []
+    for row in map(json.loads, data.read_text().splitlines()):
+        p = prompt_ids(lm, row["prompt"])
+        c = lm.tokenizer(row["reference"], add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logp = torch.log_softmax(lm.model(torch.tensor([p + c])).logits[0, len(p) - 1 : -1].double(), -1)
+        scores += (-logp[range(len(c)), c]).tolist()
+        labels += (logp.argmax(-1) != torch.tensor(c)).int().tolist()
+    want = fit_threshold(np.array(scores), np.array(labels))
+    assert doc["signal"] == "surprise" and doc["direction"] == want.direction
+    assert doc["theta"] == pytest.approx(want.theta, rel=1e-4)
+    from ucli.generation import generate
+
+    (greedy,) = generate(lm, [chat_prompt(lm.tokenizer, "What is water?")], 8)
+    theta = float(np.median(-np.array(greedy["logprobs"])))  # some greedy tokens fire, some do not
+    run = tmp_path / "run.json"
+    res = cli("control", "run", "-m", tiny_llama, "-p", "What is water?", "--signal", "surprise", "--theta", theta,
+              "--repair", "none", "--cooldown", 0, "--max-triggers", 100, "--max-new-tokens", 8, "-o", run)  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    trace = json.loads(run.read_text())
+    ids = lm.encode([chat_prompt(lm.tokenizer, "What is water?")])["input_ids"][0].tolist()
+    tokens = [t["id"] for t in trace["tokens"]]
+    with torch.no_grad():
+        logp = torch.log_softmax(
+            lm.model(torch.tensor([ids + tokens])).logits[0, len(ids) - 1 : -1].double(), -1
+        )
+    surprise = (-logp[range(len(tokens)), tokens]).numpy()
+    assert trace["signals"] == pytest.approx(surprise.tolist(), abs=1e-4)
+    fired = np.flatnonzero(surprise >= theta).tolist()
+    assert tokens == greedy["token_ids"] and 0 < len(fired) < len(tokens)
+    assert [e["position"] for e in trace["trigger_events"]] == fired

@@ -2,12 +2,21 @@
 
 import json
 import math
-import sys
 
 import numpy as np
 import pytest
 
-from halluc_uq import BUILT_IN, Estimator, build_report, calibration_errors, choose, registry
+from halluc_uq import (
+    BUILT_IN,
+    Estimator,
+    TokenStep,
+    build_report,
+    calibration_errors,
+    choose,
+    registry,
+    token_signal,
+    token_signals,
+)
 from ucli.errors import BadInput
 
 RECORD = {
@@ -47,26 +56,35 @@ def test_the_built_ins_register_through_entry_points_and_a_bad_name_is_one_line(
         Estimator("x", lambda r: 0.0, frozenset({"telepathy"}))
 
 
-def test_a_third_party_estimator_is_one_module_and_one_entry_point(tmp_path, monkeypatch):
+def test_a_third_party_estimator_is_one_module_and_one_entry_point(estimator_plugin):
     """The worked example of docs/uq.md: an answer-length estimator in its own package."""
-    from ucli import plugins
-
-    (tmp_path / "my_uq.py").write_text(
+    estimator_plugin(
+        "my_uq",
         "from halluc_uq import Estimator\n"
         "LENGTH = Estimator('length', lambda r: float(len(r['token_ids'])), frozenset({'logprobs'}),\n"
-        "                   reference='longer answers are riskier')\n"
+        "                   reference='longer answers are riskier')\n",
+        {"length": "LENGTH"},
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    rows = [*plugins._index(), {"kind": "estimators", "name": "length", "value": "my_uq:LENGTH",
-                                "dist": "my-uq", "version": "0.1", "file": None}]  # fmt: skip
-    monkeypatch.setattr(plugins, "_index", lambda: rows)
-    plugins.discover.cache_clear()
-    try:
-        assert registry()["length"](RECORD) == 3.0
-        assert [e.name for e in choose("length,msp")] == ["length", "msp"]
-    finally:
-        plugins.discover.cache_clear()
-        sys.modules.pop("my_uq", None)
+    assert registry()["length"](RECORD) == 3.0
+    assert [e.name for e in choose("length,msp")] == ["length", "msp"]
+    assert "length" not in token_signals()  # no step: not a trigger signal
+
+
+def test_token_signals_are_the_estimators_with_a_step():
+    signals = token_signals()
+    assert {"rauq", "entropy", "margin", "min_token_probability"} <= set(signals)
+    assert signals["entropy"].name == "max_token_entropy" and signals["margin"].fires == "below"
+    step = TokenStep(logprob=np.array([-0.1, -2.0]), entropy=np.array([0.3, 1.7]), margin=np.array([0.8, 0.1]),
+                     rauq=np.array([0.2, 0.9]))  # fmt: skip
+    np.testing.assert_allclose(signals["min_token_probability"].step(step), 1 - np.exp([-0.1, -2.0]))
+    # a signal's answer-level peak is its sequence estimator's value
+    for name in ("entropy", "margin", "min_token_probability"):
+        values = np.asarray(signals[name].step(TokenStep(*(np.array(RECORD[k]) for k in (
+            "token_logprobs", "token_entropy", "token_margin", "token_rauq")))))  # fmt: skip
+        peak = values.max() if signals[name].fires == "above" else 1 - values.min()
+        assert signals[name](RECORD) == pytest.approx(peak)
+    with pytest.raises(BadInput, match=r"--signal: unknown signal 'logit' \(expected one of .*rauq"):
+        token_signal("logit")
 
 
 def test_generate_records_each_steps_entropy_and_margin_from_the_models_logits(tiny_llama):

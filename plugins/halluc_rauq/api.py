@@ -17,7 +17,7 @@ from halluc_rauq.calibration import MODES, HeadsCalibration, calibrate_heads, lo
 from halluc_rauq.control_eval import Thresholds
 from halluc_rauq.controller import RAUQScorer
 from halluc_rauq.scorer import check_alpha, default_alpha
-from halluc_rauq.threshold import LABELS, SIGNALS, ThresholdFit, collect, fit_threshold, theta_payload
+from halluc_rauq.threshold import LABELS, ThresholdFit, collect, fit_threshold, theta_payload
 from ucli import console
 from ucli.data import PromptPair
 from ucli.errors import BadInput
@@ -65,7 +65,7 @@ def select_heads(
 
 @dataclass(frozen=True)
 class ThresholdConfig:
-    signal: str = "rauq"  # rauq, entropy or margin
+    signal: str = "rauq"  # a token signal of the estimator registry (`halluc uq list`)
     labels: str = "answer"  # answer, sequence or teacher-forced (see `collect`)
     coverage: float | None = None  # theta leaving this share unfired; None: Youden's J
     alpha: float | None = None  # None: the model's default (`model_alpha`)
@@ -74,8 +74,9 @@ class ThresholdConfig:
     batch_size: int = 8
 
     def __post_init__(self) -> None:
-        if self.signal not in SIGNALS:
-            raise BadInput(f"unknown --signal '{self.signal}' (expected one of {', '.join(SIGNALS)})")
+        from halluc_uq import token_signal
+
+        token_signal(self.signal)
         if self.coverage is not None and not 0 < self.coverage <= 1:
             raise BadInput(f"--coverage must be in (0, 1], got {self.coverage}")
         if self.labels not in LABELS:
@@ -219,7 +220,10 @@ def setup_controller(
             raise BadInput(message + " (--strict)")
         console.warn(message)
 
-    rauq_doc = thresholds.learned.get("rauq")
+    from halluc_uq import token_signal
+
+    # the theta of a signal that reads attention was fitted at some heads and alpha: check them
+    rauq_doc = next((d for s, d in thresholds.learned.items() if "attention" in token_signal(s).needs), None)
     alpha = artifacts.alpha
     if alpha is None:
         alpha = float(rauq_doc["alpha"]) if rauq_doc else model_alpha(lm, None)

@@ -141,7 +141,10 @@ def threshold(
         5000, "--max-samples", min=1, help="Points to fit on (tokens; answers with --labels answer)."
     ),
     signal: str = typer.Option(
-        "rauq", "--signal", help="rauq, entropy or margin (top-1 minus top-2 probability)."
+        "rauq",
+        "--signal",
+        help="Token signal: rauq, entropy, margin (top-1 minus top-2 probability), min_token_probability "
+        "or a plugin's (`halluc uq list`).",
     ),
     labels: str = typer.Option(
         "answer",

@@ -61,7 +61,10 @@ LOOKAHEAD = typer.Option(
 MAX_NEW = typer.Option(64, "--max-new-tokens", min=1, help="Tokens the model may generate, repairs included.")
 THETA = typer.Option(None, "--theta", help="Fixed theta (overrides theta.json's value).")
 TRIGGER = typer.Option(
-    None, "--signal", help="Trigger on rauq, entropy or margin (default: the theta.json's signal, else rauq)."
+    None,
+    "--signal",
+    help="Trigger on a token signal: rauq, entropy, margin, min_token_probability or a plugin's "
+    "(`halluc uq list`; default: the theta.json's signal, else rauq).",
 )
 REPAIR = typer.Option(
     "cot",
@@ -131,10 +134,11 @@ def _single(params: dict[str, Any], load: Any):
 
 
 def _needs_heads(trigger: str, heads_file: Path | None) -> None:
+    from halluc_uq import token_signal
     from ucli.errors import BadInput
 
-    if trigger == "rauq" and heads_file is None:
-        raise BadInput("the rauq trigger needs --heads (heads.json from `halluc calibrate heads`)")
+    if "attention" in token_signal(trigger).needs and heads_file is None:
+        raise BadInput(f"the {trigger} trigger needs --heads (heads.json from `halluc calibrate heads`)")
 
 
 def _threshold(thresholds, trigger: str | None, theta: float | None):
@@ -422,7 +426,7 @@ def ablate(
     output: Path = typer.Option(
         ..., "--output", "-o", help="ablations.json to write (journal beside it while running)."
     ),
-    trigger: str = typer.Option("rauq", "--signals", help="Comma list of rauq, entropy, margin."),
+    trigger: str = typer.Option("rauq", "--signals", help="Comma list of token signals (`halluc uq list`)."),
     threshold_type: str = typer.Option(
         "learned", "--threshold-types", help="Comma list of learned (theta.json), fixed (--thetas)."
     ),

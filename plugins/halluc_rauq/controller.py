@@ -2,7 +2,7 @@
 
 One sequence at a time, with a KV cache that rollbacks crop (no re-prefill). After every greedy
 token the trigger signal is computed online (RAUQ token score with fixed calibrated heads, entropy,
-or top-1 minus top-2 margin); when it crosses theta outside the cooldown, the controller repairs:
+top-1 minus top-2 margin, or any token signal of the estimator registry, `halluc_uq.token_signals`); when it crosses theta outside the cooldown, the controller repairs:
 
 - `cot`: roll back (K tokens, or to the last anchor), insert `cot_prefix`, sample a micro
   chain-of-thought, insert `cot_suffix`, resume greedy decoding. Policy `rauq` ends the thought
@@ -36,11 +36,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ucli.errors import BadInput
 
-SIGNALS = ("rauq", "entropy", "margin")
 REPAIRS = ("cot", "rerank", "none", "abstain", "cot+abstain", "rerank+abstain")
 ANCHOR_CHARS = ".!?;:,\n"  # a token whose text ends with one of these closes a sentence or clause
 SENTENCE_END = ".!?\n"  # where a thought may end under policy rauq
@@ -62,7 +61,7 @@ class ControllerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    trigger: Literal["rauq", "entropy", "margin"] = "rauq"
+    trigger: str = "rauq"  # a token signal of the estimator registry (`halluc_uq.token_signals`)
     repair: Literal["cot", "rerank", "none", "abstain", "cot+abstain", "rerank+abstain"] = "cot"
     rollback: int = Field(2, ge=0, description="tokens to roll back (fixed mode)")
     rollback_mode: Literal["fixed", "anchor", "sentence"] = "fixed"  # measured best on facts/train
@@ -82,6 +81,14 @@ class ControllerConfig(BaseModel):
     abstain_text: str = "I am not sure."
     max_new_tokens: int = Field(64, ge=1)
     seed: int = 0
+
+    @field_validator("trigger")
+    @classmethod
+    def _known_signal(cls, value: str) -> str:
+        from halluc_uq import token_signal
+
+        token_signal(value)
+        return value
 
     @property
     def base_repair(self) -> str:
@@ -117,10 +124,10 @@ class Threshold:
 
     @classmethod
     def fixed(cls, theta: float, signal: str) -> Threshold:
-        """A hand-set theta; margins fire when small, RAUQ and entropy when large."""
-        if signal not in SIGNALS:
-            raise BadInput(f"unknown trigger signal '{signal}' (expected one of {', '.join(SIGNALS)})")
-        return cls(float(theta), "below" if signal == "margin" else "above", signal)
+        """A hand-set theta, fired on the side the signal's estimator says (margins when small)."""
+        from halluc_uq import token_signal
+
+        return cls(float(theta), token_signal(signal).fires, signal)
 
 
 @dataclass(frozen=True)
@@ -312,8 +319,11 @@ class RAUQController:
     """
 
     def __init__(self, lm: Any, config: ControllerConfig, scorer: RAUQScorer | None, threshold: Threshold):
-        if config.trigger == "rauq" and scorer is None:
-            raise BadInput("the rauq trigger needs calibrated heads (heads.json)")
+        from halluc_uq import token_signal
+
+        self.trigger_signal = token_signal(config.trigger)
+        if "attention" in self.trigger_signal.needs and scorer is None:
+            raise BadInput(f"the {config.trigger} trigger needs calibrated heads (heads.json)")
         if threshold.signal != config.trigger:
             raise BadInput(f"the threshold is for '{threshold.signal}' but the trigger is '{config.trigger}'")
         self.lm, self.config, self.scorer, self.threshold = lm, config, scorer, threshold
@@ -710,6 +720,8 @@ class RAUQController:
         RAUQ state of the token before; None restarts the chain)."""
         import torch
 
+        from halluc_uq import TokenStep
+
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         log_p = float(log_probs[token_id])
         entropy = float(-(log_probs.exp() * log_probs).sum())
@@ -717,13 +729,8 @@ class RAUQController:
         if self.scorer is not None:
             log_c = self.scorer.step(log_p, attn, prev)
             rauq = self.scorer.token_score(log_c)
-        if self.config.trigger == "rauq":
-            signal = rauq
-        elif self.config.trigger == "entropy":
-            signal = entropy
-        else:
-            top2 = log_probs.topk(2).values.exp()
-            signal = float(top2[0] - top2[1])
+        top2 = log_probs.topk(2).values.exp()
+        signal = float(self.trigger_signal.step(TokenStep(log_p, entropy, float(top2[0] - top2[1]), rauq)))
         return _Candidate(token_id, log_p, signal, rauq, log_c, entropy)
 
     def _commit(self, cand: _Candidate, kind: str) -> None:

@@ -2,7 +2,7 @@
 
 Label rules (`collect`):
 - `answer` (default): the model answers greedily; each answer gives one point, its peak token
-  signal (max; min for the margin), labelled by whether the answer is wrong. The online trigger
+  signal (max; min for a signal that fires below, like the margin), labelled by whether the answer is wrong. The online trigger
   fires on an answer exactly when its peak crosses theta, so this calibrates the decision the
   controller makes: does this answer hold a hallucination?
 - `sequence`: every greedy answer token carries its answer's verdict.
@@ -28,7 +28,6 @@ from ucli.errors import BadInput
 from ucli.models import LoadedModel, chat_prompt
 
 THETA_SCHEMA = "halluc.rauq.theta"
-SIGNALS = ("rauq", "entropy", "margin")
 LABELS = ("answer", "sequence", "teacher-forced")
 
 
@@ -48,12 +47,19 @@ class ThresholdFit:
 def token_signal(
     forced: ForcedTokens, signal: str, layers: list[int], heads: dict[int, int], alpha: float
 ) -> np.ndarray:
-    """The per-token trigger signal: RAUQ token score (fixed heads), entropy, or top-2 margin."""
-    if signal == "rauq":
-        return np.asarray(rauq_scores(forced.token_logprobs, forced.attn, layers, alpha, heads).tokens)
-    if signal == "entropy":
-        return forced.entropy
-    return forced.margin
+    """The per-token trigger signal: the registered estimator's step over every token (RAUQ token
+    scores at fixed heads are computed only for a signal that reads attention)."""
+    from halluc_uq import TokenStep
+    from halluc_uq import token_signal as estimator
+
+    est = estimator(signal)
+    rauq = (
+        np.asarray(rauq_scores(forced.token_logprobs, forced.attn, layers, alpha, heads).tokens)
+        if "attention" in est.needs
+        else np.full(len(forced.token_logprobs), np.nan)
+    )
+    step = TokenStep(np.asarray(forced.token_logprobs), forced.entropy, forced.margin, rauq)
+    return np.broadcast_to(np.asarray(est.step(step), dtype=np.float64), rauq.shape)
 
 
 def fit_threshold(scores, labels, coverage: float | None = None) -> ThresholdFit:
@@ -129,9 +135,10 @@ def collect(
     carries its answer's verdict (`judge`). `answer`: one point per greedy answer, its peak token
     signal (max; min for the margin) with the answer's verdict; `max_samples` counts answers.
     """
+    from halluc_uq import token_signal as estimator
+
     check_alpha(alpha)
-    if signal not in SIGNALS:
-        raise BadInput(f"unknown --signal '{signal}' (expected one of {', '.join(SIGNALS)})")
+    fires = estimator(signal).fires
     if labels not in LABELS:
         raise BadInput(f"unknown --labels '{labels}' (expected one of {', '.join(LABELS)})")
     scores: list[np.ndarray] = []
@@ -161,7 +168,7 @@ def collect(
             else:
                 y = np.full(len(completion), 0 if verdict else 1, dtype=np.int64)
             if labels == "answer":
-                s, y = np.array([s.min() if signal == "margin" else s.max()]), y[:1]
+                s, y = np.array([s.min() if fires == "below" else s.max()]), y[:1]
             scores.append(s)
             marks.append(y)
             total += len(s)
@@ -174,10 +181,11 @@ def collect(
 
 def load_theta(path, model) -> dict[str, Any]:
     """A theta artifact made for this model (refused otherwise), for the controller to trigger on."""
+    from halluc_uq import token_signals
     from ucli.artifacts import load_artifact
 
     doc = load_artifact(path, THETA_SCHEMA, model=model)
-    if doc["signal"] not in SIGNALS or doc["direction"] not in ("above", "below"):
+    if doc["signal"] not in token_signals() or doc["direction"] not in ("above", "below"):
         raise BadInput(f"{path}: unknown signal '{doc['signal']}' or direction '{doc['direction']}'")
     return doc
 

@@ -3,6 +3,7 @@
 Python API:
 
     from halluc_uq import Estimator, registry, choose            # the estimators installed
+    from halluc_uq import token_signal, TokenStep                # a per-token step as a trigger
     from halluc_uq import score_estimators, build_report         # score once, then compare
     from halluc_uq import fit_normalization, apply_normalization  # raw scores -> [0, 1], saved
 
@@ -16,6 +17,9 @@ _EXPORTS = {
     "registry": "estimators",
     "choose": "estimators",
     "BUILT_IN": "estimators",
+    "TokenStep": "estimators",
+    "token_signals": "estimators",
+    "token_signal": "estimators",
     "score_estimators": "scoring",
     "questions": "scoring",
     "UQ_SCHEMA": "scoring",

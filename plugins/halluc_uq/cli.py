@@ -15,16 +15,20 @@ app = typer.Typer(help="Uncertainty estimators: score once, compare every method
 
 @app.command("list")
 def list_(json_out: bool = options.JSON) -> None:
-    """The installed estimators: what each needs and where it comes from."""
+    """The installed estimators: what each needs, its trigger signal if it has one, and its reference."""
     from halluc_uq.estimators import registry
 
-    rows = [{"name": e.name, "needs": sorted(e.needs), "level": e.level, "reference": e.reference,
-             "formula": e.formula} for e in registry().values()]  # fmt: skip
+    rows = [{"name": e.name, "needs": sorted(e.needs), "level": e.level, "signal": e.signal or None,
+             "fires": e.fires if e.step else None, "reference": e.reference, "formula": e.formula}
+            for e in registry().values()]  # fmt: skip
     if json_out:
         console.print_json({"estimators": rows})
         return
-    table = [(r["name"], ", ".join(r["needs"]), r["reference"]) for r in rows]
-    console.out.print(console.table("uncertainty estimators", ["name", "needs", "reference"], table))
+    table = [(r["name"], f"{r['signal']} ({r['fires']})" if r["signal"] else "-", ", ".join(r["needs"]), r["reference"])
+             for r in rows]  # fmt: skip
+    console.out.print(console.table("uncertainty estimators", ["name", "--signal", "needs", "reference"], table,
+                                    caption="--signal: the per-token step that `calibrate threshold` and `control` "
+                                    "trigger on (fires above or below theta)"))  # fmt: skip
 
 
 @app.command()

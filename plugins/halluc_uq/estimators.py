@@ -7,6 +7,11 @@ A record holds, per generated token: `token_logprobs` (log p of the chosen token
 per answer `rauq` and `rauq_entropy` (RAUQ and its entropy variant, from attention captured
 during the same decode). An empty answer has no tokens: every estimator gives None for it.
 
+A token-level estimator also has a `step`: its value for one token from that token's `TokenStep`
+(log p, entropy, margin, RAUQ token score). The step is what the controller's `--signal` tests
+against theta while it decodes and what `calibrate threshold --signal` fits theta on; an answer
+fires when its peak step value (max, or min for a signal that `fires` below) crosses theta.
+
 A third-party estimator is one `Estimator` object and one entry point:
 
     [project.entry-points."halluc.estimators"]
@@ -20,6 +25,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ucli.errors import BadInput
 
 # what an estimator may need beyond the greedy answer's token log-probabilities
@@ -28,15 +35,31 @@ SINGLE_PASS = frozenset({"logprobs", "distributions", "attention"})
 
 
 @dataclass(frozen=True)
+class TokenStep:
+    """One token as the controller sees it when it decides whether to fire: floats while decoding,
+    or one numpy array per field over an answer's tokens (so a `step` must be elementwise)."""
+
+    logprob: Any  # log p of the token
+    entropy: Any  # entropy of the step's distribution (nats)
+    margin: Any  # top-1 minus top-2 probability
+    rauq: Any  # RAUQ token score at fixed heads (NaN when no heads were given)
+
+
+@dataclass(frozen=True)
 class Estimator:
-    """One uncertainty method: `compute(record)` gives its value (higher = more uncertain) or None."""
+    """One uncertainty method: `compute(record)` gives its value (higher = more uncertain) or None;
+    `step`, when given, its per-token value, usable as a trigger `signal` that fires `above` or
+    `below` theta."""
 
     name: str
     compute: Callable[[Mapping[str, Any]], float | None]
     needs: frozenset[str] = frozenset({"logprobs"})
-    level: str = "sequence"  # the value scores a whole answer
+    level: str = "sequence"  # "sequence", or "token+sequence" with a step
     reference: str = ""
     formula: str = ""
+    step: Callable[[TokenStep], Any] | None = None
+    signal: str = ""  # the trigger's name (default: the estimator's)
+    fires: str = "above"
 
     def __post_init__(self) -> None:
         unknown = set(self.needs) - set(NEEDS)
@@ -44,6 +67,11 @@ class Estimator:
             raise ValueError(
                 f"estimator {self.name!r}: unknown needs {sorted(unknown)} (known: {', '.join(NEEDS)})"
             )
+        if self.fires not in ("above", "below"):
+            raise ValueError(f"estimator {self.name!r}: fires must be 'above' or 'below', not {self.fires!r}")
+        if self.step is not None:
+            object.__setattr__(self, "signal", self.signal or self.name)
+            object.__setattr__(self, "level", "token+sequence")
 
     def __call__(self, record: Mapping[str, Any]) -> float | None:
         if not record.get("token_ids"):
@@ -74,22 +102,23 @@ MEAN_TOKEN_ENTROPY = Estimator(
 MAX_TOKEN_ENTROPY = Estimator(
     "max_token_entropy", lambda r: max(r["token_entropy"]), frozenset({"distributions"}),
     reference="Maximum token entropy (Fadeeva et al. 2023; the peak of the per-token entropy)",
-    formula="max_t H(p(. | y_<t, x))",
+    formula="max_t H(p(. | y_<t, x))", step=lambda s: s.entropy, signal="entropy",
 )  # fmt: skip
 MIN_TOKEN_PROBABILITY = Estimator(
     "min_token_probability", lambda r: 1.0 - math.exp(min(_logprobs(r))), frozenset({"logprobs"}),
     reference="Least likely token (Manakul et al. 2023, SelfCheckGPT's Max(-log p) in probability form)",
-    formula="1 - min_t p(y_t | y_<t, x)",
+    formula="1 - min_t p(y_t | y_<t, x)", step=lambda s: 1.0 - np.exp(s.logprob),
 )  # fmt: skip
 TOP2_MARGIN = Estimator(
     "top2_margin", lambda r: 1.0 - min(r["token_margin"]), frozenset({"distributions"}),
     reference="Top-2 probability margin at the least confident token (the controller's margin signal)",
-    formula="1 - min_t (p_(1),t - p_(2),t)",
+    formula="1 - min_t (p_(1),t - p_(2),t)", step=lambda s: s.margin, signal="margin", fires="below",
 )  # fmt: skip
 RAUQ = Estimator(
     "rauq", lambda r: r.get("rauq"), frozenset({"logprobs", "attention"}),
     reference="RAUQ (Vazhentsev et al. 2025): recurrent attention-weighted confidence, max over layers",
     formula="max_l -(1/N) sum_i log c_l(y_i), c_l = a p + (1 - a) attn_l(i, i-1) c_l(y_(i-1))",
+    step=lambda s: s.rauq,  # the token score max_l -log c_l(y_i), at the calibrated heads
 )  # fmt: skip
 RAUQ_ENTROPY = Estimator(
     "rauq_entropy", lambda r: r.get("rauq_entropy"), frozenset({"distributions", "attention"}),
@@ -111,6 +140,20 @@ def registry() -> dict[str, Estimator]:
         if info.status == "ok" and isinstance(info.obj, Estimator):
             found[info.name] = info.obj
     return found
+
+
+def token_signals(available: dict[str, Estimator] | None = None) -> dict[str, Estimator]:
+    """The estimators with a per-token step, by signal name: what `--signal` may name."""
+    available = available if available is not None else registry()
+    return {e.signal: e for e in available.values() if e.step is not None}
+
+
+def token_signal(name: str, option: str = "--signal") -> Estimator:
+    """The estimator behind a trigger signal, or one line naming the ones there are."""
+    signals = token_signals()
+    if name not in signals:
+        raise BadInput(f"{option}: unknown signal '{name}' (expected one of {', '.join(signals)})")
+    return signals[name]
 
 
 def choose(spec: str, available: dict[str, Estimator] | None = None) -> list[Estimator]:
