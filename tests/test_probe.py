@@ -206,13 +206,29 @@ def write_runs(path: Path, lm, n: int = 40) -> Path:
             answer_ids = []  # an empty greedy answer: no SLT position
         samples = [{"answer": "cow" if easy else str(i * 3 + k), "loglik": -0.1 - 0.2 * k} for k in range(5)]
         rows.append({"id": f"q{i}", "question": message, "message": message, "reference": "cow",
-                     "greedy": {"answer": "", "token_ids": answer_ids, "logprobs": [], "loglik": None},
+                     "greedy": {"answer": "", "token_ids": answer_ids, "logprobs": [-0.05 if easy else -1.0 - i / n] *
+                                len(answer_ids), "loglik": None},
                      "samples": samples, "correct": easy})  # fmt: skip
     rows.append({"id": "lonely", "question": "x?", "message": "x?", "reference": "y", "correct": False,
                  "greedy": {"answer": "y", "token_ids": [5], "logprobs": [], "loglik": None},
                  "samples": [{"answer": "y", "loglik": -1.0}]})  # fmt: skip
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def test_registry_baselines_are_every_estimator_the_greedy_statistics_feed():
+    from halluc_probe.dataset import registry_baselines
+    from halluc_uq import registry
+
+    full = {"token_ids": [4, 5], "logprobs": [-0.2, -1.0], "entropies": [0.5, 2.0], "margins": [0.7, 0.1]}
+    empty = {"token_ids": [], "logprobs": [], "entropies": [], "margins": []}
+    got = registry_baselines([full, empty])
+    single_pass = {e.name for e in registry().values() if e.needs <= {"logprobs", "distributions"}}
+    assert set(got) == single_pass and "mean_token_entropy" in got
+    assert got["perplexity"][0] == pytest.approx(0.6) and got["max_token_entropy"][0] == 2.0
+    assert all(np.isnan(v[1]) for v in got.values())  # an empty answer has no value
+    no_distributions = registry_baselines([{k: full[k] for k in ("token_ids", "logprobs")}])
+    assert set(no_distributions) == {"msp", "perplexity", "min_token_probability"}
 
 
 def test_trace_reads_tbg_and_slt_from_an_unpadded_forward_pass(cli, tiny_llama, tmp_path):
@@ -274,6 +290,13 @@ def test_pipeline_build_train_eval_analyze_and_the_notebook(cli, tiny_llama, tmp
     assert built["questions"] == 59 and built["threshold"] == pytest.approx(hard / 2)
     assert sum(built["sizes"].values()) == 59
     npz = np.load(data / "data.npz")
+    assert sorted(built["baselines"]) == [
+        "min_token_probability",
+        "msp",
+        "perplexity",
+    ]  # only log-probs in these runs
+    greedy = {r["id"]: r["greedy"] for r in map(json.loads, runs.read_text().splitlines())}
+    np.testing.assert_allclose(npz["uq_msp"], [-sum(greedy[q]["logprobs"]) for q in npz["ids"]])
     for k in (0, 1, 2):  # stratified: both labels in every split
         assert 0 < npz["correct"][npz["split"] == k].mean() < 1
     probes = tmp_path / "probes"
@@ -415,6 +438,9 @@ def test_real_model_pipeline_on_facts(smollm2, minilm, cli, tmp_path):
     assert 0 < outputs["generate"]["accuracy"] < 1
     assert outputs["entropy"]["judge_calls"] <= 120 * 5  # each distinct answer embedded once
     methods = outputs["eval"]["sets"]["in_distribution"]["methods"]
+    assert {"msp", "perplexity", "mean_token_entropy", "top2_margin"} <= set(
+        methods
+    )  # the registry's baselines
     for name, m in methods.items():
         assert 0 <= m["auroc_ci_low"] <= m["auroc"] <= m["auroc_ci_high"] <= 1, name
         assert 0 < m["p_value"] <= 1

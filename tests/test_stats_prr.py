@@ -90,3 +90,26 @@ def test_plot_is_a_png(tmp_path):
 def test_bad_input(u, q, kwargs, message):
     with pytest.raises(BadInput, match=message):
         prr(u, q, **kwargs)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_paired_prr_gives_the_resamples_prr_draws_for_every_score(ties):
+    """Sorting each score once and weighting by draw counts is exactly `prr`'s bootstrap, score by
+    score and share by share (same seed: same resamples), with tied scores averaged as `prr` does."""
+    from halluc_stats import paired_prr
+
+    rng = np.random.default_rng(5)
+    n = 61
+    quality = (rng.random(n) < 0.6).astype(float) if ties else rng.random(n)
+    scores = (
+        [rng.integers(0, 5, n) + 0.5 * (quality < 0.5), rng.random(n)] if ties else [rng.random(n), -quality]
+    )
+    shares = (0.3, 0.5, 1.0)
+    boot = paired_prr(np.stack(scores), quality, shares, n_resamples=150, seed=9)
+    assert boot.shape == (3, 2, 150)
+    for j, s in enumerate(scores):
+        for i, share in enumerate(shares):
+            ref = prr(s, quality, max_rejection=share, n_resamples=150, seed=9)
+            ok = boot[i, j][~np.isnan(boot[i, j])]
+            assert ok.size == ref.n_resamples_used
+            assert np.percentile(ok, [2.5, 97.5]) == pytest.approx([ref.ci_low, ref.ci_high], abs=1e-12)

@@ -123,6 +123,8 @@ def test_report_numbers_agree_with_scikit_learn_scipy_and_statsmodels():
     from sklearn.metrics import average_precision_score, roc_auc_score
     from statsmodels.stats.multitest import multipletests
 
+    from halluc_stats import prr
+
     records = _records()
     result = build_report(records, reference="rauq", n_resamples=300, seed=3)
     wrong = np.array([1 - r["correct"] for r in records])
@@ -133,6 +135,11 @@ def test_report_numbers_agree_with_scikit_learn_scipy_and_statsmodels():
         assert rows[name]["auprc"] == pytest.approx(average_precision_score(wrong, u))
         lo, hi = rows[name]["auroc_ci"]
         assert lo <= rows[name]["auroc"] <= hi
+        for share in (0.5, 1.0):  # PRR and its CI: what `halluc_stats.prr` gives on the same resamples
+            ref = prr(u, 1 - wrong, max_rejection=share, n_resamples=300, seed=3)
+            key = f"prr_{int(share * 100)}"
+            assert rows[name][key] == pytest.approx(ref.prr)
+            assert rows[name][f"{key}_ci"] == pytest.approx([ref.ci_low, ref.ci_high], abs=1e-12)
     assert (
         rows["copy"]["delta_auroc"] == 0 and rows["copy"]["auroc"] == rows["rauq"]["auroc"]
     )  # a monotone copy

@@ -26,7 +26,8 @@ class Generation:
     finish_reason: str | None
     input_tokens: int | None = None
     output_tokens: int | None = None
-    # per position: {"token", "logprob", "top": [{"token", "logprob"}, ...]}; None when not returned
+    # per position: {"token", "logprob", "top": [{"token", "logprob"}, ...]}, and a local backend's
+    # "entropy" and "margin" of the step's whole distribution; None when not returned
     token_logprobs: list[dict[str, Any]] | None = None
 
     def usage(self) -> dict[str, int | None]:

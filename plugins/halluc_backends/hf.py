@@ -48,11 +48,12 @@ class HFBackend(LocalBackend):
         for row in rows:
             tops = row.get("top_logprobs") or [[]] * len(row["tokens"])
             positions = [
-                {"token": tok, "id": tid, "logprob": lp, "top": [{"token": t, "logprob": v} for t, v in top]}
-                for tok, tid, lp, top in zip(
-                    row["tokens"], row["token_ids"], row["logprobs"], tops, strict=True
+                {"token": tok, "id": tid, "logprob": lp, "entropy": h, "margin": m,
+                 "top": [{"token": t, "logprob": v} for t, v in top]}
+                for tok, tid, lp, h, m, top in zip(
+                    row["tokens"], row["token_ids"], row["logprobs"], row["entropies"], row["margins"], tops, strict=True
                 )
-            ]
+            ]  # fmt: skip
             out.append(
                 Generation(
                     text=row["answer"],

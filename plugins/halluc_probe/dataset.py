@@ -6,8 +6,9 @@ squared error; it is recorded). Questions flagged `few_samples`, or missing a hi
 are left out and counted. Splits are seeded and stratified on `correct` (when both classes have at
 least two members per split) into train / validation / test.
 
-Output folder: `data.npz` (ids, split, labels, entropies, X_<position> [n, L+1, D]) and
-`dataset.json` (provenance, threshold, sizes, positions, the model the hidden states came from).
+Output folder: `data.npz` (ids, split, labels, entropies, `uq_<estimator>`: the registry's
+single-pass estimators on the greedy answer, X_<position> [n, L+1, D]) and `dataset.json`
+(provenance, threshold, sizes, positions, baselines, the model the hidden states came from).
 """
 
 from __future__ import annotations
@@ -45,6 +46,26 @@ def stratified_splits(labels: np.ndarray, fractions: tuple[float, float, float],
     split = np.empty(labels.size, dtype=np.int8)
     split[train], split[val], split[test] = 0, 1, 2
     return split
+
+
+def registry_baselines(greedy: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Every installed estimator that the greedy answers' own statistics feed (log-probs, and each
+    step's entropy and margin where the backend gave them): the probes' single-pass baselines, by
+    name (NaN for an empty answer)."""
+    from halluc_uq import registry
+
+    def every(key: str) -> bool:  # one value per answer token in every greedy answer
+        return all(len(g.get(key) or []) == len(g.get("token_ids") or []) for g in greedy)
+
+    has = {need for need, keys in (("logprobs", ("logprobs",)), ("distributions", ("entropies", "margins")))
+           if all(map(every, keys))}  # fmt: skip
+    records = [{"token_ids": g.get("token_ids") or [], "token_logprobs": g.get("logprobs") or [],
+                "token_entropy": g.get("entropies"), "token_margin": g.get("margins")} for g in greedy]  # fmt: skip
+    return {
+        e.name: np.array([np.nan if (v := e(r)) is None else v for r in records], dtype=float)
+        for e in registry().values()
+        if e.needs <= has
+    }
 
 
 def build_dataset(runs: str | Path, entropy: str | Path, hidden: str | Path, output: str | Path,
@@ -96,13 +117,15 @@ def build_dataset(runs: str | Path, entropy: str | Path, hidden: str | Path, out
         "naive_entropy": np.array([se[q]["naive_entropy"] for q in ids], dtype=float),
         "high_se": values > threshold,
     }
+    baselines = registry_baselines([run_records[q]["greedy"] for q in ids])
+    data.update({f"uq_{name}": v for name, v in baselines.items()})
     for pos, arr in arrays.items():
         data["X_" + array_name(pos)] = np.stack([arr[i] for i in keep]).astype(np.float32)
     sizes = {name: int((split == k).sum()) for k, name in enumerate(SPLITS)}
     meta = {"questions": len(ids), "dropped": dropped, "threshold": threshold, "sizes": sizes,
             "positions": attrs["positions"], "layers": int(next(iter(arrays.values())).shape[1]),
             "accuracy": float(correct.mean()), "high_se_rate": float(data["high_se"].mean()),
-            "hidden_model": attrs["provenance"].get("model")}  # fmt: skip
+            "hidden_model": attrs["provenance"].get("model"), "baselines": list(baselines)}  # fmt: skip
     with staged_dir(output) as stage:
         np.savez_compressed(stage / "data.npz", **data)
         write_artifact(stage / "dataset.json", DATASET_SCHEMA, 1, meta, model=attrs["provenance"].get("model"),

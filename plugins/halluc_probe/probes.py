@@ -12,7 +12,8 @@ probabilities have the highest validation AUROC (ties go to the shorter, earlier
 Probes are saved as plain arrays (`probes.npz`: scaler mean/scale, coefficients, intercepts per
 layer) with `probes.json` (provenance, position, blocks, per-layer validation AUROCs): no pickles.
 
-Eval: AUROC and AUPRC of each score against answer errors (positive = incorrect), with bootstrap
+Eval: AUROC and AUPRC of each score (the probes, the entropies, and every registry estimator the
+data set holds, `uq_<name>`) against answer errors (positive = incorrect), with bootstrap
 confidence intervals and permutation p-values from `halluc_stats.auroc`, on the test split and on
 every question of `--ood` data sets; mean P(correct) of the accuracy probe for correct and for
 incorrect answers; a JSON report and a ROC plot.
@@ -158,6 +159,9 @@ def scores(
     out["semantic_entropy"] = data["semantic_entropy"]
     out["discrete_semantic_entropy"] = data["discrete_semantic_entropy"]
     out["naive_entropy"] = data["naive_entropy"]
+    out.update(
+        {key.removeprefix("uq_"): data[key] for key in data if key.startswith("uq_")}
+    )  # registry baselines
     return out
 
 
@@ -174,9 +178,13 @@ def _evaluate(meta: dict[str, Any], saved: dict[str, np.ndarray], data: dict[str
     methods = {}
     with console.progress("bootstrap", len(all_scores)) as advance:
         for name, s in all_scores.items():
-            res = asdict(auroc(s, errors, n_resamples=n_resamples, n_permutations=n_resamples, seed=seed))
+            ok = np.isfinite(s)  # a baseline has no value on an empty answer
+            res = asdict(
+                auroc(s[ok], errors[ok], n_resamples=n_resamples, n_permutations=n_resamples, seed=seed)
+            )
             methods[name] = {k: res[k] for k in ("auroc", "auroc_ci_low", "auroc_ci_high", "auprc", "auprc_ci_low",
                                                  "auprc_ci_high", "p_value")}  # fmt: skip
+            methods[name]["n"] = int(ok.sum())
             advance()
     p_correct = 1 - all_scores["accuracy_probe"]
     confidence = {
@@ -219,7 +227,8 @@ def evaluate_probes(probes: str | Path, dataset: str | Path, ood: list[str | Pat
         fig, axes = new_figure(ncols=len(curves), figsize=(5.2 * len(curves), 4.8), squeeze=False)
         for ax, (name, (s, errors)) in zip(axes[0], curves.items(), strict=True):
             for method, values in s.items():
-                fpr, tpr, _ = roc_curve(errors, values)
+                ok = np.isfinite(values)
+                fpr, tpr, _ = roc_curve(errors[ok], values[ok])
                 auc = report["sets"][name]["methods"][method]["auroc"]
                 ax.plot(fpr, tpr, label=f"{method} ({auc:.2f})")
             ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)

@@ -4,7 +4,8 @@
 One JSONL record per question, in question order:
 
     {"id", "question", "message" (the user turn sent), "reference",
-     "greedy":  {"answer", "token_ids", "logprobs", "loglik", "finish_reason", "correct"},
+     "greedy":  {"answer", "token_ids", "logprobs", "loglik", "finish_reason", "correct"[, "entropies",
+                 "margins": each step's entropy and top-2 margin, from a local backend that gives them]},
      "samples": [{"answer", "token_ids", "logprobs", "loglik", "finish_reason"}, ...],
      "correct": bool}
 
@@ -58,13 +59,17 @@ class GenerateConfig(BaseModel):
 def _answer(gen: Any) -> dict[str, Any]:
     steps = gen.token_logprobs or []
     logprobs = [s["logprob"] for s in steps]
-    return {
+    answer = {
         "answer": gen.text.strip(),
         "token_ids": [s.get("id") for s in steps],
         "logprobs": logprobs,
         "loglik": sum(logprobs) / len(logprobs) if logprobs else None,
         "finish_reason": gen.finish_reason,
     }
+    for key, field in (("entropies", "entropy"), ("margins", "margin")):  # where the backend gives them
+        if steps and all(field in s for s in steps):
+            answer[key] = [s[field] for s in steps]
+    return answer
 
 
 def load_questions(cfg: GenerateConfig) -> tuple[Any, list[Any]]:

@@ -5,6 +5,7 @@ Python API (each also behind a `halluc stats` command):
     from halluc_stats import mcnemar, mcnemar_counts, bootstrap, paired_bootstrap, auroc, prr
     from halluc_stats import load_pairs, load_tables      # result files -> paired / per-file arrays
     from halluc_stats import paired_areas, holm           # several scores on shared resamples; Holm
+    from halluc_stats import paired_prr                   # PRR of several scores on shared resamples
 
 Names load on first use so that `halluc --help` never imports numpy, scipy or scikit-learn.
 """
@@ -24,6 +25,7 @@ _EXPORTS = {
     "paired_areas": "discrimination",
     "holm": "multiple",
     "prr": "rejection",
+    "paired_prr": "rejection",
     "rejection_curves": "rejection",
     "PRRResult": "rejection",
     "load_pairs": "inputs",

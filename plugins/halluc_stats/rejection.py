@@ -125,6 +125,68 @@ def prr(
     )  # fmt: skip
 
 
+def paired_prr(
+    scores,
+    quality,
+    max_rejections: tuple[float, ...] = (0.5, 1.0),
+    n_resamples: int = 1000,
+    seed: int | None = 0,
+) -> np.ndarray:
+    """Bootstrap PRR of several scores [E, n] against one quality vector at each maximum rejection,
+    every score on the same resamples (those `prr` and `paired_areas` draw with the same seed):
+    [len(max_rejections), E, n_resamples], NaN where a resample's oracle does not beat random.
+
+    A resample is its count of draws per item, so each score is sorted once. With x_t the t-th
+    kept-first resampled quality (tied scores averaged, as in `prr`), a curve's area
+    (1/k) sum_{m=n-k+1..n} (1/m) sum_{t<=m} x_t is (1/k) sum_t x_t g_k(t), g_k(t) = H_n - H_{max(t, n-k+1)-1}
+    (H: harmonic numbers); every draw of one item or tied group has the same x, so a group adds
+    its mean quality times the sum of g_k over its run of draws."""
+    s = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+    q = np.asarray(quality, dtype=np.float64)
+    n = q.size
+    ks = [_points(n, share) for share in max_rejections]
+    harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, n + 1))])
+    t = np.arange(1, n + 1)
+    run_sums = [np.concatenate([[0.0], np.cumsum(harmonic[n] - harmonic[np.maximum(t, n - k + 1) - 1])]) / k
+                for k in ks]  # fmt: skip
+    by_quality = np.argsort(-q, kind="stable")
+    rng = np.random.default_rng(seed)
+    out = []
+    for idx in index_batches(rng, n, n_resamples, row_cost=4):
+        offsets = np.arange(idx.shape[0], dtype=np.int64)[:, None] * n
+        counts = np.bincount((idx + offsets).ravel(), minlength=idx.shape[0] * n).reshape(idx.shape[0], n)
+        a_orc = _kept_areas(q[by_quality], counts[:, by_quality], run_sums)
+        a_rnd = (counts @ q) / n
+        gap = a_orc - a_rnd
+        rows = []
+        for score in s:
+            order = np.argsort(score, kind="stable")  # least uncertain first: kept longest
+            u, w = score[order], counts[:, order]
+            starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
+            mean: np.ndarray = q[order]
+            if starts.size < n:  # tied scores: each group's draws take the group's mean quality
+                w = np.add.reduceat(w, starts, axis=1)
+                mean = np.add.reduceat(counts[:, order] * q[order], starts, axis=1) / np.maximum(w, 1)
+            a_unc = _kept_areas(mean, w, run_sums)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rows.append(
+                    np.where(gap > 1e-12 * np.maximum(1.0, np.abs(a_orc)), (a_unc - a_rnd) / gap, np.nan)
+                )
+        out.append(np.stack(rows, axis=1))  # [S, E, r]
+    return np.concatenate(out, axis=2)
+
+
+def _kept_areas(mean: np.ndarray, counts: np.ndarray, run_sums: list[np.ndarray]) -> np.ndarray:
+    """[len(run_sums), r] curve areas from groups in kept-first order: each group's quality (one
+    per group [g], or per resample [r, g]) and draw counts [r, g]; `run_sums[i][m]` is
+    sum_{t<=m} g_k(t) / k."""
+    end = np.cumsum(counts, axis=1)
+    start = end - counts
+    if mean.ndim == 1:
+        return np.stack([(g[end] - g[start]) @ mean for g in run_sums])
+    return np.stack([np.einsum("ij,ij->i", mean, g[end] - g[start]) for g in run_sums])
+
+
 def plot_curves(uncertainty, quality, max_rejection: float, path: str | Path, title: str = "") -> Path:
     """Draw the uncertainty, oracle and random rejection curves to a PNG (written atomically)."""
     from ucli.artifacts import new_figure, write_figure

@@ -226,14 +226,18 @@ def apply_(
                    lambda: f"{len(records)} records through {doc['method']} maps -> {output}")  # fmt: skip
 
 
+def _with_ci(row: dict[str, Any], key: str) -> str:
+    return "{:.2f} ({:.2f}-{:.2f})".format(row[key], *row[f"{key}_ci"])
+
+
 def _show(result: dict[str, Any]) -> None:
     rows = [(r["estimator"], f"{r['auroc']:.3f}", "{:.2f}-{:.2f}".format(*r["auroc_ci"]), f"{r['auprc']:.2f}",
-             f"{r['prr_50']:.2f}", f"{r['prr_100']:.2f}", f"{r['ece']:.2f}", f"{r['brier']:.2f}",
+             _with_ci(r, "prr_50"), _with_ci(r, "prr_100"), f"{r['ece']:.2f}", f"{r['brier']:.2f}",
              "-" if r["p_holm"] is None else f"{r['delta_auroc']:+.3f}", "-" if r["p_holm"] is None else f"{r['p_holm']:.2g}")
             for r in sorted(result["estimators"], key=lambda r: -r["auroc"])]  # fmt: skip
     title = f"{result['n']} answers, {result['n_wrong']} wrong; paired against {result['reference']}"
     legend = (f"AUROC and AUPRC: wrong answers as positives, {result['confidence']:.0%} bootstrap CI over "
-              f"{result['n_resamples']} shared resamples; PRR at 50% and 100% rejection; ECE, Brier after "
+              f"{result['n_resamples']} shared resamples; PRR at 50% and 100% rejection (its CI on the same resamples); ECE, Brier after "
               f"cross-fitted isotonic calibration; dAUROC against {result['reference']}, p paired bootstrap, Holm")  # fmt: skip
     console.out.print(console.table(title, ["estimator", "AUROC", "CI", "AUPRC", "PRR50", "PRR100", "ECE", "Brier",
                                             "dAUROC", "p Holm"], rows, caption=legend))  # fmt: skip

@@ -13,6 +13,8 @@ import numpy as np
 
 from ucli.errors import BadInput
 
+PRR_SHARES = (0.5, 1.0)  # maximum rejection of the two PRRs reported
+
 
 def score_matrix(records: list[dict[str, Any]], names: list[str] | None = None) -> tuple[list[str], np.ndarray, np.ndarray, int]:  # fmt: skip
     """Estimator names, values [n, E] and correctness [n] of the answers every estimator scored
@@ -66,14 +68,14 @@ def build_report(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Per estimator: AUROC and AUPRC (wrong answers positive) with bootstrap CIs, PRR at 50% and
-    100% rejection (point values), ECE and Brier after cross-fitted isotonic calibration, and a paired bootstrap
-    test of its AUROC against `reference`'s (Holm-adjusted over the family); plus the Spearman
-    correlations between estimators. All on the same answers and the same resamples."""
+    """Per estimator: AUROC and AUPRC (wrong answers positive) and PRR at 50% and 100% rejection,
+    each with a bootstrap CI; ECE and Brier after cross-fitted isotonic calibration; a paired
+    bootstrap test of its AUROC against `reference`'s (Holm-adjusted over the family); plus the
+    Spearman correlations between estimators. All on the same answers and the same resamples."""
     from scipy.stats import spearmanr
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from halluc_stats import holm, paired_areas, prr
+    from halluc_stats import holm, paired_areas, paired_prr, prr
 
     names, values, correct, dropped = score_matrix(records)
     if reference not in names:
@@ -84,6 +86,7 @@ def build_report(
             f"every one of the {wrong.size} answers is {'wrong' if wrong[0] else 'right'}: nothing to detect"
         )
     roc_b, ap_b = paired_areas(values.T, wrong, n_resamples, seed)
+    prr_b = paired_prr(values.T, correct, PRR_SHARES, n_resamples, seed)  # the same resamples
     ref = names.index(reference)
     rows = []
     for j, name in enumerate(names):
@@ -91,8 +94,10 @@ def build_report(
         auc = float(roc_auc_score(wrong, u))
         row = {"estimator": name, "auroc": auc, "auroc_ci": _interval(roc_b[j], confidence),
                "auprc": float(average_precision_score(wrong, u)), "auprc_ci": _interval(ap_b[j], confidence)}  # fmt: skip
-        for share in (0.5, 1.0):  # point values; `halluc stats prr` gives one estimator's with its CI
-            row[f"prr_{int(share * 100)}"] = prr(u, correct, max_rejection=share, n_resamples=0).prr
+        for i, share in enumerate(PRR_SHARES):
+            key = f"prr_{int(share * 100)}"
+            row[key] = prr(u, correct, max_rejection=share, n_resamples=0).prr
+            row[f"{key}_ci"] = _interval(prr_b[i, j], confidence)
         row["ece"], row["brier"] = calibration_errors(u, wrong, seed)
         row.update(_versus(roc_b[j], roc_b[ref], auc - float(roc_auc_score(wrong, values[:, ref])), j == ref))
         rows.append(row)
