@@ -179,12 +179,13 @@ def paired_prr(
 def _kept_areas(mean: np.ndarray, counts: np.ndarray, run_sums: list[np.ndarray]) -> np.ndarray:
     """[len(run_sums), r] curve areas from groups in kept-first order: each group's quality (one
     per group [g], or per resample [r, g]) and draw counts [r, g]; `run_sums[i][m]` is
-    sum_{t<=m} g_k(t) / k."""
+    sum_{t<=m} g_k(t) / k. Summed by parts, sum_i mean_i (G[end_i] - G[end_(i-1)]) is
+    sum_i G[end_i] (mean_i - mean_(i+1)): one gather per curve."""
     end = np.cumsum(counts, axis=1)
-    start = end - counts
-    if mean.ndim == 1:
-        return np.stack([(g[end] - g[start]) @ mean for g in run_sums])
-    return np.stack([np.einsum("ij,ij->i", mean, g[end] - g[start]) for g in run_sums])
+    step = mean - np.concatenate([mean[..., 1:], np.zeros_like(mean[..., :1])], axis=-1)
+    if step.ndim == 1:
+        return np.stack([g[end] @ step for g in run_sums])
+    return np.stack([np.einsum("ij,ij->i", g[end], step) for g in run_sums])
 
 
 def plot_curves(uncertainty, quality, max_rejection: float, path: str | Path, title: str = "") -> Path:
