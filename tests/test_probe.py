@@ -352,7 +352,7 @@ def test_generate_records_samples_greedy_and_resumes(cli, tiny_llama, tmp_path, 
     data.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"What is the capital of country {i}?",
                                         "reference": "Paris"}) + "\n" for i in range(5)))  # fmt: skip
     out = tmp_path / "runs.jsonl"
-    args = ("probe", "generate", "-m", tiny_llama, "--data", data, "--k", 3, "--max-new-tokens", 6, "--batch-size", 2,
+    args = ("probe", "generate", "-m", tiny_llama, "--data", data, "--samples", 3, "--max-new-tokens", 6, "--batch-size", 2,
             "-o", out, "--device", "cpu")  # fmt: skip
     from halluc_probe import runs as runs_mod
 
@@ -422,7 +422,7 @@ def test_real_model_pipeline_on_facts(smollm2, minilm, cli, tmp_path):
     runs, se, hidden = tmp_path / "runs.jsonl", tmp_path / "se.jsonl", tmp_path / "hidden.zarr"
     data, probes, report = tmp_path / "data", tmp_path / "probes", tmp_path / "report.json"
     steps = [
-        ("generate", "-b", "facts", "--split", "test", "--limit", 120, "--k", 5, "--max-new-tokens", 16,
+        ("generate", "-b", "facts", "--split", "test", "--limit", 120, "--samples", 5, "--max-new-tokens", 16,
          "--batch-size", 8, "--device", "cpu", "-o", runs),
         ("entropy", "--runs", runs, "--equivalence", "embedding", "-o", se),
         ("trace", "--runs", runs, "--positions", "tbg,slt", "--device", "cpu", "-o", hidden),

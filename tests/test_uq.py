@@ -283,3 +283,106 @@ def test_existing_answers_score_as_the_decode_scored_them(cli, tiny_llama, tmp_p
     bad.write_text(json.dumps({"prompt": "x"}) + "\n")
     res = cli("uq", "score", "--generations", bad, "-m", tiny_llama, "-o", tmp_path / "b.jsonl")
     assert res.exit_code == 2 and "bad.jsonl:1: field 'completion' is missing" in res.stderr
+
+
+SAMPLED_RECORD = {
+    **RECORD,
+    "samples": [
+        {"answer": "Paris", "logprobs": [-0.1, -0.3]},
+        {"answer": "paris", "logprobs": [-0.2]},
+        {"answer": "Lyon city", "logprobs": [-1.0, -2.0]},
+        {"answer": "Lyon", "logprobs": [-1.5]},
+        {"answer": "lyon", "logprobs": [-0.5, -0.5]},
+    ],
+    "sample_clusters": [0, 0, 1, 1, 1],
+    # two groups that fully agree inside and never across: two connected components
+    "sample_similarity": [
+        [1, 1, 0, 0, 0],
+        [1, 1, 0, 0, 0],
+        [0, 0, 1, 1, 1],
+        [0, 0, 1, 1, 1],
+        [0, 0, 1, 1, 1],
+    ],
+}
+
+
+def test_sampled_estimators_match_hand_computed_values():
+    from halluc_uq.sampled import SAMPLED
+
+    by_name = {e.name: e for e in SAMPLED}
+    mean_logp = np.array([-0.2, -0.2, -1.5, -1.5, -0.5])  # each sample's mean log p
+    p = np.exp(mean_logp) / np.exp(mean_logp).sum()
+    clusters = np.array([p[:2].sum(), p[2:].sum()])
+    expected = {
+        "semantic_entropy": -(clusters * np.log(clusters)).sum(),
+        "discrete_semantic_entropy": -(0.4 * math.log(0.4) + 0.6 * math.log(0.6)),
+        "num_semantic_sets": 2.0,
+        # normalised Laplacian of two complete blocks: eigenvalues 0, 0 (one per component) and 1, 1, 1
+        "eigval_laplacian": 2.0,
+        "degree_matrix": 1 - (4 + 9) / 25,
+        # the two zero-eigenvalue vectors (1,1,0,0,0)/sqrt2 and (0,0,1,1,1)/sqrt3, centred: 0.6 + 0.4
+        "eccentricity": 1.0,
+        # ROUGE-L F1 of the pairs: Paris-paris 1, Lyon city-Lyon 2/3, Lyon city-lyon 2/3, Lyon-lyon 1, others 0
+        "lexical_similarity": 1 - (1 + 2 / 3 + 2 / 3 + 1) / 10,
+    }
+    assert {n: by_name[n](SAMPLED_RECORD) for n in expected} == {
+        n: pytest.approx(v) for n, v in expected.items()
+    }
+    one = {**SAMPLED_RECORD, "samples": SAMPLED_RECORD["samples"][:1], "sample_clusters": [0],
+           "sample_similarity": [[1.0]]}  # fmt: skip
+    assert all(e(one) is None for e in SAMPLED)  # one sample: nothing to compare
+
+
+def test_uq_score_samples_and_judges_only_when_an_estimator_needs_it(cli, tiny_llama, tmp_path, monkeypatch):
+    import torch
+
+    from halluc_uq import sampling
+    from ucli.generation import generate
+    from ucli.models import chat_prompt, load_model
+
+    data = tmp_path / "q.jsonl"
+    rows = [{"id": f"q{i}", "prompt": f"Name a colour number {i}.", "reference": "red"} for i in range(5)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ("uq", "score", "--data", data, "-m", tiny_llama, "--device", "cpu", "--max-new-tokens", 3,
+            "--batch-size", 2, "--samples", 3, "--seed", 4, "--equivalence", "exact")  # fmt: skip
+    plain = cli(*args, "--estimators", "single-pass", "-o", tmp_path / "plain.jsonl")
+    assert plain.exit_code == 0, plain.stderr
+    assert "samples" not in json.loads((tmp_path / "plain.jsonl").read_text().splitlines()[0])
+    out = tmp_path / "all.jsonl"
+    res = cli(*args, "--estimators", "all", "-o", out)
+    assert res.exit_code == 0, res.stderr
+    records = [json.loads(x) for x in out.read_text().splitlines()]
+    lm = load_model(str(tiny_llama), device="cpu")
+    for start in (0, 2, 4):  # batches of 2 questions x 3 samples, seeded by the batch's start
+        batch = rows[start : start + 2]
+        torch.manual_seed(4 + start)
+        gens = generate(
+            lm, [chat_prompt(lm.tokenizer, r["prompt"]) for r in batch for _ in range(3)], 3, 1.0, 0.9
+        )
+        for j, r in enumerate(records[start : start + 2]):
+            assert [s["token_ids"] for s in r["samples"]] == [g["token_ids"] for g in gens[3 * j : 3 * j + 3]]
+    from halluc_probe.equivalence import normalize
+
+    for r in records:
+        keys = [normalize(s["answer"]) for s in r["samples"]]
+        same = [[float(a == b) for b in keys] for a in keys]
+        assert r["sample_similarity"] == same
+        assert [[float(a == b) for b in r["sample_clusters"]] for a in r["sample_clusters"]] == same
+        assert set(r["uq"]) >= {"semantic_entropy", "eccentricity", "lexical_similarity", "msp"}
+    # killed while judging the third question, then resumed: the same records, nothing twice
+    real, calls = sampling._judged, []
+
+    def dies(*a):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a)
+
+    monkeypatch.setattr(sampling, "_judged", dies)
+    broken = tmp_path / "resumed.jsonl"
+    assert cli(*args, "--estimators", "all", "-o", broken).exit_code != 0 and not broken.exists()
+    monkeypatch.setattr(sampling, "_judged", real)
+    res = cli(*args, "--estimators", "all", "-o", broken, "--resume")
+    assert res.exit_code == 0, res.stderr
+    assert [json.loads(x) for x in broken.read_text().splitlines()] == records
+    assert not list(tmp_path.glob("*.journal*"))

@@ -35,6 +35,28 @@ RESUME = typer.Option(
 )
 
 
+# Sampling K answers per question (`probe generate`, `uq score`).
+def samples(default: int, help: str = "Sampled answers per question (K).") -> Any:
+    return typer.Option(default, "--samples", min=1, help=help)
+
+
+TEMPERATURE = typer.Option(1.0, "--temperature", help="Sampling temperature (> 0).")
+TOP_P = typer.Option(0.9, "--top-p", help="Nucleus sampling mass, in (0, 1].")
+
+# When two sampled answers mean the same (`probe entropy`, `uq score`): `halluc_probe.make_judge`.
+EQUIVALENCE = typer.Option("embedding", "--equivalence", help="nli, embedding (offline default) or exact.")
+NLI_MODEL = typer.Option(None, "--nli-model", help="NLI sequence-classification model (nli).")
+BIDIRECTIONAL = typer.Option(False, "--bidirectional", help="nli: both directions must entail.")
+MIN_SIMILARITY = typer.Option(
+    0.9, "--min-similarity", help="embedding: cosine similarity that makes two answers one."
+)
+EMBEDDING_MODEL = typer.Option(
+    None,
+    "--embedding-model",
+    help="embedding: encoder folder or hub id (default all-MiniLM-L6-v2, packaged).",
+)
+
+
 def load_options(
     *, device: str, dtype: str, load_in_4bit: bool, load_in_8bit: bool, adapter: Any = None
 ) -> Any:

@@ -27,9 +27,9 @@ def generate(
     ),
     split: str = typer.Option("test", "--split", help="Benchmark split."),
     limit: int | None = options.limit("N questions, drawn with --seed (default: all)."),
-    k: int = typer.Option(10, "--k", min=1, help="Sampled answers per question."),
-    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (> 0)."),
-    top_p: float = typer.Option(0.9, "--top-p", help="Nucleus sampling mass."),
+    k: int = options.samples(10),
+    temperature: float = options.TEMPERATURE,
+    top_p: float = options.TOP_P,
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Longest answer."),
     backend: str = typer.Option("hf", "--backend", help="hf (local, batched) or vllm (GPU)."),
     batch_size: int = options.batch_size(4, "Questions per step (K + 1 sequences each)."),
@@ -71,21 +71,11 @@ def generate(
 @app.command()
 def entropy(
     runs: Path = typer.Option(..., "--runs", help="`probe generate` output."),
-    equivalence: str = typer.Option(
-        "embedding", "--equivalence", help="nli, embedding (offline default) or exact."
-    ),
-    nli_model: str | None = typer.Option(
-        None, "--nli-model", help="NLI sequence-classification model (nli)."
-    ),
-    strict: bool = typer.Option(False, "--bidirectional", help="nli: both directions must entail."),
-    threshold: float = typer.Option(
-        0.9, "--min-similarity", help="embedding: cosine similarity that makes two answers one."
-    ),
-    embedding_model: str | None = typer.Option(
-        None,
-        "--embedding-model",
-        help="embedding: encoder folder or hub id (default all-MiniLM-L6-v2, packaged).",
-    ),
+    equivalence: str = options.EQUIVALENCE,
+    nli_model: str | None = options.NLI_MODEL,
+    strict: bool = options.BIDIRECTIONAL,
+    threshold: float = options.MIN_SIMILARITY,
+    embedding_model: str | None = options.EMBEDDING_MODEL,
     output: Path = typer.Option(..., "--output", "-o", help="se.jsonl to write."),
     device: str = DEVICE,
     resume: bool = RESUME,
@@ -248,6 +238,7 @@ def analyze(
 
 
 options.renamed("probe entropy", {"--strict": "--bidirectional", "--threshold": "--min-similarity"})
+options.renamed("probe generate", {"--k": "--samples"})
 options.renamed("probe build", {"--split": "--fractions"})
 for _command in ("probe train", "probe eval", "probe analyze"):
     options.renamed(_command, {"--dataset": "--data"})

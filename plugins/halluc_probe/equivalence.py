@@ -9,6 +9,10 @@ bidirectional entailment. Each judge sees a whole question's answers at once so 
   both ways. Strict: both directions entail. Non-strict (the default, as in Farquhar et al.):
   neither direction is a contradiction and they are not both neutral. Ordered pairs are cached, so
   each unordered pair is judged at most once per direction; identical texts need no model call.
+
+Each judge also gives a soft `similarity` matrix in [0, 1] for the graph estimators of `halluc uq`
+(Lin et al. 2023): exact 0/1, the cosine clipped at 0, or the entailment probability averaged over
+both directions (LM-Polygraph's `entail` affinity). The diagonal is 1: an answer is itself.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 from ucli.errors import BadInput
 
 KINDS = ("nli", "embedding", "exact")
+JUDGE_KINDS = KINDS
 ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
@@ -46,6 +51,11 @@ class ExactJudge:
     def matrix(self, question: str, answers: list[str]) -> list[list[bool]]:
         keys = [normalize(a) for a in answers]
         return [[a == b for b in keys] for a in keys]
+
+    def similarity(self, question: str, answers: list[str]) -> Any:
+        import numpy as np
+
+        return np.asarray(self.matrix(question, answers), dtype=np.float64)
 
 
 class EmbeddingJudge:
@@ -91,6 +101,14 @@ class EmbeddingJudge:
         sims = vectors @ vectors.T
         return (sims >= self.threshold).tolist()
 
+    def similarity(self, question: str, answers: list[str]) -> Any:
+        import numpy as np
+
+        vectors = self.embed(answers)
+        sims = np.clip(vectors @ vectors.T, 0.0, 1.0).astype(np.float64)
+        np.fill_diagonal(sims, 1.0)
+        return sims
+
 
 class NLIJudge:
     """Bidirectional entailment with a sequence-classification NLI model."""
@@ -111,7 +129,7 @@ class NLIJudge:
             raise BadInput(f"NLI model '{model}' has no contradiction label for non-strict equivalence "
                            f"(its labels: {names}); pass --strict")  # fmt: skip
         self.strict, self.device, self.batch_size = strict, lm.device, batch_size
-        self.cache: dict[tuple[str, str], int] = {}
+        self.cache: dict[tuple[str, str], list[float]] = {}  # ordered pair -> label probabilities
         self.calls = 0  # ordered pairs sent to the model
 
     def _predict(self, pairs: list[tuple[str, str]]) -> None:
@@ -123,9 +141,13 @@ class NLIJudge:
             enc = self.tokenizer([a for a, _ in chunk], [b for _, b in chunk], padding=True, truncation=True,
                                  max_length=512, return_tensors="pt").to(self.device)  # fmt: skip
             with torch.no_grad():
-                labels = self.model(**enc).logits.argmax(-1).tolist()
-            self.cache.update(zip(chunk, labels, strict=True))
+                probs = torch.softmax(self.model(**enc).logits.float(), dim=-1).tolist()
+            self.cache.update(zip(chunk, probs, strict=True))
             self.calls += len(chunk)
+
+    def _label(self, pair: tuple[str, str]) -> int:
+        probs = self.cache[pair]
+        return max(range(len(probs)), key=probs.__getitem__)
 
     def _equivalent(self, forward: int, backward: int) -> bool:
         if self.strict:
@@ -138,8 +160,19 @@ class NLIJudge:
         distinct = list(dict.fromkeys(texts))
         self._predict([(a, b) for a in distinct for b in distinct if a != b])
         return [
-            [a == b or self._equivalent(self.cache[(a, b)], self.cache[(b, a)]) for b in texts] for a in texts
+            [a == b or self._equivalent(self._label((a, b)), self._label((b, a))) for b in texts]
+            for a in texts
         ]
+
+    def similarity(self, question: str, answers: list[str]) -> Any:
+        import numpy as np
+
+        texts = [f"{question} {a}".strip() for a in answers]
+        distinct = list(dict.fromkeys(texts))
+        self._predict([(a, b) for a in distinct for b in distinct if a != b])
+        entail = self.entail
+        return np.array([[1.0 if a == b else (self.cache[(a, b)][entail] + self.cache[(b, a)][entail]) / 2
+                          for b in texts] for a in texts])  # fmt: skip
 
 
 def make_judge(kind: str, nli_model: str | None = None, strict: bool = False, threshold: float = 0.9,

@@ -46,7 +46,10 @@ def score(
     ),
     split: str = typer.Option("test", "--split", help="Benchmark split."),
     estimators: str = typer.Option(
-        "all", "--estimators", help="Comma list of estimator names, or all (`halluc uq list`)."
+        "single-pass",
+        "--estimators",
+        help="Comma list of estimator names (`halluc uq list`), single-pass (one greedy decode feeds them) "
+        "or all (adds the sampling ones: K samples and the judge).",
     ),
     output: Path = options.output("scores.jsonl to write (journal beside it while running).", required=True),
     model: str = options.MODEL,
@@ -62,6 +65,14 @@ def score(
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Tokens per answer."),
     batch_size: int = options.batch_size(8, "Sequences per forward pass."),
     limit: int | None = options.limit("N questions, drawn with --seed (default: all)."),
+    samples: int = options.samples(5, "Sampled answers per question (K), for the estimators that need them."),
+    temperature: float = options.TEMPERATURE,
+    top_p: float = options.TOP_P,
+    equivalence: str = options.EQUIVALENCE,
+    nli_model: str | None = options.NLI_MODEL,
+    bidirectional: bool = options.BIDIRECTIONAL,
+    min_similarity: float = options.MIN_SIMILARITY,
+    embedding_model: str | None = options.EMBEDDING_MODEL,
     resume: bool = options.RESUME,
     device: str = options.DEVICE,
     dtype: str = options.DTYPE,
@@ -75,9 +86,11 @@ def score(
     size: int | None = options.BENCH_SIZE,
     json_out: bool = options.JSON,
 ) -> None:
-    """Greedy-decode every question once (batched) and score each answer with every chosen estimator."""
+    """Greedy-decode every question once (batched) and score each answer with every chosen estimator
+    (sampling K answers and judging them only when a chosen estimator needs it)."""
     from halluc_rauq import ScoreConfig, check_heads_file, load_heads
     from halluc_uq.estimators import choose
+    from halluc_uq.sampling import SamplingConfig, samples_journal
     from halluc_uq.scoring import score_estimators
     from ucli.artifacts import require_file_path
     from ucli.journal import preflight
@@ -86,6 +99,10 @@ def score(
     load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
     chosen = choose(estimators)
     config = ScoreConfig(alpha=alpha, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    sampling = SamplingConfig(samples=samples, temperature=temperature, top_p=top_p, equivalence=equivalence,
+                              nli_model=nli_model, bidirectional=bidirectional, min_similarity=min_similarity,
+                              embedding_model=embedding_model)  # fmt: skip
+    sampled = any("samples" in e.needs for e in chosen)
     require_file_path(output)
     if heads_file is not None:
         check_heads_file(heads_file)  # before the model loads
@@ -100,13 +117,17 @@ def score(
     lm = load_model(model, load)
     heads = load_heads(heads_file, lm.fingerprint)[0] if heads_file else None
     run_config = {"model": model, "source": source, "limit": limit, "seed": seed,
-                  "heads": str(heads_file) if heads_file else None}  # fmt: skip
-    with console.progress("scoring", total=len(pairs)) as advance:
+                  "heads": str(heads_file) if heads_file else None, "sampling": vars(sampling) if sampled else None}  # fmt: skip
+    with console.progress(
+        "decoding, sampling" if sampled else "scoring", total=len(pairs) * (1 + sampled)
+    ) as advance:
         records = score_estimators(lm, pairs, estimators=chosen, journal_path=journal_path, resume=resume, config=config,
-                                   heads=heads, judge=judge, run_config=run_config, given=given, progress=advance)  # fmt: skip
+                                   heads=heads, judge=judge, run_config=run_config, given=given, sampling=sampling,
+                                   seed=seed, progress=advance)  # fmt: skip
     inputs = [p for p in (data, generations, data_file, heads_file) if p]
     _write_scores(output, records, verdicts, model=lm.fingerprint, seed=seed, inputs=inputs,
                   config={**run_config, "estimators": [e.name for e in chosen]})  # fmt: skip
+    samples_journal(journal_path).unlink(missing_ok=True)
     journal_path.unlink()
     accuracy = sum(r.get("correct", 0) for r in records) / len(records)
     console.result({"output": str(output), "n": len(records), "accuracy": accuracy, "estimators": [e.name for e in chosen]},

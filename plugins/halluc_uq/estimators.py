@@ -32,6 +32,7 @@ from ucli.errors import BadInput
 # what an estimator may need beyond the greedy answer's token log-probabilities
 NEEDS = ("logprobs", "distributions", "attention", "hidden", "samples", "judge", "second-prompt")
 SINGLE_PASS = frozenset({"logprobs", "distributions", "attention"})
+SCORABLE = SINGLE_PASS | {"samples", "judge"}  # what `uq score` can feed
 
 
 @dataclass(frozen=True)
@@ -157,18 +158,20 @@ def token_signal(name: str, option: str = "--signal") -> Estimator:
 
 
 def choose(spec: str, available: dict[str, Estimator] | None = None) -> list[Estimator]:
-    """`all` or a comma list of names, in the order given; an unknown name lists the known ones."""
+    """`single-pass` (what one greedy decode feeds), `all` (every estimator `uq score` can run), or a
+    comma list of names in the order given; an unknown name lists the known ones."""
     available = available if available is not None else registry()
-    if spec.strip() == "all":
-        return list(available.values())
+    groups = {"all": SCORABLE, "single-pass": SINGLE_PASS}
+    if spec.strip() in groups:
+        return [e for e in available.values() if e.needs <= groups[spec.strip()]]
     names = [n.strip() for n in spec.split(",") if n.strip()]
     unknown = [n for n in names if n not in available]
     if unknown or not names:
         raise BadInput(f"--estimators: unknown estimator {unknown[0] if unknown else spec!r} "
-                       f"(available: {', '.join(available)}, or all)")  # fmt: skip
+                       f"(available: {', '.join(available)}, or single-pass, or all)")  # fmt: skip
     chosen = [available[n] for n in dict.fromkeys(names)]
-    beyond = [e.name for e in chosen if not e.needs <= SINGLE_PASS]
+    beyond = [e.name for e in chosen if not e.needs <= SCORABLE]
     if beyond:
-        raise BadInput(f"--estimators: {', '.join(beyond)} need(s) more than one greedy pass "
-                       "(samples, a judge or a second prompt), which `uq score` does not run yet")  # fmt: skip
+        raise BadInput(f"--estimators: {', '.join(beyond)} need(s) hidden states or a second prompt, "
+                       "which `uq score` does not run yet")  # fmt: skip
     return chosen

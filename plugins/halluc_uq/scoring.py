@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from halluc_uq.estimators import Estimator
+from halluc_uq.sampling import SamplingConfig, sample_and_judge, samples_journal
 from ucli.data import PromptPair
 
 UQ_SCHEMA = "halluc.uq.scores"
@@ -47,15 +48,28 @@ def score_estimators(
     judge: Callable[[PromptPair, str], bool] | None = None,
     run_config: dict[str, Any] | None = None,
     given: dict[str, tuple[str, list[int] | None]] | None = None,
+    sampling: SamplingConfig | None = None,
+    seed: int = 0,
     progress: Callable[[int], None] = lambda n: None,
 ) -> list[dict[str, Any]]:
     """Each pair's scored record (`halluc_rauq.score`; with `given`, existing answers scored by
-    teacher forcing) with `uq`: every estimator's value (None for an empty answer), in the pairs' order."""
+    teacher forcing) with `uq`: every estimator's value (None for an empty answer), in the pairs'
+    order. Samples and the judge (`sampling`) run only when a chosen estimator needs them; they
+    journal beside `journal_path` (`samples_journal`)."""
     from halluc_rauq import ScoreConfig, score
 
+    config = config or ScoreConfig()
+    needs = frozenset().union(*(e.needs for e in estimators))
     run = {**(run_config or {}), "estimators": [e.name for e in estimators]}
-    scored = score(lm, pairs, journal_path=journal_path, resume=resume, config=config or ScoreConfig(), heads=heads,
+    scored = score(lm, pairs, journal_path=journal_path, resume=resume, config=config, heads=heads,
                    judge=judge, run_config=run, given=given, progress=progress)  # fmt: skip
+    if "samples" in needs:
+        extra = sample_and_judge(lm, pairs, config=sampling or SamplingConfig(), judged="judge" in needs,
+                                 journal_path=samples_journal(journal_path), resume=resume, seed=seed,
+                                 batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
+                                 progress=progress)  # fmt: skip
+        for record in scored.records:
+            record.update(extra[record["id"]])
     for record in scored.records:
         record["uq"] = {e.name: e(record) for e in estimators}
     return scored.records

@@ -1,0 +1,126 @@
+"""The estimators that read K sampled answers (`samples`) and, for most, the equivalence judge's
+clusters and similarity matrix (`judge`); see `halluc_uq.sampling` for how those are made.
+
+Semantic entropy and its discrete form are `halluc_probe`'s formulas (Farquhar et al. 2024), on
+the clusters of the judge. The graph estimators of Lin et al. 2023 read the symmetrised
+similarity W (K x K, diagonal 1), its degrees d_i = sum_j W_ij and the normalised Laplacian
+L = I - D^-1/2 W D^-1/2, as LM-Polygraph computes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from halluc_uq.estimators import Estimator
+
+ECCENTRICITY_CUT = (
+    0.9  # eigenvectors of L with eigenvalue below this embed the answers (LM-Polygraph's thres)
+)
+
+
+def _enough(r: Mapping[str, Any], key: str) -> bool:
+    return len(r.get(key) or []) >= 2
+
+
+def _semantic_entropy(r: Mapping[str, Any]) -> float | None:
+    """Likelihood-weighted over the samples with tokens (an empty answer has no likelihood)."""
+    from halluc_probe import weighted_entropy
+
+    if not _enough(r, "sample_clusters"):
+        return None
+    kept = [(c, float(np.mean(s["logprobs"])))
+            for c, s in zip(r["sample_clusters"], r["samples"], strict=True) if s["logprobs"]]  # fmt: skip
+    return weighted_entropy([c for c, _ in kept], [ll for _, ll in kept]) if kept else None
+
+
+def _discrete_semantic_entropy(r: Mapping[str, Any]) -> float | None:
+    from halluc_probe import discrete_entropy
+
+    return discrete_entropy(r["sample_clusters"]) if _enough(r, "sample_clusters") else None
+
+
+def _similarity(r: Mapping[str, Any]) -> np.ndarray | None:
+    if not _enough(r, "sample_similarity"):
+        return None
+    w = np.asarray(r["sample_similarity"], dtype=np.float64)
+    return (w + w.T) / 2
+
+
+def _laplacian(w: np.ndarray) -> np.ndarray:
+    scale = 1.0 / np.sqrt(w.sum(axis=1))
+    return np.eye(len(w)) - scale[:, None] * w * scale[None, :]
+
+
+def _eigval_laplacian(r: Mapping[str, Any]) -> float | None:
+    w = _similarity(r)
+    return None if w is None else float(np.clip(1.0 - np.linalg.eigvalsh(_laplacian(w)), 0.0, None).sum())
+
+
+def _degree_matrix(r: Mapping[str, Any]) -> float | None:
+    w = _similarity(r)
+    return None if w is None else float((len(w) ** 2 - w.sum()) / len(w) ** 2)
+
+
+def _eccentricity(r: Mapping[str, Any]) -> float | None:
+    w = _similarity(r)
+    if w is None:
+        return None
+    values, vectors = np.linalg.eigh(_laplacian(w))
+    embedded = vectors[:, values < ECCENTRICITY_CUT]  # row j: answer j's coordinates
+    return float(np.linalg.norm(embedded - embedded.mean(axis=0)))
+
+
+def _lexical_similarity(r: Mapping[str, Any]) -> float | None:
+    """1 - the mean ROUGE-L F1 (rouge-score, Porter stemming) over pairs of samples."""
+    if not _enough(r, "samples"):
+        return None
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    texts = [s["answer"] for s in r["samples"]]
+    pairs = [(a, b) for i, a in enumerate(texts) for b in texts[i + 1 :]]
+    return 1.0 - float(np.mean([scorer.score(a, b)["rougeL"].fmeasure for a, b in pairs]))
+
+
+JUDGED = frozenset({"samples", "judge"})
+SEMANTIC_ENTROPY = Estimator(
+    "semantic_entropy", _semantic_entropy, JUDGED,
+    reference="Semantic entropy (Farquhar et al. 2024; halluc_probe.weighted_entropy on the judge's clusters)",
+    formula="-sum_c P_c log P_c, P_c = sum_(i in c) exp(l_i) / sum_j exp(l_j), l_i mean log p of sample i",
+)  # fmt: skip
+DISCRETE_SEMANTIC_ENTROPY = Estimator(
+    "discrete_semantic_entropy", _discrete_semantic_entropy, JUDGED,
+    reference="Discrete semantic entropy (Farquhar et al. 2024): the entropy of the cluster frequencies",
+    formula="-sum_c (n_c / K) log(n_c / K)",
+)  # fmt: skip
+NUM_SEMANTIC_SETS = Estimator(
+    "num_semantic_sets", lambda r: float(len(set(r["sample_clusters"]))) if _enough(r, "sample_clusters") else None,
+    JUDGED, reference="Number of semantic sets (Lin et al. 2023; LM-Polygraph NumSemSets)",
+    formula="the number of clusters among the K samples",
+)  # fmt: skip
+EIGVAL_LAPLACIAN = Estimator(
+    "eigval_laplacian", _eigval_laplacian, JUDGED,
+    reference="Sum of eigenvalues of the graph Laplacian (Lin et al. 2023; LM-Polygraph EigValLaplacian)",
+    formula="sum_k max(0, 1 - lambda_k(L))",
+)  # fmt: skip
+DEGREE_MATRIX = Estimator(
+    "degree_matrix", _degree_matrix, JUDGED,
+    reference="Degree matrix (Lin et al. 2023; LM-Polygraph DegMat)",
+    formula="trace(K I - D) / K^2 = 1 - sum_ij W_ij / K^2",
+)  # fmt: skip
+ECCENTRICITY = Estimator(
+    "eccentricity", _eccentricity, JUDGED,
+    reference="Eccentricity (Lin et al. 2023; LM-Polygraph Eccentricity, eigenvalue cut 0.9)",
+    formula="|| V - mean_j V_j ||_F, V: eigenvectors of L with eigenvalue < 0.9, one row per answer",
+)  # fmt: skip
+LEXICAL_SIMILARITY = Estimator(
+    "lexical_similarity", _lexical_similarity, frozenset({"samples"}),
+    reference="Lexical similarity (Fomicheva et al. 2020; LM-Polygraph LexicalSimilarity rougeL, which is this minus 1)",
+    formula="1 - mean_(i<j) ROUGE-L F1(s_i, s_j)",
+)  # fmt: skip
+
+SAMPLED = (SEMANTIC_ENTROPY, DISCRETE_SEMANTIC_ENTROPY, NUM_SEMANTIC_SETS, EIGVAL_LAPLACIAN, DEGREE_MATRIX,
+           ECCENTRICITY, LEXICAL_SIMILARITY)  # fmt: skip
