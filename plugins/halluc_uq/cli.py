@@ -88,12 +88,10 @@ def score(
 ) -> None:
     """Greedy-decode every question once (batched) and score each answer with every chosen estimator
     (sampling K answers and judging them only when a chosen estimator needs it)."""
-    from halluc_rauq import ScoreConfig, check_heads_file, load_heads
+    from halluc_rauq import ScoreConfig, load_heads
     from halluc_uq.estimators import choose
-    from halluc_uq.sampling import SamplingConfig, samples_journal
+    from halluc_uq.sampling import SamplingConfig
     from halluc_uq.scoring import score_estimators
-    from ucli.artifacts import require_file_path
-    from ucli.journal import preflight
     from ucli.models import load_model
 
     load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
@@ -103,10 +101,7 @@ def score(
                               nli_model=nli_model, bidirectional=bidirectional, min_similarity=min_similarity,
                               embedding_model=embedding_model)  # fmt: skip
     sampled = any("samples" in e.needs for e in chosen)
-    require_file_path(output)
-    if heads_file is not None:
-        check_heads_file(heads_file)  # before the model loads
-    journal_path = preflight(output, resume, folder=False)
+    journal_path = _preflight(output, resume, heads_file)
     if journal_path is None:
         console.result(
             {"output": str(output), "complete": True}, json_out, lambda: f"{output}: already complete"
@@ -125,20 +120,32 @@ def score(
                                    heads=heads, judge=judge, run_config=run_config, given=given, sampling=sampling,
                                    seed=seed, progress=advance)  # fmt: skip
     inputs = [p for p in (data, generations, data_file, heads_file) if p]
-    _write_scores(output, records, verdicts, model=lm.fingerprint, seed=seed, inputs=inputs,
+    _write_scores(output, records, verdicts, journal_path, model=lm.fingerprint, seed=seed, inputs=inputs,
                   config={**run_config, "estimators": [e.name for e in chosen]})  # fmt: skip
-    samples_journal(journal_path).unlink(missing_ok=True)
-    journal_path.unlink()
     accuracy = sum(r.get("correct", 0) for r in records) / len(records)
     console.result({"output": str(output), "n": len(records), "accuracy": accuracy, "estimators": [e.name for e in chosen]},
                    json_out, lambda: f"{len(records)} answers from {source}, accuracy {accuracy:.3f}, "
                    f"{len(chosen)} estimators -> {output}\nnext: halluc uq report {output}")  # fmt: skip
 
 
+def _preflight(output: Path, resume: bool, heads_file: Path | None) -> Path | None:
+    """The journal to write (None: already complete), after every check that needs no model."""
+    from halluc_rauq import check_heads_file
+    from ucli.artifacts import require_file_path
+    from ucli.journal import preflight
+
+    require_file_path(output)
+    if heads_file is not None:
+        check_heads_file(heads_file)
+    return preflight(output, resume, folder=False)
+
+
 def _write_scores(
-    output: Path, records: list[dict[str, Any]], verdicts: dict[str, bool], **prov: Any
+    output: Path, records: list[dict[str, Any]], verdicts: dict[str, bool], journal_path: Path, **prov: Any
 ) -> None:
-    """scores.jsonl with its sidecar; a verdict in the generations file wins over the judge."""
+    """scores.jsonl with its sidecar (a verdict in the generations file wins over the judge), then
+    the journals go."""
+    from halluc_uq.sampling import samples_journal
     from halluc_uq.scoring import UQ_SCHEMA
     from ucli.artifacts import write_table
 
@@ -146,6 +153,8 @@ def _write_scores(
         if r["id"] in verdicts:
             r["correct"] = int(verdicts[r["id"]])
     write_table(output, records, UQ_SCHEMA, **prov)
+    samples_journal(journal_path).unlink(missing_ok=True)
+    journal_path.unlink()
 
 
 def _inputs(benchmark, data, generations, split, limit, seed, benchmark_options):
