@@ -344,7 +344,7 @@ def test_uq_score_samples_and_judges_only_when_an_estimator_needs_it(cli, tiny_l
     rows = [{"id": f"q{i}", "prompt": f"Name a colour number {i}.", "reference": "red"} for i in range(5)]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     args = ("uq", "score", "--data", data, "-m", tiny_llama, "--device", "cpu", "--max-new-tokens", 3,
-            "--batch-size", 2, "--samples", 3, "--seed", 4, "--equivalence", "exact")  # fmt: skip
+            "--batch-size", 2, "--samples", 3, "--seed", 4, "--temperature", 0.7, "--equivalence", "exact")  # fmt: skip
     plain = cli(*args, "--estimators", "single-pass", "-o", tmp_path / "plain.jsonl")
     assert plain.exit_code == 0, plain.stderr
     assert "samples" not in json.loads((tmp_path / "plain.jsonl").read_text().splitlines()[0])
@@ -357,7 +357,7 @@ def test_uq_score_samples_and_judges_only_when_an_estimator_needs_it(cli, tiny_l
         batch = rows[start : start + 2]
         torch.manual_seed(4 + start)
         gens = generate(
-            lm, [chat_prompt(lm.tokenizer, r["prompt"]) for r in batch for _ in range(3)], 3, 1.0, 0.9
+            lm, [chat_prompt(lm.tokenizer, r["prompt"]) for r in batch for _ in range(3)], 3, 0.7, 0.9
         )
         for j, r in enumerate(records[start : start + 2]):
             assert [s["token_ids"] for s in r["samples"]] == [g["token_ids"] for g in gens[3 * j : 3 * j + 3]]
@@ -386,3 +386,18 @@ def test_uq_score_samples_and_judges_only_when_an_estimator_needs_it(cli, tiny_l
     assert res.exit_code == 0, res.stderr
     assert [json.loads(x) for x in broken.read_text().splitlines()] == records
     assert not list(tmp_path.glob("*.journal*"))
+
+
+def test_uq_score_spells_the_sampling_configs_measured_defaults():
+    """The CLI keeps `--help` light by spelling its defaults out; they must not drift."""
+    from dataclasses import fields
+
+    import typer.main
+
+    from halluc_uq.cli import app
+    from halluc_uq.sampling import SamplingConfig
+
+    command = typer.main.get_command(app).commands["score"]
+    defaults = {p.name: p.default for p in command.params}
+    for f in fields(SamplingConfig):
+        assert defaults[f.name] == f.default, f.name

@@ -40,7 +40,10 @@ def samples(default: int, help: str = "Sampled answers per question (K).") -> An
     return typer.Option(default, "--samples", min=1, help=help)
 
 
-TEMPERATURE = typer.Option(1.0, "--temperature", help="Sampling temperature (> 0).")
+def temperature(default: float) -> Any:
+    return typer.Option(default, "--temperature", help="Sampling temperature (> 0).")
+
+
 TOP_P = typer.Option(0.9, "--top-p", help="Nucleus sampling mass, in (0, 1].")
 
 # When two sampled answers mean the same (`probe entropy`, `uq score`): `halluc_probe.make_judge`.

@@ -28,7 +28,7 @@ def generate(
     split: str = typer.Option("test", "--split", help="Benchmark split."),
     limit: int | None = options.limit("N questions, drawn with --seed (default: all)."),
     k: int = options.samples(10),
-    temperature: float = options.TEMPERATURE,
+    temperature: float = options.temperature(1.0),  # Farquhar et al.'s setting
     top_p: float = options.TOP_P,
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Longest answer."),
     backend: str = typer.Option("hf", "--backend", help="hf (local, batched) or vllm (GPU)."),

@@ -9,6 +9,8 @@ import typer
 
 from ucli import console, options
 
+SAMPLING_TEMPERATURE = 0.5  # = halluc_uq.SamplingConfig's default, measured on facts/train (docs/uq.md)
+
 app = typer.Typer(help="Uncertainty estimators: score once, compare every method with paired statistics.",
                   no_args_is_help=True)  # fmt: skip
 
@@ -66,7 +68,7 @@ def score(
     batch_size: int = options.batch_size(8, "Sequences per forward pass."),
     limit: int | None = options.limit("N questions, drawn with --seed (default: all)."),
     samples: int = options.samples(5, "Sampled answers per question (K), for the estimators that need them."),
-    temperature: float = options.TEMPERATURE,
+    temperature: float = options.temperature(SAMPLING_TEMPERATURE),
     top_p: float = options.TOP_P,
     equivalence: str = options.EQUIVALENCE,
     nli_model: str | None = options.NLI_MODEL,

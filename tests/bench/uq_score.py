@@ -87,18 +87,19 @@ def sampling_ratio(args) -> tuple[float, list[tuple[str, float]]]:
         benchmark="facts", data=None, split="test", limit=args.prompts, seed=0, benchmark_options={}
     )
     texts = [chat_prompt(lm.tokenizer, p.prompt) for p in pairs]
+    config = SamplingConfig(samples=K)  # the defaults of `uq score`
 
     def plain() -> None:
         for i in range(0, len(texts), 8):
             torch.manual_seed(i)
             with torch.no_grad():
                 lm.model.generate(**lm.encode([t for t in texts[i : i + 8] for _ in range(K)]), do_sample=True,
-                                  temperature=1.0, top_p=0.9, max_new_tokens=args.max_new_tokens,
+                                  temperature=config.temperature, top_p=config.top_p, max_new_tokens=args.max_new_tokens,
                                   pad_token_id=lm.tokenizer.pad_token_id)  # fmt: skip
 
     def judged() -> None:
         with tempfile.TemporaryDirectory() as d:
-            extra = sample_and_judge(lm, pairs, config=SamplingConfig(samples=K), judged=True, resume=False, seed=0,
+            extra = sample_and_judge(lm, pairs, config=config, judged=True, resume=False, seed=0,
                                      journal_path=Path(d) / "j.samples", batch_size=8,
                                      max_new_tokens=args.max_new_tokens)  # fmt: skip
         for record in extra.values():
