@@ -24,7 +24,7 @@ from ucli.errors import BadInput
 @dataclass(frozen=True)
 class SamplingConfig:
     samples: int = 5  # K answers per question
-    temperature: float = 0.5  # the plateau of the family's mean train AUROC (0.3: 0.670, 0.5: 0.666, 1.0: 0.616)
+    temperature: float = 0.5  # measured on facts/train (docs/uq.md): 1.0 was worse
     top_p: float = 0.9
     equivalence: str = "embedding"  # the judge: nli, embedding or exact
     nli_model: str | None = None
