@@ -106,6 +106,11 @@ def test_embedding_judge_clusters_paraphrases_and_separates_contradictions(minil
     np.testing.assert_allclose(
         vectors[-1], torch.nn.functional.normalize(alone, dim=-1)[0].detach().numpy(), atol=1e-5
     )
+    soft = minilm.similarity("What is the capital of France?", answers)  # the graph estimators' W
+    cosine = np.clip(vectors @ vectors.T, 0, 1)
+    np.fill_diagonal(cosine, 1.0)
+    np.testing.assert_allclose(soft, cosine, atol=1e-6)
+    assert ((soft >= minilm.threshold) == np.array(same)).all()
     calls = minilm.calls
     minilm.matrix("again", [*answers, "Madrid"])
     assert minilm.calls == calls  # every text was embedded once
@@ -141,8 +146,10 @@ def test_nli_judge_applies_the_rule_to_each_direction_and_calls_each_pair_once(t
     enc = judge.tokenizer([a for a in distinct for b in distinct if a != b],
                           [b for a in distinct for b in distinct if a != b], padding=True, return_tensors="pt")  # fmt: skip
     with torch.no_grad():
-        labels = iter(judge.model(**enc).logits.argmax(-1).tolist())
-    label = {(a, b): next(labels) for a in distinct for b in distinct if a != b}
+        probs = torch.softmax(judge.model(**enc).logits, -1)
+    pairs = [(a, b) for a in distinct for b in distinct if a != b]
+    label = dict(zip(pairs, probs.argmax(-1).tolist(), strict=True))
+    entail = dict(zip(pairs, probs[:, 2].tolist(), strict=True))
     for i, a in enumerate(texts):
         for j, b in enumerate(texts):
             if a == b:
@@ -151,6 +158,9 @@ def test_nli_judge_applies_the_rule_to_each_direction_and_calls_each_pair_once(t
             f, r = label[(a, b)], label[(b, a)]
             want = (f == 2 and r == 2) if strict else (0 not in (f, r) and (f, r) != (1, 1))
             assert same[i][j] == want
+    # the soft similarity of the graph estimators: P(entail) averaged over both directions
+    want = [[1.0 if a == b else (entail[(a, b)] + entail[(b, a)]) / 2 for b in texts] for a in texts]
+    np.testing.assert_allclose(judge.similarity(question, answers), want, atol=1e-5)
     judge.matrix(question, list(reversed(answers)))
     assert judge.calls == len(distinct) * (len(distinct) - 1)  # all cached
 

@@ -210,6 +210,7 @@ def setup_controller(
     """The RAUQ scorer (None without heads) and the alpha it runs with, after every cross-check of
     the artifacts against the model and each other."""
     from halluc_rauq.threshold import load_theta
+    from halluc_uq import token_signal
     from ucli.artifacts import sha256_file
 
     for doc in thresholds.learned.values():
@@ -219,8 +220,6 @@ def setup_controller(
         if artifacts.strict:
             raise BadInput(message + " (--strict)")
         console.warn(message)
-
-    from halluc_uq import token_signal
 
     # the theta of a signal that reads attention was fitted at some heads and alpha: check them
     rauq_doc = next((d for s, d in thresholds.learned.items() if "attention" in token_signal(s).needs), None)

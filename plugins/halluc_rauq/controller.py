@@ -1,8 +1,9 @@
 """The RAUQ-triggered controller: greedy decoding that watches its own uncertainty and repairs itself.
 
 One sequence at a time, with a KV cache that rollbacks crop (no re-prefill). After every greedy
-token the trigger signal is computed online (RAUQ token score with fixed calibrated heads, entropy,
-top-1 minus top-2 margin, or any token signal of the estimator registry, `halluc_uq.token_signals`); when it crosses theta outside the cooldown, the controller repairs:
+token the trigger signal is computed online: a token signal of the estimator registry
+(`halluc_uq.token_signals`), such as the RAUQ token score with fixed calibrated heads, the entropy
+or the top-1 minus top-2 margin. When it crosses theta outside the cooldown, the controller repairs:
 
 - `cot`: roll back (K tokens, or to the last anchor), insert `cot_prefix`, sample a micro
   chain-of-thought, insert `cot_suffix`, resume greedy decoding. Policy `rauq` ends the thought
@@ -319,9 +320,9 @@ class RAUQController:
     """
 
     def __init__(self, lm: Any, config: ControllerConfig, scorer: RAUQScorer | None, threshold: Threshold):
-        from halluc_uq import token_signal
+        from halluc_uq import TokenStep, token_signal
 
-        self.trigger_signal = token_signal(config.trigger)
+        self.trigger_signal, self._token_step = token_signal(config.trigger), TokenStep
         if "attention" in self.trigger_signal.needs and scorer is None:
             raise BadInput(f"the {config.trigger} trigger needs calibrated heads (heads.json)")
         if threshold.signal != config.trigger:
@@ -720,8 +721,6 @@ class RAUQController:
         RAUQ state of the token before; None restarts the chain)."""
         import torch
 
-        from halluc_uq import TokenStep
-
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         log_p = float(log_probs[token_id])
         entropy = float(-(log_probs.exp() * log_probs).sum())
@@ -730,7 +729,8 @@ class RAUQController:
             log_c = self.scorer.step(log_p, attn, prev)
             rauq = self.scorer.token_score(log_c)
         top2 = log_probs.topk(2).values.exp()
-        signal = float(self.trigger_signal.step(TokenStep(log_p, entropy, float(top2[0] - top2[1]), rauq)))
+        step = self._token_step(log_p, entropy, float(top2[0] - top2[1]), rauq)
+        signal = float(self.trigger_signal.step(step))
         return _Candidate(token_id, log_p, signal, rauq, log_c, entropy)
 
     def _commit(self, cand: _Candidate, kind: str) -> None:

@@ -2,9 +2,9 @@
 
 Label rules (`collect`):
 - `answer` (default): the model answers greedily; each answer gives one point, its peak token
-  signal (max; min for a signal that fires below, like the margin), labelled by whether the answer is wrong. The online trigger
-  fires on an answer exactly when its peak crosses theta, so this calibrates the decision the
-  controller makes: does this answer hold a hallucination?
+  signal (max; min for a signal that fires below, like the margin), labelled by whether the
+  answer is wrong. The online trigger fires on an answer exactly when its peak crosses theta, so
+  this calibrates the decision the controller makes: does this answer hold a hallucination?
 - `sequence`: every greedy answer token carries its answer's verdict.
 - `teacher-forced`: the reference is forced; a token is an error when the model's top-1 differs.
   This measures how close a token's own probability is to the reference, not hallucination: the
