@@ -149,11 +149,11 @@ def token_signals(available: dict[str, Estimator] | None = None) -> dict[str, Es
     return {e.signal: e for e in available.values() if e.step is not None}
 
 
-def token_signal(name: str, option: str = "--signal") -> Estimator:
+def token_signal(name: str) -> Estimator:
     """The estimator behind a trigger signal, or one line naming the ones there are."""
     signals = token_signals()
     if name not in signals:
-        raise BadInput(f"{option}: unknown signal '{name}' (expected one of {', '.join(signals)})")
+        raise BadInput(f"--signal: unknown signal '{name}' (expected one of {', '.join(signals)})")
     return signals[name]
 
 
