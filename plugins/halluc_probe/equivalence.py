@@ -24,8 +24,7 @@ from typing import Any
 
 from ucli.errors import BadInput
 
-KINDS = ("nli", "embedding", "exact")
-JUDGE_KINDS = KINDS
+JUDGE_KINDS = ("nli", "embedding", "exact")
 ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
@@ -185,4 +184,4 @@ def make_judge(kind: str, nli_model: str | None = None, strict: bool = False, th
         if not nli_model:
             raise BadInput("--equivalence nli needs --nli-model (e.g. microsoft/deberta-large-mnli)")
         return NLIJudge(nli_model, strict, device)
-    raise BadInput(f"unknown --equivalence '{kind}' (expected one of: {', '.join(KINDS)})")
+    raise BadInput(f"unknown --equivalence '{kind}' (expected one of: {', '.join(JUDGE_KINDS)})")
