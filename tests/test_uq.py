@@ -27,6 +27,9 @@ RECORD = {
     "token_rauq": [0.1, 0.9, 0.4],
     "rauq": 1.25,
     "rauq_entropy": 1.5,
+    "attention_score": 3.0,
+    "token_relevance": [0.2, 0.6, 0.2],
+    "p_true": -0.4,
 }
 
 
@@ -41,8 +44,13 @@ def test_single_pass_estimators_match_hand_computed_values():
         "top2_margin": 1 - 0.1,
         "rauq": 1.25,
         "rauq_entropy": 1.5,
+        "attention_score": 3.0,
+        "token_sar": 0.2 * 0.1 + 0.6 * 2.0 + 0.2 * 0.5,  # relevance sums to 1 already
+        "p_true": 0.4,
     }
     assert {n: pytest.approx(v) for n, v in expected.items()} == {n: by_name[n](RECORD) for n in expected}
+    # no relevant token (every deletion leaves the meaning): uniform weights, the perplexity
+    assert by_name["token_sar"]({**RECORD, "token_relevance": [0, 0, 0]}) == pytest.approx(2.6 / 3)
     empty = {**RECORD, "token_ids": [], "token_logprobs": []}
     assert {e.name: e(empty) for e in BUILT_IN} == dict.fromkeys(expected)  # no tokens: no value
 
@@ -401,3 +409,107 @@ def test_uq_score_spells_the_sampling_configs_measured_defaults():
     defaults = {p.name: p.default for p in command.params}
     for f in fields(SamplingConfig):
         assert defaults[f.name] == f.default, f.name
+
+
+def test_sar_and_eigenscore_match_hand_computed_values():
+    from halluc_uq.sampled import SAMPLED, SAR_TEMPERATURE
+
+    by_name = {e.name: e for e in SAMPLED}
+    samples = [
+        {"answer": "Paris", "logprobs": [-0.1, -0.3], "relevance": [1.0, 3.0]},
+        {"answer": "Paris!", "logprobs": [-0.2, -1.0], "relevance": [0.0, 0.0]},  # no relevant token: uniform
+        {"answer": "", "logprobs": [], "relevance": []},  # empty: no probability, left out
+    ]
+    w = [[1.0, 0.5, 0.0], [0.5, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    record = {**RECORD, "samples": samples, "sample_similarity": w}
+    t = SAR_TEMPERATURE
+    p1, p2 = math.exp(-0.4), math.exp(-1.2)  # sequence probabilities of the two answers
+    sentence = -(math.log(p1 + 0.5 * p2 / t) + math.log(p2 + 0.5 * p1 / t)) / 2
+    q1, q2 = math.exp(-(0.25 * 0.1 + 0.75 * 0.3)), math.exp(-(0.2 + 1.0) / 2)  # TokenSAR-corrected
+    sar = -(math.log(q1 + 0.5 * q2 / t) + math.log(q2 + 0.5 * q1 / t)) / 2
+    assert by_name["sentence_sar"](record) == pytest.approx(sentence)
+    assert by_name["sar"](record) == pytest.approx(sar)
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(4, 7))
+    zc = z - z.mean(axis=1, keepdims=True)
+    gram = zc @ zc.T
+    # the log-determinant route: mean log eigenvalue = log det / K
+    assert by_name["eigenscore"]({**RECORD, "sample_gram": gram.tolist()}) == pytest.approx(
+        np.linalg.slogdet(gram + 1e-3 * np.eye(4))[1] / 4
+    )
+
+
+def test_attention_score_is_the_eager_attention_diagonal_of_the_answer(tiny_llama, tmp_path):
+    """The own-key weights the decode captured give LM-Polygraph's gen_only attention score: checked
+    against `output_attentions` of an eager pass over prompt + answer, at the layer nearest L // 2."""
+    import torch
+
+    from halluc_rauq import ScoreConfig, score
+    from ucli.data import PromptPair
+    from ucli.models import load_model
+
+    lm = load_model(str(tiny_llama), device="cpu")
+    pairs = [
+        PromptPair(id="a", prompt="Name a colour.", reference=None),
+        PromptPair(id="b", prompt="Count to three, slowly.", reference=None),
+    ]
+    records = score(lm, pairs, journal_path=tmp_path / "j", config=ScoreConfig(max_new_tokens=6)).records
+    for pair, record in zip(pairs, records, strict=True):
+        prompt = lm.prompt_ids(lm.chat_prompt(pair.prompt))
+        ids = torch.tensor([prompt + record["token_ids"]])
+        lm.model.set_attn_implementation("eager")
+        with torch.no_grad():
+            attn = (
+                lm.model(ids, output_attentions=True).attentions[record["attention_score_layer"]][0].double()
+            )
+        n, s = len(record["token_ids"]), len(prompt)
+        diag = attn.diagonal(dim1=-2, dim2=-1)[:, s : s + n - 1]  # the answer's tokens but the last
+        assert record["attention_score"] == pytest.approx(
+            -torch.log(diag + 1e-12).sum(-1).mean().item(), abs=1e-4
+        )
+    assert records[0]["attention_score_layer"] == lm.fingerprint.num_layers // 2
+
+
+def test_p_true_and_the_sample_states_are_what_unpadded_passes_give(tiny_llama):
+    """The batched p(True) and hidden-state passes (right-padded) against one unpadded pass each."""
+    import torch
+
+    from halluc_uq.extras import P_TRUE_PROMPT, true_logprobs
+    from halluc_uq.sampling import _hidden_grams
+    from ucli.models import load_model
+
+    lm = load_model(str(tiny_llama), device="cpu")
+    items = [("Capital of France?", "Paris"), ("Two plus two, in words, please?", "four, I think")]
+    true_id = lm.tokenizer("True", add_special_tokens=False)["input_ids"][0]
+    batched = true_logprobs(lm, items)
+    for (q, a), got in zip(items, batched, strict=True):
+        ids = torch.tensor([lm.prompt_ids(lm.chat_prompt(P_TRUE_PROMPT.format(question=q, answer=a)))])
+        with torch.no_grad():
+            logits = lm.model(ids).logits[0, -1].double()
+        assert got == pytest.approx(torch.log_softmax(logits, -1)[true_id].item(), abs=1e-5)
+    prompts = [lm.chat_prompt("Name a colour."), lm.chat_prompt("Name a colour.")]
+    gens = [{"token_ids": [5, 9, 11]}, {"token_ids": [7]}]
+    (gram,) = _hidden_grams(lm, prompts, gens, k=2, batch_size=2)
+    states = []
+    for p, g in zip(prompts, gens, strict=True):
+        with torch.no_grad():
+            out = lm.model(torch.tensor([lm.prompt_ids(p) + g["token_ids"]]), output_hidden_states=True)
+        states.append(out.hidden_states[lm.fingerprint.num_layers // 2][0, -1].double().numpy())
+    z = np.stack(states)
+    centre = np.eye(z.shape[1]) - 1 / z.shape[1]  # J_d
+    np.testing.assert_allclose(gram, z @ centre @ z.T, rtol=1e-4, atol=1e-6)
+
+
+def test_token_relevance_is_what_deleting_each_token_does_to_the_answer(tiny_llama):
+    from halluc_probe import make_judge
+    from halluc_uq.sampling import token_relevance
+    from ucli.models import load_model
+
+    tokenizer = load_model(str(tiny_llama), device="cpu").tokenizer
+    ids = tokenizer("Paris , France", add_special_tokens=False)["input_ids"]
+    pieces = [tokenizer.decode([i]).strip() for i in ids]
+    relevance = token_relevance(make_judge("exact"), tokenizer, "Capital?", ids)
+    # the exact judge ignores punctuation and spacing: deleting the comma or a space leaves the answer,
+    # deleting any piece of a word changes it
+    assert relevance == [0.0 if piece in (",", "") else 1.0 for piece in pieces]
+    assert token_relevance(make_judge("exact"), tokenizer, "Capital?", ids[:1]) == [1.0]

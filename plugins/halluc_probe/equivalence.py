@@ -13,6 +13,7 @@ bidirectional entailment. Each judge sees a whole question's answers at once so 
 Each judge also gives a soft `similarity` matrix in [0, 1] for the graph estimators of `halluc uq`
 (Lin et al. 2023): exact 0/1, the cosine clipped at 0, or the entailment probability averaged over
 both directions (LM-Polygraph's `entail` affinity). The diagonal is 1: an answer is itself.
+`similarity_to` gives one row of it, an anchor against others, for token relevance (SAR).
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ class ExactJudge:
         import numpy as np
 
         return np.asarray(self.matrix(question, answers), dtype=np.float64)
+
+    def similarity_to(self, question: str, anchor: str, others: list[str]) -> Any:
+        import numpy as np
+
+        key = normalize(anchor)
+        return np.array([float(normalize(o) == key) for o in others])
 
 
 class EmbeddingJudge:
@@ -107,6 +114,12 @@ class EmbeddingJudge:
         sims = np.clip(vectors @ vectors.T, 0.0, 1.0).astype(np.float64)
         np.fill_diagonal(sims, 1.0)
         return sims
+
+    def similarity_to(self, question: str, anchor: str, others: list[str]) -> Any:
+        import numpy as np
+
+        vectors = self.embed([anchor, *others])
+        return np.clip(vectors[1:] @ vectors[0], 0.0, 1.0).astype(np.float64)
 
 
 class NLIJudge:
@@ -169,9 +182,18 @@ class NLIJudge:
         texts = [f"{question} {a}".strip() for a in answers]
         distinct = list(dict.fromkeys(texts))
         self._predict([(a, b) for a in distinct for b in distinct if a != b])
-        entail = self.entail
-        return np.array([[1.0 if a == b else (self.cache[(a, b)][entail] + self.cache[(b, a)][entail]) / 2
-                          for b in texts] for a in texts])  # fmt: skip
+        return np.array([[self._entail_both(a, b) for b in texts] for a in texts])
+
+    def similarity_to(self, question: str, anchor: str, others: list[str]) -> Any:
+        import numpy as np
+
+        a, texts = f"{question} {anchor}".strip(), [f"{question} {o}".strip() for o in others]
+        self._predict([p for b in texts if b != a for p in ((a, b), (b, a))])
+        return np.array([self._entail_both(a, b) for b in texts])
+
+    def _entail_both(self, a: str, b: str) -> float:
+        """The entailment probability averaged over both directions (1 for one text)."""
+        return 1.0 if a == b else (self.cache[(a, b)][self.entail] + self.cache[(b, a)][self.entail]) / 2
 
 
 def make_judge(kind: str, nli_model: str | None = None, strict: bool = False, threshold: float = 0.9,

@@ -99,12 +99,29 @@ def scored_record(
             rauq_layers={str(k): v for k, v in r.layers.items()},
             token_rauq=r.tokens,
             heads={str(k): v for k, v in r.heads.items()},
+            **attention_score(view.attn, layers, lm.fingerprint.num_layers),
         )
     else:  # an empty answer has no tokens to score
-        record.update(rauq=None, rauq_entropy=None, rauq_layers={}, token_rauq=[], heads={})
+        record.update(
+            rauq=None, rauq_entropy=None, rauq_layers={}, token_rauq=[], heads={}, attention_score=None
+        )
     if pair.reference is not None and judge is not None:
         record.update(reference=pair.reference, correct=int(judge(pair, answer)))
     return record
+
+
+def attention_score(attn: Any, layers: list[int], num_layers: int) -> dict[str, Any]:
+    """The attention score of Sriramanan et al. 2024 on the answer's tokens (LM-Polygraph's gen_only):
+    -(1/H) sum_h sum_i log(A_h(i, i) + 1e-12) over every head of the captured layer nearest L // 2,
+    from the own-key weights the decode already captured (token 1 has none: column 0)."""
+    import numpy as np
+
+    j = min(range(len(layers)), key=lambda i: (abs(layers[i] - num_layers // 2), layers[i]))
+    weights = np.asarray(attn[j][:, 1:], dtype=np.float64)
+    return {
+        "attention_score": float(-np.log(weights + 1e-12).sum(axis=1).mean()),
+        "attention_score_layer": layers[j],
+    }
 
 
 def score_given(

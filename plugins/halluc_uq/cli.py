@@ -93,7 +93,7 @@ def score(
     from halluc_rauq import ScoreConfig, load_heads
     from halluc_uq.estimators import choose
     from halluc_uq.sampling import SamplingConfig
-    from halluc_uq.scoring import score_estimators
+    from halluc_uq.scoring import score_estimators, stages
     from ucli.models import load_model
 
     load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
@@ -102,7 +102,7 @@ def score(
     sampling = SamplingConfig(samples=samples, temperature=temperature, top_p=top_p, equivalence=equivalence,
                               nli_model=nli_model, bidirectional=bidirectional, min_similarity=min_similarity,
                               embedding_model=embedding_model)  # fmt: skip
-    sampled = any("samples" in e.needs for e in chosen)
+    passes = stages(chosen)
     journal_path = _preflight(output, resume, heads_file)
     if journal_path is None:
         console.result(
@@ -114,10 +114,8 @@ def score(
     lm = load_model(model, load)
     heads = load_heads(heads_file, lm.fingerprint)[0] if heads_file else None
     run_config = {"model": model, "source": source, "limit": limit, "seed": seed,
-                  "heads": str(heads_file) if heads_file else None, "sampling": vars(sampling) if sampled else None}  # fmt: skip
-    with console.progress(
-        "decoding, sampling" if sampled else "scoring", total=len(pairs) * (1 + sampled)
-    ) as advance:
+                  "heads": str(heads_file) if heads_file else None, "sampling": vars(sampling) if len(passes) > 1 else None}  # fmt: skip
+    with console.progress(", ".join(passes), total=len(pairs) * len(passes)) as advance:
         records = score_estimators(lm, pairs, estimators=chosen, journal_path=journal_path, resume=resume, config=config,
                                    heads=heads, judge=judge, run_config=run_config, given=given, sampling=sampling,
                                    seed=seed, progress=advance)  # fmt: skip
@@ -147,16 +145,15 @@ def _write_scores(
 ) -> None:
     """scores.jsonl with its sidecar (a verdict in the generations file wins over the judge), then
     the journals go."""
-    from halluc_uq.sampling import samples_journal
-    from halluc_uq.scoring import UQ_SCHEMA
+    from halluc_uq.scoring import UQ_SCHEMA, stage_journals
     from ucli.artifacts import write_table
 
     for r in records:
         if r["id"] in verdicts:
             r["correct"] = int(verdicts[r["id"]])
     write_table(output, records, UQ_SCHEMA, **prov)
-    samples_journal(journal_path).unlink(missing_ok=True)
-    journal_path.unlink()
+    for journal in stage_journals(journal_path):
+        journal.unlink(missing_ok=True)
 
 
 def _inputs(benchmark, data, generations, split, limit, seed, benchmark_options):

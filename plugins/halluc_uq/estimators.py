@@ -29,10 +29,9 @@ import numpy as np
 
 from ucli.errors import BadInput
 
-# what an estimator may need beyond the greedy answer's token log-probabilities
-NEEDS = ("logprobs", "distributions", "attention", "hidden", "samples", "judge", "second-prompt")
-SINGLE_PASS = frozenset({"logprobs", "distributions", "attention"})
-SCORABLE = SINGLE_PASS | {"samples", "judge"}  # what `uq score` can feed
+# what an estimator may need beyond the greedy answer's token log-probabilities (docs/uq.md)
+NEEDS = ("logprobs", "distributions", "attention", "hidden", "samples", "judge", "relevance", "second-prompt")
+SINGLE_PASS = frozenset({"logprobs", "distributions", "attention"})  # what one greedy decode feeds
 
 
 @dataclass(frozen=True)
@@ -127,8 +126,38 @@ RAUQ_ENTROPY = Estimator(
     formula="RAUQ with log p(y_i) replaced by log(log|V| - H_i)",
 )  # fmt: skip
 
+ATTENTION_SCORE = Estimator(
+    "attention_score", lambda r: r.get("attention_score"), frozenset({"attention"}),
+    reference="Attention score (Sriramanan et al. 2024, LLM-Check; LM-Polygraph AttentionScore gen_only)",
+    formula="-(1/H) sum_h sum_(i>=2) log(A_h(i, i) + 1e-12), own-key attention of the answer's tokens at layer L//2",
+)  # fmt: skip
+
+
+def _token_sar(r: Mapping[str, Any]) -> float | None:
+    relevance = r.get("token_relevance")
+    return None if relevance is None else relevance_weighted_nll(_logprobs(r), relevance)
+
+
+def relevance_weighted_nll(logprobs: list[float], relevance: list[float]) -> float:
+    """TokenSAR: the token NLLs weighted by normalised relevance (uniform when no token is relevant)."""
+    weights = np.asarray(relevance, dtype=np.float64)
+    weights = weights / weights.sum() if weights.sum() > 0 else np.full(len(weights), 1.0 / len(weights))
+    return float(-(weights * np.asarray(logprobs)).sum())
+
+
+TOKEN_SAR = Estimator(
+    "token_sar", _token_sar, frozenset({"logprobs", "relevance"}),
+    reference="TokenSAR (Duan et al. 2024, shifting attention to relevance; LM-Polygraph TokenSAR)",
+    formula="-sum_t R~_t log p_t, R_t = 1 - sim(answer, answer without y_t), R~ = R / sum R",
+)  # fmt: skip
+P_TRUE = Estimator(
+    "p_true", lambda r: -r["p_true"] if r.get("p_true") is not None else None, frozenset({"second-prompt"}),
+    reference="P(True) (Kadavath et al. 2022; LM-Polygraph PTrue's prompt)",
+    formula="-log p(True | question, answer, 'Is the possible answer (A) True (B) False')",
+)  # fmt: skip
+
 BUILT_IN = (MSP, PERPLEXITY, MEAN_TOKEN_ENTROPY, MAX_TOKEN_ENTROPY, MIN_TOKEN_PROBABILITY, TOP2_MARGIN, RAUQ,
-            RAUQ_ENTROPY)  # fmt: skip
+            RAUQ_ENTROPY, ATTENTION_SCORE, TOKEN_SAR, P_TRUE)  # fmt: skip
 
 
 def registry() -> dict[str, Estimator]:
@@ -158,20 +187,16 @@ def token_signal(name: str) -> Estimator:
 
 
 def choose(spec: str, available: dict[str, Estimator] | None = None) -> list[Estimator]:
-    """`single-pass` (what one greedy decode feeds), `all` (every estimator `uq score` can run), or a
-    comma list of names in the order given; an unknown name lists the known ones."""
+    """`single-pass` (what one greedy decode feeds), `all`, or a comma list of names in the order
+    given; an unknown name lists the known ones."""
     available = available if available is not None else registry()
-    groups = {"all": SCORABLE, "single-pass": SINGLE_PASS}
-    if spec.strip() in groups:
-        return [e for e in available.values() if e.needs <= groups[spec.strip()]]
+    if spec.strip() == "all":
+        return list(available.values())
+    if spec.strip() == "single-pass":
+        return [e for e in available.values() if e.needs <= SINGLE_PASS]
     names = [n.strip() for n in spec.split(",") if n.strip()]
     unknown = [n for n in names if n not in available]
     if unknown or not names:
         raise BadInput(f"--estimators: unknown estimator {unknown[0] if unknown else spec!r} "
                        f"(available: {', '.join(available)}, or single-pass, or all)")  # fmt: skip
-    chosen = [available[n] for n in dict.fromkeys(names)]
-    beyond = [e.name for e in chosen if not e.needs <= SCORABLE]
-    if beyond:
-        raise BadInput(f"--estimators: {', '.join(beyond)} need(s) hidden states or a second prompt, "
-                       "which `uq score` does not run yet")  # fmt: skip
-    return chosen
+    return [available[n] for n in dict.fromkeys(names)]

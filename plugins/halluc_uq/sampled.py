@@ -9,12 +9,12 @@ L = I - D^-1/2 W D^-1/2, as LM-Polygraph computes them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
-from halluc_uq.estimators import Estimator
+from halluc_uq.estimators import Estimator, relevance_weighted_nll
 
 ECCENTRICITY_CUT = (
     0.9  # eigenvectors of L with eigenvalue below this embed the answers (LM-Polygraph's thres)
@@ -122,5 +122,58 @@ LEXICAL_SIMILARITY = Estimator(
     formula="1 - mean_(i<j) ROUGE-L F1(s_i, s_j)",
 )  # fmt: skip
 
+SAR_TEMPERATURE = 0.001  # t of Duan et al. (LM-Polygraph's): how much a similar sample's probability lends
+
+
+def _shifted_entropy(r: Mapping[str, Any], nll: Callable[[Mapping[str, Any]], float]) -> float | None:
+    """-(1/K) sum_i log(p_i + (1/t) sum_(j != i) W_ij p_j), p_i = exp(-nll(sample i)): SentenceSAR on
+    sequence NLLs, SAR on TokenSAR scores. Empty samples have no probability and are left out."""
+    w = _similarity(r)
+    if w is None:
+        return None
+    kept = [i for i, s in enumerate(r["samples"]) if s["logprobs"]]
+    if len(kept) < 2:
+        return None
+    w = w[np.ix_(kept, kept)]
+    p = np.exp(-np.array([nll(r["samples"][i]) for i in kept]))
+    lent = (w * (1.0 - np.eye(len(w))) * p[None, :]).sum(axis=1) / SAR_TEMPERATURE
+    return float(-np.log(lent + p).mean())
+
+
+def _sentence_sar(r: Mapping[str, Any]) -> float | None:
+    return _shifted_entropy(r, lambda s: -sum(s["logprobs"]))
+
+
+def _sar(r: Mapping[str, Any]) -> float | None:
+    if any("relevance" not in s for s in r.get("samples") or []):
+        return None
+    return _shifted_entropy(r, lambda s: relevance_weighted_nll(s["logprobs"], s["relevance"]))
+
+
+def _eigenscore(r: Mapping[str, Any]) -> float | None:
+    if not _enough(r, "sample_gram"):
+        return None
+    gram = np.asarray(r["sample_gram"], dtype=np.float64)
+    values = np.linalg.eigvalsh(gram + EIGENSCORE_ALPHA * np.eye(len(gram)))
+    return float(np.log(np.where(values > 0, values, 1e-10)).mean())
+
+
+EIGENSCORE_ALPHA = 1e-3  # the ridge of INSIDE (and LM-Polygraph's alpha)
+SENTENCE_SAR = Estimator(
+    "sentence_sar", _sentence_sar, JUDGED,
+    reference="SentenceSAR (Duan et al. 2024; LM-Polygraph SentenceSAR, t = 0.001)",
+    formula="-(1/K) sum_i log(p_i + (1/t) sum_(j!=i) W_ij p_j), p_i the sequence probability of sample i",
+)  # fmt: skip
+SAR = Estimator(
+    "sar", _sar, JUDGED | {"relevance"},
+    reference="SAR (Duan et al. 2024; LM-Polygraph SAR): SentenceSAR on the TokenSAR-corrected probabilities",
+    formula="SentenceSAR with p_i = exp(-TokenSAR(sample i))",
+)  # fmt: skip
+EIGENSCORE = Estimator(
+    "eigenscore", _eigenscore, frozenset({"samples", "hidden"}),
+    reference="EigenScore (Chen et al. 2024, INSIDE; LM-Polygraph EigenScore, alpha 1e-3)",
+    formula="(1/K) sum_k log lambda_k(Z J_d Z^T + alpha I), Z: the samples' middle-layer states at their last token",
+)  # fmt: skip
+
 SAMPLED = (SEMANTIC_ENTROPY, DISCRETE_SEMANTIC_ENTROPY, NUM_SEMANTIC_SETS, EIGVAL_LAPLACIAN, DEGREE_MATRIX,
-           ECCENTRICITY, LEXICAL_SIMILARITY)  # fmt: skip
+           ECCENTRICITY, LEXICAL_SIMILARITY, SENTENCE_SAR, SAR, EIGENSCORE)  # fmt: skip

@@ -7,7 +7,8 @@ clusters and similarity matrix are journaled as the batch finishes.
 Per question the record gains:
 - `samples`: [{"answer", "token_ids", "logprobs"}] (K answers, raw-logit log-probabilities);
 - with a judge, `sample_clusters` (the greedy clustering of `probe entropy`) and
-  `sample_similarity` (K x K in [0, 1], the judge's soft similarity, diagonal 1).
+  `sample_similarity` (K x K in [0, 1], the judge's soft similarity, diagonal 1);
+- for SAR, each sample's token `relevance`; for EigenScore, `sample_gram` (K x K, hidden states).
 """
 
 from __future__ import annotations
@@ -50,12 +51,23 @@ def samples_journal(journal_path: Path) -> Path:
     return journal_path.with_name(journal_path.name + ".samples")
 
 
+def make_sample_judge(config: SamplingConfig, device: str) -> Any:
+    """The equivalence judge of `config` (`halluc_probe.make_judge`), loaded once per run."""
+    from halluc_probe import make_judge
+
+    return make_judge(config.equivalence, config.nli_model, config.bidirectional, config.min_similarity,
+                      config.embedding_model, device)  # fmt: skip
+
+
 def sample_and_judge(
     lm: Any,
     pairs: list[PromptPair],
     *,
     config: SamplingConfig,
-    judged: bool,
+    judge: Any,
+    clusters: bool,
+    relevance: bool,
+    hidden: bool,
     journal_path: Path,
     resume: bool,
     seed: int,
@@ -63,23 +75,19 @@ def sample_and_judge(
     max_new_tokens: int,
     progress: Callable[[int], None] = lambda n: None,
 ) -> dict[str, dict[str, Any]]:
-    """Each question's `samples` (and, when `judged`, `sample_clusters` and `sample_similarity`), by id."""
+    """Each question's `samples` and, as asked, `sample_clusters` and `sample_similarity` (`clusters`,
+    by `judge`), each sample's `relevance` (`relevance`, by `judge`) and `sample_gram` (`hidden`), by id."""
     import torch
 
-    from halluc_probe import make_judge
     from ucli.generation import generate
     from ucli.journal import Journal
     from ucli.models import chat_prompt
 
     k = config.samples
-    journal = Journal(journal_path, config={**asdict(config), "judged": judged, "seed": seed,
-                                            "batch_size": batch_size, "max_new_tokens": max_new_tokens},
-                      resume=resume)  # fmt: skip
+    journal = Journal(journal_path, config={**asdict(config), "judged": clusters, "relevance": relevance,
+                                            "hidden": hidden, "seed": seed, "batch_size": batch_size,
+                                            "max_new_tokens": max_new_tokens}, resume=resume)  # fmt: skip
     done = journal.done
-    judge = None
-    if judged:
-        judge = make_judge(config.equivalence, config.nli_model, config.bidirectional, config.min_similarity,
-                           config.embedding_model, str(lm.device))  # fmt: skip
     try:
         progress(len(done))
         for start in range(0, len(pairs), batch_size):
@@ -89,14 +97,20 @@ def sample_and_judge(
             torch.manual_seed(seed + start)
             prompts = [chat_prompt(lm.tokenizer, p.prompt) for p in batch for _ in range(k)]
             gens = generate(lm, prompts, max_new_tokens, config.temperature, config.top_p)
+            grams = _hidden_grams(lm, prompts, gens, k, batch_size) if hidden else None
             for j, pair in enumerate(batch):
                 if pair.id in done:
                     continue
                 rec: dict[str, Any] = {"id": pair.id, "samples": [
                     {"answer": g["answer"], "token_ids": g["token_ids"], "logprobs": g["logprobs"]}
                     for g in gens[j * k : (j + 1) * k]]}  # fmt: skip
-                if judge is not None:
+                if clusters:
                     rec.update(_judged(judge, pair.prompt, [s["answer"] for s in rec["samples"]]))
+                if relevance:
+                    for s in rec["samples"]:
+                        s["relevance"] = token_relevance(judge, lm.tokenizer, pair.prompt, s["token_ids"])
+                if grams is not None:
+                    rec["sample_gram"] = grams[j].tolist()
                 journal.append(rec)
                 progress(1)
         return {r["id"]: {key: v for key, v in r.items() if key != "id"} for r in journal.records()}
@@ -113,3 +127,40 @@ def _judged(judge: Any, question: str, answers: list[str]) -> dict[str, Any]:
         "sample_clusters": cluster_ids(len(answers), lambda a, b: same[a][b]),
         "sample_similarity": judge.similarity(question, answers).round(6).tolist(),
     }
+
+
+def token_relevance(judge: Any, tokenizer: Any, question: str, token_ids: list[int]) -> list[float]:
+    """Each token's relevance to the answer (Duan et al. 2024): 1 - the judge's similarity between the
+    answer and the answer without that token. A one-token answer's token carries it all (1)."""
+    if len(token_ids) < 2:
+        return [1.0] * len(token_ids)
+    decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True).strip()  # noqa: E731
+    without = [decode(token_ids[:t] + token_ids[t + 1 :]) for t in range(len(token_ids))]
+    return (1.0 - judge.similarity_to(question, decode(token_ids), without)).round(6).tolist()
+
+
+def _hidden_grams(
+    lm: Any, prompts: list[str], gens: list[dict[str, Any]], k: int, batch_size: int
+) -> list[Any]:
+    """Per question, the K x K Gram matrix Z J_d Z^T of its samples' hidden states (INSIDE, Chen et al.
+    2024): Z's rows are the states at transformers' `hidden_states[L // 2]` (the middle layer) at each
+    sample's last token, read by one teacher-forced pass; J_d centres each row over its d features."""
+    import numpy as np
+    import torch
+
+    from ucli.models import right_padded
+
+    layer = lm.fingerprint.num_layers // 2
+    seqs = [lm.prompt_ids(p) + g["token_ids"] for p, g in zip(prompts, gens, strict=True)]
+    states = []
+    for start in range(0, len(seqs), batch_size):
+        chunk = seqs[start : start + batch_size]
+        ids, mask = right_padded(chunk, lm.tokenizer.pad_token_id)
+        with torch.no_grad():
+            out = lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
+                           output_hidden_states=True, use_cache=False)  # fmt: skip
+        last = torch.tensor([len(s) - 1 for s in chunk], device=lm.device)
+        states.append(out.hidden_states[layer][torch.arange(len(chunk)), last].double().cpu().numpy())
+    z = np.concatenate(states)
+    z = z - z.mean(axis=1, keepdims=True)  # Z J_d: J_d = I - 11^T / d is idempotent
+    return [z[i : i + k] @ z[i : i + k].T for i in range(0, len(z), k)]

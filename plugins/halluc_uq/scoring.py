@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from halluc_uq.estimators import Estimator
-from halluc_uq.sampling import SamplingConfig, sample_and_judge, samples_journal
+from halluc_uq.extras import extras_journal, greedy_extras
+from halluc_uq.sampling import SamplingConfig, make_sample_judge, sample_and_judge, samples_journal
 from ucli.data import PromptPair
 
 UQ_SCHEMA = "halluc.uq.scores"
@@ -54,25 +55,52 @@ def score_estimators(
 ) -> list[dict[str, Any]]:
     """Each pair's scored record (`halluc_rauq.score`; with `given`, existing answers scored by
     teacher forcing) with `uq`: every estimator's value (None for an empty answer), in the pairs'
-    order. Samples and the judge (`sampling`) run only when a chosen estimator needs them; they
-    journal beside `journal_path` (`samples_journal`)."""
+    order. The later stages run only when a chosen estimator needs them (`stages`): the greedy
+    answers' extras (`halluc_uq.extras`), then samples, their judgments and hidden states
+    (`halluc_uq.sampling`), each journaled beside `journal_path` (`stage_journals`)."""
     from halluc_rauq import ScoreConfig, score
 
-    config = config or ScoreConfig()
-    needs = frozenset().union(*(e.needs for e in estimators))
+    config, sampling = config or ScoreConfig(), sampling or SamplingConfig()
+    needs, todo = frozenset().union(*(e.needs for e in estimators)), stages(estimators)
     run = {**(run_config or {}), "estimators": [e.name for e in estimators]}
     scored = score(lm, pairs, journal_path=journal_path, resume=resume, config=config, heads=heads,
                    judge=judge, run_config=run, given=given, progress=progress)  # fmt: skip
-    if "samples" in needs:
-        extra = sample_and_judge(lm, pairs, config=sampling or SamplingConfig(), judged="judge" in needs,
-                                 journal_path=samples_journal(journal_path), resume=resume, seed=seed,
-                                 batch_size=config.batch_size, max_new_tokens=config.max_new_tokens,
-                                 progress=progress)  # fmt: skip
+    equivalence = make_sample_judge(sampling, str(lm.device)) if needs & {"judge", "relevance"} else None
+    _, extras, samples = stage_journals(journal_path)
+    if "extras" in todo:
+        found = greedy_extras(lm, pairs, scored.records, p_true="second-prompt" in needs,
+                              judge=equivalence if _needs_relevance(estimators, sampled=False) else None,
+                              journal_path=extras, resume=resume, batch_size=config.batch_size, progress=progress)  # fmt: skip
         for record in scored.records:
-            record.update(extra[record["id"]])
+            record.update(found[record["id"]])
+    if "samples" in todo:
+        found = sample_and_judge(lm, pairs, config=sampling, judge=equivalence, clusters="judge" in needs,
+                                 relevance=_needs_relevance(estimators, sampled=True), hidden="hidden" in needs,
+                                 journal_path=samples, resume=resume, seed=seed, batch_size=config.batch_size,
+                                 max_new_tokens=config.max_new_tokens, progress=progress)  # fmt: skip
+        for record in scored.records:
+            record.update(found[record["id"]])
     for record in scored.records:
         record["uq"] = {e.name: e(record) for e in estimators}
     return scored.records
+
+
+def _needs_relevance(estimators: list[Estimator], *, sampled: bool) -> bool:
+    """Token relevance of the samples (SAR) or of the greedy answer (TokenSAR)."""
+    return any("relevance" in e.needs and ("samples" in e.needs) == sampled for e in estimators)
+
+
+def stages(estimators: list[Estimator]) -> list[str]:
+    """The passes over the questions that `estimators` need: always the decode, then the greedy
+    answers' extras and the samples when asked."""
+    needs = frozenset().union(*(e.needs for e in estimators))
+    extras = "second-prompt" in needs or _needs_relevance(estimators, sampled=False)
+    return ["decode", *(["extras"] if extras else []), *(["samples"] if "samples" in needs else [])]
+
+
+def stage_journals(journal_path: Path) -> tuple[Path, Path, Path]:
+    """The decode's journal and, beside it, those of the extras and the samples."""
+    return journal_path, extras_journal(journal_path), samples_journal(journal_path)
 
 
 GENERATION_FIELDS = ("completion", "generation", "output", "response")
