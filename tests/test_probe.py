@@ -111,6 +111,10 @@ def test_embedding_judge_clusters_paraphrases_and_separates_contradictions(minil
     np.fill_diagonal(cosine, 1.0)
     np.testing.assert_allclose(soft, cosine, atol=1e-6)
     assert ((soft >= minilm.threshold) == np.array(same)).all()
+    # one row against an anchor (SAR's token relevance) and the CCP verdicts: the same cosines
+    np.testing.assert_allclose(minilm.similarity_to("q", answers[0], answers[1:]), cosine[0, 1:], atol=1e-6)
+    pairs = [(answers[0], b) for b in answers[1:]]
+    assert minilm.verdicts(pairs) == ["entail" if same[0][j] else "contra" for j in range(1, len(answers))]
     calls = minilm.calls
     minilm.matrix("again", [*answers, "Madrid"])
     assert minilm.calls == calls  # every text was embedded once
@@ -163,6 +167,23 @@ def test_nli_judge_applies_the_rule_to_each_direction_and_calls_each_pair_once(t
     np.testing.assert_allclose(judge.similarity(question, answers), want, atol=1e-5)
     judge.matrix(question, list(reversed(answers)))
     assert judge.calls == len(distinct) * (len(distinct) - 1)  # all cached
+
+
+def test_nli_verdicts_and_one_row_of_similarity_are_the_models_own(tiny_nli):
+    """What CCP and SAR read: the NLI class per ordered pair of bare words, and P(entail) averaged over
+    both directions between an anchor and each other text."""
+    judge = NLIJudge(str(tiny_nli))
+    pairs = [("Paris", "Lyon"), ("Lyon", "Paris"), ("Paris", "Paris"), ("Gold", "Paris")]
+    enc = judge.tokenizer([a for a, _ in pairs], [b for _, b in pairs], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        probs = torch.softmax(judge.model(**enc).logits, -1)
+    names = ["contra", "neutral", "entail"]
+    want = [names[i] for i in probs.argmax(-1).tolist()]
+    want[2] = "entail"  # one text entails itself, no model call
+    assert judge.verdicts(pairs) == want
+    question, anchor, others = "Capital?", "Paris", ["Lyon", "Paris", "Gold"]
+    row = judge.similarity_to(question, anchor, others)
+    np.testing.assert_allclose(row, judge.similarity(question, [anchor, *others])[0, 1:], atol=1e-6)
 
 
 def test_nli_rules_and_label_errors(tiny_nli, tmp_path):

@@ -2,6 +2,7 @@
 
 import json
 import math
+import string
 
 import numpy as np
 import pytest
@@ -30,6 +31,11 @@ RECORD = {
     "attention_score": 3.0,
     "token_relevance": [0.2, 0.6, 0.2],
     "p_true": -0.4,
+    # each token against one contradicting alternative of log p -3
+    "token_alternatives": [
+        [[t, lp, "entail", "entail"], [9, -3.0, "contra", "contra"]]
+        for t, lp in zip([5, 6, 7], [-0.1, -2.0, -0.5], strict=True)
+    ],
 }
 
 
@@ -47,6 +53,7 @@ def test_single_pass_estimators_match_hand_computed_values():
         "attention_score": 3.0,
         "token_sar": 0.2 * 0.1 + 0.6 * 2.0 + 0.2 * 0.5,  # relevance sums to 1 already
         "p_true": 0.4,
+        "ccp": 1 - math.prod(math.exp(lp) / (math.exp(lp) + math.exp(-3.0)) for lp in (-0.1, -2.0, -0.5)),
     }
     assert {n: pytest.approx(v) for n, v in expected.items()} == {n: by_name[n](RECORD) for n in expected}
     # no relevant token (every deletion leaves the meaning): uniform weights, the perplexity
@@ -513,3 +520,51 @@ def test_token_relevance_is_what_deleting_each_token_does_to_the_answer(tiny_lla
     # deleting any piece of a word changes it
     assert relevance == [0.0 if piece in (",", "") else 1.0 for piece in pieces]
     assert token_relevance(make_judge("exact"), tokenizer, "Capital?", ids[:1]) == [1.0]
+
+
+def test_ccp_matches_a_hand_computed_value_and_lm_polygraphs_rule_for_two_verdicts():
+    from halluc_uq.estimators import CCP, _combined
+
+    pairs = [("entail", "entail"), ("entail", "neutral"), ("contra", "neutral"), ("entail", "contra"),
+             ("neutral", "neutral")]  # fmt: skip
+    assert [_combined(f, b) for f, b in pairs] == ["entail", "entail", "contra", "neutral", "neutral"]
+    steps = [
+        [[1, -0.2, "entail", "entail"], [2, -2.0, "entail", "entail"], [3, -3.0, "contra", "neutral"],
+         [4, -1.0, "neutral", "neutral"], [5, -4.0, "entail", "contra"]],
+        [[6, -0.5, "entail", "entail"], [7, -1.5, "contra", "contra"]],
+    ]  # fmt: skip
+    first = (math.exp(-0.2) + math.exp(-2.0)) / (math.exp(-0.2) + math.exp(-2.0) + math.exp(-3.0))
+    second = math.exp(-0.5) / (math.exp(-0.5) + math.exp(-1.5))  # neutral words count on neither side
+    assert CCP({**RECORD, "token_alternatives": steps}) == pytest.approx(1 - first * second)
+
+
+def test_the_alternatives_are_the_chosen_token_then_the_most_likely_others(tiny_llama):
+    import torch
+
+    from halluc_probe import make_judge
+    from halluc_uq.extras import ALTERNATIVES, judged_alternatives, top_alternatives
+    from ucli.models import load_model
+
+    lm = load_model(str(tiny_llama), device="cpu")
+    items = [("Name a colour.", [5, 9, 11]), ("Two plus two, in words?", [7]), ("Empty.", [])]
+    found = top_alternatives(lm, items)
+    assert [len(steps) for steps in found] == [3, 1, 0]
+    for (q, answer), steps in zip(items[:2], found[:2], strict=True):
+        prompt = lm.prompt_ids(lm.chat_prompt(q))
+        with torch.no_grad():
+            logits = lm.model(torch.tensor([prompt + answer])).logits[0, len(prompt) - 1 : -1].double()
+        logp = torch.log_softmax(logits, -1)
+        for t, alts in enumerate(steps):
+            assert alts[0][0] == answer[t] and len(alts) == ALTERNATIVES
+            top = [i for i in logp[t].topk(ALTERNATIVES + 1).indices.tolist() if i != answer[t]][
+                : ALTERNATIVES - 1
+            ]
+            assert [i for i, _ in alts[1:]] == top
+            assert [lp for _, lp in alts] == pytest.approx(logp[t, [i for i, _ in alts]].tolist(), abs=1e-5)
+    from halluc_probe.equivalence import normalize
+
+    judged = judged_alternatives(make_judge("exact"), lm.tokenizer, found[0])
+    word = lambda i: normalize(lm.tokenizer.decode([i]).strip(string.punctuation + " \n"))  # noqa: E731
+    for alts, steps in zip(judged, found[0], strict=True):
+        for (i, _, forward, backward), (j, _) in zip(alts, steps, strict=True):
+            assert i == j and forward == backward == ("entail" if word(i) == word(alts[0][0]) else "contra")

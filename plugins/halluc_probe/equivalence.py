@@ -13,7 +13,9 @@ bidirectional entailment. Each judge sees a whole question's answers at once so 
 Each judge also gives a soft `similarity` matrix in [0, 1] for the graph estimators of `halluc uq`
 (Lin et al. 2023): exact 0/1, the cosine clipped at 0, or the entailment probability averaged over
 both directions (LM-Polygraph's `entail` affinity). The diagonal is 1: an answer is itself.
-`similarity_to` gives one row of it, an anchor against others, for token relevance (SAR).
+`similarity_to` gives one row of it, an anchor against others, for token relevance (SAR), and
+`verdicts` an NLI class (entail, contra, neutral) per ordered pair of bare texts, for CCP: the NLI
+model's own, or for the other judges equivalent = entail and different = contra (no neutral).
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ class ExactJudge:
 
         key = normalize(anchor)
         return np.array([float(normalize(o) == key) for o in others])
+
+    def verdicts(self, pairs: list[tuple[str, str]]) -> list[str]:
+        return ["entail" if normalize(a) == normalize(b) else "contra" for a, b in pairs]
 
 
 class EmbeddingJudge:
@@ -120,6 +125,10 @@ class EmbeddingJudge:
 
         vectors = self.embed([anchor, *others])
         return np.clip(vectors[1:] @ vectors[0], 0.0, 1.0).astype(np.float64)
+
+    def verdicts(self, pairs: list[tuple[str, str]]) -> list[str]:
+        self.embed([t for pair in pairs for t in pair])
+        return ["entail" if self.cache[a] @ self.cache[b] >= self.threshold else "contra" for a, b in pairs]
 
 
 class NLIJudge:
@@ -190,6 +199,12 @@ class NLIJudge:
         a, texts = f"{question} {anchor}".strip(), [f"{question} {o}".strip() for o in others]
         self._predict([p for b in texts if b != a for p in ((a, b), (b, a))])
         return np.array([self._entail_both(a, b) for b in texts])
+
+    def verdicts(self, pairs: list[tuple[str, str]]) -> list[str]:
+        todo = [p for p in pairs if p[0] != p[1]]
+        self._predict(todo)
+        names = {self.entail: "entail", self.contradict: "contra", self.neutral: "neutral"}
+        return ["entail" if a == b else names.get(self._label((a, b)), "neutral") for a, b in pairs]
 
     def _entail_both(self, a: str, b: str) -> float:
         """The entailment probability averaged over both directions (1 for one text)."""

@@ -30,7 +30,8 @@ import numpy as np
 from ucli.errors import BadInput
 
 # what an estimator may need beyond the greedy answer's token log-probabilities (docs/uq.md)
-NEEDS = ("logprobs", "distributions", "attention", "hidden", "samples", "judge", "relevance", "second-prompt")
+NEEDS = ("logprobs", "distributions", "attention", "hidden", "samples", "judge", "relevance", "alternatives",
+         "second-prompt")  # fmt: skip
 SINGLE_PASS = frozenset({"logprobs", "distributions", "attention"})  # what one greedy decode feeds
 
 
@@ -156,8 +157,47 @@ P_TRUE = Estimator(
     formula="-log p(True | question, answer, 'Is the possible answer (A) True (B) False')",
 )  # fmt: skip
 
+
+def _combined(forward: str, backward: str) -> str:
+    """One verdict from NLI(a, b) and NLI(b, a), as LM-Polygraph's CCP: agreement wins; entail with
+    contra is neutral; otherwise entail or contra over neutral."""
+    if forward == backward:
+        return forward
+    if {forward, backward} == {"entail", "contra"}:
+        return "neutral"
+    return (
+        "entail"
+        if "entail" in (forward, backward)
+        else "contra"
+        if "contra" in (forward, backward)
+        else "neutral"
+    )
+
+
+def _ccp(r: Mapping[str, Any]) -> float | None:
+    steps = r.get("token_alternatives")
+    if steps is None:
+        return None
+    total = 0.0
+    for alts in steps:
+        verdicts = [
+            "entail",
+            *(_combined(f, b) for _, _, f, b in alts[1:]),
+        ]  # the chosen token entails itself
+        entail = [lp for (_, lp, *_), v in zip(alts, verdicts, strict=True) if v == "entail"]
+        contra = [lp for (_, lp, *_), v in zip(alts, verdicts, strict=True) if v == "contra"]
+        total += np.logaddexp.reduce(entail) - np.logaddexp.reduce(entail + contra)
+    return 1.0 - math.exp(total)
+
+
+CCP = Estimator(
+    "ccp", _ccp, frozenset({"distributions", "judge", "alternatives"}),
+    reference="Claim-conditioned probability (Fadeeva et al. 2024; LM-Polygraph CCP, which is this minus 1)",
+    formula="1 - prod_t sum_(w entails y_t) p(w) / sum_(w entails or contradicts y_t) p(w), over the top-10 words w at t",
+)  # fmt: skip
+
 BUILT_IN = (MSP, PERPLEXITY, MEAN_TOKEN_ENTROPY, MAX_TOKEN_ENTROPY, MIN_TOKEN_PROBABILITY, TOP2_MARGIN, RAUQ,
-            RAUQ_ENTROPY, ATTENTION_SCORE, TOKEN_SAR, P_TRUE)  # fmt: skip
+            RAUQ_ENTROPY, ATTENTION_SCORE, TOKEN_SAR, P_TRUE, CCP)  # fmt: skip
 
 
 def registry() -> dict[str, Estimator]:

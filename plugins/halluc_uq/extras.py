@@ -4,7 +4,10 @@ the decode's journal (`extras_journal`), in batches of the decode's size:
 - `p_true` (need `second-prompt`): log p("True") as the next token when the model is asked, in a
   second prompt, whether its own answer is true (Kadavath et al. 2022; LM-Polygraph's prompt);
 - `token_relevance` (need `relevance`): each answer token's relevance, 1 - the judge's similarity
-  between the answer and the answer without that token (Duan et al. 2024).
+  between the answer and the answer without that token (Duan et al. 2024);
+- `token_alternatives` (need `alternatives`): per answer token, the chosen token and the most likely
+  others, each [id, log p, verdict(chosen word, it), verdict(it, chosen word)] by the judge on the
+  bare words (punctuation and spaces stripped), for CCP (Fadeeva et al. 2024).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from ucli.data import PromptPair
 
+ALTERNATIVES = 10  # LM-Polygraph's n_alternatives: the chosen token and the 9 most likely others
 P_TRUE_PROMPT = (
     "Question: {question}\nPossible answer: {answer}\nIs the possible answer:\n (A) True\n (B) False\n"
     "The possible answer is:"
@@ -33,17 +37,19 @@ def greedy_extras(
     *,
     p_true: bool,
     judge: Any,
+    relevance: bool,
+    alternatives: bool,
     journal_path: Path,
     resume: bool,
     batch_size: int,
     progress: Callable[[int], None] = lambda n: None,
 ) -> dict[str, dict[str, Any]]:
-    """Each answer's `p_true` (when asked) and `token_relevance` (when a `judge` is given), by id;
-    `records` are the decode's, in the pairs' order."""
+    """Each answer's `p_true`, `token_relevance` and `token_alternatives`, as asked, by id; `records`
+    are the decode's, in the pairs' order."""
     from halluc_uq.sampling import token_relevance
     from ucli.journal import Journal
 
-    with Journal(journal_path, config={"p_true": p_true, "relevance": judge is not None,
+    with Journal(journal_path, config={"p_true": p_true, "relevance": relevance, "alternatives": alternatives,
                                        "batch_size": batch_size}, resume=resume) as journal:  # fmt: skip
         done = journal.done
         progress(len(done))
@@ -53,14 +59,19 @@ def greedy_extras(
             if not batch:
                 continue
             truth = true_logprobs(lm, [(p.prompt, r["completion"]) for p, r in batch]) if p_true else None
+            others = (
+                top_alternatives(lm, [(p.prompt, r["token_ids"]) for p, r in batch]) if alternatives else None
+            )
             for i, (pair, record) in enumerate(batch):
                 rec: dict[str, Any] = {"id": pair.id}
                 if truth is not None:
                     rec["p_true"] = truth[i]
-                if judge is not None:
+                if relevance:
                     rec["token_relevance"] = token_relevance(
                         judge, lm.tokenizer, pair.prompt, record["token_ids"]
                     )
+                if others is not None:
+                    rec["token_alternatives"] = judged_alternatives(judge, lm.tokenizer, others[i])
                 journal.append(rec)
                 progress(1)
         return {r["id"]: {key: v for key, v in r.items() if key != "id"} for r in journal.records()}
@@ -85,3 +96,44 @@ def true_logprobs(lm: Any, items: list[tuple[str, str]]) -> list[float]:
     last = torch.tensor([len(s) - 1 for s in seqs], device=lm.device)
     rows = torch.log_softmax(logits[torch.arange(len(seqs)), last].float(), dim=-1)
     return rows[:, true_id].double().cpu().tolist()
+
+
+def top_alternatives(lm: Any, items: list[tuple[str, list[int]]]) -> list[list[list[tuple[int, float]]]]:
+    """Per answer and token, (id, log p) of the chosen token then the `ALTERNATIVES` - 1 most likely
+    others, from one teacher-forced pass over prompt + answer (raw logits)."""
+    import torch
+
+    from ucli.models import chat_prompt, right_padded
+
+    prompts = [lm.prompt_ids(chat_prompt(lm.tokenizer, q)) for q, _ in items]
+    seqs = [p + ids for p, (_, ids) in zip(prompts, items, strict=True)]
+    out: list[list[list[tuple[int, float]]]] = [[] for _ in items]
+    if not any(ids for _, ids in items):
+        return out
+    ids, mask = right_padded(seqs, lm.tokenizer.pad_token_id)
+    with torch.no_grad():
+        logits = lm.model(
+            input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device), use_cache=False
+        ).logits
+    for b, (p, (_, answer)) in enumerate(zip(prompts, items, strict=True)):
+        logp = torch.log_softmax(logits[b, len(p) - 1 : len(p) + len(answer) - 1].float(), dim=-1)
+        top = logp.topk(ALTERNATIVES, dim=-1)
+        for t, chosen in enumerate(answer):
+            rest = [
+                (i, v)
+                for i, v in zip(top.indices[t].tolist(), top.values[t].tolist(), strict=True)
+                if i != chosen
+            ]
+            out[b].append([(chosen, logp[t, chosen].item()), *rest[: ALTERNATIVES - 1]])
+    return out
+
+
+def judged_alternatives(judge: Any, tokenizer: Any, steps: list[list[tuple[int, float]]]) -> list[list[Any]]:
+    """Each step's alternatives with the judge's verdict against the chosen word, both directions."""
+    import string
+
+    bare = lambda i: tokenizer.decode([i]).strip(string.punctuation + " \n")  # noqa: E731
+    pairs = [(bare(alts[0][0]), bare(i)) for alts in steps for i, _ in alts]
+    forward, backward = judge.verdicts(pairs), judge.verdicts([(b, a) for a, b in pairs])
+    flat = iter(zip(forward, backward, strict=True))
+    return [[[i, round(lp, 6), *next(flat)] for i, lp in alts] for alts in steps]

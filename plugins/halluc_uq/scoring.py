@@ -65,16 +65,21 @@ def score_estimators(
     run = {**(run_config or {}), "estimators": [e.name for e in estimators]}
     scored = score(lm, pairs, journal_path=journal_path, resume=resume, config=config, heads=heads,
                    judge=judge, run_config=run, given=given, progress=progress)  # fmt: skip
-    equivalence = make_sample_judge(sampling, str(lm.device)) if needs & {"judge", "relevance"} else None
+    equivalence = (
+        make_sample_judge(sampling, str(lm.device))
+        if needs & {"judge", "relevance", "alternatives"}
+        else None
+    )
     _, extras, samples = stage_journals(journal_path)
     if "extras" in todo:
-        found = greedy_extras(lm, pairs, scored.records, p_true="second-prompt" in needs,
-                              judge=equivalence if _needs_relevance(estimators, sampled=False) else None,
-                              journal_path=extras, resume=resume, batch_size=config.batch_size, progress=progress)  # fmt: skip
+        found = greedy_extras(lm, pairs, scored.records, p_true="second-prompt" in needs, judge=equivalence,
+                              relevance=_needs_relevance(estimators, sampled=False),
+                              alternatives="alternatives" in needs, journal_path=extras, resume=resume, batch_size=config.batch_size, progress=progress)  # fmt: skip
         for record in scored.records:
             record.update(found[record["id"]])
     if "samples" in todo:
-        found = sample_and_judge(lm, pairs, config=sampling, judge=equivalence, clusters="judge" in needs,
+        found = sample_and_judge(lm, pairs, config=sampling, judge=equivalence,
+                                 clusters=any(e.needs >= {"samples", "judge"} for e in estimators),
                                  relevance=_needs_relevance(estimators, sampled=True), hidden="hidden" in needs,
                                  journal_path=samples, resume=resume, seed=seed, batch_size=config.batch_size,
                                  max_new_tokens=config.max_new_tokens, progress=progress)  # fmt: skip
@@ -94,7 +99,7 @@ def stages(estimators: list[Estimator]) -> list[str]:
     """The passes over the questions that `estimators` need: always the decode, then the greedy
     answers' extras and the samples when asked."""
     needs = frozenset().union(*(e.needs for e in estimators))
-    extras = "second-prompt" in needs or _needs_relevance(estimators, sampled=False)
+    extras = bool(needs & {"second-prompt", "alternatives"}) or _needs_relevance(estimators, sampled=False)
     return ["decode", *(["extras"] if extras else []), *(["samples"] if "samples" in needs else [])]
 
 
