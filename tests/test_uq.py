@@ -31,6 +31,7 @@ RECORD = {
     "attention_score": 3.0,
     "token_relevance": [0.2, 0.6, 0.2],
     "p_true": -0.4,
+    "p_false": -1.2,
     # each token against one contradicting alternative of log p -3
     "token_alternatives": [
         [[t, lp, "entail", "entail"], [9, -3.0, "contra", "contra"]]
@@ -52,7 +53,7 @@ def test_single_pass_estimators_match_hand_computed_values():
         "rauq_entropy": 1.5,
         "attention_score": 3.0,
         "token_sar": 0.2 * 0.1 + 0.6 * 2.0 + 0.2 * 0.5,  # relevance sums to 1 already
-        "p_true": 0.4,
+        "p_true": -(-0.4 - math.log(math.exp(-0.4) + math.exp(-1.2))),  # True against False
         "ccp": 1 - math.prod(math.exp(lp) / (math.exp(lp) + math.exp(-3.0)) for lp in (-0.1, -2.0, -0.5)),
     }
     assert {n: pytest.approx(v) for n, v in expected.items()} == {n: by_name[n](RECORD) for n in expected}
@@ -482,29 +483,40 @@ def test_p_true_and_the_sample_states_are_what_unpadded_passes_give(tiny_llama):
     import torch
 
     from halluc_uq.extras import P_TRUE_PROMPT, true_logprobs
-    from halluc_uq.sampling import _hidden_grams
+    from halluc_uq.sampling import _hidden_grams, last_token_states
+    from ucli.generation import generate
     from ucli.models import load_model
 
     lm = load_model(str(tiny_llama), device="cpu")
     items = [("Capital of France?", "Paris"), ("Two plus two, in words, please?", "four, I think")]
-    true_id = lm.tokenizer("True", add_special_tokens=False)["input_ids"][0]
+    words = [lm.tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in ("True", "False")]
     batched = true_logprobs(lm, items)
     for (q, a), got in zip(items, batched, strict=True):
         ids = torch.tensor([lm.prompt_ids(lm.chat_prompt(P_TRUE_PROMPT.format(question=q, answer=a)))])
         with torch.no_grad():
             logits = lm.model(ids).logits[0, -1].double()
-        assert got == pytest.approx(torch.log_softmax(logits, -1)[true_id].item(), abs=1e-5)
-    prompts = [lm.chat_prompt("Name a colour."), lm.chat_prompt("Name a colour.")]
-    gens = [{"token_ids": [5, 9, 11]}, {"token_ids": [7]}]
-    (gram,) = _hidden_grams(lm, prompts, gens, k=2, batch_size=2)
-    states = []
+        assert got == pytest.approx(torch.log_softmax(logits, -1)[words].tolist(), abs=1e-5)
+    # the samples' states, read while sampling (a hook, no extra pass), against an unpadded forward
+    prompts = [lm.chat_prompt("Name a colour."), lm.chat_prompt("Say something long, please.")]
+    prompts = [p for p in prompts for _ in range(2)]
+    torch.manual_seed(23)  # a seed where one sample ends early (eos) and the others are cut
+    with last_token_states(lm) as states:
+        gens = generate(lm, prompts, 4, 1.0, 1.0)
+    assert {g["finish_reason"] for g in gens} == {"eos", "length"}  # both cases are read here
+    grams = _hidden_grams(states, gens, k=2)
+    rows = []
     for p, g in zip(prompts, gens, strict=True):
+        ids = lm.prompt_ids(p) + g["token_ids"]
+        # the sample's last token, or the one before when cut at the budget (never read back)
+        at = len(ids) - 1 - (g["finish_reason"] == "length")
         with torch.no_grad():
-            out = lm.model(torch.tensor([lm.prompt_ids(p) + g["token_ids"]]), output_hidden_states=True)
-        states.append(out.hidden_states[lm.fingerprint.num_layers // 2][0, -1].double().numpy())
-    z = np.stack(states)
+            out = lm.model(torch.tensor([ids]), output_hidden_states=True)
+        rows.append(out.hidden_states[lm.fingerprint.num_layers // 2][0, at].double().numpy())
+    z = np.stack(rows)
     centre = np.eye(z.shape[1]) - 1 / z.shape[1]  # J_d
-    np.testing.assert_allclose(gram, z @ centre @ z.T, rtol=1e-4, atol=1e-6)
+    for q, gram in enumerate(grams):
+        zq = z[2 * q : 2 * q + 2]
+        np.testing.assert_allclose(gram, zq @ centre @ zq.T, rtol=1e-4, atol=1e-6)
 
 
 def test_token_relevance_is_what_deleting_each_token_does_to_the_answer(tiny_llama):

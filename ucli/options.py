@@ -150,3 +150,21 @@ def validated(config_cls: type[M], /, **knobs: Any) -> M:
         return config_cls(**knobs)
     except ValidationError as exc:
         raise invalid(exc, style="option") from None
+
+
+# Scale-out (`ucli.executor`): where the model work of a heavy command runs.
+EXECUTOR = typer.Option("local", "--executor", help="local (this process) or ray (model replicas on Ray).")
+WORKERS = typer.Option(1, "--workers", help="Model replicas (--executor ray).")
+GPUS_PER_WORKER = typer.Option(
+    0.0, "--gpus-per-worker", help="GPUs each replica takes (--executor ray; 0: CPU)."
+)
+RAY_ADDRESS = typer.Option(
+    None, "--ray-address", help="Join a running Ray cluster: auto or HOST:PORT (default: start one here)."
+)
+
+
+def executor(*, kind: str, workers: int, gpus_per_worker: float, ray_address: str | None) -> Any:
+    """The executor the scale-out options name (`ucli.executor.Executor`), checked."""
+    from ucli.executor import Executor
+
+    return Executor(kind=kind, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address)

@@ -147,13 +147,17 @@ def score(
     run_config: dict[str, Any] | None = None,
     given: dict[str, tuple[str, list[int] | None]] | None = None,
     progress: Callable[[int], None] = _quiet,
+    replicas: Any = None,
 ) -> ScoreResult:
     """Greedy-decode every pair and score it with RAUQ (fixed `heads`, else per-sequence heads on
     `config.layers`), one journal record per pair, so a killed run resumes where it stopped. The
     journal stays: the caller removes it once the records are safely written elsewhere.
 
     With `given` (pair id -> answer text and its token ids, or None to tokenize the text), the
-    answers are not decoded but scored as they are, by teacher forcing: the same record."""
+    answers are not decoded but scored as they are, by teacher forcing: the same record.
+
+    With `replicas` (`ucli.executor.Replicas`), the decode's batches run there (Ray model
+    replicas), and this process alone journals: the same records as a run in one process."""
     from halluc_rauq.scoring import score_given, score_pairs
     from ucli.journal import Journal
 
@@ -167,7 +171,7 @@ def score(
             score_given(lm, items, journal, layers, alpha, heads, judge, config.batch_size, progress)
         else:
             score_pairs(lm, pairs, journal, layers, alpha, heads, judge, config.max_new_tokens, config.batch_size,
-                        progress)  # fmt: skip
+                        progress, replicas)  # fmt: skip
         by_id = {r["id"]: r for r in journal.records()}
     return ScoreResult([by_id[p.id] for p in pairs], alpha, layers)
 

@@ -238,16 +238,25 @@ def score(
     load_in_8bit: bool = LOAD_8BIT,
     adapter: Path | None = ADAPTER,
     seed: int = SEED,
+    executor: str = options.EXECUTOR,
+    workers: int = options.WORKERS,
+    gpus_per_worker: float = options.GPUS_PER_WORKER,
+    ray_address: str | None = options.RAY_ADDRESS,
     json_out: bool = options.JSON,
 ) -> None:
-    """Greedy-decode every prompt and score it with RAUQ (one JSON line per sample; resumable)."""
+    """Greedy-decode every prompt and score it with RAUQ (one JSON line per sample; resumable;
+    `--executor ray --workers N` decodes on N model replicas, to the same records)."""
     from halluc_rauq.api import SCORES_SCHEMA, ScoreConfig
     from halluc_rauq.api import score as score_with_rauq
     from halluc_rauq.calibration import check_heads_file, load_heads
     from ucli.artifacts import require_file_path, write_table
+    from ucli.executor import Replicas
     from ucli.journal import preflight
 
     config = ScoreConfig(alpha=alpha, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
+    runner = options.executor(
+        kind=executor, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address
+    )
     load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
     require_file_path(output)
     journal_path = preflight(output, resume, folder=False)
@@ -264,9 +273,12 @@ def score(
     judge = _judge(data) if any(p.reference is not None for p in pairs) else None
     run_config = {"model": model, "data": str(data), "heads": str(heads_file) if heads_file else None,
                   "limit": limit, "seed": seed}  # fmt: skip
-    with console.progress("scoring", total=len(pairs)) as advance:
+    with (
+        console.progress("scoring", total=len(pairs)) as advance,
+        Replicas(runner, lm, model, load) as replicas,
+    ):
         scored = score_with_rauq(lm, pairs, journal_path=journal_path, resume=resume, config=config, heads=heads,
-                                 judge=judge, run_config=run_config, progress=advance)  # fmt: skip
+                                 judge=judge, run_config=run_config, progress=advance, replicas=replicas)  # fmt: skip
     write_table(output, scored.records, SCORES_SCHEMA, model=lm.fingerprint, inputs=[p for p in (data, heads_file) if p],
                 seed=seed, config={**run_config, **asdict(config), "alpha": scored.alpha, "layers": scored.layers})  # fmt: skip
     journal_path.unlink()

@@ -33,38 +33,51 @@ def score_pairs(
     max_new_tokens: int = 32,
     batch_size: int = 8,
     advance: Callable[[int], None] = lambda n: None,
+    replicas: Any = None,
 ) -> None:
-    """Greedy-decode every pair not yet in the journal and append its scored record.
+    """Greedy-decode every pair not yet in the journal and append its scored record, batch by batch
+    (`score_batch`), here or on `replicas` (`ucli.executor.Replicas`). Batches are fixed slices of
+    `pairs`, and one with any unfinished pair runs again whole, so a resumed run decodes exactly
+    the batches an unbroken one does, wherever they run; only this process journals."""
+    done = set(journal.done)
+    advance(len(done & {p.id for p in pairs}))
+    batches = [pairs[start : start + batch_size] for start in range(0, len(pairs), batch_size)]
+    batches = [batch for batch in batches if any(p.id not in done for p in batch)]
+    run = (
+        replicas.map if replicas is not None else lambda fn, shards, *args: (fn(lm, s, *args) for s in shards)
+    )
+    for records in run(score_batch, batches, layers, alpha, heads, judge, max_new_tokens):
+        for record in records:
+            if record["id"] not in done:
+                journal.append(record)
+                advance(1)
 
-    The previous-token attention is captured during the KV-cached decode itself (the last entry of
-    each step's row, on the selected layers only), so scoring needs no second pass.
-    """
+
+def score_batch(
+    lm: LoadedModel, batch: list[PromptPair], layers: list[int], alpha: float, heads: dict[int, int] | None,
+    judge: Callable[[PromptPair, str], bool] | None, max_new_tokens: int,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One batch's scored records. The previous-token attention is captured during the KV-cached
+    decode itself (the last entry of each step's row, on the selected layers only), so scoring
+    needs no second pass."""
     import numpy as np
 
-    todo = [p for p in pairs if p.id not in journal.done]
-    advance(len(pairs) - len(todo))
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start : start + batch_size]
-        with capture_previous_token_attention(lm.model, layers, "last") as captured:
-            gens = generate(lm, [chat_prompt(lm.tokenizer, p.prompt) for p in batch], max_new_tokens)
-        # Step k >= 1 fed token y_k and produced y_{k+1}: its last entry is a(k+1). Step 0 is the prefill.
-        steps = {layer: torch_stack(captured[layer]) for layer in layers}  # [steps, B, H]
-        results: dict[str, Any] = {}  # id -> previous-token attention [layers, H, n]
-        for b, (pair, gen) in enumerate(zip(batch, gens, strict=True)):
-            n = len(gen["token_ids"])
-            if n == 0:
-                continue
+    with capture_previous_token_attention(lm.model, layers, "last") as captured:
+        gens = generate(lm, [chat_prompt(lm.tokenizer, p.prompt) for p in batch], max_new_tokens)
+    # Step k >= 1 fed token y_k and produced y_{k+1}: its last entry is a(k+1). Step 0 is the prefill.
+    steps = {layer: torch_stack(captured[layer]) for layer in layers}  # [steps, B, H]
+    records = []
+    for b, (pair, gen) in enumerate(zip(batch, gens, strict=True)):
+        n = len(gen["token_ids"])
+        attn = None  # previous-token attention [layers, H, n]; none for an empty answer
+        if n:
             attn = np.zeros((len(layers), steps[layers[0]].shape[2], n))
             for j, layer in enumerate(layers):
                 attn[j, :, 1:] = steps[layer][1:n, b, :].T
-            results[pair.id] = attn
-        for pair, gen in zip(batch, gens, strict=True):
-            view = TokenView(
-                gen["token_ids"], gen["logprobs"], gen["entropies"], gen["margins"], results.get(pair.id)
-            )
-            record = scored_record(lm, pair, gen["answer"], view, layers, alpha, heads, judge)
-            journal.append({**record, "finish_reason": gen["finish_reason"]})
-        advance(len(batch))
+        view = TokenView(gen["token_ids"], gen["logprobs"], gen["entropies"], gen["margins"], attn)
+        record = scored_record(lm, pair, gen["answer"], view, layers, alpha, heads, judge)
+        records.append({**record, "finish_reason": gen["finish_reason"]})
+    return records
 
 
 @dataclass

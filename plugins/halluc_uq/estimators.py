@@ -151,10 +151,18 @@ TOKEN_SAR = Estimator(
     reference="TokenSAR (Duan et al. 2024, shifting attention to relevance; LM-Polygraph TokenSAR)",
     formula="-sum_t R~_t log p_t, R_t = 1 - sim(answer, answer without y_t), R~ = R / sum R",
 )  # fmt: skip
+
+
+def _p_true(r: Mapping[str, Any]) -> float | None:
+    if r.get("p_true") is None:
+        return None
+    return -float(r["p_true"] - np.logaddexp(r["p_true"], r["p_false"]))
+
+
 P_TRUE = Estimator(
-    "p_true", lambda r: -r["p_true"] if r.get("p_true") is not None else None, frozenset({"second-prompt"}),
-    reference="P(True) (Kadavath et al. 2022; LM-Polygraph PTrue's prompt)",
-    formula="-log p(True | question, answer, 'Is the possible answer (A) True (B) False')",
+    "p_true", _p_true, frozenset({"second-prompt"}),
+    reference="P(True) (Kadavath et al. 2022, LM-Polygraph PTrue's prompt), over the two answers True and False",
+    formula="-log [p(True) / (p(True) + p(False))] as the reply's first token",
 )  # fmt: skip
 
 
@@ -201,14 +209,17 @@ BUILT_IN = (MSP, PERPLEXITY, MEAN_TOKEN_ENTROPY, MAX_TOKEN_ENTROPY, MIN_TOKEN_PR
 
 
 def registry() -> dict[str, Estimator]:
-    """Every estimator that loaded, by name (entry points `halluc.estimators`; a failed one is
-    listed by `halluc plugins`, not here)."""
+    """Every estimator that loaded, by name (entry points `halluc.estimators`, each one `Estimator`
+    or a tuple of them, as the LM-Polygraph bridge; a failed one is listed by `halluc plugins`)."""
     from ucli import plugins
 
     found = {}
     for info in plugins.discover("estimators"):
-        if info.status == "ok" and isinstance(info.obj, Estimator):
-            found[info.name] = info.obj
+        if info.status != "ok":
+            continue
+        for estimator in info.obj if isinstance(info.obj, tuple) else (info.obj,):
+            if isinstance(estimator, Estimator):
+                found[estimator.name if isinstance(info.obj, tuple) else info.name] = estimator
     return found
 
 

@@ -1,8 +1,9 @@
 """What some estimators need of the greedy answer beyond its decode, journaled per question beside
 the decode's journal (`extras_journal`), in batches of the decode's size:
 
-- `p_true` (need `second-prompt`): log p("True") as the next token when the model is asked, in a
-  second prompt, whether its own answer is true (Kadavath et al. 2022; LM-Polygraph's prompt);
+- `p_true`, `p_false` (need `second-prompt`): log p("True") and log p("False") as the reply's
+  first token when the model is asked, in a second prompt, whether its own answer is true
+  (Kadavath et al. 2022; LM-Polygraph's prompt);
 - `token_relevance` (need `relevance`): each answer token's relevance, 1 - the judge's similarity
   between the answer and the answer without that token (Duan et al. 2024);
 - `token_alternatives` (need `alternatives`): per answer token, the chosen token and the most likely
@@ -65,7 +66,7 @@ def greedy_extras(
             for i, (pair, record) in enumerate(batch):
                 rec: dict[str, Any] = {"id": pair.id}
                 if truth is not None:
-                    rec["p_true"] = truth[i]
+                    rec["p_true"], rec["p_false"] = truth[i]
                 if relevance:
                     rec["token_relevance"] = token_relevance(
                         judge, lm.tokenizer, pair.prompt, record["token_ids"]
@@ -77,25 +78,36 @@ def greedy_extras(
         return {r["id"]: {key: v for key, v in r.items() if key != "id"} for r in journal.records()}
 
 
-def true_logprobs(lm: Any, items: list[tuple[str, str]]) -> list[float]:
-    """log p("True") as the first token of the model's reply to `P_TRUE_PROMPT` for each (question,
-    answer), from raw logits; the prompt goes through the chat template like every other prompt."""
+def forced_pass(lm: Any, seqs: list[list[int]], **kwargs: Any) -> Any:
+    """One forward pass, without gradients or KV cache, over right-padded `seqs` (exact for causal
+    attention: every row's positions read as they would alone)."""
     import torch
 
-    from ucli.models import chat_prompt, right_padded
+    from ucli.models import right_padded
 
-    true_id = lm.tokenizer("True", add_special_tokens=False)["input_ids"][0]
+    ids, mask = right_padded(seqs, lm.tokenizer.pad_token_id)
+    with torch.no_grad():
+        return lm.model(
+            input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device), use_cache=False, **kwargs
+        )
+
+
+def true_logprobs(lm: Any, items: list[tuple[str, str]]) -> list[tuple[float, float]]:
+    """(log p("True"), log p("False")) as the first token of the model's reply to `P_TRUE_PROMPT` for
+    each (question, answer), from raw logits; the prompt goes through the chat template like every
+    other prompt. Each word is its tokenizer's first token."""
+    import torch
+
+    from ucli.models import chat_prompt
+
+    words = [lm.tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in ("True", "False")]
     seqs = [
         lm.prompt_ids(chat_prompt(lm.tokenizer, P_TRUE_PROMPT.format(question=q, answer=a))) for q, a in items
     ]
-    ids, mask = right_padded(seqs, lm.tokenizer.pad_token_id)
-    with torch.no_grad():
-        logits = lm.model(
-            input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device), use_cache=False
-        ).logits
+    logits = forced_pass(lm, seqs).logits
     last = torch.tensor([len(s) - 1 for s in seqs], device=lm.device)
     rows = torch.log_softmax(logits[torch.arange(len(seqs)), last].float(), dim=-1)
-    return rows[:, true_id].double().cpu().tolist()
+    return [tuple(row) for row in rows[:, words].double().cpu().tolist()]
 
 
 def top_alternatives(lm: Any, items: list[tuple[str, list[int]]]) -> list[list[list[tuple[int, float]]]]:
@@ -103,18 +115,13 @@ def top_alternatives(lm: Any, items: list[tuple[str, list[int]]]) -> list[list[l
     others, from one teacher-forced pass over prompt + answer (raw logits)."""
     import torch
 
-    from ucli.models import chat_prompt, right_padded
+    from ucli.models import chat_prompt
 
     prompts = [lm.prompt_ids(chat_prompt(lm.tokenizer, q)) for q, _ in items]
-    seqs = [p + ids for p, (_, ids) in zip(prompts, items, strict=True)]
     out: list[list[list[tuple[int, float]]]] = [[] for _ in items]
     if not any(ids for _, ids in items):
         return out
-    ids, mask = right_padded(seqs, lm.tokenizer.pad_token_id)
-    with torch.no_grad():
-        logits = lm.model(
-            input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device), use_cache=False
-        ).logits
+    logits = forced_pass(lm, [p + ids for p, (_, ids) in zip(prompts, items, strict=True)]).logits
     for b, (p, (_, answer)) in enumerate(zip(prompts, items, strict=True)):
         logp = torch.log_softmax(logits[b, len(p) - 1 : len(p) + len(answer) - 1].float(), dim=-1)
         top = logp.topk(ALTERNATIVES, dim=-1)

@@ -172,7 +172,7 @@ SAR = Estimator(
 EIGENSCORE = Estimator(
     "eigenscore", _eigenscore, frozenset({"samples", "hidden"}),
     reference="EigenScore (Chen et al. 2024, INSIDE; LM-Polygraph EigenScore, alpha 1e-3)",
-    formula="(1/K) sum_k log lambda_k(Z J_d Z^T + alpha I), Z: the samples' middle-layer states at their last token",
+    formula="(1/K) sum_k log lambda_k(Z J_d Z^T + alpha I), Z: the samples' middle-layer states at the last token read",
 )  # fmt: skip
 
 SAMPLED = (SEMANTIC_ENTROPY, DISCRETE_SEMANTIC_ENTROPY, NUM_SEMANTIC_SETS, EIGVAL_LAPLACIAN, DEGREE_MATRIX,

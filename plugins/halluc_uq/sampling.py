@@ -13,7 +13,8 @@ Per question the record gains:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -96,8 +97,9 @@ def sample_and_judge(
                 continue
             torch.manual_seed(seed + start)
             prompts = [chat_prompt(lm.tokenizer, p.prompt) for p in batch for _ in range(k)]
-            gens = generate(lm, prompts, max_new_tokens, config.temperature, config.top_p)
-            grams = _hidden_grams(lm, prompts, gens, k, batch_size) if hidden else None
+            with last_token_states(lm, active=hidden) as states:
+                gens = generate(lm, prompts, max_new_tokens, config.temperature, config.top_p)
+            grams = _hidden_grams(states, gens, k) if hidden else None
             for j, pair in enumerate(batch):
                 if pair.id in done:
                     continue
@@ -139,28 +141,36 @@ def token_relevance(judge: Any, tokenizer: Any, question: str, token_ids: list[i
     return (1.0 - judge.similarity_to(question, decode(token_ids), without)).round(6).tolist()
 
 
-def _hidden_grams(
-    lm: Any, prompts: list[str], gens: list[dict[str, Any]], k: int, batch_size: int
-) -> list[Any]:
-    """Per question, the K x K Gram matrix Z J_d Z^T of its samples' hidden states (INSIDE, Chen et al.
-    2024): Z's rows are the states at transformers' `hidden_states[L // 2]` (the middle layer) at each
-    sample's last token, read by one teacher-forced pass; J_d centres each row over its d features."""
+@contextmanager
+def last_token_states(lm: Any, active: bool = True) -> Iterator[list[Any]]:
+    """Yield a list that gains, per forward call of the model, the state at the last position of each
+    row [B, d] at transformers' `hidden_states[L // 2]` (the output of decoder layer L // 2 - 1): in
+    a KV-cached decode, the state of the token each step reads. A forward hook, no extra pass."""
+    states: list[Any] = []
+    if not active:
+        yield states
+        return
+    layer = lm.model.get_decoder().layers[lm.fingerprint.num_layers // 2 - 1]
+
+    def hook(_module: Any, _args: Any, output: Any) -> None:
+        hidden = output[0] if isinstance(output, tuple) else output
+        states.append(hidden[:, -1, :].double().cpu())
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        yield states
+    finally:
+        handle.remove()
+
+
+def _hidden_grams(states: list[Any], gens: list[dict[str, Any]], k: int) -> list[Any]:
+    """Per question, the K x K Gram matrix Z J_d Z^T of its samples' middle-layer states (INSIDE, Chen
+    et al. 2024), J_d centring each row over its d features. Row i of Z is the state of the last token
+    sample i was read at while sampling: its last token, or the one before when it was cut at the
+    token budget (its last token was never read back), or the prompt's last for an empty sample;
+    LM-Polygraph's reading of `generate`'s hidden states."""
     import numpy as np
-    import torch
 
-    from ucli.models import right_padded
-
-    layer = lm.fingerprint.num_layers // 2
-    seqs = [lm.prompt_ids(p) + g["token_ids"] for p, g in zip(prompts, gens, strict=True)]
-    states = []
-    for start in range(0, len(seqs), batch_size):
-        chunk = seqs[start : start + batch_size]
-        ids, mask = right_padded(chunk, lm.tokenizer.pad_token_id)
-        with torch.no_grad():
-            out = lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
-                           output_hidden_states=True, use_cache=False)  # fmt: skip
-        last = torch.tensor([len(s) - 1 for s in chunk], device=lm.device)
-        states.append(out.hidden_states[layer][torch.arange(len(chunk)), last].double().cpu().numpy())
-    z = np.concatenate(states)
+    z = np.stack([states[min(len(g["token_ids"]), len(states) - 1)][i].numpy() for i, g in enumerate(gens)])
     z = z - z.mean(axis=1, keepdims=True)  # Z J_d: J_d = I - 11^T / d is idempotent
     return [z[i : i + k] @ z[i : i + k].T for i in range(0, len(z), k)]
