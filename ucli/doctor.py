@@ -122,12 +122,20 @@ def _bitsandbytes() -> dict[str, Any]:
             "error": f"{type(exc).__name__}: {exc}",
         }
     lib = getattr(getattr(bnb, "cextension", None), "lib", None)
+    # the device types it supports: `supported_torch_devices` since 0.45 (`backends` is a package
+    # there), a registry dict of backends before
+    devices = getattr(bnb, "supported_torch_devices", None)
+    registry = getattr(bnb, "backends", None)
     return {
         "installed": True,
         "version": version,
         "import_ok": True,
         "native_library": type(lib).__name__ if lib is not None else None,
-        "backends": sorted(getattr(bnb, "backends", {}) or []),
+        "backends": sorted(devices)
+        if devices is not None
+        else sorted(registry)
+        if isinstance(registry, dict)
+        else [],
     }
 
 

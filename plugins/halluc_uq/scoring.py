@@ -65,16 +65,14 @@ def score_estimators(
     run = {**(run_config or {}), "estimators": [e.name for e in estimators]}
     scored = score(lm, pairs, journal_path=journal_path, resume=resume, config=config, heads=heads,
                    judge=judge, run_config=run, given=given, progress=progress)  # fmt: skip
-    equivalence = (
-        make_sample_judge(sampling, str(lm.device))
-        if needs & {"judge", "relevance", "alternatives"}
-        else None
-    )
+    judged = needs & {"judge", "relevance", "alternatives"}
+    equivalence = make_sample_judge(sampling, str(lm.device)) if judged else None
     _, extras, samples = stage_journals(journal_path)
     if "extras" in todo:
         found = greedy_extras(lm, pairs, scored.records, p_true="second-prompt" in needs, judge=equivalence,
                               relevance=_needs_relevance(estimators, sampled=False),
-                              alternatives="alternatives" in needs, journal_path=extras, resume=resume, batch_size=config.batch_size, progress=progress)  # fmt: skip
+                              alternatives="alternatives" in needs, journal_path=extras, resume=resume,
+                              batch_size=config.batch_size, progress=progress)  # fmt: skip
         for record in scored.records:
             record.update(found[record["id"]])
     if "samples" in todo:
