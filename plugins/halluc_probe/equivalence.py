@@ -89,7 +89,7 @@ class EmbeddingJudge:
         import numpy as np
         import torch
 
-        new = list(dict.fromkeys(t for t in texts if t not in self.cache))
+        new = sorted(dict.fromkeys(t for t in texts if t not in self.cache), key=len)  # less padding
         for i in range(0, len(new), self.batch_size):
             chunk = new[i : i + self.batch_size]
             enc = self.tokenizer(chunk, padding=True, truncation=True, max_length=256, return_tensors="pt")
