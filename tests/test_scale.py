@@ -91,7 +91,7 @@ def test_a_killed_worker_is_restarted_and_its_batch_retried(
     args = ([1, 2], 0.5, None, None, 3)
     lm = load_model(str(tiny_llama), load)
     want = [r for b in batches for r in score_batch(lm, b, *args)]
-    with Replicas(Executor(kind="ray", workers=2), lm, str(tiny_llama), load) as replicas:
+    with Replicas(Executor(kind="ray", workers=2), lm, load_model, str(tiny_llama), load) as replicas:
         got = [r for records in replicas.map(dies_once, batches, *args) for r in records]
     assert marker.exists()  # a worker did die
     assert sorted(got, key=lambda r: r["id"]) == want
@@ -136,3 +136,17 @@ def test_executor_options_are_checked_before_any_model_loads(cli, prompts, tmp_p
     assert res.exit_code == 2 and "--workers and --ray-address need --executor ray" in res.stderr
     with pytest.raises(BadInput, match="--workers must be >= 1"):
         Executor(kind="ray", workers=0)
+
+
+def test_probe_generate_on_ray_replicas_gives_the_single_process_runs(
+    cli, tiny_llama, prompts, tmp_path, ray_session, one_thread
+):
+    """Batches seeded by their start, generated on the replicas, judged and journaled by the driver."""
+    args = ("probe", "generate", "--data", prompts, "-m", tiny_llama, "--device", "cpu", "--samples", 3,
+            "--batch-size", 2, "--max-new-tokens", 3, "--seed", 5)  # fmt: skip
+    local, scaled = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    assert cli(*args, "-o", local).exit_code == 0
+    res = cli(*args, "-o", scaled, "--executor", "ray", "--workers", 2)
+    assert res.exit_code == 0, res.stderr
+    assert _records(scaled) == _records(local)
+    assert len({s["answer"] for r in _records(local) for s in r["samples"]}) > 1  # sampled, not greedy

@@ -52,33 +52,38 @@ class Executor:
 class _Replica:
     """One model on one Ray worker (wrapped by `ray.remote` when the pool starts)."""
 
-    def __init__(self, spec: str, load: Any, threads: int) -> None:
+    def __init__(self, build: Callable[..., Any], build_args: tuple, threads: int) -> None:
         import torch
 
-        from ucli.models import load_model
-
         torch.set_num_threads(threads)
-        self.lm = load_model(spec, load)
+        self.model = build(*build_args)
 
     def run(self, fn: Callable[..., Any], shard: Any, args: tuple) -> Any:
-        return fn(self.lm, shard, *args)
+        return fn(self.model, shard, *args)
 
 
 class Replicas:
-    """The model the work runs on: the driver's own `lm` (local) or `executor.workers` Ray actors,
-    each loading `spec` with `load` once and running at `threads` torch threads (default: this
-    machine's CPUs shared out, or 1)."""
+    """The model the work runs on: the driver's own `model` (local), or `executor.workers` Ray actors
+    that each build theirs once with `build(*build_args)` (e.g. `load_model, spec, load_options`)
+    and run at `threads` torch threads (default: this machine's CPUs shared out, or 1)."""
 
-    def __init__(self, executor: Executor, lm: Any, spec: str, load: Any, threads: int | None = None) -> None:
-        self.executor, self.lm, self.spec, self.load = executor, lm, spec, load
+    def __init__(
+        self,
+        executor: Executor,
+        model: Any,
+        build: Callable[..., Any],
+        *build_args: Any,
+        threads: int | None = None,
+    ) -> None:
+        self.executor, self.model, self.build, self.build_args = executor, model, build, build_args
         self.threads = threads or max(1, (os.cpu_count() or 1) // executor.workers)
         self._actors: list[Any] = []
 
     def map(self, fn: Callable[..., Any], shards: list[Any], *args: Any) -> Iterator[Any]:
-        """`fn(lm, shard, *args)` for every shard, yielded as each completes (local: in order)."""
+        """`fn(model, shard, *args)` for every shard, yielded as each completes (local: in order)."""
         if self.executor.kind == "local":
             for shard in shards:
-                yield fn(self.lm, shard, *args)
+                yield fn(self.model, shard, *args)
             return
         from ray.util import ActorPool
 
@@ -94,7 +99,7 @@ class Replicas:
             remote = ray.remote(_Replica).options(num_cpus=self.threads, num_gpus=self.executor.gpus_per_worker,
                                                   max_restarts=RETRIES, max_task_retries=RETRIES)  # fmt: skip
             self._actors = [
-                remote.remote(self.spec, self.load, self.threads) for _ in range(self.executor.workers)
+                remote.remote(self.build, self.build_args, self.threads) for _ in range(self.executor.workers)
             ]
         return self._actors
 

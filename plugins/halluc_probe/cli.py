@@ -45,6 +45,10 @@ def generate(
     metric: str | None = options.BENCH_METRIC,
     steps: int | None = options.BENCH_STEPS,
     size: int | None = options.BENCH_SIZE,
+    executor: str = options.EXECUTOR,
+    workers: int = options.WORKERS,
+    gpus_per_worker: float = options.GPUS_PER_WORKER,
+    ray_address: str | None = options.RAY_ADDRESS,
     json_out: bool = options.JSON,
 ) -> None:
     """K sampled answers per question with token log-likelihoods, plus a judged greedy answer."""
@@ -57,7 +61,10 @@ def generate(
                             adapter=str(adapter) if adapter else None,
                             data_file=str(data_file) if data_file else None, metric=metric,
                             steps=steps, size=size)  # fmt: skip
-    result = generate_runs(cfg, output, resume)
+    runner = options.executor(
+        kind=executor, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address
+    )
+    result = generate_runs(cfg, output, resume, runner)
     console.result(
         result,
         json_out,

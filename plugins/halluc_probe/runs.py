@@ -89,10 +89,14 @@ def load_questions(cfg: GenerateConfig) -> tuple[Any, list[Any]]:
     return bench, samples
 
 
-def generate_runs(cfg: GenerateConfig, output: str | Path, resume: bool = False) -> dict[str, Any]:
-    """Sample, judge and write `output` (+ `.meta.json`); returns a summary."""
-    from halluc_backends import SamplingParams, backend_class
+def generate_runs(
+    cfg: GenerateConfig, output: str | Path, resume: bool = False, executor: Any = None
+) -> dict[str, Any]:
+    """Sample, judge and write `output` (+ `.meta.json`); returns a summary. With `executor`
+    (`ucli.executor.Executor`, e.g. Ray), the batches are generated on model replicas and judged
+    and journaled here: the same records as one process."""
     from ucli.artifacts import require_file_path, write_table
+    from ucli.executor import Executor, Replicas
     from ucli.journal import Journal, preflight
 
     out = require_file_path(output)
@@ -100,36 +104,26 @@ def generate_runs(cfg: GenerateConfig, output: str | Path, resume: bool = False)
     if journal_path is None:
         return {"output": str(out), "complete": True}
     bench, samples = load_questions(cfg)
-    knobs = ("device", "dtype", "load_in_4bit", "load_in_8bit", "adapter")
-    backend = backend_class(cfg.backend)(cfg.model, **{k: getattr(cfg, k) for k in knobs})
-    if not backend.local:
-        raise BadInput(
-            f"--backend {cfg.backend}: probe generate needs a local backend (its log-probs and ids)"
-        )
+    backend = local_backend(cfg)
     journal = Journal(journal_path, config=cfg.model_dump(mode="json"), resume=resume)
     done = journal.done
+    # Batches are fixed slices of the question list, seeded by their start, and a batch with any
+    # unfinished question is rerun whole: a resumed run samples exactly as an unbroken one.
+    batches = [(start, [bench.chat_message(s) for s in samples[start : start + cfg.batch_size]])
+               for start in range(0, len(samples), cfg.batch_size)
+               if any(s.id not in done for s in samples[start : start + cfg.batch_size])]  # fmt: skip
     try:
-        with console.progress("questions", len(samples)) as advance:
+        with console.progress("questions", len(samples)) as advance, \
+                Replicas(executor or Executor(), backend, local_backend, cfg) as replicas:  # fmt: skip
             advance(len(done))
-            # Batches are fixed slices of the question list, seeded by their start, and a batch with any
-            # unfinished question is rerun whole: a resumed run samples exactly as an unbroken one.
-            for start in range(0, len(samples), cfg.batch_size):
-                batch = samples[start : start + cfg.batch_size]
-                if all(s.id in done for s in batch):
-                    continue
-                messages = [bench.chat_message(s) for s in batch]
-                greedy = backend.generate_batch(messages, SamplingParams(temperature=0.0,
-                                                max_tokens=cfg.max_new_tokens, top_logprobs=0))  # fmt: skip
-                params = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_new_tokens,
-                                        seed=cfg.seed + start, top_logprobs=0)  # fmt: skip
-                sampled = backend.generate_batch([m for m in messages for _ in range(cfg.k)], params)
-                for j, (sample, message) in enumerate(zip(batch, messages, strict=True)):
+            for start, greedy, sampled in replicas.map(sample_batch, batches, cfg):
+                for j, sample in enumerate(samples[start : start + cfg.batch_size]):
                     if sample.id in done:
                         continue
                     best = _answer(greedy[j])
                     best["correct"] = bool(bench.score(sample, best["answer"]).correct)
                     journal.append({
-                        "id": sample.id, "question": sample.prompt, "message": message,
+                        "id": sample.id, "question": sample.prompt, "message": bench.chat_message(sample),
                         "reference": sample.reference, "greedy": best,
                         "samples": [_answer(g) for g in sampled[j * cfg.k : (j + 1) * cfg.k]],
                         "correct": best["correct"],
@@ -145,6 +139,32 @@ def generate_runs(cfg: GenerateConfig, output: str | Path, resume: bool = False)
                 seed=cfg.seed, config=cfg.model_dump(mode="json"))  # fmt: skip
     journal_path.unlink()
     return {"output": str(out), "samples_per_question": cfg.k, **summary}
+
+
+def local_backend(cfg: GenerateConfig) -> Any:
+    """The generating backend `cfg` names, loaded (here, or on each replica)."""
+    from halluc_backends import backend_class
+
+    knobs = ("device", "dtype", "load_in_4bit", "load_in_8bit", "adapter")
+    backend = backend_class(cfg.backend)(cfg.model, **{k: getattr(cfg, k) for k in knobs})
+    if not backend.local:
+        raise BadInput(
+            f"--backend {cfg.backend}: probe generate needs a local backend (its log-probs and ids)"
+        )
+    return backend
+
+
+def sample_batch(backend: Any, batch: tuple[int, list[Any]], cfg: GenerateConfig) -> tuple[int, list, list]:
+    """One batch (its start and chat messages): the greedy answers, then K samples each, seeded by
+    `cfg.seed` plus the batch's start."""
+    from halluc_backends import SamplingParams
+
+    start, messages = batch
+    greedy = backend.generate_batch(messages, SamplingParams(temperature=0.0, max_tokens=cfg.max_new_tokens,
+                                                             top_logprobs=0))  # fmt: skip
+    params = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_tokens=cfg.max_new_tokens,
+                            seed=cfg.seed + start, top_logprobs=0)  # fmt: skip
+    return start, greedy, backend.generate_batch([m for m in messages for _ in range(cfg.k)], params)
 
 
 def read_runs(path: str | Path) -> list[dict[str, Any]]:

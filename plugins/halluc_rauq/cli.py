@@ -252,6 +252,7 @@ def score(
     from ucli.artifacts import require_file_path, write_table
     from ucli.executor import Replicas
     from ucli.journal import preflight
+    from ucli.models import load_model
 
     config = ScoreConfig(alpha=alpha, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
     runner = options.executor(
@@ -275,7 +276,7 @@ def score(
                   "limit": limit, "seed": seed}  # fmt: skip
     with (
         console.progress("scoring", total=len(pairs)) as advance,
-        Replicas(runner, lm, model, load) as replicas,
+        Replicas(runner, lm, load_model, model, load) as replicas,
     ):
         scored = score_with_rauq(lm, pairs, journal_path=journal_path, resume=resume, config=config, heads=heads,
                                  judge=judge, run_config=run_config, progress=advance, replicas=replicas)  # fmt: skip

@@ -65,7 +65,7 @@ def main() -> int:
     start = time.perf_counter()
     ray.init(num_cpus=workers if not gpus else None, include_dashboard=False, log_to_driver=False)
     executor = Executor(kind="ray", workers=workers, gpus_per_worker=1.0 if gpus else 0.0)
-    with Replicas(executor, lm, "smollm2-135m", load, threads=1) as replicas:
+    with Replicas(executor, lm, load_model, "smollm2-135m", load, threads=1) as replicas:
         list(replicas.map(lambda lm, shard: None, [None] * workers))  # every replica has loaded the model
         startup = time.perf_counter() - start
         _score(lm, pairs[: 8 * workers], args.max_new_tokens, replicas)  # warm-up
