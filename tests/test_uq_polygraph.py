@@ -1,20 +1,18 @@
 """halluc's estimators against LM-Polygraph's on the same statistics, and the LM-Polygraph bridge."""
 
 import json
-import os
 
 import numpy as np
 import pytest
 
+from ucli.testing import require
+
 
 @pytest.fixture(scope="module")
 def polygraph():
-    try:
-        import lm_polygraph.estimators as estimators
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("lm-polygraph is not installed; CI must check halluc's estimators against it")
-        pytest.skip("lm-polygraph not installed (pip install halluc[polygraph])")
+    require("lm_polygraph", "pip install 'halluc[polygraph]'")
+    import lm_polygraph.estimators as estimators
+
     return estimators
 
 
