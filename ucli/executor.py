@@ -63,15 +63,16 @@ class _Replica:
 
 
 class Replicas:
-    """The model the work runs on: the driver's own `model` (local), or `executor.workers` Ray actors
-    that each build theirs once with `build(*build_args)` (e.g. `load_model, spec, load_options`)
-    and run at `threads` torch threads (default: this machine's CPUs shared out, or 1)."""
+    """The model the work runs on: the driver's own `model` (local; `Replicas(Executor(), model)`),
+    or `executor.workers` Ray actors that each build theirs once with `build(*build_args)` (e.g.
+    `load_model, spec, load_options`) and run at `threads` torch threads (default: this machine's
+    CPUs shared out, or 1)."""
 
     def __init__(
         self,
         executor: Executor,
         model: Any,
-        build: Callable[..., Any],
+        build: Callable[..., Any] | None = None,
         *build_args: Any,
         threads: int | None = None,
     ) -> None:
@@ -94,6 +95,8 @@ class Replicas:
         import ray
 
         if not self._actors:
+            if self.build is None:
+                raise ValueError("Replicas on Ray need `build`, to load the model on each worker")
             if not ray.is_initialized():
                 ray.init(address=self.executor.ray_address, include_dashboard=False, log_to_driver=False)
             remote = ray.remote(_Replica).options(num_cpus=self.threads, num_gpus=self.executor.gpus_per_worker,

@@ -10,6 +10,7 @@ from typing import Any
 from halluc_rauq.attention import capture_previous_token_attention
 from halluc_rauq.scorer import entropy_log_confidence, rauq_scores
 from ucli.data import PromptPair
+from ucli.executor import Executor, Replicas
 from ucli.generation import generate
 from ucli.journal import Journal
 from ucli.models import LoadedModel, chat_prompt
@@ -43,10 +44,8 @@ def score_pairs(
     advance(len(done & {p.id for p in pairs}))
     batches = [pairs[start : start + batch_size] for start in range(0, len(pairs), batch_size)]
     batches = [batch for batch in batches if any(p.id not in done for p in batch)]
-    run = (
-        replicas.map if replicas is not None else lambda fn, shards, *args: (fn(lm, s, *args) for s in shards)
-    )
-    for records in run(score_batch, batches, layers, alpha, heads, judge, max_new_tokens):
+    replicas = replicas or Replicas(Executor(), lm)
+    for records in replicas.map(score_batch, batches, layers, alpha, heads, judge, max_new_tokens):
         for record in records:
             if record["id"] not in done:
                 journal.append(record)

@@ -173,13 +173,7 @@ def _combined(forward: str, backward: str) -> str:
         return forward
     if {forward, backward} == {"entail", "contra"}:
         return "neutral"
-    return (
-        "entail"
-        if "entail" in (forward, backward)
-        else "contra"
-        if "contra" in (forward, backward)
-        else "neutral"
-    )
+    return next((v for v in ("entail", "contra") if v in (forward, backward)), "neutral")
 
 
 def _ccp(r: Mapping[str, Any]) -> float | None:
@@ -188,10 +182,8 @@ def _ccp(r: Mapping[str, Any]) -> float | None:
         return None
     total = 0.0
     for alts in steps:
-        verdicts = [
-            "entail",
-            *(_combined(f, b) for _, _, f, b in alts[1:]),
-        ]  # the chosen token entails itself
+        # the chosen token entails itself
+        verdicts = ["entail", *(_combined(f, b) for _, _, f, b in alts[1:])]
         entail = [lp for (_, lp, *_), v in zip(alts, verdicts, strict=True) if v == "entail"]
         contra = [lp for (_, lp, *_), v in zip(alts, verdicts, strict=True) if v == "contra"]
         total += np.logaddexp.reduce(entail) - np.logaddexp.reduce(entail + contra)

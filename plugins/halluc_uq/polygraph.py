@@ -59,12 +59,10 @@ def polygraph_stats(r: Mapping[str, Any]) -> dict[str, Any]:
         stats["semantic_matrix_entail"] = np.asarray([w])
     if r.get("sample_clusters") is not None:
         clusters = list(r["sample_clusters"])
-        members = [[i for i, c in enumerate(clusters) if c == k] for k in dict.fromkeys(clusters)]
+        order = {c: k for k, c in enumerate(dict.fromkeys(clusters))}  # classes numbered as first seen
         stats["semantic_classes_entail"] = {
-            "sample_to_class": {
-                0: {i: list(dict.fromkeys(clusters)).index(c) for i, c in enumerate(clusters)}
-            },
-            "class_to_sample": {0: members},
+            "sample_to_class": {0: {i: order[c] for i, c in enumerate(clusters)}},
+            "class_to_sample": {0: [[i for i, c in enumerate(clusters) if c == k] for k in order]},
         }
     return stats
 

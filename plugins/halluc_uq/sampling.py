@@ -85,7 +85,7 @@ def sample_and_judge(
     from ucli.models import chat_prompt
 
     k = config.samples
-    journal = Journal(journal_path, config={**asdict(config), "judged": clusters, "relevance": relevance,
+    journal = Journal(journal_path, config={**asdict(config), "clusters": clusters, "relevance": relevance,
                                             "hidden": hidden, "seed": seed, "batch_size": batch_size,
                                             "max_new_tokens": max_new_tokens}, resume=resume)  # fmt: skip
     done = journal.done
