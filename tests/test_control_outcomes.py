@@ -132,8 +132,8 @@ def test_repairs_on_the_real_model_read_as_answers(smollm2, tmp_path):
     (a repair that does not is abstained), recomputed here from the answers themselves."""
     from halluc_benchmarks import get_benchmark
     from halluc_rauq.calibration import calibrate_heads
-    from halluc_rauq.control_eval import run_arm
-    from halluc_rauq.controller import ControllerConfig, RAUQController, RAUQScorer, Threshold
+    from halluc_rauq.control_eval import Arm, run_arms
+    from halluc_rauq.controller import ControllerConfig, RAUQScorer, Threshold
     from ucli.data import PromptPair
     from ucli.journal import Journal
 
@@ -144,10 +144,14 @@ def test_repairs_on_the_real_model_read_as_answers(smollm2, tmp_path):
     scorer = RAUQScorer(cal.layers, {layer: cal.heads[layer] for layer in cal.layers}, 0.5)
     test = facts.load("test", limit=24, seed=1)
     by_id = {s.id: s for s in test}
-    controller = RAUQController(smollm2, ControllerConfig(max_new_tokens=40, repair="cot+abstain"), scorer,
-                                Threshold.fixed(1.8, "rauq"))  # fmt: skip
+    arm = Arm(
+        "",
+        "controller",
+        ControllerConfig(max_new_tokens=40, repair="cot+abstain"),
+        Threshold.fixed(1.8, "rauq"),
+    )
     with Journal(tmp_path / "journal.jsonl") as journal:
-        run_arm(controller, facts, test, journal, "", "controller", lambda n: None)
+        run_arms(smollm2, facts, test, journal, [arm], scorer, lambda n: None)
         records = journal.records()
     repaired = [r for r in records if r["repaired"] and not r["abstained"]]
     figure = summarize(records)["repair_well_formed"]

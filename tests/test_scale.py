@@ -148,3 +148,39 @@ def test_probe_generate_on_ray_replicas_gives_the_single_process_runs(
     assert res.exit_code == 0, res.stderr
     assert _records(scaled) == _records(local)
     assert len({s["answer"] for r in _records(local) for s in r["samples"]}) > 1  # sampled, not greedy
+
+
+def _untimed(records):
+    """Records without their wall-clock latency (the one field two runs never share)."""
+    return [{k: v for k, v in r.items() if k != "latency_s"} for r in records]
+
+
+def test_control_eval_on_ray_gives_the_single_process_records_after_a_killed_driver(
+    cli, tiny_llama, prompts, tmp_path, ray_session, one_thread, monkeypatch
+):
+    """Both arms on 2 replicas, the driver killed after three records and resumed: the controller's
+    sampled thoughts (seeded by sample id) and every verdict equal a single process's."""
+    from ucli.journal import Journal
+
+    args = ("control", "eval", "-b", "local", "--data-file", prompts, "-m", tiny_llama, "--device", "cpu",
+            "--signal", "entropy", "--theta", 0, "--max-new-tokens", 24, "--cot-length", 3, "--cot-min-tokens", 1,
+            "--batch-size", 2, "--baseline")  # fmt: skip
+    local, scaled = tmp_path / "local", tmp_path / "ray"
+    assert cli(*args, "-o", local).exit_code == 0
+    real, written = Journal.append, []
+
+    def dies(self, record):
+        if len(written) == 3:
+            raise KeyboardInterrupt
+        written.append(record["id"])
+        return real(self, record)
+
+    monkeypatch.setattr(Journal, "append", dies)
+    assert cli(*args, "-o", scaled, "--executor", "ray", "--workers", 2).exit_code != 0
+    monkeypatch.setattr(Journal, "append", real)
+    res = cli(*args, "-o", scaled, "--executor", "ray", "--workers", 2, "--resume")
+    assert res.exit_code == 0, res.stderr
+    for arm in ("controller", "baseline"):
+        assert _untimed(_records(scaled / f"{arm}.jsonl")) == _untimed(_records(local / f"{arm}.jsonl"))
+    events = [e["action"] for r in _records(local / "controller.jsonl") for e in r["trigger_events"]]
+    assert "cot" in events  # thoughts were sampled, so the seeds were put to the test

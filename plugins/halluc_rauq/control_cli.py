@@ -113,6 +113,20 @@ def _load_options(params: dict[str, Any]):
     )  # fmt: skip
 
 
+def _runner(params: dict[str, Any]):
+    """The scale-out options (`ucli.executor.Executor`), checked before any model loads."""
+    return options.executor(kind=params["executor"], workers=params["workers"],
+                            gpus_per_worker=params["gpus_per_worker"], ray_address=params["ray_address"])  # fmt: skip
+
+
+def _replicas(runner: Any, lm: Any, params: dict[str, Any], load: Any):
+    """Where the batches decode: `lm` here, or `--workers` Ray replicas that each load the model."""
+    from ucli.executor import Replicas
+    from ucli.models import load_model
+
+    return Replicas(runner, lm, load_model, params["model"], load)
+
+
 def _model(params: dict[str, Any], load: Any, artifacts: Any, thresholds: Any):
     """The model, its RAUQ scorer and the alpha it runs with."""
     from halluc_rauq.api import setup_controller
@@ -324,6 +338,10 @@ def eval_(
     load_in_8bit: bool = LOAD_8BIT,
     adapter: Path | None = ADAPTER,
     seed: int = SEED,
+    executor: str = options.EXECUTOR,
+    workers: int = options.WORKERS,
+    gpus_per_worker: float = options.GPUS_PER_WORKER,
+    ray_address: str | None = options.RAY_ADDRESS,
     json_out: bool = options.JSON,
 ) -> None:
     """Run the controller over a benchmark split: per-sample JSONL, summary, optional plain-greedy arm."""
@@ -333,7 +351,7 @@ def eval_(
 
     if plot is not None and not baseline:
         raise BadInput("--plot draws the controller against plain greedy: add --baseline")
-    load = _load_options(ctx.params)
+    load, runner = _load_options(ctx.params), _runner(ctx.params)
     preflight(output, resume, folder=True)  # before the model loads (run_control_eval checks again)
     bench, benchmark_options = _benchmark(ctx.params)
     samples = bench.load(split, limit=limit, seed=seed)
@@ -341,11 +359,12 @@ def eval_(
     run_config = {"model": model, "benchmark": benchmark, "benchmark_options": benchmark_options, "split": split,
                   "limit": limit, "alpha": alpha, "theta": threshold.theta, "direction": threshold.direction,
                   **config.model_dump()}  # fmt: skip
-    result = run_control_eval(
-        lm, bench, samples, config=config, scorer=scorer, threshold=threshold, output=output, baseline=baseline,
-        resume=resume, run_config=run_config, inputs=[*artifacts.files, *([data_file] if data_file else [])],
-        batch_size=batch_size,
-    )  # fmt: skip
+    with _replicas(runner, lm, ctx.params, load) as replicas:
+        result = run_control_eval(
+            lm, bench, samples, config=config, scorer=scorer, threshold=threshold, output=output, baseline=baseline,
+            resume=resume, run_config=run_config, inputs=[*artifacts.files, *([data_file] if data_file else [])],
+            batch_size=batch_size, replicas=replicas,
+        )  # fmt: skip
     if plot is not None:
         _plot_eval(result, plot, f"{lm.fingerprint.name} on {bench.name}/{split} ({len(samples)} samples)")
     if json_out:
@@ -481,6 +500,10 @@ def ablate(
     load_in_8bit: bool = LOAD_8BIT,
     adapter: Path | None = ADAPTER,
     seed: int = SEED,
+    executor: str = options.EXECUTOR,
+    workers: int = options.WORKERS,
+    gpus_per_worker: float = options.GPUS_PER_WORKER,
+    ray_address: str | None = options.RAY_ADDRESS,
     json_out: bool = options.JSON,
 ) -> None:
     """Run the grid of every comma-listed knob on the same samples; one summary per configuration."""
@@ -489,7 +512,7 @@ def ablate(
     from ucli.artifacts import require_file_path
     from ucli.journal import preflight
 
-    load = _load_options(ctx.params)
+    load, runner = _load_options(ctx.params), _runner(ctx.params)
     require_file_path(output)
     journal_path = preflight(output, resume, folder=False)
     if journal_path is None:
@@ -509,11 +532,12 @@ def ablate(
     lm, scorer, alpha = _model(ctx.params, load, artifacts, thresholds)
     run_config = {"model": model, "benchmark": benchmark, "benchmark_options": benchmark_options, "split": split,
                   "limit": limit, "alpha": alpha, "grid": values, "base": base.model_dump()}  # fmt: skip
-    payload = run_grid_to_file(
-        lm, bench, samples, cells=cells, scorer=scorer, output=output, journal_path=journal_path, split=split, resume=resume,
-        run_config=run_config, inputs=[*artifacts.files, *([data_file] if data_file else [])],
-        seed=seed, batch_size=batch_size, plot=plot,
-    )  # fmt: skip
+    with _replicas(runner, lm, ctx.params, load) as replicas:
+        payload = run_grid_to_file(
+            lm, bench, samples, cells=cells, scorer=scorer, output=output, journal_path=journal_path, split=split,
+            resume=resume, run_config=run_config, inputs=[*artifacts.files, *([data_file] if data_file else [])],
+            seed=seed, batch_size=batch_size, plot=plot, replicas=replicas,
+        )  # fmt: skip
     if json_out:
         console.print_json({"output": str(output), **payload})
         return

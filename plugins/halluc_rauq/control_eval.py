@@ -115,45 +115,74 @@ def changed_text(record: dict[str, Any]) -> bool:
     return any(e["action"] != "none" for e in record["trigger_events"])
 
 
-def run_arm(
-    controller: RAUQController,
+@dataclass(frozen=True)
+class Arm:
+    """One decoding arm (a configuration with its threshold); its journal keys are
+    `{prefix}{name}:{sample id}` (the prefix names an ablation cell)."""
+
+    prefix: str
+    name: str
+    config: ControllerConfig
+    threshold: Threshold
+
+    def key(self, sample_id: str) -> str:
+        return f"{self.prefix}{self.name}:{sample_id}"
+
+
+def decode_batch(
+    lm: Any, shard: tuple[Arm, list[Any]], bench: Any, scorer: RAUQScorer | None
+) -> list[dict[str, Any]]:
+    """One batch of one arm decoded and judged, wherever it runs (here or on a model replica)."""
+    arm, batch = shard
+    outs = RAUQController(lm, arm.config, scorer, arm.threshold).generate_batch(
+        [bench.format_prompt(s, lm.tokenizer) for s in batch],
+        [sample_seed(arm.config.seed, s.id) for s in batch],
+        len(batch),
+        checks=[partial(bench.well_formed, s) for s in batch],
+    )
+    return [sample_record(s, bench, out, arm.name, arm.key(s.id)) for s, out in zip(batch, outs, strict=True)]
+
+
+def run_arms(
+    lm: Any,
     bench: Any,
     samples: list[Any],
     journal: Journal,
-    prefix: str,
-    arm: str,
+    arms: list[Arm],
+    scorer: RAUQScorer | None,
     advance: Callable[[int], None],
     batch_size: int = 8,
     reuse: dict[str, dict[str, Any]] | None = None,
+    replicas: Any = None,
 ) -> None:
-    """Decode every sample not yet journaled under `prefix`, `batch_size` at a time; `reuse` maps
-    sample ids to controller records whose text no repair changed: the plain-greedy arm would
-    decode them token for token the same, so they are copied (marked `reused`) instead."""
-    todo = []
-    for sample in samples:
-        key = f"{prefix}{arm}:{sample.id}"
-        same = (reuse or {}).get(sample.id)
-        if key in journal.done:
-            advance(1)
-        elif same is not None and not changed_text(same):
-            journal.append(
-                {**same, "id": key, "arm": arm, "triggers": 0, "trigger_events": [], "reused": True}
-            )
-            advance(1)
-        else:
-            todo.append(sample)
-    tokenizer = controller.lm.tokenizer
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start : start + batch_size]
-        outs = controller.generate_batch(
-            [bench.format_prompt(s, tokenizer) for s in batch],
-            [sample_seed(controller.config.seed, s.id) for s in batch],
-            batch_size,
-            checks=[partial(bench.well_formed, s) for s in batch],
-        )
-        for sample, out in zip(batch, outs, strict=True):
-            journal.append(sample_record(sample, bench, out, arm, f"{prefix}{arm}:{sample.id}"))
-        advance(len(batch))
+    """Decode every sample of every arm not yet journaled, here or on `replicas`
+    (`ucli.executor.Replicas`). `reuse` maps sample ids to controller records whose text no repair
+    changed: the plain-greedy arm would decode them token for token the same, so they are copied
+    (marked `reused`) instead. Batches are fixed slices of the samples an arm decodes, and one with
+    any unjournaled sample runs again whole, so a resumed or scaled-out run decodes exactly the
+    batches an unbroken one does; only this process journals."""
+    from ucli.executor import Executor, Replicas
+
+    shards = []
+    for arm in arms:
+        decode = []
+        for sample in samples:
+            same = (reuse or {}).get(sample.id)
+            if same is None or changed_text(same):
+                decode.append(sample)
+            elif arm.key(sample.id) not in journal.done:
+                journal.append({**same, "id": arm.key(sample.id), "arm": arm.name, "triggers": 0,
+                                "trigger_events": [], "reused": True})  # fmt: skip
+        batches = [decode[start : start + batch_size] for start in range(0, len(decode), batch_size)]
+        shards += [(arm, batch) for batch in batches if any(arm.key(s.id) not in journal.done for s in batch)]
+    done = set(journal.done)
+    advance(sum(arm.key(s.id) in done for arm in arms for s in samples))
+    replicas = replicas or Replicas(Executor(), lm)
+    for records in replicas.map(decode_batch, shards, bench, scorer):
+        for record in records:
+            if record["id"] not in done:
+                journal.append(record)
+                advance(1)
 
 
 def evaluate(
@@ -167,22 +196,24 @@ def evaluate(
     journal: Journal,
     baseline: bool = False,
     batch_size: int = 8,
+    replicas: Any = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Controller (and, with `baseline`, plain greedy through the same decoding loop) on every
-    sample; returns the records per arm in sample order."""
-    arms = {CONTROLLER: RAUQController(lm, config, scorer, threshold)}
-    if baseline:
-        plain = config.model_copy(update={"max_triggers": 0})
-        arms[BASELINE] = RAUQController(lm, plain, scorer, threshold)
+    sample, here or on `replicas`; returns the records per arm in sample order."""
+    controller = Arm("", CONTROLLER, config, threshold)
+    RAUQController(lm, config, scorer, threshold)  # a bad configuration fails here, before any decode
     with console.progress("controller", total=len(samples)) as advance:
-        run_arm(arms[CONTROLLER], bench, samples, journal, "", CONTROLLER, advance, batch_size)
+        run_arms(lm, bench, samples, journal, [controller], scorer, advance, batch_size, replicas=replicas)
     by_key = {r["id"]: r for r in journal.records()}
+    arms = [controller]
     if baseline:
-        done = {s.id: by_key[f"{CONTROLLER}:{s.id}"] for s in samples}
+        done = {s.id: by_key[controller.key(s.id)] for s in samples}
+        plain = Arm("", BASELINE, config.model_copy(update={"max_triggers": 0}), threshold)
         with console.progress("plain greedy", total=len(samples)) as advance:
-            run_arm(arms[BASELINE], bench, samples, journal, "", BASELINE, advance, batch_size, reuse=done)
+            run_arms(lm, bench, samples, journal, [plain], scorer, advance, batch_size, done, replicas)
         by_key = {r["id"]: r for r in journal.records()}
-    return {arm: [by_key[f"{arm}:{s.id}"] for s in samples] for arm in arms}
+        arms.append(plain)
+    return {arm.name: [by_key[arm.key(s.id)] for s in samples] for arm in arms}
 
 
 def versus_greedy(
@@ -258,14 +289,16 @@ def run_grid(
     scorer: RAUQScorer | None,
     journal: Journal,
     batch_size: int = 8,
+    replicas: Any = None,
 ) -> list[dict[str, Any]]:
-    """Run every grid cell on the same samples; per cell its knobs, summary and raw per-sample stats."""
-    results = []
+    """Run every grid cell on the same samples (all cells' batches at once, here or on `replicas`);
+    per cell its knobs, summary and raw per-sample stats."""
+    arms = [Arm(f"{key}|", CONTROLLER, config, threshold) for key, config, threshold, _ in cells]
+    for arm in arms:  # a bad configuration fails here, before any decode
+        RAUQController(lm, arm.config, scorer, arm.threshold)
     with console.progress("ablation", total=len(cells) * len(samples)) as advance:
-        for key, config, threshold, _ in cells:
-            controller = RAUQController(lm, config, scorer, threshold)
-            run_arm(controller, bench, samples, journal, f"{key}|", CONTROLLER, advance, batch_size)
-    by_key = {r["id"]: r for r in journal.records()}
+        run_arms(lm, bench, samples, journal, arms, scorer, advance, batch_size, replicas=replicas)
+    by_key, results = {r["id"]: r for r in journal.records()}, []
     for key, _, threshold, shown in cells:
         records = [by_key[f"{key}|{CONTROLLER}:{s.id}"] for s in samples]
         raw = [
@@ -328,7 +361,7 @@ def plot_ablation(results: list[dict[str, Any]], path: str | Path, title: str) -
 def ablate(
     lm: Any, bench: Any, samples: list[Any], *, cells: list[Any], scorer: RAUQScorer | None, output: str | Path,
     journal_path: Path, split: str, resume: bool, run_config: dict[str, Any], inputs: list[Path], seed: int,
-    batch_size: int = 8, plot: str | Path | None = None,
+    batch_size: int = 8, plot: str | Path | None = None, replicas: Any = None,
 ) -> dict[str, Any]:  # fmt: skip
     """`control ablate`: the grid's cells journaled at `journal_path` (from `ucli.journal.preflight`),
     then `output` (ablations.json with provenance), the journal removed, and the optional figure."""
@@ -340,7 +373,7 @@ def ablate(
         "fingerprint": lm.fingerprint.model_dump(),
     }
     with Journal(journal_path, config=journal_config, resume=resume) as journal:
-        results = run_grid(lm, bench, samples, cells, scorer, journal, batch_size)
+        results = run_grid(lm, bench, samples, cells, scorer, journal, batch_size, replicas)
     payload = strict_json(
         {"benchmark": bench.name, "split": split, "n": len(samples), "configurations": results}
     )
@@ -369,9 +402,11 @@ def run_control_eval(
     run_config: dict[str, Any] | None = None,
     inputs: Sequence[Path] = (),
     batch_size: int = 8,
+    replicas: Any = None,
 ) -> dict[str, Any]:
     """`control eval`: journal in `output` while running; then controller.jsonl (+ baseline.jsonl),
-    summary.json with provenance, and the journal removed."""
+    summary.json with provenance, and the journal removed. With `replicas`
+    (`ucli.executor.Replicas`) the batches decode there, to the same records."""
     from ucli.artifacts import write_artifact, write_table
     from ucli.journal import preflight
 
@@ -384,7 +419,7 @@ def run_control_eval(
                       "fingerprint": lm.fingerprint.model_dump()}  # fmt: skip
     with Journal(journal_path, config=journal_config, resume=resume) as journal:
         arms = evaluate(lm, bench, samples, config=config, scorer=scorer, threshold=threshold, journal=journal,
-                        baseline=baseline, batch_size=batch_size)  # fmt: skip
+                        baseline=baseline, batch_size=batch_size, replicas=replicas)  # fmt: skip
     files = {}
     for arm, records in arms.items():
         files[arm] = f"{arm}.jsonl"
