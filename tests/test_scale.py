@@ -4,6 +4,8 @@ when a worker or the driver dies, and count nothing twice."""
 import json
 import os
 
+import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from ucli.errors import BadInput
@@ -184,3 +186,56 @@ def test_control_eval_on_ray_gives_the_single_process_records_after_a_killed_dri
         assert _untimed(_records(scaled / f"{arm}.jsonl")) == _untimed(_records(local / f"{arm}.jsonl"))
     events = [e["action"] for r in _records(local / "controller.jsonl") for e in r["trigger_events"]]
     assert "cot" in events  # thoughts were sampled, so the seeds were put to the test
+
+
+def test_trace_extract_on_ray_survives_a_dead_worker_and_a_killed_driver(
+    cli, tiny_llama, tmp_path, ray_session, one_thread, monkeypatch
+):
+    """The driver creates the arrays; replicas write their own examples' shards (one per example, so
+    never two writers in one file). A replica that dies mid-batch and a driver killed after two
+    journaled examples, then resumed, still leave the single process's arrays and tokens exactly,
+    and `trace index --validate` finds nothing wrong."""
+    import zarr
+
+    from halluc_trace import extract
+    from ucli.journal import Journal
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("".join(f"Line number {i} says{' more' * i}.\n" for i in range(7)))
+    args = ("trace", "extract", "-m", tiny_llama, "--data", texts, "--capture", "attn,hidden,resid", "--device",
+            "cpu", "--batch-size", 2, "--store-dtype", "float32")  # fmt: skip
+    local, scaled = tmp_path / "local", tmp_path / "ray"
+    assert cli(*args, "-o", local).exit_code == 0
+    marker, real_batch = tmp_path / "died", extract.trace_batch
+
+    def dies_once(tracer, batch):
+        if batch[0].index == 2 and not marker.exists():
+            marker.write_text("")
+            os._exit(1)
+        return real_batch(tracer, batch)
+
+    real, written = Journal.append, []
+
+    def driver_dies(self, record):
+        if len(written) == 2:
+            raise KeyboardInterrupt
+        written.append(record["id"])
+        return real(self, record)
+
+    monkeypatch.setattr(extract, "trace_batch", dies_once)
+    monkeypatch.setattr(Journal, "append", driver_dies)
+    assert cli(*args, "-o", scaled, "--executor", "ray", "--workers", 2).exit_code != 0
+    monkeypatch.setattr(Journal, "append", real)
+    res = cli(*args, "-o", scaled, "--executor", "ray", "--workers", 2, "--resume")
+    assert res.exit_code == 0, res.stderr
+    assert marker.exists()  # a replica did die
+    local_meta, scaled_meta = (json.loads((run / "meta.json").read_text()) for run in (local, scaled))
+    assert local_meta.pop("provenance")["model"] == scaled_meta.pop("provenance")["model"]
+    assert scaled_meta == local_meta
+    for path in local_meta["arrays"]:
+        assert np.array_equal(
+            zarr.open_array(str(scaled / path))[:], zarr.open_array(str(local / path))[:]
+        ), path
+    assert pq.read_table(scaled / "tokens.parquet").equals(pq.read_table(local / "tokens.parquet"))
+    res = cli("trace", "index", scaled, "--validate", "--json")
+    assert res.exit_code == 0 and json.loads(res.stdout)["problems"] == []

@@ -60,13 +60,21 @@ def extract(
     load_in_4bit: bool = options.LOAD_4BIT,
     load_in_8bit: bool = options.LOAD_8BIT,
     adapter: Path | None = options.ADAPTER,
+    executor: str = options.EXECUTOR,
+    workers: int = options.WORKERS,
+    gpus_per_worker: float = options.GPUS_PER_WORKER,
+    ray_address: str | None = options.RAY_ADDRESS,
     json_out: bool = options.JSON,
 ) -> None:
-    """Run a model over a data set and store its internals, one example at a time, resumably."""
+    """Run a model over a data set and store its internals, one example at a time, resumably
+    (`--executor ray --workers N`: N model replicas each write their own examples)."""
     from halluc_trace.extract import ExtractConfig, extract_traces
     from ucli.attention import layer_list
     from ucli.errors import BadInput
 
+    runner = options.executor(
+        kind=executor, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address
+    )
     if encoder_mcq and mode != "nexttok":
         raise BadInput("--encoder-mcq is its own mode; drop --mode")
     if max_seq_len != "auto" and not max_seq_len.isdigit():
@@ -79,7 +87,7 @@ def extract(
         store_dtype=store_dtype, topk=topk, device=device, dtype=dtype, load_in_4bit=load_in_4bit,
         load_in_8bit=load_in_8bit, adapter=str(adapter) if adapter else None,
     )  # fmt: skip
-    result = extract_traces(config=cfg, output=output, resume=resume)
+    result = extract_traces(config=cfg, output=output, resume=resume, executor=runner)
     if json_out:
         console.print_json(result)
         return

@@ -139,13 +139,14 @@ def _choice_letter_ids(tokenizer: Any, labels: list[str]) -> list[int]:
 
 
 class Run:
-    """An open trace run: its arrays, journal and token parts."""
+    """A trace run's arrays and token parts: the driver creates the arrays, any writer opens them
+    (one shard per example, so writers of different examples never share a file)."""
 
-    def __init__(self, out: Path, specs: list[ArraySpec], dtype: str, journal: Any, resume: bool):
+    def __init__(self, out: Path, specs: list[ArraySpec], dtype: str):
         import zarr
         from zarr.codecs import ZstdCodec
 
-        self.out, self.specs, self.journal = out, specs, journal
+        self.out, self.specs = out, specs
         self.arrays: dict[str, Any] = {}
         for spec in specs:
             group = zarr.open_group(str(out / spec.group), mode="a", zarr_format=3)
@@ -162,8 +163,8 @@ class Run:
 
     def write(
         self, batch: list[Example], arrays: dict[str, Any], rows: list[dict[str, Any]], mode: str
-    ) -> None:
-        """Store a batch, then journal its examples (the writer thread's whole job)."""
+    ) -> list[dict[str, Any]]:
+        """Store a batch; returns its journal records (the caller journals them once stored)."""
         from ucli.artifacts import write_parquet
 
         first, last = batch[0].index, batch[-1].index
@@ -177,8 +178,7 @@ class Run:
                     target[ex.index] = data[j]
         part = f"part-{batch[0].index:09d}.parquet"
         write_parquet(self.out / PARTS / part, rows, schema=tokens.schema(mode))
-        for ex in batch:
-            self.journal.append({"id": ex.id, "index": ex.index, "part": part})
+        return [{"id": ex.id, "index": ex.index, "part": part} for ex in batch]
 
 
 def _stored_copy(x: Any, lengths: list[int], t: int, t_axes: tuple[int, ...]) -> Any:
@@ -342,9 +342,10 @@ def _plan(cfg: ExtractConfig, lm: Any) -> Plan:
 
 
 def extract_traces(
-    *, config: ExtractConfig, output: str | Path | None = None, resume: bool = False
+    *, config: ExtractConfig, output: str | Path | None = None, resume: bool = False, executor: Any = None
 ) -> dict[str, Any]:
-    """Run the extraction; returns a summary (run folder, examples, T, bytes on disk and raw float32)."""
+    """Run the extraction, here or on `executor`'s model replicas (`ucli.executor.Executor`, e.g.
+    Ray); returns a summary (run folder, examples, T, bytes on disk and raw float32)."""
     import numpy as np
 
     from ucli.artifacts import run_id, write_artifact
@@ -368,7 +369,11 @@ def extract_traces(
     console.info(f"{len(plan.examples)} examples x {plan.t} tokens, {len(plan.layers)} layers: {len(plan.specs)} arrays, "
                  f"{console.human_bytes(raw * np.dtype(cfg.store_dtype).itemsize)} before compression -> {out}")  # fmt: skip
     try:
-        _trace(cfg, lm, plan, Run(out, plan.specs, cfg.store_dtype, journal, resume), journal)
+        run = Run(out, plan.specs, cfg.store_dtype)  # the arrays exist before any replica writes
+        if executor is None or executor.kind == "local":
+            _trace(cfg, lm, plan, run, journal)
+        else:
+            _trace_on_replicas(cfg, plan, out, journal, executor)
         token_rows = _finish(out, journal, cfg.mode)
     finally:
         journal.close()
@@ -388,28 +393,86 @@ def extract_traces(
     }
 
 
+def _batches(cfg: ExtractConfig, plan: Plan, journal: Any) -> list[list[Example]]:
+    """Fixed slices of `--batch-size` examples; one with any unjournaled example runs again whole,
+    so a resumed or scaled-out run computes exactly the batches an unbroken one does."""
+    batches = [plan.examples[i : i + cfg.batch_size] for i in range(0, len(plan.examples), cfg.batch_size)]
+    return [b for b in batches if any(e.id not in journal.done for e in b)]
+
+
+def _journal(journal: Any, records: list[dict[str, Any]]) -> int:
+    """Journal the records not journaled yet (a rerun batch's finished examples are not); how many."""
+    new = [r for r in records if r["id"] not in journal.done]
+    for record in new:
+        journal.append(record)
+    return len(new)
+
+
 def _trace(cfg: ExtractConfig, lm: Any, plan: Plan, run: Run, journal: Any) -> None:
-    """Every example not yet journaled, a batch at a time; one batch is written while the next runs."""
+    """Every batch with an unjournaled example, in this process; one batch is written (by a single
+    writer thread, which journals it once stored) while the next is computed."""
     import torch
 
     from halluc_trace.capture import Recorder
 
     recorder = Recorder(lm.model, cfg.capture, plan.layers, getattr(torch, cfg.store_dtype))
     extractor = Extractor(cfg, lm, recorder, plan.specs, plan.t, plan.hidden_indices, plan.letters)
-    pending = [e for e in plan.examples if e.id not in journal.done]
+    batches = _batches(cfg, plan, journal)
+
+    def store(batch: list[Example], arrays: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+        advance(_journal(journal, run.write(batch, arrays, rows, cfg.mode)))
+
     with recorder.installed(), ThreadPoolExecutor(max_workers=1) as pool, \
             console.progress("tracing", len(plan.examples)) as advance:  # fmt: skip
-        advance(len(plan.examples) - len(pending))
+        advance(len(journal.done))
         writing: Future | None = None
-        for start in range(0, len(pending), cfg.batch_size):
-            batch = pending[start : start + cfg.batch_size]
+        for batch in batches:
             arrays, rows = extractor.compute(batch)
             if writing is not None:
                 writing.result()  # at most one batch waits to be written
-            writing = pool.submit(run.write, batch, arrays, rows, cfg.mode)
-            writing.add_done_callback(lambda _f, k=len(batch): advance(k))
+            writing = pool.submit(store, batch, arrays, rows)
         if writing is not None:
             writing.result()
+
+
+class Tracer:
+    """One model replica's extraction: the model with the recorder installed for its lifetime, and
+    the run's arrays opened for writing (built on each Ray worker by `ucli.executor.Replicas`)."""
+
+    def __init__(self, cfg: ExtractConfig, plan: Plan, out: Path) -> None:
+        import torch
+
+        from halluc_trace.capture import Recorder
+        from ucli.models import load_model
+
+        lm = load_model(cfg.model, cfg.load)
+        recorder = Recorder(lm.model, cfg.capture, plan.layers, getattr(torch, cfg.store_dtype))
+        self.installed = recorder.installed()  # held: the hooks stay until the replica stops
+        self.installed.__enter__()
+        self.extractor = Extractor(cfg, lm, recorder, plan.specs, plan.t, plan.hidden_indices, plan.letters)
+        self.run, self.mode = Run(out, plan.specs, cfg.store_dtype), cfg.mode
+
+
+def trace_batch(tracer: Tracer, batch: list[Example]) -> list[dict[str, Any]]:
+    """One batch computed and stored by a replica; its journal records go back to the driver."""
+    arrays, rows = tracer.extractor.compute(batch)
+    return tracer.run.write(batch, arrays, rows, tracer.mode)
+
+
+def _trace_on_replicas(cfg: ExtractConfig, plan: Plan, out: Path, journal: Any, executor: Any) -> None:
+    """Every batch with an unjournaled example, on model replicas that write their own examples'
+    shards and token parts; the driver alone journals, as each batch comes back."""
+    from dataclasses import replace
+
+    from ucli.executor import Replicas
+
+    batches = _batches(cfg, plan, journal)
+    shared = replace(plan, examples=[])  # each replica gets its batches' examples with the batch
+    with console.progress("tracing", len(plan.examples)) as advance, \
+            Replicas(executor, None, Tracer, cfg, shared, out) as replicas:  # fmt: skip
+        advance(len(journal.done))
+        for records in replicas.map(trace_batch, batches):
+            advance(_journal(journal, records))
 
 
 def _meta(cfg: ExtractConfig, lm: Any, plan: Plan, token_rows: int) -> dict[str, Any]:
