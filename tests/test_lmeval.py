@@ -105,23 +105,6 @@ def test_unknown_task_suggests_close_names(cli, tiny_llama, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def adapter(tiny_llama, tmp_path_factory):
-    """A LoRA adapter with random (non-zero) weights: it changes the model's answers."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(0)
-    base = AutoModelForCausalLM.from_pretrained(tiny_llama)
-    peft = get_peft_model(
-        base, LoraConfig(r=4, lora_alpha=32, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    )
-    path = tmp_path_factory.mktemp("adapters") / "lora_a"
-    peft.save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def tree(tiny_llama, adapter, tmp_path_factory):
     """baseline and postqlora/lora_a, both tasks, seeds 0 and 1, full (no limit)."""
     from typer.testing import CliRunner
@@ -321,3 +304,55 @@ def test_compare_pairs_documents_with_the_stats_reader(cli, tree, tmp_path):
         and "doc_hash differs" in res.stderr
         and "the files do not hold the same items" in res.stderr
     )
+
+
+def _cells(root):
+    """Every finished cell under `root`: its lm-eval results and per-document log-likelihoods."""
+    cells = {}
+    for manifest in sorted(root.rglob("manifest.json")):
+        cell = manifest.parent
+        assert len(list(cell.glob("results_*.json"))) == 1  # each cell evaluated once
+        lls = [float(r[0][0]) for s in read_samples(only(cell, "samples_*.jsonl")) for r in s["resps"]]
+        cells[str(cell.relative_to(root))] = (json.loads(manifest.read_text())["results"], lls)
+    return cells
+
+
+def test_a_slurm_array_of_two_units_equals_one_process_and_resumes_after_a_kill(
+    cli, tiny_llama, adapter, tmp_path, monkeypatch
+):
+    """`--executor slurm` through submitit; without SLURM here, submitit's local executor runs the
+    same array (one process per unit: the base and the adapter). The driver killed once the first
+    unit finished cancels the other; `--resume` then runs only unfinished cells, and every cell
+    equals a single-process run's."""
+    from ucli.testing import require
+
+    require("submitit", "pip install 'halluc[slurm]'")
+    from submitit import helpers
+
+    args = ["eval", "run", "-m", tiny_llama, "--adapter", adapter, "--tasks", "halluc_arc_easy_local", "--seeds",
+            "0,1", "--limit", 4, "--include-path", TASKS, "--device", "cpu"]  # fmt: skip
+    assert cli(*args, "--root", tmp_path / "local").exit_code == 0
+    real = helpers.as_completed
+
+    def killed_after_one(jobs, **kw):
+        for job in real(jobs, **kw):
+            yield job
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(helpers, "as_completed", killed_after_one)
+    root = tmp_path / "array"
+    slurm = [*args, "--root", root, "--executor", "slurm", "--workers", 2, "--slurm-time", 20]
+    res = cli(*slurm)
+    assert res.exit_code != 0 and "no SLURM here: submitit runs the array as local processes" in res.stderr
+    finished = set(_cells(root))
+    assert len(finished) >= 2  # the first unit's two cells
+    monkeypatch.setattr(helpers, "as_completed", real)
+    res = cli(*slurm, "--resume", "--json")
+    assert res.exit_code == 0, res.stderr
+    status = {str(Path(r["cell"]).relative_to(root)): r["status"] for r in json.loads(res.stdout)["cells"]}
+    assert {c for c, s in status.items() if s == "skipped (done)"} == finished and len(status) == 4
+    ours, theirs = _cells(root), _cells(tmp_path / "local")
+    assert ours.keys() == theirs.keys() and len(ours) == 4
+    for cell, (results, lls) in ours.items():
+        assert results["acc,none"] == theirs[cell][0]["acc,none"], cell
+        assert lls == pytest.approx(theirs[cell][1], abs=1e-5)  # other processes, other thread counts

@@ -134,8 +134,14 @@ def test_executor_options_are_checked_before_any_model_loads(cli, prompts, tmp_p
     )
     res = cli("calibrate", "score", "--data", prompts, "-o", tmp_path / "o.jsonl", "--workers", 2)
     assert res.exit_code == 2 and "--workers and --ray-address need --executor ray" in res.stderr
+    res = cli("calibrate", "score", "--data", prompts, "-o", tmp_path / "o.jsonl", "--executor", "slurm")
+    assert res.exit_code == 2 and "--executor slurm: this command runs on local or ray" in res.stderr
     with pytest.raises(BadInput, match="--workers must be >= 1"):
         Executor(kind="ray", workers=0)
+    with pytest.raises(BadInput, match="--slurm-partition needs --executor slurm"):
+        Executor(kind="ray", slurm_partition="gpu")
+    with pytest.raises(BadInput, match=r"SLURM gives whole GPUs, got 0\.5"):
+        Executor(kind="slurm", gpus_per_worker=0.5)
 
 
 def test_probe_generate_on_ray_replicas_gives_the_single_process_runs(
@@ -239,3 +245,25 @@ def test_trace_extract_on_ray_survives_a_dead_worker_and_a_killed_driver(
     assert pq.read_table(scaled / "tokens.parquet").equals(pq.read_table(local / "tokens.parquet"))
     res = cli("trace", "index", scaled, "--validate", "--json")
     assert res.exit_code == 0 and json.loads(res.stdout)["problems"] == []
+
+
+def test_eval_run_units_as_ray_tasks_give_the_single_process_cells(
+    cli, tiny_llama, adapter, tmp_path, ray_session, monkeypatch
+):
+    """One Ray task per unit (the base, the adapter), each loading its model once and writing its own
+    cells; the cells equal a single-process run's."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(repo)  # the example tasks name their data files from the repository root
+    args = ["eval", "run", "-m", tiny_llama, "--adapter", adapter, "--tasks", "halluc_arc_easy_local", "--limit", 3,
+            "--include-path", repo / "examples" / "tasks", "--device", "cpu"]  # fmt: skip
+    assert cli(*args, "--root", tmp_path / "local").exit_code == 0
+    res = cli(*args, "--root", tmp_path / "ray", "--executor", "ray", "--workers", 2, "--json")
+    assert res.exit_code == 0, res.stderr
+    assert sorted(r["status"] for r in json.loads(res.stdout)["cells"]) == ["done", "done"]
+    for manifest in sorted((tmp_path / "local").rglob("manifest.json")):
+        cell = manifest.parent.relative_to(tmp_path / "local")
+        ours = json.loads((tmp_path / "ray" / cell / "manifest.json").read_text())["results"]
+        theirs = json.loads(manifest.read_text())["results"]
+        assert ours["acc,none"] == theirs["acc,none"] and ours["acc_norm,none"] == theirs["acc_norm,none"]

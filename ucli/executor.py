@@ -1,5 +1,6 @@
-"""Where a heavy command's model work runs: in this process (`local`, the default) or on model
-replicas, Ray actors that each load the model once (`ray`).
+"""Where a heavy command's model work runs: in this process (`local`, the default), on model
+replicas, Ray actors that each load the model once (`ray`), or, for `eval run`'s units, as a SLURM
+job array through submitit (`slurm`).
 
 The work is a list of shards, the command's own batches, so every shard gives the records it gives
 in a single process, wherever it runs. `Replicas.map` yields each shard's result as it completes;
@@ -18,21 +19,32 @@ from typing import Any
 
 from ucli.errors import BadInput
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("local", "ray", "slurm")
+REPLICA_EXECUTORS = ("local", "ray")  # what commands that run on model replicas accept
+SLURM_MINUTES = 240  # default time limit of an array job: a unit of a 7B sweep fits
 RETRIES = 3  # restarts of a dead replica, and retries of its shard
+EXTRAS = {"ray": "ray", "slurm": "submitit"}  # executor -> (halluc extra, module it needs)
 
 
 @dataclass(frozen=True)
 class Executor:
     kind: str = "local"
-    workers: int = 1  # model replicas (ray)
-    gpus_per_worker: float = 0.0  # GPUs each replica asks Ray for (0: CPU replicas)
+    workers: int = 1  # model replicas (ray), or array jobs at once (slurm)
+    gpus_per_worker: float = 0.0  # GPUs each replica or job asks for (0: CPU only)
     ray_address: str | None = None  # join a running cluster ("auto" or HOST:PORT); None: start one here
+    slurm_partition: str | None = None  # None: the cluster's default partition
+    slurm_time: int = SLURM_MINUTES  # minutes each array job may run
+    allowed: tuple[str, ...] = EXECUTORS  # what the command can run on
 
     def __post_init__(self) -> None:
         if self.kind not in EXECUTORS:
             raise BadInput(
-                f"--executor: unknown executor '{self.kind}' (expected one of: {', '.join(EXECUTORS)})"
+                f"--executor: unknown executor '{self.kind}' (expected one of: {', '.join(self.allowed)})"
+            )
+        if self.kind not in self.allowed:
+            raise BadInput(
+                f"--executor {self.kind}: this command runs on {' or '.join(self.allowed)} (on a SLURM "
+                "cluster, start Ray in the allocation and pass --executor ray --ray-address auto)"
             )
         if self.workers < 1:
             raise BadInput(f"--workers must be >= 1, got {self.workers}")
@@ -42,11 +54,31 @@ class Executor:
             raise BadInput("--gpus-per-worker above 1 (a replica spread over GPUs) is not supported yet")
         if self.kind == "local" and (self.workers > 1 or self.ray_address):
             raise BadInput("--workers and --ray-address need --executor ray")
-        if self.kind == "ray":
+        if self.kind != "slurm" and self.slurm_partition:
+            raise BadInput("--slurm-partition needs --executor slurm")
+        if self.kind == "slurm" and self.gpus_per_worker != int(self.gpus_per_worker):
+            raise BadInput(f"--gpus-per-worker: SLURM gives whole GPUs, got {self.gpus_per_worker}")
+        if self.slurm_time < 1:
+            raise BadInput(f"--slurm-time must be >= 1 minute, got {self.slurm_time}")
+        if self.kind in EXTRAS:
             import importlib.util
 
-            if importlib.util.find_spec("ray") is None:
-                raise BadInput("--executor ray needs Ray: pip install 'halluc[ray]'")
+            if importlib.util.find_spec(EXTRAS[self.kind]) is None:
+                raise BadInput(
+                    f"--executor {self.kind} needs {EXTRAS[self.kind]}: pip install 'halluc[{self.kind}]'"
+                )
+
+    def threads(self) -> int:
+        """Torch threads per replica or unit on this machine: its CPUs shared out (at least 1)."""
+        return max(1, (os.cpu_count() or 1) // self.workers)
+
+    def ray(self) -> Any:
+        """The Ray module, connected: to `ray_address`, or to a session this process starts."""
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(address=self.ray_address, include_dashboard=False, log_to_driver=False)
+        return ray
 
 
 class _Replica:
@@ -77,7 +109,7 @@ class Replicas:
         threads: int | None = None,
     ) -> None:
         self.executor, self.model, self.build, self.build_args = executor, model, build, build_args
-        self.threads = threads or max(1, (os.cpu_count() or 1) // executor.workers)
+        self.threads = threads or executor.threads()
         self._actors: list[Any] = []
 
     def map(self, fn: Callable[..., Any], shards: list[Any], *args: Any) -> Iterator[Any]:
@@ -92,13 +124,10 @@ class Replicas:
         yield from pool.map_unordered(lambda actor, shard: actor.run.remote(fn, shard, args), shards)
 
     def _start(self) -> list[Any]:
-        import ray
-
         if not self._actors:
             if self.build is None:
                 raise ValueError("Replicas on Ray need `build`, to load the model on each worker")
-            if not ray.is_initialized():
-                ray.init(address=self.executor.ray_address, include_dashboard=False, log_to_driver=False)
+            ray = self.executor.ray()
             remote = ray.remote(_Replica).options(num_cpus=self.threads, num_gpus=self.executor.gpus_per_worker,
                                                   max_restarts=RETRIES, max_task_retries=RETRIES)  # fmt: skip
             self._actors = [

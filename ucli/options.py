@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 import typer
 
+from ucli.executor import REPLICA_EXECUTORS, SLURM_MINUTES
+
 M = TypeVar("M")
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout and nothing else there.")
@@ -153,18 +155,31 @@ def validated(config_cls: type[M], /, **knobs: Any) -> M:
 
 
 # Scale-out (`ucli.executor`): where the model work of a heavy command runs.
-EXECUTOR = typer.Option("local", "--executor", help="local (this process) or ray (model replicas on Ray).")
-WORKERS = typer.Option(1, "--workers", help="Model replicas (--executor ray).")
+EXECUTOR = typer.Option(
+    "local",
+    "--executor",
+    help="local (this process), ray (model replicas on Ray) or slurm (eval run: a SLURM job array).",
+)
+WORKERS = typer.Option(1, "--workers", help="Model replicas (ray), or array jobs at once (slurm).")
 GPUS_PER_WORKER = typer.Option(
-    0.0, "--gpus-per-worker", help="GPUs each replica takes (--executor ray; 0: CPU)."
+    0.0, "--gpus-per-worker", help="GPUs each replica or array job takes (0: CPU)."
 )
 RAY_ADDRESS = typer.Option(
     None, "--ray-address", help="Join a running Ray cluster: auto or HOST:PORT (default: start one here)."
 )
+SLURM_PARTITION = typer.Option(
+    None, "--slurm-partition", help="SLURM partition of the array jobs (default: the cluster's)."
+)
+SLURM_TIME = typer.Option(SLURM_MINUTES, "--slurm-time", help="Minutes each SLURM array job may run.")
 
 
-def executor(*, kind: str, workers: int, gpus_per_worker: float, ray_address: str | None) -> Any:
-    """The executor the scale-out options name (`ucli.executor.Executor`), checked."""
+def executor(
+    *, kind: str, workers: int, gpus_per_worker: float, ray_address: str | None,
+    slurm_partition: str | None = None, slurm_time: int = SLURM_MINUTES, allowed: tuple[str, ...] = REPLICA_EXECUTORS,
+) -> Any:  # fmt: skip
+    """The executor the scale-out options name (`ucli.executor.Executor`), checked; `allowed`: the
+    executors the command runs on (model replicas: local or ray; `eval run` also slurm)."""
     from ucli.executor import Executor
 
-    return Executor(kind=kind, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address)
+    return Executor(kind=kind, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address,
+                    slurm_partition=slurm_partition, slurm_time=slurm_time, allowed=allowed)  # fmt: skip

@@ -52,12 +52,22 @@ def run(
     load_in_4bit: bool = options.LOAD_4BIT,
     load_in_8bit: bool = options.LOAD_8BIT,
     resume: bool = options.RESUME,
+    executor: str = options.EXECUTOR,
+    workers: int = options.WORKERS,
+    gpus_per_worker: float = options.GPUS_PER_WORKER,
+    ray_address: str | None = options.RAY_ADDRESS,
+    slurm_partition: str | None = options.SLURM_PARTITION,
+    slurm_time: int = options.SLURM_TIME,
     json_out: bool = options.JSON,
 ) -> None:
-    """Evaluate the base model and each adapter on every task and seed; lm-eval's own files per cell."""
+    """Evaluate the base model and each adapter on every task and seed; lm-eval's own files per cell
+    (`--executor ray|slurm`: one Ray task or SLURM array job per base or adapter)."""
     from halluc_lmeval.sweep import SweepConfig, run_sweep
     from ucli.errors import BadInput
+    from ucli.executor import EXECUTORS
 
+    runner = options.executor(kind=executor, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address,
+                              slurm_partition=slurm_partition, slurm_time=slurm_time, allowed=EXECUTORS)  # fmt: skip
     task_list = [t.strip() for t in tasks.split(",") if t.strip()]
     seed_list = _ints("seeds", seeds)
     size: int | str = "auto" if auto_batch_size else batch_size
@@ -75,7 +85,7 @@ def run(
                          root=output_root, num_fewshot=num_fewshot, batch_size=size, max_batch_size=max_batch_size,
                          limit=lim, include_path=include_path, load=load)  # fmt: skip
     with console.progress("eval cells", total=total) as advance:
-        rows = run_sweep(config=config, resume=resume, advance=advance)
+        rows = run_sweep(config=config, resume=resume, advance=advance, executor=runner)
     if json_out:
         console.print_json({"cells": rows})
         return

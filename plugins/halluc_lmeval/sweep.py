@@ -74,9 +74,12 @@ class SweepConfig:
 
 
 def run_sweep(
-    *, config: SweepConfig, resume: bool = False, advance: Callable[[int], None] = lambda n: None
-) -> list[dict[str, Any]]:
-    """Every (adapter, task, seed) cell; returns one row per cell (path, status, seconds)."""
+    *, config: SweepConfig, resume: bool = False, advance: Callable[[int], None] = lambda n: None,
+    executor: Any = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Every (adapter, task, seed) cell; returns one row per cell (path, status, seconds). Each
+    (base, adapter) is one unit, run here or, on `executor` (`ucli.executor.Executor`), as a Ray
+    task or a SLURM array job (`halluc_lmeval.dispatch`)."""
     try:
         import lm_eval  # noqa: F401
     except ImportError:
@@ -85,6 +88,7 @@ def run_sweep(
     manager = task_manager(config.include_path)
     check_tasks(manager, list(config.tasks))
     rows: list[dict[str, Any]] = []
+    units = []
     for adapter in config.adapters:
         phase = adapter_phase(adapter)
         todo = []
@@ -98,6 +102,13 @@ def run_sweep(
             else:
                 todo.append((cell, path))
         if todo:
+            units.append((adapter, todo))
+    if executor is not None and executor.kind != "local":
+        from halluc_lmeval.dispatch import run_units
+
+        rows += run_units(config, units, executor, advance)
+    else:
+        for adapter, todo in units:
             rows += run_unit(config, adapter, todo, manager, advance)
     if any(r["status"] == "done" for r in rows) and config.limit is not None:
         console.warn(f"--limit {config.limit}: these are drafts, kept under {Path(config.root) / 'drafts'}")
