@@ -327,3 +327,55 @@ def test_a_plain_template_eval_split_and_the_adapter_in_halluc_eval(cli, tiny_ll
         / "halluc_arc_easy_local_seed0_limit2"
         / "manifest.json"
     ).is_file()
+
+
+def test_ddp_under_torchrun_equals_one_process_with_the_same_global_batch(cli, tiny_llama, tmp_path):
+    """`torchrun --nproc_per_node 2` (gloo on CPU) at 2 examples per process against one process at
+    4: the same examples per step (DDP's sampler deals rank r every other example of the same
+    permutation), and the Trainer averages the loss over the tokens of the whole global batch, so
+    the two runs differ only in float32 summation order (the gradient all-reduce): ~1e-7 relative
+    per step, which Adam carries into weights ~1e-6 apart after 6 steps; 1e-5 bounds it. Only
+    rank 0 writes and reports."""
+    from safetensors.torch import load_file
+
+    one, ddp = tmp_path / "one", tmp_path / "ddp"
+    (one / "in").mkdir(parents=True)
+    (ddp / "in").mkdir(parents=True)
+    recipe = recipe_file(one / "in", tiny_llama, max_steps=6, batch_size=4, save_steps=3)
+    assert (
+        cli("finetune", "qlora", "-c", recipe, "--no-quant", "-o", one / "out", "--device", "cpu").exit_code
+        == 0
+    )
+    recipe = recipe_file(ddp / "in", tiny_llama, max_steps=6, batch_size=2, save_steps=3)
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "ucli", "finetune", "qlora",
+         "-c", str(recipe), "--no-quant", "-o", str(ddp / "out"), "--device", "cpu"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("6 steps, last logged loss") == 1  # rank 0 reported, rank 1 kept quiet
+    assert sorted(p.name for p in (ddp / "out").iterdir()) == sorted(p.name for p in (one / "out").iterdir())
+    assert [s for s, _ in losses(ddp / "out")] == list(range(1, 7))
+    assert [v for _, v in losses(ddp / "out")] == pytest.approx([v for _, v in losses(one / "out")], rel=1e-5)
+    a, b = (
+        load_file(one / "out" / "adapter_model.safetensors"),
+        load_file(ddp / "out" / "adapter_model.safetensors"),
+    )
+    assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=0, atol=1e-5) for k in a)
+
+
+def test_a_distributed_launch_gives_each_rank_its_own_gpu(monkeypatch):
+    """Under torchrun a quantized base loads whole on the rank's GPU ({"": local_rank}), never with
+    device_map "auto" (which spreads one model over every GPU and breaks DDP); a plain run keeps "auto"."""
+    from ucli import ranks
+    from ucli.models import pick_device, quantized_device_map
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert pick_device("auto") == pick_device("cuda") == "cuda:1" and not ranks.is_main()
+    assert quantized_device_map(pick_device("cuda")) == {"": "cuda:1"}
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("RANK", "0")
+    assert pick_device("auto") == "cuda" and quantized_device_map("cuda") == "auto" and ranks.is_main()

@@ -247,9 +247,20 @@ def _check_hub(spec: str, name: str, revision: str | None) -> None:
         raise BadInput(f"model '{spec}': the hub cannot be reached ({reason}){_alias_hint(spec)}") from None
 
 
+def quantized_device_map(device: str) -> str | dict[str, Any]:
+    """Where a quantized model's weights go (they cannot move after loading): spread over every GPU
+    for plain "cuda", else whole on the one device (under torchrun / accelerate `pick_device` gives
+    each rank its own GPU, so this is `{"": local_rank}`, as DDP training needs; "auto" breaks it)."""
+    return "auto" if device == "cuda" else {"": device}
+
+
 def pick_device(device: str) -> str:
     import torch
 
+    from ucli import ranks
+
+    if device in ("auto", "cuda") and ranks.world_size() > 1 and torch.cuda.is_available():
+        return f"cuda:{ranks.local_rank()}"  # a distributed launch: each rank owns one GPU
     if device == "auto":
         if torch.cuda.is_available():
             return "cuda"
@@ -414,7 +425,7 @@ def load_model(spec: str = DEFAULT_MODEL, options: LoadOptions | None = None, **
         load_kwargs["trust_remote_code"] = True
     if quant is not None:
         load_kwargs["quantization_config"] = quant
-        load_kwargs["device_map"] = "auto" if device == "cuda" else {"": device}
+        load_kwargs["device_map"] = quantized_device_map(device)
     from transformers.utils import logging as hf_logging
 
     bars = hf_logging.is_progress_bar_enabled()

@@ -35,6 +35,8 @@ def qlora(
     recipe = load_recipe(config, overrides)
     out = output or Path("runs") / "finetune" / (recipe.name or config.stem)
     result = train_qlora(recipe=recipe, output=out, resume=resume, device=device, recipe_path=str(config))
+    if not result.writer:  # another rank of a torchrun / accelerate launch: rank 0 reports
+        return
     last = next((r["loss"] for r in reversed(result.losses) if r.get("loss") not in (None, "")), None)
     summary = {"output": str(result.output), "steps": result.steps, "final_loss": last}
     if json_out:
@@ -92,6 +94,8 @@ def mcq(
 
     result = train_mcq(model, train, validation, output, max_seq_len, lr, epochs, batch_size,
                        gradient_checkpointing, seed)  # fmt: skip
+    if result.get("writer") is False:  # another rank of a torchrun / accelerate launch: rank 0 reports
+        return
     if json_out:
         console.print_json(result)
         return

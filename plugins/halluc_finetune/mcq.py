@@ -50,14 +50,16 @@ def train_mcq(
     lr: float = 2e-5, epochs: float = 2, batch_size: int = 8, gradient_checkpointing: bool = False, seed: int = 42,
 ) -> dict[str, Any]:  # fmt: skip
     """Fine-tune, then save the model, its tokenizer and `metrics.json` (validation accuracy before
-    and after, with provenance)."""
+    and after, with provenance). Under torchrun / accelerate: DDP, `batch_size` per process, and
+    rank 0 alone writes (the other ranks return `{"writer": False}`)."""
     import torch
     from transformers import Trainer, TrainingArguments
 
+    from ucli import ranks
     from ucli.artifacts import require_fresh_dir, write_artifact
     from ucli.models import load_model
 
-    out = require_fresh_dir(output)
+    out = require_fresh_dir(output) if ranks.is_main() else Path(output)
     train_items, val_items = read_mcq(train), read_mcq(validation)
     torch.manual_seed(seed)  # the new choice head is initialised at load
     # float32 weights: the optimizer updates them in place (no mixed-precision master copy here)
@@ -73,10 +75,12 @@ def train_mcq(
     args = TrainingArguments(output_dir=str(out / "checkpoints"), per_device_train_batch_size=batch_size,
                              num_train_epochs=epochs, learning_rate=lr, seed=seed, data_seed=seed, report_to=[],
                              save_strategy="no", logging_steps=10, disable_tqdm=True,
-                             use_cpu=not torch.cuda.is_available())  # fmt: skip
+                             use_cpu=not torch.cuda.is_available(), ddp_find_unused_parameters=False)  # fmt: skip
     trainer = Trainer(model=net, args=args, train_dataset=train_rows)
     quiet(trainer)
     trainer.train()
+    if not trainer.is_world_process_zero():
+        return {"output": str(out), "writer": False}
     after = accuracy(net, val_rows, batch_size)
     net.save_pretrained(out)
     tokenizer.save_pretrained(out)

@@ -3,6 +3,10 @@
 The output folder holds the adapter, `recipe.json` (the resolved recipe with provenance: base
 model fingerprint, data hash), `loss.csv` and `loss.png`; `checkpoints/` lets `--resume` continue
 with the same step count and data order.
+
+Under `torchrun` / `accelerate launch` the same command trains with DDP (the Trainer reads the
+launch's environment): the recipe's batch size is per process, rank 0 alone writes, and each rank
+holds its whole model on its own GPU.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ class TrainResult:
     output: Path
     steps: int
     losses: list[dict[str, Any]]
+    writer: bool = True  # this process wrote the files (rank 0 of a distributed launch)
 
 
 def base_load_options(recipe: QLoRARecipe, device: str) -> Any:
@@ -61,6 +66,7 @@ def train_qlora(
     options = base_load_options(recipe, device)  # NF4 without CUDA is refused before torch loads
     import torch
 
+    from ucli import ranks
     from ucli.artifacts import require_fresh_dir
     from ucli.models import load_model
 
@@ -68,7 +74,7 @@ def train_qlora(
     if resume:
         if not any((out / "checkpoints").glob("checkpoint-*")):
             raise BadInput(f"{out}: nothing to resume (no checkpoints/checkpoint-*)")
-    else:
+    elif ranks.is_main():  # the other ranks would find rank 0's checkpoints
         require_fresh_dir(out, resumable=True)
     records = read_training_records(recipe)
     torch.manual_seed(recipe.seed)
@@ -78,6 +84,8 @@ def train_qlora(
     train_set, eval_set = _split(examples, recipe.eval_fraction, recipe.seed)
     trainer = _trainer(model, lm, recipe, out / "checkpoints", train_set, eval_set)
     state = trainer.train(resume_from_checkpoint=True if resume else None)
+    if not trainer.is_world_process_zero():
+        return TrainResult(out, state.global_step, [], writer=False)
     # the base as the user named it (an alias, a hub id, a path), not the cache folder it was loaded from
     model.peft_config["default"].base_model_name_or_path = lm.fingerprint.name
     model.save_pretrained(out)
@@ -136,6 +144,7 @@ def _trainer(
         save_steps=recipe.save_steps, save_total_limit=2, seed=recipe.seed, data_seed=recipe.seed, report_to=[],
         use_cpu=lm.device == "cpu", eval_strategy="steps" if eval_set else "no",
         eval_steps=recipe.eval_steps or recipe.save_steps, remove_unused_columns=False, disable_tqdm=True,
+        ddp_find_unused_parameters=False,  # LoRA trains every adapter weight it adds
     )  # fmt: skip
     pad = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else lm.tokenizer.eos_token_id
     trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=eval_set or None,
