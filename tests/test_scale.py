@@ -144,7 +144,7 @@ def test_executor_options_are_checked_before_any_model_loads(cli, prompts, tmp_p
         Executor(kind="slurm", gpus_per_worker=0.5)
 
 
-def test_probe_generate_on_ray_replicas_gives_the_single_process_runs(
+def test_probe_generate_and_trace_on_ray_replicas_give_the_single_process_output(
     cli, tiny_llama, prompts, tmp_path, ray_session, one_thread
 ):
     """Batches seeded by their start, generated on the replicas, judged and journaled by the driver."""
@@ -156,6 +156,16 @@ def test_probe_generate_on_ray_replicas_gives_the_single_process_runs(
     assert res.exit_code == 0, res.stderr
     assert _records(scaled) == _records(local)
     assert len({s["answer"] for r in _records(local) for s in r["samples"]}) > 1  # sampled, not greedy
+    # `probe trace` of those runs: the replicas' hidden states, written by the driver, equal one process's
+    import zarr
+
+    trace = ("probe", "trace", "--runs", local, "-m", tiny_llama, "--device", "cpu", "--batch-size", 2)
+    assert cli(*trace, "-o", tmp_path / "local.zarr").exit_code == 0
+    res = cli(*trace, "-o", tmp_path / "ray.zarr", "--executor", "ray", "--workers", 2)
+    assert res.exit_code == 0, res.stderr
+    for name in ("tbg", "slt"):
+        ours, theirs = (zarr.open_array(str(tmp_path / f"{run}.zarr" / name))[:] for run in ("ray", "local"))
+        np.testing.assert_array_equal(ours, theirs)  # NaN where a position is missing, in both
 
 
 def _untimed(records):
@@ -267,3 +277,18 @@ def test_eval_run_units_as_ray_tasks_give_the_single_process_cells(
         ours = json.loads((tmp_path / "ray" / cell / "manifest.json").read_text())["results"]
         theirs = json.loads(manifest.read_text())["results"]
         assert ours["acc,none"] == theirs["acc,none"] and ours["acc_norm,none"] == theirs["acc_norm,none"]
+
+
+def test_uq_score_on_ray_replicas_gives_the_single_process_records(
+    cli, tiny_llama, prompts, tmp_path, ray_session, one_thread
+):
+    """Every estimator: the greedy decode and the K samples (with their hidden-state Gram matrices)
+    on the replicas, the extras and the judge here; the records equal one process's."""
+    args = ("uq", "score", "--data", prompts, "-m", tiny_llama, "--device", "cpu", "--max-new-tokens", 3,
+            "--batch-size", 2, "--samples", 3, "--seed", 4, "--equivalence", "exact", "--estimators", "all")  # fmt: skip
+    local, scaled = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    assert cli(*args, "-o", local).exit_code == 0
+    res = cli(*args, "-o", scaled, "--executor", "ray", "--workers", 2)
+    assert res.exit_code == 0, res.stderr
+    records = _records(local)
+    assert _records(scaled) == records and all(len(r["samples"]) == 3 and r["sample_gram"] for r in records)

@@ -119,16 +119,24 @@ def trace(
     load_in_8bit: bool = options.LOAD_8BIT,
     adapter: Path | None = options.ADAPTER,
     resume: bool = RESUME,
+    executor: str = options.EXECUTOR,
+    workers: int = options.WORKERS,
+    gpus_per_worker: float = options.GPUS_PER_WORKER,
+    ray_address: str | None = options.RAY_ADDRESS,
     json_out: bool = options.JSON,
 ) -> None:
-    """Hidden states of every layer at TBG / SLT / </think>, from prompt + greedy answer."""
+    """Hidden states of every layer at TBG / SLT / </think>, from prompt + greedy answer
+    (`--executor ray --workers N`: on N model replicas, to the same arrays)."""
     from halluc_probe.hidden import HiddenConfig, parse_positions, trace_hidden
 
+    runner = options.executor(
+        kind=executor, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address
+    )
     load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
     config = HiddenConfig(
         model=model, positions=tuple(parse_positions(positions)), batch_size=batch_size, load=load
     )
-    result = trace_hidden(config=config, runs=runs, output=output, resume=resume)
+    result = trace_hidden(config=config, runs=runs, output=output, resume=resume, executor=runner)
     console.result(
         result,
         json_out,

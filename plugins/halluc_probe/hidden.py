@@ -79,10 +79,15 @@ class HiddenConfig:
 
 
 def trace_hidden(
-    *, config: HiddenConfig, runs: str | Path, output: str | Path, resume: bool = False
+    *, config: HiddenConfig, runs: str | Path, output: str | Path, resume: bool = False, executor: Any = None
 ) -> dict[str, Any]:
     """Hidden states at the chosen positions of every question's prompt + greedy answer, one Zarr
-    array per position; journaled per question, so a killed run resumes where it stopped."""
+    array per position; journaled per question, so a killed run resumes where it stopped. With
+    `executor` (`ucli.executor.Executor`, e.g. Ray) the batches run on model replicas; this process
+    alone writes the arrays and the journal. Batches are fixed slices of the questions, and one with
+    any unfinished question runs again whole, so every row comes from the batch it would in one
+    unbroken run."""
+    from ucli.executor import Executor, Replicas
     from ucli.journal import Journal, preflight
     from ucli.models import load_model
 
@@ -104,18 +109,19 @@ def trace_hidden(
                                             "fingerprint": lm.fingerprint.model_dump()}, resume=resume)  # fmt: skip
     group, arrays = _open_arrays(out, positions, (n, layers, width))
     index = {str(r["id"]): i for i, r in enumerate(records)}
-    pending = [r for r in records if str(r["id"]) not in journal.done]
-
-    def write(record: dict, position: str, row: Any) -> None:
-        arrays[position][index[str(record["id"])]] = row
-
+    batches = [records[i : i + config.batch_size] for i in range(0, n, config.batch_size)]
+    batches = [b for b in batches if any(str(r["id"]) not in journal.done for r in b)]
     try:
-        with console.progress("questions", n) as advance:
-            advance(n - len(pending))
-            for start in range(0, len(pending), config.batch_size):
-                batch = pending[start : start + config.batch_size]
-                _trace_batch(lm, batch, positions, think_ids, write, journal)
-                advance(len(batch))
+        with console.progress("questions", n) as advance, \
+                Replicas(executor or Executor(), lm, load_model, config.model, config.load) as replicas:  # fmt: skip
+            advance(len(journal.done))
+            for rows in replicas.map(hidden_rows, batches, positions, think_ids):
+                for row in rows:
+                    if row["id"] not in journal.done:
+                        for position, values in row.pop("rows").items():
+                            arrays[position][index[row["id"]]] = values
+                        journal.append(row)
+                        advance(1)
         done = {r["id"]: r for r in journal.records()}
     finally:
         journal.close()
@@ -139,10 +145,11 @@ def _open_arrays(out: Path, positions: list[str], shape: tuple[int, int, int]) -
     return group, arrays
 
 
-def _trace_batch(
-    lm: Any, batch: list[dict], positions: list[str], think_ids: list[int], write: Any, journal: Any
-) -> None:
-    """One right-padded forward pass; each question's rows go to `write(record, position, row)`."""
+def hidden_rows(
+    lm: Any, batch: list[dict], positions: list[str], think_ids: list[int]
+) -> list[dict[str, Any]]:
+    """One right-padded forward pass, wherever it runs: per question its journal record (position
+    indices, what is missing) and `rows`, the (L+1, D) hidden states at each present position."""
     import torch
 
     from ucli.models import right_padded
@@ -158,12 +165,12 @@ def _trace_batch(
         hidden = lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device),
                           output_hidden_states=True, use_cache=False).hidden_states  # fmt: skip
     stacked = torch.stack(hidden, dim=1).float()  # [B, L+1, T, D]
-    for row, (r, at) in enumerate(zip(batch, where, strict=True)):
-        missing = [pos for pos in positions if at[pos] is None]
-        for pos in positions:
-            if at[pos] is not None:
-                write(r, pos, stacked[row, :, at[pos]].cpu().numpy())
-        journal.append({"id": str(r["id"]), "positions": {p: at[p] for p in positions}, "missing": missing})
+    return [
+        {"id": str(r["id"]), "positions": {p: at[p] for p in positions},
+         "missing": [p for p in positions if at[p] is None],
+         "rows": {p: stacked[row, :, at[p]].cpu().numpy() for p in positions if at[p] is not None}}
+        for row, (r, at) in enumerate(zip(batch, where, strict=True))
+    ]  # fmt: skip
 
 
 def _finish(group: Any, records: list[dict], done: dict, positions: list[str], lm: Any, runs: Any,

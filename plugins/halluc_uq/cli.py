@@ -86,6 +86,10 @@ def score(
     metric: str | None = options.BENCH_METRIC,
     steps: int | None = options.BENCH_STEPS,
     size: int | None = options.BENCH_SIZE,
+    executor: str = options.EXECUTOR,
+    workers: int = options.WORKERS,
+    gpus_per_worker: float = options.GPUS_PER_WORKER,
+    ray_address: str | None = options.RAY_ADDRESS,
     json_out: bool = options.JSON,
 ) -> None:
     """Greedy-decode every question once (batched) and score each answer with every chosen estimator
@@ -94,9 +98,11 @@ def score(
     from halluc_uq.estimators import choose
     from halluc_uq.sampling import SamplingConfig
     from halluc_uq.scoring import score_estimators, stages
+    from ucli.executor import Replicas
     from ucli.models import load_model
 
     load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
+    runner = options.executor(kind=executor, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address)  # fmt: skip
     chosen = choose(estimators)
     config = ScoreConfig(alpha=alpha, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
     sampling = SamplingConfig(samples=samples, temperature=temperature, top_p=top_p, equivalence=equivalence,
@@ -115,10 +121,11 @@ def score(
     heads = load_heads(heads_file, lm.fingerprint)[0] if heads_file else None
     run_config = {"model": model, "source": source, "limit": limit, "seed": seed,
                   "heads": str(heads_file) if heads_file else None, "sampling": vars(sampling) if len(passes) > 1 else None}  # fmt: skip
-    with console.progress(", ".join(passes), total=len(pairs) * len(passes)) as advance:
+    with console.progress(", ".join(passes), total=len(pairs) * len(passes)) as advance, \
+            Replicas(runner, lm, load_model, model, load) as replicas:  # fmt: skip
         records = score_estimators(lm, pairs, estimators=chosen, journal_path=journal_path, resume=resume, config=config,
                                    heads=heads, judge=judge, run_config=run_config, given=given, sampling=sampling,
-                                   seed=seed, progress=advance)  # fmt: skip
+                                   seed=seed, progress=advance, replicas=replicas)  # fmt: skip
     inputs = [p for p in (data, generations, data_file, heads_file) if p]
     _write_scores(output, records, verdicts, journal_path, model=lm.fingerprint, seed=seed, inputs=inputs,
                   config={**run_config, "estimators": [e.name for e in chosen]})  # fmt: skip

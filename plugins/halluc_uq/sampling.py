@@ -75,49 +75,68 @@ def sample_and_judge(
     batch_size: int,
     max_new_tokens: int,
     progress: Callable[[int], None] = lambda n: None,
+    replicas: Any = None,
 ) -> dict[str, dict[str, Any]]:
     """Each question's `samples` and, as asked, `sample_clusters` and `sample_similarity` (`clusters`,
-    by `judge`), each sample's `relevance` (`relevance`, by `judge`) and `sample_gram` (`hidden`), by id."""
-    import torch
-
-    from ucli.generation import generate
+    by `judge`), each sample's `relevance` (`relevance`, by `judge`) and `sample_gram` (`hidden`), by id.
+    The batches are sampled here or on `replicas` (`ucli.executor.Replicas`); this process judges
+    and journals."""
+    from ucli.executor import Executor, Replicas
     from ucli.journal import Journal
-    from ucli.models import chat_prompt
 
-    k = config.samples
     journal = Journal(journal_path, config={**asdict(config), "clusters": clusters, "relevance": relevance,
                                             "hidden": hidden, "seed": seed, "batch_size": batch_size,
                                             "max_new_tokens": max_new_tokens}, resume=resume)  # fmt: skip
-    done = journal.done
+    done = set(journal.done)
+    shards = [(start, pairs[start : start + batch_size]) for start in range(0, len(pairs), batch_size)]
+    shards = [(start, batch) for start, batch in shards if any(p.id not in done for p in batch)]
+    by_id = {p.id: p for p in pairs}
     try:
         progress(len(done))
-        for start in range(0, len(pairs), batch_size):
-            batch = pairs[start : start + batch_size]
-            if all(p.id in done for p in batch):
-                continue
-            torch.manual_seed(seed + start)
-            prompts = [chat_prompt(lm.tokenizer, p.prompt) for p in batch for _ in range(k)]
-            with last_token_states(lm, active=hidden) as states:
-                gens = generate(lm, prompts, max_new_tokens, config.temperature, config.top_p)
-            grams = _hidden_grams(states, gens, k) if hidden else None
-            for j, pair in enumerate(batch):
-                if pair.id in done:
+        replicas = replicas or Replicas(Executor(), lm)
+        for sampled in replicas.map(sample_batch, shards, config, hidden, max_new_tokens, seed):
+            for rec in sampled:
+                if rec["id"] in done:
                     continue
-                rec: dict[str, Any] = {"id": pair.id, "samples": [
-                    {"answer": g["answer"], "token_ids": g["token_ids"], "logprobs": g["logprobs"]}
-                    for g in gens[j * k : (j + 1) * k]]}  # fmt: skip
+                pair = by_id[rec["id"]]
                 if clusters:
                     rec.update(_judged(judge, pair.prompt, [s["answer"] for s in rec["samples"]]))
                 if relevance:
                     for s in rec["samples"]:
                         s["relevance"] = token_relevance(judge, lm.tokenizer, pair.prompt, s["token_ids"])
-                if grams is not None:
-                    rec["sample_gram"] = grams[j].tolist()
                 journal.append(rec)
                 progress(1)
         return {r["id"]: {key: v for key, v in r.items() if key != "id"} for r in journal.records()}
     finally:
         journal.close()
+
+
+def sample_batch(
+    lm: Any, shard: tuple[int, list[PromptPair]], config: SamplingConfig, hidden: bool, max_new_tokens: int, seed: int
+) -> list[dict[str, Any]]:  # fmt: skip
+    """One batch's K samples per question (and their `sample_gram`), wherever it runs: seeded by
+    `seed` plus the batch's start, so the samples do not depend on where or when it ran."""
+    import torch
+
+    from ucli.generation import generate
+    from ucli.models import chat_prompt
+
+    start, batch = shard
+    k = config.samples
+    torch.manual_seed(seed + start)
+    prompts = [chat_prompt(lm.tokenizer, p.prompt) for p in batch for _ in range(k)]
+    with last_token_states(lm, active=hidden) as states:
+        gens = generate(lm, prompts, max_new_tokens, config.temperature, config.top_p)
+    grams = _hidden_grams(states, gens, k) if hidden else None
+    records = []
+    for j, pair in enumerate(batch):
+        rec: dict[str, Any] = {"id": pair.id, "samples": [
+            {"answer": g["answer"], "token_ids": g["token_ids"], "logprobs": g["logprobs"]}
+            for g in gens[j * k : (j + 1) * k]]}  # fmt: skip
+        if grams is not None:
+            rec["sample_gram"] = grams[j].tolist()
+        records.append(rec)
+    return records
 
 
 def _judged(judge: Any, question: str, answers: list[str]) -> dict[str, Any]:

@@ -52,19 +52,22 @@ def score_estimators(
     sampling: SamplingConfig | None = None,
     seed: int = 0,
     progress: Callable[[int], None] = lambda n: None,
+    replicas: Any = None,
 ) -> list[dict[str, Any]]:
     """Each pair's scored record (`halluc_rauq.score`; with `given`, existing answers scored by
     teacher forcing) with `uq`: every estimator's value (None for an empty answer), in the pairs'
     order. The later stages run only when a chosen estimator needs them (`stages`): the greedy
     answers' extras (`halluc_uq.extras`), then samples, their judgments and hidden states
-    (`halluc_uq.sampling`), each journaled beside `journal_path` (`stage_journals`)."""
+    (`halluc_uq.sampling`), each journaled beside `journal_path` (`stage_journals`). With `replicas`
+    (`ucli.executor.Replicas`) the decode and the sampling run there; the extras and every judge
+    run here."""
     from halluc_rauq import ScoreConfig, score
 
     config, sampling = config or ScoreConfig(), sampling or SamplingConfig()
     needs, todo = frozenset().union(*(e.needs for e in estimators)), stages(estimators)
     run = {**(run_config or {}), "estimators": [e.name for e in estimators]}
     scored = score(lm, pairs, journal_path=journal_path, resume=resume, config=config, heads=heads,
-                   judge=judge, run_config=run, given=given, progress=progress)  # fmt: skip
+                   judge=judge, run_config=run, given=given, progress=progress, replicas=replicas)  # fmt: skip
     judged = needs & {"judge", "relevance", "alternatives"}
     equivalence = make_sample_judge(sampling, str(lm.device)) if judged else None
     _, extras, samples = stage_journals(journal_path)
@@ -80,7 +83,7 @@ def score_estimators(
                                  clusters=any(e.needs >= {"samples", "judge"} for e in estimators),
                                  relevance=_needs_relevance(estimators, sampled=True), hidden="hidden" in needs,
                                  journal_path=samples, resume=resume, seed=seed, batch_size=config.batch_size,
-                                 max_new_tokens=config.max_new_tokens, progress=progress)  # fmt: skip
+                                 max_new_tokens=config.max_new_tokens, progress=progress, replicas=replicas)  # fmt: skip
         for record in scored.records:
             record.update(found[record["id"]])
     for record in scored.records:
