@@ -439,6 +439,28 @@ def test_out_of_memory_halves_the_local_batch(tmp_path, monkeypatch):
     assert stats.done == 5 and stats.errors == 0
 
 
+def test_out_of_memory_on_a_replica_splits_the_batch_in_halves():
+    """What a Ray replica does with a batch that does not fit: halves, down to one prompt, then an error."""
+    from halluc_backends import Generation, LocalBackend
+    from halluc_pilot.prompts import PilotPrompt
+    from halluc_pilot.runner import answer_batch
+
+    sizes = []
+
+    class Small(LocalBackend):
+        def generate_batch(self, prompts, params):
+            sizes.append(len(prompts))
+            if len(prompts) > 2 or any("never" in p for p in prompts):
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return [Generation(p.upper(), "stop", 1, 1) for p in prompts]
+
+    batch = [PilotPrompt(f"p{i}", f"text {i}" if i != 4 else "never fits") for i in range(5)]
+    done, gens, errors, elapsed = answer_batch(Small("m"), batch, None)
+    assert done == batch and sizes == [5, 2, 3, 1, 2, 1, 1] and elapsed >= 0
+    assert [g.text if g else None for g in gens] == ["TEXT 0", "TEXT 1", "TEXT 2", "TEXT 3", None]
+    assert errors[:4] == [None] * 4 and errors[4].startswith("out of memory: CUDA out of memory")
+
+
 @pytest.mark.parametrize("backend", ["anthropic", "gemini"])
 def test_the_other_sdks_retry_the_same_faults(cli, server, tmp_path, backend):
     models = [

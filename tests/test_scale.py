@@ -292,3 +292,26 @@ def test_uq_score_on_ray_replicas_gives_the_single_process_records(
     assert res.exit_code == 0, res.stderr
     records = _records(local)
     assert _records(scaled) == records and all(len(r["samples"]) == 3 and r["sample_gram"] for r in records)
+
+
+def test_pilot_hf_variants_on_ray_replicas_give_the_single_process_answers(
+    cli, tiny_llama, tmp_path, ray_session, one_thread
+):
+    """A greedy and a sampled variant of a local model, each batch on a replica (seeded as in one
+    process); the answers and their log-probabilities equal one process's."""
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text(json.dumps({"prompts": [{"id": f"p{i}", "text": f"Say {i}."} for i in range(5)]}))
+    models = [{"name": "tiny", "type": "hf", "model": str(tiny_llama), "device": "cpu", "max_tokens": 3,
+               "batch_size": 2, "temperatures": [0.0, 1.0]}]  # fmt: skip
+    config = tmp_path / "pilot.json"
+    config.write_text(json.dumps({"prompts_file": str(prompts), "seed": 3, "models": models}))
+    assert cli("pilot", "run", "--config", config, "-o", tmp_path / "local").exit_code == 0
+    res = cli("pilot", "run", "--config", config, "-o", tmp_path / "ray", "--executor", "ray", "--workers", 2)
+    assert res.exit_code == 0, res.stderr
+    timing = {"timestamp", "elapsed_seconds", "run_id"}
+    for variant in ("tiny__temp0.0", "tiny__temp1.0"):
+        ours, theirs = (
+            [{k: v for k, v in r.items() if k not in timing} for r in _records(tmp_path / run / "results" / f"{variant}.jsonl")]
+            for run in ("ray", "local")
+        )  # fmt: skip
+        assert ours == theirs and len(ours) == 5

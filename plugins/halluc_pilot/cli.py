@@ -43,14 +43,23 @@ def run(
     output: Path | None = OUTPUT,
     resume: bool = options.RESUME,
     force: bool = typer.Option(False, "--force", help="Resume even though the config changed."),
+    executor: str = options.EXECUTOR,
+    workers: int = options.WORKERS,
+    gpus_per_worker: float = options.GPUS_PER_WORKER,
+    ray_address: str | None = options.RAY_ADDRESS,
     json_out: bool = options.JSON,
 ) -> None:
-    """Send every prompt to every model variant; journal each answer; write results and a summary."""
+    """Send every prompt to every model variant; journal each answer; write results and a summary
+    (`--executor ray --workers N`: hf variants on N model replicas; API variants stay on one loop)."""
     from halluc_pilot.runner import run_pilot
 
+    runner = options.executor(
+        kind=executor, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address
+    )
     config, raw, prompt_list, chosen, source = _inputs(config_file, prompts, num_prompts, models)
     out = output or Path(config.output_dir)
-    result = run_pilot(config, raw, prompt_list, chosen, out, resume=resume, force=force, prompts_file=source)
+    result = run_pilot(config, raw, prompt_list, chosen, out, resume=resume, force=force, prompts_file=source,
+                       executor=runner)  # fmt: skip
     rows = [s.as_dict() for s in result.stats]
     if json_out:
         console.print_json({"run_id": result.run_id, "output": str(out), "complete": result.complete,

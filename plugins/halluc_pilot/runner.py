@@ -3,8 +3,9 @@
 API variants run concurrently on one event loop, each under its own request (and token) rate
 limiter (aiolimiter) and concurrency cap, with tenacity retries: exponential backoff with jitter,
 `Retry-After` honoured, at most `max_retries`. Local variants (hf, vllm) run one after another in a
-worker thread, in batches. Every finished prompt is one fsynced journal line, so a killed run
-resumes where it stopped and no prompt is answered twice.
+worker thread, in batches; with `--executor ray`, an hf variant's batches run on Ray model
+replicas (`ucli.executor.Replicas`) and come back here to be journaled. Every finished prompt is one
+fsynced journal line, so a killed run resumes where it stopped and no prompt is answered twice.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -119,14 +121,19 @@ def make_record(
 
 
 def backend_for(config: PilotConfig, v: Variant) -> Any:
-    from halluc_backends import backend_class
-
     m = v.model
     options = {
         k: getattr(m, k) for k in ("base_url", "api_key", "device", "load_in_4bit", "load_in_8bit", "adapter")
     }
     options["timeout"] = m.timeout or config.timeout
-    return backend_class(m.type)(m.model or m.name, **options)
+    return make_backend(m.type, m.model or m.name, options)
+
+
+def make_backend(kind: str, model: str, options: dict[str, Any]) -> Any:
+    """A registered backend (on a Ray replica too: local backends carry no API key)."""
+    from halluc_backends import backend_class
+
+    return backend_class(kind)(model, **options)
 
 
 async def _run_api_variant(
@@ -206,13 +213,20 @@ async def _run_api_variant(
 
 def _run_local_variant(
     config: PilotConfig, v: Variant, backend: Any, todo: list[PilotPrompt], journal: Journal,
-    run_id: str, stats: VariantStats, advance: Callable[[int], None],
+    run_id: str, stats: VariantStats, advance: Callable[[int], None], executor: Any = None,
 ) -> None:  # fmt: skip
-    """Batches of `batch_size`; out of memory halves the batch (down to one prompt, then an error)."""
+    """Batches of `batch_size`; out of memory halves the batch (down to one prompt, then an error).
+    An hf variant with a Ray `executor` runs on model replicas instead (`_run_on_replicas`)."""
     from halluc_backends import SamplingParams
 
     params = sampling(config, v)
     sp = SamplingParams(**params, top_logprobs=v.model.top_logprobs)
+    if executor is not None and executor.kind == "ray" and backend.name == "hf":
+        done = partial(
+            _journal_batch, v=v, params=params, run_id=run_id, journal=journal, stats=stats, advance=advance
+        )
+        _run_on_replicas(v, backend, todo, sp, executor, done)
+        return
     size, i = v.model.batch_size, 0
     while i < len(todo):
         batch = todo[i : i + size]
@@ -231,12 +245,57 @@ def _run_local_variant(
                 continue
             gens, errors = [None], [f"out of memory: {str(exc).splitlines()[0]}"]
         elapsed = time.monotonic() - start  # every prompt of the batch waited this long for its answer
-        for prompt, gen, error in zip(batch, gens, errors, strict=True):
-            record = make_record(prompt, v, params, run_id, gen, error, 0, elapsed, len(batch))
-            journal.append(record)
-            stats.add(record)
-        advance(len(batch))
+        _journal_batch(batch, gens, errors, elapsed, v, params, run_id, journal, stats, advance)
         i += len(batch)
+
+
+def _journal_batch(
+    batch: list[PilotPrompt], gens: list[Any], errors: list[str | None], elapsed: float, v: Variant,
+    params: dict[str, Any], run_id: str, journal: Journal, stats: VariantStats, advance: Callable[[int], None],
+) -> None:  # fmt: skip
+    for prompt, gen, error in zip(batch, gens, errors, strict=True):
+        record = make_record(prompt, v, params, run_id, gen, error, 0, elapsed, len(batch))
+        journal.append(record)
+        stats.add(record)
+    advance(len(batch))
+
+
+def _run_on_replicas(
+    v: Variant, backend: Any, todo: list[PilotPrompt], sp: Any, executor: Any, done: Callable[..., None]
+) -> None:  # fmt: skip
+    """The variant's batches (the same slices as in one process) on Ray model replicas that each
+    load the model once; `done(batch, gens, errors, elapsed)` journals each as it comes back."""
+    from ucli.executor import Replicas
+
+    size = v.model.batch_size
+    shards = [todo[i : i + size] for i in range(0, len(todo), size)]
+    options = {
+        key: value for key, value in backend.options.items() if key != "api_key"
+    }  # nothing secret leaves the driver
+    with Replicas(executor, None, make_backend, backend.name, backend.model, options) as replicas:
+        for answered in replicas.map(answer_batch, shards, sp):
+            done(*answered)
+
+
+def answer_batch(
+    backend: Any, batch: list[PilotPrompt], sp: Any
+) -> tuple[list[PilotPrompt], list, list, float]:
+    """One batch on a replica: its answers, errors and wall time. Out of memory splits it in halves
+    (down to one prompt, then an error), as the local loop does."""
+    start = time.monotonic()
+    try:
+        gens, errors = backend.generate_batch([p.text for p in batch], sp), [None] * len(batch)
+    except RuntimeError as exc:
+        if "out of memory" not in str(exc).lower():
+            raise
+        _free_memory()
+        if len(batch) == 1:
+            return batch, [None], [f"out of memory: {str(exc).splitlines()[0]}"], time.monotonic() - start
+        halves = [
+            answer_batch(backend, part, sp) for part in (batch[: len(batch) // 2], batch[len(batch) // 2 :])
+        ]
+        gens, errors = [g for h in halves for g in h[1]], [e for h in halves for e in h[2]]
+    return batch, gens, errors, time.monotonic() - start
 
 
 def _free_memory() -> None:
@@ -261,8 +320,10 @@ def run_pilot(
     resume: bool = False,
     force: bool = False,
     prompts_file: str | Path | None = None,
+    executor: Any = None,
 ) -> PilotRun:
-    """Run (or resume) every variant; write per-variant JSONL, results.json and summary.json."""
+    """Run (or resume) every variant; write per-variant JSONL, results.json and summary.json. With a
+    Ray `executor` (`ucli.executor.Executor`) the hf variants run on model replicas."""
     from ucli.artifacts import require_fresh_dir
     from ucli.artifacts import run_id as new_run_id
 
@@ -292,7 +353,7 @@ def run_pilot(
             journals[v.key] = Journal(out / "journals" / f"{v.key}.jsonl", config=journal_config,
                                       resume=resume, force=force)  # fmt: skip
         with console.progress_many([(v.key, len(prompts)) for v in chosen]) as bars:
-            asyncio.run(_run_all(config, chosen, prompts, journals, run, bars))
+            asyncio.run(_run_all(config, chosen, prompts, journals, run, bars, executor))
         _write_outputs(
             config, raw_config, prompts, chosen, journals, run, prompts_file, time.monotonic() - started
         )
@@ -302,7 +363,7 @@ def run_pilot(
     return run
 
 
-async def _run_all(config, chosen, prompts, journals, run, bars) -> None:
+async def _run_all(config, chosen, prompts, journals, run, bars, executor=None) -> None:
     api, local = [], []
     for v in chosen:
         journal = journals[v.key]
@@ -333,7 +394,7 @@ async def _run_all(config, chosen, prompts, journals, run, bars) -> None:
         for job in local:
             start = time.monotonic()
             try:
-                _run_local_variant(*job)
+                _run_local_variant(*job, executor)
             finally:
                 job[6].seconds += time.monotonic() - start
 
