@@ -315,3 +315,33 @@ def test_pilot_hf_variants_on_ray_replicas_give_the_single_process_answers(
             for run in ("ray", "local")
         )  # fmt: skip
         assert ours == theirs and len(ours) == 5
+
+
+def test_a_replica_spanning_gpus_places_its_model_over_all_of_them(monkeypatch):
+    """`--gpus-per-worker K` (K > 1): transformers loads the replica's model with device_map "auto"
+    over its K GPUs, and vLLM runs tensor-parallel over them unless the config says otherwise; one
+    GPU or the CPU keeps the single-device placement. (Checked here without a GPU: the placement
+    and the engine arguments; the load itself is a GPU-machine check, docs/scale.md.)"""
+    import sys
+    import types
+
+    from halluc_backends.vllm_engine import VLLMBackend
+    from ucli.executor import Executor
+    from ucli.models import device_map, spanning_gpus
+
+    assert device_map("cuda", quantized=False) is None and device_map("cuda", quantized=True) == "auto"
+    with spanning_gpus(2):
+        assert device_map("cuda", quantized=False) == device_map("cuda", quantized=True) == "auto"
+        assert device_map("cpu", quantized=False) is None
+    engines = []
+    fake = types.ModuleType("vllm")
+    fake.LLM = lambda **kw: engines.append(kw) or object()
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    with spanning_gpus(4):
+        VLLMBackend("m").llm()
+        VLLMBackend("m", tensor_parallel_size=2).llm()
+    VLLMBackend("m").llm()
+    assert [e["tensor_parallel_size"] for e in engines] == [4, 2, 1]
+    assert Executor(kind="ray", workers=2, gpus_per_worker=2).gpus_per_worker == 2
+    with pytest.raises(BadInput, match=r"must be whole GPUs, got 1\.5"):
+        Executor(kind="ray", gpus_per_worker=1.5)

@@ -50,8 +50,8 @@ class Executor:
             raise BadInput(f"--workers must be >= 1, got {self.workers}")
         if self.gpus_per_worker < 0:
             raise BadInput(f"--gpus-per-worker must be >= 0, got {self.gpus_per_worker}")
-        if self.gpus_per_worker > 1:
-            raise BadInput("--gpus-per-worker above 1 (a replica spread over GPUs) is not supported yet")
+        if self.gpus_per_worker > 1 and self.gpus_per_worker != int(self.gpus_per_worker):
+            raise BadInput(f"--gpus-per-worker above 1 must be whole GPUs, got {self.gpus_per_worker}")
         if self.kind == "local" and (self.workers > 1 or self.ray_address):
             raise BadInput("--workers and --ray-address need --executor ray")
         if self.kind != "slurm" and self.slurm_partition:
@@ -84,11 +84,14 @@ class Executor:
 class _Replica:
     """One model on one Ray worker (wrapped by `ray.remote` when the pool starts)."""
 
-    def __init__(self, build: Callable[..., Any], build_args: tuple, threads: int) -> None:
+    def __init__(self, build: Callable[..., Any], build_args: tuple, threads: int, gpus: float) -> None:
         import torch
 
+        from ucli.models import spanning_gpus
+
         torch.set_num_threads(threads)
-        self.model = build(*build_args)
+        with spanning_gpus(int(gpus)):  # K GPUs: one model over all of them
+            self.model = build(*build_args)
 
     def run(self, fn: Callable[..., Any], shard: Any, args: tuple) -> Any:
         return fn(self.model, shard, *args)
@@ -131,7 +134,8 @@ class Replicas:
             remote = ray.remote(_Replica).options(num_cpus=self.threads, num_gpus=self.executor.gpus_per_worker,
                                                   max_restarts=RETRIES, max_task_retries=RETRIES)  # fmt: skip
             self._actors = [
-                remote.remote(self.build, self.build_args, self.threads) for _ in range(self.executor.workers)
+                remote.remote(self.build, self.build_args, self.threads, self.executor.gpus_per_worker)
+                for _ in range(self.executor.workers)
             ]
         return self._actors
 

@@ -13,6 +13,9 @@ import importlib.util
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -247,6 +250,34 @@ def _check_hub(spec: str, name: str, revision: str | None) -> None:
         raise BadInput(f"model '{spec}': the hub cannot be reached ({reason}){_alias_hint(spec)}") from None
 
 
+# GPUs the model being loaded may span: set by a Ray replica that holds several (`spanning_gpus`)
+_SPAN: ContextVar[int] = ContextVar("gpus_spanned", default=1)
+
+
+@contextmanager
+def spanning_gpus(count: int) -> Iterator[None]:
+    """Loads inside this block may spread one model over `count` GPUs (a replica of
+    `--gpus-per-worker K`): transformers places its layers with device_map "auto", and vLLM runs
+    tensor-parallel over them."""
+    token = _SPAN.set(max(1, count))
+    try:
+        yield
+    finally:
+        _SPAN.reset(token)
+
+
+def gpus_spanned() -> int:
+    return _SPAN.get()
+
+
+def device_map(device: str, quantized: bool) -> str | dict[str, Any] | None:
+    """Where the weights go at load time (None: load, then move the model to `device`). A quantized
+    model cannot move after loading, and a model spanning GPUs is placed layer by layer."""
+    if device.startswith("cuda") and gpus_spanned() > 1:
+        return "auto"
+    return quantized_device_map(device) if quantized else None
+
+
 def quantized_device_map(device: str) -> str | dict[str, Any]:
     """Where a quantized model's weights go (they cannot move after loading): spread over every GPU
     for plain "cuda", else whole on the one device (under torchrun / accelerate `pick_device` gives
@@ -425,7 +456,9 @@ def load_model(spec: str = DEFAULT_MODEL, options: LoadOptions | None = None, **
         load_kwargs["trust_remote_code"] = True
     if quant is not None:
         load_kwargs["quantization_config"] = quant
-        load_kwargs["device_map"] = quantized_device_map(device)
+    placement = device_map(device, quantized=quant is not None)
+    if placement is not None:
+        load_kwargs["device_map"] = placement
     from transformers.utils import logging as hf_logging
 
     bars = hf_logging.is_progress_bar_enabled()
@@ -441,7 +474,7 @@ def load_model(spec: str = DEFAULT_MODEL, options: LoadOptions | None = None, **
     finally:
         if bars:
             hf_logging.enable_progress_bar()
-    if quant is None:
+    if placement is None:
         model.to(device)
     if resolved.source == "hub":
         weights["revision"] = getattr(model.config, "_commit_hash", None) or resolved.revision

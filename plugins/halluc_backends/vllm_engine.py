@@ -14,9 +14,11 @@ class VLLMBackend(LocalBackend):
 
     def llm(self) -> Any:
         """The engine, with the load knobs vLLM has: dtype, in-flight 4-bit bitsandbytes and LoRA
-        adapters (8-bit loading of a full-precision checkpoint it has not)."""
+        adapters (8-bit loading of a full-precision checkpoint it has not), and tensor parallelism
+        over `tensor_parallel_size` GPUs (default: the GPUs of the replica it runs on, else 1)."""
         if self._client is None:
             from ucli.errors import BadInput
+            from ucli.models import gpus_spanned
 
             if self.options.get("load_in_8bit"):
                 raise BadInput("vllm: --load-in-8bit is not supported (use --load-in-4bit or --backend hf)")
@@ -25,6 +27,7 @@ class VLLMBackend(LocalBackend):
                 model=self.model, seed=self.options.get("seed") or 0, dtype=self.options.get("dtype") or "auto",
                 quantization="bitsandbytes" if self.options.get("load_in_4bit") else None,
                 enable_lora=bool(self.options.get("adapter")),
+                tensor_parallel_size=self.options.get("tensor_parallel_size") or gpus_spanned(),
             )  # fmt: skip
         return self._client
 

@@ -50,7 +50,7 @@ def run(
     json_out: bool = options.JSON,
 ) -> None:
     """Send every prompt to every model variant; journal each answer; write results and a summary
-    (`--executor ray --workers N`: hf variants on N model replicas; API variants stay on one loop)."""
+    (`--executor ray --workers N`: local variants on N model replicas; API ones stay on one loop)."""
     from halluc_pilot.runner import run_pilot
 
     runner = options.executor(

@@ -39,6 +39,7 @@ class ModelConfig(BaseModel):
     adapter: str | None = None
     batch_size: int = Field(8, ge=1)
     top_logprobs: int = Field(5, ge=0, le=20)
+    tensor_parallel_size: int | None = Field(None, ge=1)  # vllm: GPUs one engine spans
 
     def temperature_list(self) -> list[float]:
         if self.temperatures is not None:

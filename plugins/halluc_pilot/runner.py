@@ -3,7 +3,7 @@
 API variants run concurrently on one event loop, each under its own request (and token) rate
 limiter (aiolimiter) and concurrency cap, with tenacity retries: exponential backoff with jitter,
 `Retry-After` honoured, at most `max_retries`. Local variants (hf, vllm) run one after another in a
-worker thread, in batches; with `--executor ray`, an hf variant's batches run on Ray model
+worker thread, in batches; with `--executor ray`, a local variant's batches run on Ray model
 replicas (`ucli.executor.Replicas`) and come back here to be journaled. Every finished prompt is one
 fsynced journal line, so a killed run resumes where it stopped and no prompt is answered twice.
 """
@@ -123,7 +123,16 @@ def make_record(
 def backend_for(config: PilotConfig, v: Variant) -> Any:
     m = v.model
     options = {
-        k: getattr(m, k) for k in ("base_url", "api_key", "device", "load_in_4bit", "load_in_8bit", "adapter")
+        k: getattr(m, k)
+        for k in (
+            "base_url",
+            "api_key",
+            "device",
+            "load_in_4bit",
+            "load_in_8bit",
+            "adapter",
+            "tensor_parallel_size",
+        )
     }
     options["timeout"] = m.timeout or config.timeout
     return make_backend(m.type, m.model or m.name, options)
@@ -216,12 +225,12 @@ def _run_local_variant(
     run_id: str, stats: VariantStats, advance: Callable[[int], None], executor: Any = None,
 ) -> None:  # fmt: skip
     """Batches of `batch_size`; out of memory halves the batch (down to one prompt, then an error).
-    An hf variant with a Ray `executor` runs on model replicas instead (`_run_on_replicas`)."""
+    With a Ray `executor` the batches run on model replicas instead (`_run_on_replicas`)."""
     from halluc_backends import SamplingParams
 
     params = sampling(config, v)
     sp = SamplingParams(**params, top_logprobs=v.model.top_logprobs)
-    if executor is not None and executor.kind == "ray" and backend.name == "hf":
+    if executor is not None and executor.kind == "ray":
         done = partial(
             _journal_batch, v=v, params=params, run_id=run_id, journal=journal, stats=stats, advance=advance
         )
@@ -323,7 +332,7 @@ def run_pilot(
     executor: Any = None,
 ) -> PilotRun:
     """Run (or resume) every variant; write per-variant JSONL, results.json and summary.json. With a
-    Ray `executor` (`ucli.executor.Executor`) the hf variants run on model replicas."""
+    Ray `executor` (`ucli.executor.Executor`) the local variants (hf, vllm) run on model replicas."""
     from ucli.artifacts import require_fresh_dir
     from ucli.artifacts import run_id as new_run_id
 
