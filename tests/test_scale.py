@@ -54,12 +54,24 @@ def _records(path):
 
 
 def test_ray_replicas_give_the_single_process_records(
-    cli, tiny_llama, prompts, tmp_path, ray_session, one_thread
+    cli, tiny_llama, prompts, tmp_path, ray_session, one_thread, monkeypatch
 ):
+    """The driver holds a shell of the model (no weights); the replicas decode; the records and the
+    provenance equal a single process's."""
+    from ucli import models
+
+    real, driver_loads = models.load_model, []
+
+    def spy(*args, **kwargs):
+        driver_loads.append(kwargs.get("weights", True))
+        return real(*args, **kwargs)
+
     local, scaled = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
     assert _score(cli, tiny_llama, prompts, local).exit_code == 0
+    monkeypatch.setattr(models, "load_model", spy)
     res = _score(cli, tiny_llama, prompts, scaled, "--executor", "ray", "--workers", 2)
     assert res.exit_code == 0, res.stderr
+    assert driver_loads == [False]  # the replicas' own loads happen in their processes
     assert _records(scaled) == _records(local)  # record for record, in the prompts' order
     meta = {
         n: json.loads((tmp_path / f"{n}.jsonl.meta.json").read_text())["provenance"] for n in ("local", "ray")
@@ -345,3 +357,21 @@ def test_a_replica_spanning_gpus_places_its_model_over_all_of_them(monkeypatch):
     assert Executor(kind="ray", workers=2, gpus_per_worker=2).gpus_per_worker == 2
     with pytest.raises(BadInput, match=r"must be whole GPUs, got 1\.5"):
         Executor(kind="ray", gpus_per_worker=1.5)
+
+
+def test_a_driver_shell_has_the_fingerprint_of_the_real_load(tiny_llama, tiny_qwen2, adapter, smollm2):
+    """What a scaled-out driver loads (`weights=False`): tokenizer, config and the same fingerprint,
+    with every parameter on the meta device (no memory)."""
+    from ucli.models import load_model
+
+    for spec, extra in (
+        (tiny_llama, {}),
+        (tiny_qwen2, {}),
+        (tiny_llama, {"adapter": str(adapter)}),
+        ("smollm2-135m", {}),
+    ):
+        real = smollm2 if spec == "smollm2-135m" else load_model(str(spec), device="cpu", **extra)
+        shell = load_model(str(spec), device="cpu", weights=False, **extra)
+        assert shell.fingerprint == real.fingerprint, spec
+        assert shell.device == "meta" and {p.device.type for p in shell.model.parameters()} == {"meta"}
+        assert shell.tokenizer("Say 3.")["input_ids"] == real.tokenizer("Say 3.")["input_ids"]

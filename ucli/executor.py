@@ -97,6 +97,12 @@ class _Replica:
         return fn(self.model, shard, *args)
 
 
+def fingerprint_of(model: Any, _shard: Any = None) -> Any:
+    """A loaded model's fingerprint, or that of the model a backend or tracer holds (`.lm`)."""
+    found = getattr(model, "fingerprint", None)
+    return found if found is not None else getattr(getattr(model, "lm", None), "fingerprint", None)
+
+
 class Replicas:
     """The model the work runs on: the driver's own `model` (local; `Replicas(Executor(), model)`),
     or `executor.workers` Ray actors that each build theirs once with `build(*build_args)` (e.g.
@@ -125,6 +131,14 @@ class Replicas:
 
         pool = ActorPool(self._start())
         yield from pool.map_unordered(lambda actor, shard: actor.run.remote(fn, shard, args), shards)
+
+    def fingerprint(self) -> Any:
+        """The fingerprint of the model the work runs on: on Ray a replica's, loaded on the replicas'
+        own devices, so provenance names what ran (the driver may hold only a shell of the model)."""
+        if self.executor.kind == "local":
+            return fingerprint_of(self.model)
+        ray = self.executor.ray()
+        return ray.get(self._start()[0].run.remote(fingerprint_of, None, ()))
 
     def _start(self) -> list[Any]:
         if not self._actors:

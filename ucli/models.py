@@ -401,10 +401,20 @@ def _quantization_config(options: LoadOptions, device: str) -> Any:
     )
 
 
-def _attach_adapter(model: Any, adapter: str, model_name: str) -> tuple[Any, str]:
+def _adapter_folder(adapter: str) -> Path:
     path = Path(adapter).expanduser()
     if not (path / "adapter_config.json").is_file():
         raise BadInput(f"{path}: not a PEFT adapter folder (no adapter_config.json)")
+    return path
+
+
+def _adapter_sha256(path: Path) -> str:
+    weights = sorted(p for p in path.iterdir() if p.name.startswith("adapter_model"))
+    return sha256_file(weights[0]) if weights else ""
+
+
+def _attach_adapter(model: Any, adapter: str, model_name: str) -> tuple[Any, str]:
+    path = _adapter_folder(adapter)
     from peft import PeftModel
 
     try:
@@ -412,12 +422,17 @@ def _attach_adapter(model: Any, adapter: str, model_name: str) -> tuple[Any, str
     except (RuntimeError, ValueError, KeyError) as exc:
         reason = str(exc).strip().splitlines()[0][:300]
         raise BadInput(f"{path}: adapter does not fit model '{model_name}' ({reason})") from None
-    weights = sorted(p for p in path.iterdir() if p.name.startswith("adapter_model"))
-    return model, sha256_file(weights[0]) if weights else ""
+    return model, _adapter_sha256(path)
 
 
-def load_model(spec: str = DEFAULT_MODEL, options: LoadOptions | None = None, **kwargs: Any) -> LoadedModel:
-    """Load a model for white-box work (eval mode; a causal LM's tokenizer pads on the left, an encoder's on the right)."""
+def load_model(
+    spec: str = DEFAULT_MODEL, options: LoadOptions | None = None, *, weights: bool = True, **kwargs: Any
+) -> LoadedModel:
+    """Load a model for white-box work (eval mode; a causal LM's tokenizer pads on the left, an encoder's on the right).
+
+    `weights=False` gives a shell: the tokenizer, the config and the fingerprint of the same load,
+    with the model's modules on the meta device (no memory, no compute): what the driver of a
+    scaled-out run needs while its replicas hold the real model."""
     from pydantic import ValidationError
 
     try:
@@ -433,17 +448,17 @@ def load_model(spec: str = DEFAULT_MODEL, options: LoadOptions | None = None, **
 
     auto_class = getattr(transformers, AUTO_CLASSES[opts.task])
 
-    weights: dict[str, Any] = {}
+    found: dict[str, Any] = {}
     from_cache = False
     source: str | Path
     if resolved.source in ("alias", "gguf"):
         assert resolved.path is not None
         source, from_cache = gguf_cached_copy(resolved.path)
-        weights["file_sha256"] = sha256_file(resolved.path)
+        found["file_sha256"] = sha256_file(resolved.path)
     elif resolved.source == "local":
         assert resolved.path is not None
         source = resolved.path
-        weights["file_sha256"] = _weights_sha256(resolved.path)
+        found["file_sha256"] = _weights_sha256(resolved.path)
     else:
         source = resolved.name
 
@@ -467,23 +482,48 @@ def load_model(spec: str = DEFAULT_MODEL, options: LoadOptions | None = None, **
         tokenizer = AutoTokenizer.from_pretrained(
             source, **{k: v for k, v in load_kwargs.items() if k in ("revision", "trust_remote_code")}
         )
-        model = auto_class.from_pretrained(source, **load_kwargs)
+        if weights:
+            model = auto_class.from_pretrained(source, **load_kwargs)
+        else:
+            model, device = _shell(auto_class, source, load_kwargs), "meta"
     except OSError as exc:
         reason = str(exc).strip().splitlines()[0][:300]
         raise BadInput(f"model '{spec}': cannot be loaded ({reason})") from None
     finally:
         if bars:
             hf_logging.enable_progress_bar()
-    if placement is None:
+    if weights and placement is None:
         model.to(device)
     if resolved.source == "hub":
-        weights["revision"] = getattr(model.config, "_commit_hash", None) or resolved.revision
+        found["revision"] = getattr(model.config, "_commit_hash", None) or resolved.revision
+    if opts.adapter and weights:
+        model, found["adapter_sha256"] = _attach_adapter(model, opts.adapter, resolved.name)
+    elif opts.adapter:
+        found["adapter_sha256"] = _adapter_sha256(_adapter_folder(opts.adapter))
     if opts.adapter:
-        model, weights["adapter_sha256"] = _attach_adapter(model, opts.adapter, resolved.name)
-        weights["adapter"] = str(Path(opts.adapter).expanduser().resolve())
+        found["adapter"] = str(Path(opts.adapter).expanduser().resolve())
     model.eval()
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     # Decoders generate from the left-padded end; encoders use absolute positions from the left edge.
     tokenizer.padding_side = "left" if opts.task == "causal-lm" else "right"
-    return LoadedModel(model, tokenizer, _fingerprint(resolved, model, opts, weights), device, from_cache)
+    return LoadedModel(model, tokenizer, _fingerprint(resolved, model, opts, found), device, from_cache)
+
+
+def _shell(auto_class: Any, source: str | Path, load_kwargs: dict[str, Any]) -> Any:
+    """The model's modules on the meta device, from its config alone (no weights read)."""
+    import torch
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(
+        source, **{k: v for k, v in load_kwargs.items() if k in ("revision", "trust_remote_code")}
+    )
+    with torch.device("meta"):
+        return auto_class.from_config(
+            config,
+            **{
+                k: v
+                for k, v in load_kwargs.items()
+                if k in ("dtype", "attn_implementation", "trust_remote_code")
+            },
+        )

@@ -94,7 +94,8 @@ def trace_hidden(
     out, positions = Path(output), list(config.positions)
     journal_path = preflight(out, resume, folder=True)
     records = read_runs(runs)
-    lm = load_model(config.model, config.load)
+    runner = executor or Executor()
+    lm = load_model(config.model, config.load, weights=runner.kind == "local")  # on Ray, a shell
     for r in records:
         if any(t is None for t in r["greedy"].get("token_ids") or []):
             raise BadInput(
@@ -105,26 +106,27 @@ def trace_hidden(
     )
     text = lm.model.config.get_text_config()
     n, layers, width = len(records), text.num_hidden_layers + 1, text.hidden_size
-    journal = Journal(journal_path, config={"model": config.model, "runs": str(runs), "positions": positions,
-                                            "fingerprint": lm.fingerprint.model_dump()}, resume=resume)  # fmt: skip
-    group, arrays = _open_arrays(out, positions, (n, layers, width))
-    index = {str(r["id"]): i for i, r in enumerate(records)}
-    batches = [records[i : i + config.batch_size] for i in range(0, n, config.batch_size)]
-    batches = [b for b in batches if any(str(r["id"]) not in journal.done for r in b)]
-    try:
-        with console.progress("questions", n) as advance, \
-                Replicas(executor or Executor(), lm, load_model, config.model, config.load) as replicas:  # fmt: skip
-            advance(len(journal.done))
-            for rows in replicas.map(hidden_rows, batches, positions, think_ids):
-                for row in rows:
-                    if row["id"] not in journal.done:
-                        for position, values in row.pop("rows").items():
-                            arrays[position][index[row["id"]]] = values
-                        journal.append(row)
-                        advance(1)
-        done = {r["id"]: r for r in journal.records()}
-    finally:
-        journal.close()
+    with Replicas(runner, lm, load_model, config.model, config.load) as replicas:
+        lm.fingerprint = replicas.fingerprint()  # what ran, where it ran
+        journal = Journal(journal_path, config={"model": config.model, "runs": str(runs), "positions": positions,
+                                                "fingerprint": lm.fingerprint.model_dump()}, resume=resume)  # fmt: skip
+        group, arrays = _open_arrays(out, positions, (n, layers, width))
+        index = {str(r["id"]): i for i, r in enumerate(records)}
+        batches = [records[i : i + config.batch_size] for i in range(0, n, config.batch_size)]
+        batches = [b for b in batches if any(str(r["id"]) not in journal.done for r in b)]
+        try:
+            with console.progress("questions", n) as advance:
+                advance(len(journal.done))
+                for rows in replicas.map(hidden_rows, batches, positions, think_ids):
+                    for row in rows:
+                        if row["id"] not in journal.done:
+                            for position, values in row.pop("rows").items():
+                                arrays[position][index[row["id"]]] = values
+                            journal.append(row)
+                            advance(1)
+            done = {r["id"]: r for r in journal.records()}
+        finally:
+            journal.close()
     missing = _finish(group, records, done, positions, lm, runs, config)
     journal_path.unlink()
     return {"output": str(out), "questions": n, "layers": layers, "hidden_size": width,

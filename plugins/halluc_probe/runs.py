@@ -129,12 +129,12 @@ def generate_runs(
                         "correct": best["correct"],
                     })  # fmt: skip
                     advance()
+            fingerprint = replicas.fingerprint()  # the model that generated, where it ran
         records = {r["id"]: r for r in journal.records()}
     finally:
         journal.close()
     ordered = [records[s.id] for s in samples]
     summary = {"questions": len(ordered), "accuracy": sum(r["correct"] for r in ordered) / len(ordered)}
-    fingerprint = getattr(getattr(backend, "lm", None), "fingerprint", None)
     write_table(out, ordered, RUNS_SCHEMA, summary=summary, model=fingerprint, inputs=[cfg.data] if cfg.data else [],
                 seed=cfg.seed, config=cfg.model_dump(mode="json"))  # fmt: skip
     journal_path.unlink()

@@ -49,14 +49,15 @@ def _judge(data_file: Path):
     return judge
 
 
-def _load(model: str, load: Any, seed: int):
-    """The model, loaded after torch is seeded (`load`: the command's `options.load_options`)."""
+def _load(model: str, load: Any, seed: int, runner: Any = None):
+    """The model, loaded after torch is seeded (`load`: the command's `options.load_options`); with
+    Ray `runner` replicas holding the real model, a shell of it (tokenizer, config, fingerprint)."""
     import torch
 
     from ucli.models import load_model
 
     torch.manual_seed(seed)
-    return load_model(model, load)
+    return load_model(model, load, weights=runner is None or runner.kind == "local")
 
 
 calibrate = typer.Typer(
@@ -269,7 +270,7 @@ def score(
     if heads_file is not None:
         check_heads_file(heads_file)
     pairs = _pairs(data, limit, seed, require_reference=False)
-    lm = _load(model, load, seed)
+    lm = _load(model, load, seed, runner)
     heads = load_heads(heads_file, lm.fingerprint)[0] if heads_file is not None else None
     judge = _judge(data) if any(p.reference is not None for p in pairs) else None
     run_config = {"model": model, "data": str(data), "heads": str(heads_file) if heads_file else None,
@@ -278,6 +279,7 @@ def score(
         console.progress("scoring", total=len(pairs)) as advance,
         Replicas(runner, lm, load_model, model, load) as replicas,
     ):
+        lm.fingerprint = replicas.fingerprint()  # what ran, where it ran
         scored = score_with_rauq(lm, pairs, journal_path=journal_path, resume=resume, config=config, heads=heads,
                                  judge=judge, run_config=run_config, progress=advance, replicas=replicas)  # fmt: skip
     write_table(output, scored.records, SCORES_SCHEMA, model=lm.fingerprint, inputs=[p for p in (data, heads_file) if p],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -119,31 +121,35 @@ def _runner(params: dict[str, Any]):
                             gpus_per_worker=params["gpus_per_worker"], ray_address=params["ray_address"])  # fmt: skip
 
 
-def _replicas(runner: Any, lm: Any, params: dict[str, Any], load: Any):
-    """Where the batches decode: `lm` here, or `--workers` Ray replicas that each load the model."""
+@contextmanager
+def _replicas(runner: Any, lm: Any, params: dict[str, Any], load: Any) -> Iterator[Any]:
+    """Where the batches decode: `lm` here, or `--workers` Ray replicas that each load the model
+    (whose fingerprint `lm` then carries: the provenance of what ran)."""
     from ucli.executor import Replicas
     from ucli.models import load_model
 
-    return Replicas(runner, lm, load_model, params["model"], load)
+    with Replicas(runner, lm, load_model, params["model"], load) as replicas:
+        lm.fingerprint = replicas.fingerprint()
+        yield replicas
 
 
-def _model(params: dict[str, Any], load: Any, artifacts: Any, thresholds: Any):
-    """The model, its RAUQ scorer and the alpha it runs with."""
+def _model(params: dict[str, Any], load: Any, artifacts: Any, thresholds: Any, runner: Any = None):
+    """The model (a shell of it when Ray replicas hold the real one), its RAUQ scorer and alpha."""
     from halluc_rauq.api import setup_controller
 
-    lm = _load(params["model"], load, params["seed"])
+    lm = _load(params["model"], load, params["seed"], runner)
     scorer, alpha = setup_controller(lm, artifacts=artifacts, thresholds=thresholds)
     return lm, scorer, alpha
 
 
-def _single(params: dict[str, Any], load: Any):
+def _single(params: dict[str, Any], load: Any, runner: Any = None):
     """`run` and `eval`: one controller configuration with its threshold, on a loaded model."""
     artifacts = _artifacts(params)
     thresholds = artifacts.read()
     threshold = _threshold(thresholds, params["trigger"], params["theta"])
     config = _controller_config(params, trigger=threshold.signal)
     _needs_heads(config.trigger, artifacts.heads)
-    lm, scorer, alpha = _model(params, load, artifacts, thresholds)
+    lm, scorer, alpha = _model(params, load, artifacts, thresholds, runner)
     return lm, config, scorer, threshold, alpha, artifacts
 
 
@@ -355,7 +361,7 @@ def eval_(
     preflight(output, resume, folder=True)  # before the model loads (run_control_eval checks again)
     bench, benchmark_options = _benchmark(ctx.params)
     samples = bench.load(split, limit=limit, seed=seed)
-    lm, config, scorer, threshold, alpha, artifacts = _single(ctx.params, load)
+    lm, config, scorer, threshold, alpha, artifacts = _single(ctx.params, load, runner)
     run_config = {"model": model, "benchmark": benchmark, "benchmark_options": benchmark_options, "split": split,
                   "limit": limit, "alpha": alpha, "theta": threshold.theta, "direction": threshold.direction,
                   **config.model_dump()}  # fmt: skip
@@ -529,7 +535,7 @@ def ablate(
     cells = grid(base, values, thresholds)  # every cell's knobs and threshold, checked before the load
     for cell in cells:
         _needs_heads(cell[1].trigger, heads_file)
-    lm, scorer, alpha = _model(ctx.params, load, artifacts, thresholds)
+    lm, scorer, alpha = _model(ctx.params, load, artifacts, thresholds, runner)
     run_config = {"model": model, "benchmark": benchmark, "benchmark_options": benchmark_options, "split": split,
                   "limit": limit, "alpha": alpha, "grid": values, "base": base.model_dump()}  # fmt: skip
     with _replicas(runner, lm, ctx.params, load) as replicas:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import shutil
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -349,6 +349,7 @@ def extract_traces(
     import numpy as np
 
     from ucli.artifacts import run_id, write_artifact
+    from ucli.executor import Executor, Replicas
     from ucli.journal import Journal, preflight
     from ucli.models import load_model
 
@@ -360,23 +361,30 @@ def extract_traces(
     if journal_path is None:
         return {"output": str(out), "complete": True}
     started = time.perf_counter()
-    lm = load_model(cfg.model, cfg.load)
+    local = executor is None or executor.kind == "local"
+    lm = load_model(cfg.model, cfg.load, weights=local)  # on Ray, a shell: the replicas hold the model
     plan = _plan(cfg, lm)
-    journal_config = {**cfg.model_dump(mode="json"), "fingerprint": lm.fingerprint.model_dump(), "t": plan.t}
     out.mkdir(parents=True, exist_ok=True)
-    journal = Journal(journal_path, config=journal_config, resume=resume)
     raw = sum(int(np.prod(s.shape)) for s in plan.specs)
     console.info(f"{len(plan.examples)} examples x {plan.t} tokens, {len(plan.layers)} layers: {len(plan.specs)} arrays, "
                  f"{console.human_bytes(raw * np.dtype(cfg.store_dtype).itemsize)} before compression -> {out}")  # fmt: skip
-    try:
-        run = Run(out, plan.specs, cfg.store_dtype)  # the arrays exist before any replica writes
-        if executor is None or executor.kind == "local":
-            _trace(cfg, lm, plan, run, journal)
-        else:
-            _trace_on_replicas(cfg, plan, out, journal, executor)
-        token_rows = _finish(out, journal, cfg.mode)
-    finally:
-        journal.close()
+    run = Run(out, plan.specs, cfg.store_dtype)  # the arrays exist before any replica writes
+    with Replicas(executor or Executor(), lm, Tracer, cfg, replace(plan, examples=[]), out) as replicas:
+        lm.fingerprint = replicas.fingerprint()  # what ran, where it ran
+        journal_config = {
+            **cfg.model_dump(mode="json"),
+            "fingerprint": lm.fingerprint.model_dump(),
+            "t": plan.t,
+        }
+        journal = Journal(journal_path, config=journal_config, resume=resume)
+        try:
+            if local:
+                _trace(cfg, lm, plan, run, journal)
+            else:
+                _trace_on_replicas(cfg, plan, journal, replicas)
+            token_rows = _finish(out, journal, cfg.mode)
+        finally:
+            journal.close()
     write_artifact(out / layout.META, layout.META_SCHEMA, 1, _meta(cfg, lm, plan, token_rows), model=lm.fingerprint,
                    inputs=[p for p in (cfg.data, cfg.data_file) if p], config=cfg.model_dump(mode="json"))  # fmt: skip
     shutil.rmtree(out / PARTS, ignore_errors=True)
@@ -450,7 +458,7 @@ class Tracer:
         self.installed = recorder.installed()  # held: the hooks stay until the replica stops
         self.installed.__enter__()
         self.extractor = Extractor(cfg, lm, recorder, plan.specs, plan.t, plan.hidden_indices, plan.letters)
-        self.run, self.mode = Run(out, plan.specs, cfg.store_dtype), cfg.mode
+        self.lm, self.run, self.mode = lm, Run(out, plan.specs, cfg.store_dtype), cfg.mode
 
 
 def trace_batch(tracer: Tracer, batch: list[Example]) -> list[dict[str, Any]]:
@@ -459,19 +467,12 @@ def trace_batch(tracer: Tracer, batch: list[Example]) -> list[dict[str, Any]]:
     return tracer.run.write(batch, arrays, rows, tracer.mode)
 
 
-def _trace_on_replicas(cfg: ExtractConfig, plan: Plan, out: Path, journal: Any, executor: Any) -> None:
+def _trace_on_replicas(cfg: ExtractConfig, plan: Plan, journal: Any, replicas: Any) -> None:
     """Every batch with an unjournaled example, on model replicas that write their own examples'
     shards and token parts; the driver alone journals, as each batch comes back."""
-    from dataclasses import replace
-
-    from ucli.executor import Replicas
-
-    batches = _batches(cfg, plan, journal)
-    shared = replace(plan, examples=[])  # each replica gets its batches' examples with the batch
-    with console.progress("tracing", len(plan.examples)) as advance, \
-            Replicas(executor, None, Tracer, cfg, shared, out) as replicas:  # fmt: skip
+    with console.progress("tracing", len(plan.examples)) as advance:
         advance(len(journal.done))
-        for records in replicas.map(trace_batch, batches):
+        for records in replicas.map(trace_batch, _batches(cfg, plan, journal)):
             advance(_journal(journal, records))
 
 

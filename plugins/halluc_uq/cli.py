@@ -117,12 +117,13 @@ def score(
         return
     pairs, judge, source, given, verdicts = _inputs(benchmark, data, generations, split, limit, seed,
                                                    {"data_file": data_file, "metric": metric, "steps": steps, "size": size})  # fmt: skip
-    lm = load_model(model, load)
+    lm = load_model(model, load, weights=runner.kind == "local" or "extras" in passes or given is not None)  # fmt: skip
     heads = load_heads(heads_file, lm.fingerprint)[0] if heads_file else None
     run_config = {"model": model, "source": source, "limit": limit, "seed": seed,
                   "heads": str(heads_file) if heads_file else None, "sampling": vars(sampling) if len(passes) > 1 else None}  # fmt: skip
     with console.progress(", ".join(passes), total=len(pairs) * len(passes)) as advance, \
             Replicas(runner, lm, load_model, model, load) as replicas:  # fmt: skip
+        lm.fingerprint = replicas.fingerprint()  # what ran, where it ran
         records = score_estimators(lm, pairs, estimators=chosen, journal_path=journal_path, resume=resume, config=config,
                                    heads=heads, judge=judge, run_config=run_config, given=given, sampling=sampling,
                                    seed=seed, progress=advance, replicas=replicas)  # fmt: skip

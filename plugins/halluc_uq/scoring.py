@@ -59,8 +59,8 @@ def score_estimators(
     order. The later stages run only when a chosen estimator needs them (`stages`): the greedy
     answers' extras (`halluc_uq.extras`), then samples, their judgments and hidden states
     (`halluc_uq.sampling`), each journaled beside `journal_path` (`stage_journals`). With `replicas`
-    (`ucli.executor.Replicas`) the decode and the sampling run there; the extras and every judge
-    run here."""
+    (`ucli.executor.Replicas`) the decode and the sampling run there; the extras, the teacher
+    forcing of `given` answers and every judge run here (on the model `lm`)."""
     from halluc_rauq import ScoreConfig, score
 
     config, sampling = config or ScoreConfig(), sampling or SamplingConfig()
