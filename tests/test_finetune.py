@@ -107,6 +107,9 @@ def test_resume_after_a_kill_gives_the_uninterrupted_adapter(cli, tiny_llama, tm
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     assert not (part / "recipe.json").exists()  # killed before the end
+    torn = part / "checkpoints" / "checkpoint-999"  # as if a kill had struck in the middle of a save
+    torn.mkdir(exist_ok=True)
+    (torn / "adapter_model.safetensors").write_bytes(b"\0" * 16)
     res = cli("finetune", "qlora", "-c", recipe, "--no-quant", "-o", part, "--device", "cpu", "--resume")
     assert res.exit_code == 0, res.stderr
     part_rows, whole_rows = losses(part), losses(whole)
@@ -152,6 +155,13 @@ def test_the_recipe_quantization_reaches_bitsandbytes(tiny_llama, tmp_path, monk
         double_quant,
     )
     assert str(bnb.bnb_4bit_compute_dtype) == "torch.float16"
+    assert str(bnb.bnb_4bit_quant_storage) == "torch.uint8"  # bitsandbytes' own default
+    # FSDP-QLoRA (accelerate launch with an FSDP config): 4-bit weights stored in the compute dtype,
+    # which FSDP can shard, and no device map (FSDP places the shards)
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    bnb = ucli.models._quantization_config(options, "cuda")
+    assert str(bnb.bnb_4bit_quant_storage) == str(bnb.bnb_4bit_compute_dtype) == "torch.float16"
+    assert ucli.models.device_map("cuda:1", quantized=True) is None
 
 
 def test_an_adapter_names_its_base_as_the_user_did(cli, smollm2, tmp_path):

@@ -271,11 +271,14 @@ def gpus_spanned() -> int:
 
 
 def device_map(device: str, quantized: bool) -> str | dict[str, Any] | None:
-    """Where the weights go at load time (None: load, then move the model to `device`). A quantized
-    model cannot move after loading, and a model spanning GPUs is placed layer by layer."""
+    """Where the weights go at load time (None: where transformers loads them; an unquantized model
+    then moves to `device`). A quantized model cannot move after loading, a model spanning GPUs is
+    placed layer by layer, and under FSDP accelerate shards and places the quantized model itself."""
+    from ucli import ranks
+
     if device.startswith("cuda") and gpus_spanned() > 1:
         return "auto"
-    return quantized_device_map(device) if quantized else None
+    return quantized_device_map(device) if quantized and not ranks.fsdp() else None
 
 
 def quantized_device_map(device: str) -> str | dict[str, Any]:
@@ -393,11 +396,17 @@ def _quantization_config(options: LoadOptions, device: str) -> Any:
 
     if options.load_in_8bit:
         return BitsAndBytesConfig(load_in_8bit=True)
+    from ucli import ranks
+
+    compute = _torch_dtype(options.bnb_4bit_compute_dtype, device)
+    # FSDP shards float tensors only: under FSDP-QLoRA the 4-bit weights are stored in the compute dtype
+    storage = {"bnb_4bit_quant_storage": compute} if ranks.fsdp() else {}
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type=options.bnb_4bit_quant_type,
         bnb_4bit_use_double_quant=options.bnb_4bit_double_quant,
-        bnb_4bit_compute_dtype=_torch_dtype(options.bnb_4bit_compute_dtype, device),
+        bnb_4bit_compute_dtype=compute,
+        **storage,
     )
 
 
@@ -492,7 +501,7 @@ def load_model(
     finally:
         if bars:
             hf_logging.enable_progress_bar()
-    if weights and placement is None:
+    if weights and placement is None and quant is None:
         model.to(device)
     if resolved.source == "hub":
         found["revision"] = getattr(model.config, "_commit_hash", None) or resolved.revision

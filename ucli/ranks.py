@@ -22,3 +22,8 @@ def local_rank() -> int:
 
 def is_main() -> bool:
     return rank() == 0
+
+
+def fsdp() -> bool:
+    """Whether `accelerate launch` runs this process under FSDP (it sets ACCELERATE_USE_FSDP)."""
+    return os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")

@@ -71,10 +71,10 @@ def train_qlora(
     from ucli.models import load_model
 
     out = Path(output)
-    if resume:
-        if not any((out / "checkpoints").glob("checkpoint-*")):
-            raise BadInput(f"{out}: nothing to resume (no checkpoints/checkpoint-*)")
-    elif ranks.is_main():  # the other ranks would find rank 0's checkpoints
+    checkpoint = last_complete_checkpoint(out / "checkpoints") if resume else None
+    if resume and checkpoint is None:
+        raise BadInput(f"{out}: nothing to resume (no finished checkpoints/checkpoint-*)")
+    if not resume and ranks.is_main():  # the other ranks would find rank 0's checkpoints
         require_fresh_dir(out, resumable=True)
     records = read_training_records(recipe)
     torch.manual_seed(recipe.seed)
@@ -83,7 +83,7 @@ def train_qlora(
     model = _peft_model(lm.model, recipe)
     train_set, eval_set = _split(examples, recipe.eval_fraction, recipe.seed)
     trainer = _trainer(model, lm, recipe, out / "checkpoints", train_set, eval_set)
-    state = trainer.train(resume_from_checkpoint=True if resume else None)
+    state = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if not trainer.is_world_process_zero():
         return TrainResult(out, state.global_step, [], writer=False)
     # the base as the user named it (an alias, a hub id, a path), not the cache folder it was loaded from
@@ -94,6 +94,13 @@ def train_qlora(
     _write_recipe(out, recipe, lm, counts, state.global_step, recipe_path)
     console.info(f"adapter written to {out} after {state.global_step} steps")
     return TrainResult(out, state.global_step, losses)
+
+
+def last_complete_checkpoint(folder: Path) -> Path | None:
+    """The newest checkpoint the Trainer finished writing: it writes trainer_state.json last, so a
+    kill during a save leaves a newer folder without it, which resuming from would fail on."""
+    done = [c for c in folder.glob("checkpoint-*") if (c / "trainer_state.json").is_file()]
+    return max(done, key=lambda c: int(c.name.rsplit("-", 1)[1]), default=None)
 
 
 def _peft_model(model: Any, recipe: QLoRARecipe) -> Any:
