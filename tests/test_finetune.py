@@ -378,14 +378,14 @@ def test_a_distributed_launch_gives_each_rank_its_own_gpu(monkeypatch):
     """Under torchrun a quantized base loads whole on the rank's GPU ({"": local_rank}), never with
     device_map "auto" (which spreads one model over every GPU and breaks DDP); a plain run keeps "auto"."""
     from ucli import ranks
-    from ucli.models import pick_device, quantized_device_map
+    from ucli.models import device_map, pick_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("RANK", "3")
     monkeypatch.setenv("LOCAL_RANK", "1")
     assert pick_device("auto") == pick_device("cuda") == "cuda:1" and not ranks.is_main()
-    assert quantized_device_map(pick_device("cuda")) == {"": "cuda:1"}
+    assert device_map(pick_device("cuda"), quantized=True) == {"": "cuda:1"}
     monkeypatch.setenv("WORLD_SIZE", "1")
     monkeypatch.setenv("RANK", "0")
-    assert pick_device("auto") == "cuda" and quantized_device_map("cuda") == "auto" and ranks.is_main()
+    assert pick_device("auto") == "cuda" and device_map("cuda", quantized=True) == "auto" and ranks.is_main()

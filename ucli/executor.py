@@ -23,7 +23,7 @@ EXECUTORS = ("local", "ray", "slurm")
 REPLICA_EXECUTORS = ("local", "ray")  # what commands that run on model replicas accept
 SLURM_MINUTES = 240  # default time limit of an array job: a unit of a 7B sweep fits
 RETRIES = 3  # restarts of a dead replica, and retries of its shard
-EXTRAS = {"ray": "ray", "slurm": "submitit"}  # executor -> (halluc extra, module it needs)
+EXTRAS = {"ray": "ray", "slurm": "submitit"}  # executor -> the module it needs (in the extra of its name)
 
 
 @dataclass(frozen=True)

@@ -272,19 +272,16 @@ def gpus_spanned() -> int:
 
 def device_map(device: str, quantized: bool) -> str | dict[str, Any] | None:
     """Where the weights go at load time (None: where transformers loads them; an unquantized model
-    then moves to `device`). A quantized model cannot move after loading, a model spanning GPUs is
-    placed layer by layer, and under FSDP accelerate shards and places the quantized model itself."""
+    then moves to `device`). A model spanning GPUs is placed layer by layer ("auto"). A quantized
+    model cannot move after loading: it is spread over every GPU for plain "cuda", else loaded whole
+    on its device (under torchrun / accelerate `pick_device` gives each rank its own GPU, so this is
+    `{"": local_rank}`, as DDP needs; "auto" would break it); under FSDP, FSDP places it."""
     from ucli import ranks
 
     if device.startswith("cuda") and gpus_spanned() > 1:
         return "auto"
-    return quantized_device_map(device) if quantized and not ranks.fsdp() else None
-
-
-def quantized_device_map(device: str) -> str | dict[str, Any]:
-    """Where a quantized model's weights go (they cannot move after loading): spread over every GPU
-    for plain "cuda", else whole on the one device (under torchrun / accelerate `pick_device` gives
-    each rank its own GPU, so this is `{"": local_rank}`, as DDP training needs; "auto" breaks it)."""
+    if not quantized or ranks.fsdp():
+        return None
     return "auto" if device == "cuda" else {"": device}
 
 

@@ -20,16 +20,20 @@ from ucli.errors import HallucError
 Unit = tuple[str | None, list[tuple[Any, Path]]]  # (adapter or None, its unfinished (cell, folder)s)
 
 
-def unit_job(config: Any, adapter: str | None, todo: list[tuple[Any, Path]], cwd: str, threads: int | None) -> list[dict[str, Any]]:  # fmt: skip
-    """One unit in its own process (a Ray task, an array job): its cells' rows."""
+def unit_job(config: Any, adapter: str | None, todo: list[tuple[Any, Path]], cwd: str, threads: int | None,
+             gpus: int) -> list[dict[str, Any]]:  # fmt: skip
+    """One unit in its own process (a Ray task, an array job): its cells' rows. Given several GPUs,
+    the unit's model spreads over them (`ucli.models.spanning_gpus`)."""
     from halluc_lmeval.sweep import run_unit, task_manager
+    from ucli.models import spanning_gpus
 
     os.chdir(cwd)
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    return run_unit(config, adapter, todo, task_manager(config.include_path), lambda n: None)
+    with spanning_gpus(gpus):
+        return run_unit(config, adapter, todo, task_manager(config.include_path), lambda n: None)
 
 
 def run_units(config: Any, units: list[Unit], executor: Any, advance: Callable[[int], None]) -> list[dict[str, Any]]:  # fmt: skip
@@ -49,6 +53,12 @@ def _name(adapter: str | None) -> str:
     return Path(adapter).name if adapter else "base"
 
 
+def _reason(exc: BaseException) -> str:
+    """An exception in one short line: its type and the first line of its message."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+
+
 def _on_ray(config: Any, units: list[Unit], executor: Any, advance: Callable[[int], None]):
     """Ray tasks, one per unit, each asking for its CPUs and GPUs; Ray retries a unit whose worker died."""
     from ucli.executor import RETRIES
@@ -58,9 +68,9 @@ def _on_ray(config: Any, units: list[Unit], executor: Any, advance: Callable[[in
     task = ray.remote(unit_job).options(
         num_cpus=threads, num_gpus=executor.gpus_per_worker, max_retries=RETRIES
     )
-    refs = {
-        task.remote(config, adapter, todo, os.getcwd(), threads): i for i, (adapter, todo) in enumerate(units)
-    }
+    gpus = int(executor.gpus_per_worker)
+    refs = {task.remote(config, adapter, todo, os.getcwd(), threads, gpus): i
+            for i, (adapter, todo) in enumerate(units)}  # fmt: skip
     rows: list[list[dict[str, Any]]] = [[] for _ in units]
     failed, pending = [], list(refs)
     try:
@@ -70,7 +80,7 @@ def _on_ray(config: Any, units: list[Unit], executor: Any, advance: Callable[[in
             try:
                 rows[i] = ray.get(ready)
             except ray.exceptions.RayError as exc:
-                failed.append(f"{_name(units[i][0])}: {type(exc).__name__}")
+                failed.append(f"{_name(units[i][0])}: {_reason(getattr(exc, 'cause', None) or exc)}")
             advance(len(units[i][1]))
     finally:
         for ref in pending:  # the driver stops (an interrupt): so do its units
@@ -91,7 +101,7 @@ def _on_slurm(config: Any, units: list[Unit], executor: Any, advance: Callable[[
                             slurm_partition=executor.slurm_partition, slurm_array_parallelism=executor.workers)  # fmt: skip
     n = len(units)
     jobs = array.map_array(unit_job, [config] * n, [a for a, _ in units], [t for _, t in units], [os.getcwd()] * n,
-                           [None] * n)  # fmt: skip
+                           [None] * n, [int(executor.gpus_per_worker)] * n)  # fmt: skip
     console.info(f"submitted {n} eval unit(s) as job(s) {', '.join(j.job_id for j in jobs)} (logs: {folder})")
     index = {job.job_id: i for i, job in enumerate(jobs)}
     rows: list[list[dict[str, Any]]] = [[] for _ in units]
@@ -102,7 +112,7 @@ def _on_slurm(config: Any, units: list[Unit], executor: Any, advance: Callable[[
             try:
                 rows[i] = job.result()
             except Exception as exc:  # the unit's own error, raised again here by submitit
-                failed.append(f"{_name(units[i][0])}: {type(exc).__name__}, log {job.paths.stderr}")
+                failed.append(f"{_name(units[i][0])}: {_reason(exc)}, log {job.paths.stderr}")
             advance(len(units[i][1]))
     finally:
         for job in jobs:  # the driver stops (an interrupt): so do its unfinished jobs
