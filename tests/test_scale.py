@@ -43,6 +43,28 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def kill_driver(monkeypatch):
+    """`kill_driver(n)`: the driver journals n more records, then is interrupted as by Ctrl-C;
+    `kill_driver(None)` lets it run again."""
+    from ucli.journal import Journal
+
+    real = Journal.append
+
+    def arm(after):
+        written = []
+
+        def dies(self, record):
+            if len(written) == after:
+                raise KeyboardInterrupt
+            written.append(record["id"])
+            return real(self, record)
+
+        monkeypatch.setattr(Journal, "append", real if after is None else dies)
+
+    return arm
+
+
 def _score(cli, tiny, data, out, *extra):
     res = cli("calibrate", "score", "--data", data, "-m", tiny, "--device", "cpu", "--max-new-tokens", 4,
               "--batch-size", 2, "-o", out, *extra)  # fmt: skip
@@ -110,25 +132,15 @@ def test_a_killed_worker_is_restarted_and_its_batch_retried(
 
 
 def test_a_killed_driver_resumes_on_ray_to_the_uninterrupted_records(
-    cli, tiny_llama, prompts, tmp_path, ray_session, monkeypatch, one_thread
+    cli, tiny_llama, prompts, tmp_path, ray_session, kill_driver, one_thread
 ):
-    from ucli.journal import Journal
-
     local = tmp_path / "local.jsonl"
     assert _score(cli, tiny_llama, prompts, local).exit_code == 0
-    real, written = Journal.append, []
-
-    def dies(self, record):
-        if len(written) == 3:
-            raise KeyboardInterrupt
-        written.append(record["id"])
-        return real(self, record)
-
-    monkeypatch.setattr(Journal, "append", dies)
+    kill_driver(3)
     out = tmp_path / "scaled.jsonl"
     assert _score(cli, tiny_llama, prompts, out, "--executor", "ray", "--workers", 2).exit_code != 0
     assert not out.exists()
-    monkeypatch.setattr(Journal, "append", real)
+    kill_driver(None)
     res = _score(cli, tiny_llama, prompts, out, "--executor", "ray", "--workers", 2, "--resume")
     assert res.exit_code == 0, res.stderr
     records = _records(out)
@@ -186,28 +198,19 @@ def _untimed(records):
 
 
 def test_control_eval_on_ray_gives_the_single_process_records_after_a_killed_driver(
-    cli, tiny_llama, prompts, tmp_path, ray_session, one_thread, monkeypatch
+    cli, tiny_llama, prompts, tmp_path, ray_session, one_thread, kill_driver
 ):
     """Both arms on 2 replicas, the driver killed after three records and resumed: the controller's
     sampled thoughts (seeded by sample id) and every verdict equal a single process's."""
-    from ucli.journal import Journal
 
     args = ("control", "eval", "-b", "local", "--data-file", prompts, "-m", tiny_llama, "--device", "cpu",
             "--signal", "entropy", "--theta", 0, "--max-new-tokens", 24, "--cot-length", 3, "--cot-min-tokens", 1,
             "--batch-size", 2, "--baseline")  # fmt: skip
     local, scaled = tmp_path / "local", tmp_path / "ray"
     assert cli(*args, "-o", local).exit_code == 0
-    real, written = Journal.append, []
-
-    def dies(self, record):
-        if len(written) == 3:
-            raise KeyboardInterrupt
-        written.append(record["id"])
-        return real(self, record)
-
-    monkeypatch.setattr(Journal, "append", dies)
+    kill_driver(3)
     assert cli(*args, "-o", scaled, "--executor", "ray", "--workers", 2).exit_code != 0
-    monkeypatch.setattr(Journal, "append", real)
+    kill_driver(None)
     res = cli(*args, "-o", scaled, "--executor", "ray", "--workers", 2, "--resume")
     assert res.exit_code == 0, res.stderr
     for arm in ("controller", "baseline"):
@@ -217,7 +220,7 @@ def test_control_eval_on_ray_gives_the_single_process_records_after_a_killed_dri
 
 
 def test_trace_extract_on_ray_survives_a_dead_worker_and_a_killed_driver(
-    cli, tiny_llama, tmp_path, ray_session, one_thread, monkeypatch
+    cli, tiny_llama, tmp_path, ray_session, one_thread, monkeypatch, kill_driver
 ):
     """The driver creates the arrays; replicas write their own examples' shards (one per example, so
     never two writers in one file). A replica that dies mid-batch and a driver killed after two
@@ -226,7 +229,6 @@ def test_trace_extract_on_ray_survives_a_dead_worker_and_a_killed_driver(
     import zarr
 
     from halluc_trace import extract
-    from ucli.journal import Journal
 
     texts = tmp_path / "texts.txt"
     texts.write_text("".join(f"Line number {i} says{' more' * i}.\n" for i in range(7)))
@@ -242,18 +244,10 @@ def test_trace_extract_on_ray_survives_a_dead_worker_and_a_killed_driver(
             os._exit(1)
         return real_batch(tracer, batch)
 
-    real, written = Journal.append, []
-
-    def driver_dies(self, record):
-        if len(written) == 2:
-            raise KeyboardInterrupt
-        written.append(record["id"])
-        return real(self, record)
-
     monkeypatch.setattr(extract, "trace_batch", dies_once)
-    monkeypatch.setattr(Journal, "append", driver_dies)
+    kill_driver(2)
     assert cli(*args, "-o", scaled, "--executor", "ray", "--workers", 2).exit_code != 0
-    monkeypatch.setattr(Journal, "append", real)
+    kill_driver(None)
     res = cli(*args, "-o", scaled, "--executor", "ray", "--workers", 2, "--resume")
     assert res.exit_code == 0, res.stderr
     assert marker.exists()  # a replica did die
