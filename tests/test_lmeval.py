@@ -344,6 +344,7 @@ def test_a_slurm_array_of_two_units_equals_one_process_and_resumes_after_a_kill(
     slurm = [*args, "--root", root, "--executor", "slurm", "--workers", 2, "--slurm-time", 20]
     res = cli(*slurm)
     assert res.exit_code != 0 and "no SLURM here: submitit runs the array as local processes" in res.stderr
+    assert "submitted 2 eval unit(s)" in res.stderr
     finished = set(_cells(root))
     assert len(finished) >= 2  # the first unit's two cells
     monkeypatch.setattr(helpers, "as_completed", real)
@@ -356,3 +357,6 @@ def test_a_slurm_array_of_two_units_equals_one_process_and_resumes_after_a_kill(
     for cell, (results, lls) in ours.items():
         assert results["acc,none"] == theirs[cell][0]["acc,none"], cell
         assert lls == pytest.approx(theirs[cell][1], abs=1e-5)  # other processes, other thread counts
+    res = cli(*slurm, "--resume", "--json")  # a finished sweep submits nothing
+    assert res.exit_code == 0 and "submitted" not in res.stderr
+    assert {r["status"] for r in json.loads(res.stdout)["cells"]} == {"skipped (done)"}

@@ -312,8 +312,22 @@ def test_pilot_hf_variants_on_ray_replicas_give_the_single_process_answers(
     config = tmp_path / "pilot.json"
     config.write_text(json.dumps({"prompts_file": str(prompts), "seed": 3, "models": models}))
     assert cli("pilot", "run", "--config", config, "-o", tmp_path / "local").exit_code == 0
-    res = cli("pilot", "run", "--config", config, "-o", tmp_path / "ray", "--executor", "ray", "--workers", 2)
+    res = cli(
+        "pilot",
+        "run",
+        "--config",
+        config,
+        "-o",
+        tmp_path / "ray",
+        "--executor",
+        "ray",
+        "--workers",
+        2,
+        "--json",
+    )
     assert res.exit_code == 0, res.stderr
+    rates = [v["requests_per_minute"] for v in json.loads(res.stdout)["variants"]]
+    assert len(rates) == 2 and all(r and r > 0 for r in rates)  # the replicas' answers count as requests
     timing = {"timestamp", "elapsed_seconds", "run_id"}
     for variant in ("tiny__temp0.0", "tiny__temp1.0"):
         ours, theirs = (

@@ -39,6 +39,8 @@ def unit_job(config: Any, adapter: str | None, todo: list[tuple[Any, Path]], cwd
 def run_units(config: Any, units: list[Unit], executor: Any, advance: Callable[[int], None]) -> list[dict[str, Any]]:  # fmt: skip
     """Every unit on `executor` (ray or slurm); rows in unit order. A unit that fails does not stop
     the others; the failures are reported together once the rest finished."""
+    if not units:  # every cell finished (a resumed sweep): nothing to start
+        return []
     run = _on_ray if executor.kind == "ray" else _on_slurm
     rows, failed = run(config, units, executor, advance)
     if failed:

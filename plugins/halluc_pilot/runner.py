@@ -15,7 +15,6 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -231,9 +230,11 @@ def _run_local_variant(
     params = sampling(config, v)
     sp = SamplingParams(**params, top_logprobs=v.model.top_logprobs)
     if executor is not None and executor.kind == "ray":
-        done = partial(
-            _journal_batch, v=v, params=params, run_id=run_id, journal=journal, stats=stats, advance=advance
-        )
+
+        def done(batch: list[PilotPrompt], gens: list[Any], errors: list[str | None], elapsed: float) -> None:
+            stats.requests += len(batch)
+            _journal_batch(batch, gens, errors, elapsed, v, params, run_id, journal, stats, advance)
+
         _run_on_replicas(v, backend, todo, sp, executor, done)
         return
     size, i = v.model.batch_size, 0
@@ -278,9 +279,8 @@ def _run_on_replicas(
 
     size = v.model.batch_size
     shards = [todo[i : i + size] for i in range(0, len(todo), size)]
-    options = {
-        key: value for key, value in backend.options.items() if key != "api_key"
-    }  # nothing secret leaves the driver
+    # nothing secret leaves the driver
+    options = {key: value for key, value in backend.options.items() if key != "api_key"}
     with Replicas(executor, None, make_backend, backend.name, backend.model, options) as replicas:
         for answered in replicas.map(answer_batch, shards, sp):
             done(*answered)

@@ -5,7 +5,9 @@ A run folder holds `meta.json`, `tokens.parquet` and one Zarr v3 group per captu
 stores each example's arrays and token rows and only then journals the example: memory holds at
 most the batch being computed and the one being written, whatever N is, and `--resume` after a
 crash recomputes only examples that were not journaled. `meta.json` is written last, so a folder
-without it is an unfinished run.
+without it is an unfinished run. On Ray model replicas (`--executor ray`) the driver creates the
+arrays, each replica computes and writes whole batches (every example has its own shards), and
+the driver journals them as they come back.
 
 Sequences are right-padded to T (positions then start at 0 for every example, as unpadded), the
 forward pass runs on the batch's own longest length, and everything past an example's true length
