@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,3 +168,15 @@ class Replicas:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+@contextmanager
+def model_replicas(executor: Executor, lm: Any, spec: str, load: Any) -> Iterator[Replicas]:
+    """Replicas of a `ucli.models` model: `lm` here, or Ray actors that each load `spec` with `load`.
+    `lm` (on Ray, the driver's shell) then carries a replica's fingerprint: provenance names the
+    model as it ran, on the replicas' own devices."""
+    from ucli.models import load_model
+
+    with Replicas(executor, lm, load_model, spec, load) as replicas:
+        lm.fingerprint = replicas.fingerprint()
+        yield replicas

@@ -87,7 +87,7 @@ def trace_hidden(
     alone writes the arrays and the journal. Batches are fixed slices of the questions, and one with
     any unfinished question runs again whole, so every row comes from the batch it would in one
     unbroken run."""
-    from ucli.executor import Executor, Replicas
+    from ucli.executor import Executor, model_replicas
     from ucli.journal import Journal, preflight
     from ucli.models import load_model
 
@@ -106,8 +106,7 @@ def trace_hidden(
     )
     text = lm.model.config.get_text_config()
     n, layers, width = len(records), text.num_hidden_layers + 1, text.hidden_size
-    with Replicas(runner, lm, load_model, config.model, config.load) as replicas:
-        lm.fingerprint = replicas.fingerprint()  # what ran, where it ran
+    with model_replicas(runner, lm, config.model, config.load) as replicas:
         journal = Journal(journal_path, config={"model": config.model, "runs": str(runs), "positions": positions,
                                                 "fingerprint": lm.fingerprint.model_dump()}, resume=resume)  # fmt: skip
         group, arrays = _open_arrays(out, positions, (n, layers, width))
@@ -118,12 +117,7 @@ def trace_hidden(
             with console.progress("questions", n) as advance:
                 advance(len(journal.done))
                 for rows in replicas.map(hidden_rows, batches, positions, think_ids):
-                    for row in rows:
-                        if row["id"] not in journal.done:
-                            for position, values in row.pop("rows").items():
-                                arrays[position][index[row["id"]]] = values
-                            journal.append(row)
-                            advance(1)
+                    advance(_store(rows, arrays, index, journal))
             done = {r["id"]: r for r in journal.records()}
         finally:
             journal.close()
@@ -131,6 +125,17 @@ def trace_hidden(
     journal_path.unlink()
     return {"output": str(out), "questions": n, "layers": layers, "hidden_size": width,
             "missing": {p: len(v) for p, v in missing.items()}}  # fmt: skip
+
+
+def _store(rows: list[dict[str, Any]], arrays: dict[str, Any], index: dict[str, int], journal: Any) -> int:
+    """A batch's rows into the arrays, then its records into the journal (those not there yet: a
+    batch run again for one unfinished question); how many were new."""
+    new = [row for row in rows if row["id"] not in journal.done]
+    for row in new:
+        for position, values in row.pop("rows").items():
+            arrays[position][index[row["id"]]] = values
+        journal.append(row)
+    return len(new)
 
 
 def _open_arrays(out: Path, positions: list[str], shape: tuple[int, int, int]) -> tuple[Any, dict[str, Any]]:

@@ -251,9 +251,8 @@ def score(
     from halluc_rauq.api import score as score_with_rauq
     from halluc_rauq.calibration import check_heads_file, load_heads
     from ucli.artifacts import require_file_path, write_table
-    from ucli.executor import Replicas
+    from ucli.executor import model_replicas
     from ucli.journal import preflight
-    from ucli.models import load_model
 
     config = ScoreConfig(alpha=alpha, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
     runner = options.executor(
@@ -277,9 +276,8 @@ def score(
                   "limit": limit, "seed": seed}  # fmt: skip
     with (
         console.progress("scoring", total=len(pairs)) as advance,
-        Replicas(runner, lm, load_model, model, load) as replicas,
+        model_replicas(runner, lm, model, load) as replicas,
     ):
-        lm.fingerprint = replicas.fingerprint()  # what ran, where it ran
         scored = score_with_rauq(lm, pairs, journal_path=journal_path, resume=resume, config=config, heads=heads,
                                  judge=judge, run_config=run_config, progress=advance, replicas=replicas)  # fmt: skip
     write_table(output, scored.records, SCORES_SCHEMA, model=lm.fingerprint, inputs=[p for p in (data, heads_file) if p],

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -119,18 +117,6 @@ def _runner(params: dict[str, Any]):
     """The scale-out options (`ucli.executor.Executor`), checked before any model loads."""
     return options.executor(kind=params["executor"], workers=params["workers"],
                             gpus_per_worker=params["gpus_per_worker"], ray_address=params["ray_address"])  # fmt: skip
-
-
-@contextmanager
-def _replicas(runner: Any, lm: Any, params: dict[str, Any], load: Any) -> Iterator[Any]:
-    """Where the batches decode: `lm` here, or `--workers` Ray replicas that each load the model
-    (whose fingerprint `lm` then carries: the provenance of what ran)."""
-    from ucli.executor import Replicas
-    from ucli.models import load_model
-
-    with Replicas(runner, lm, load_model, params["model"], load) as replicas:
-        lm.fingerprint = replicas.fingerprint()
-        yield replicas
 
 
 def _model(params: dict[str, Any], load: Any, artifacts: Any, thresholds: Any, runner: Any = None):
@@ -353,6 +339,7 @@ def eval_(
     """Run the controller over a benchmark split: per-sample JSONL, summary, optional plain-greedy arm."""
     from halluc_rauq.control_eval import run_control_eval
     from ucli.errors import BadInput
+    from ucli.executor import model_replicas
     from ucli.journal import preflight
 
     if plot is not None and not baseline:
@@ -365,7 +352,7 @@ def eval_(
     run_config = {"model": model, "benchmark": benchmark, "benchmark_options": benchmark_options, "split": split,
                   "limit": limit, "alpha": alpha, "theta": threshold.theta, "direction": threshold.direction,
                   **config.model_dump()}  # fmt: skip
-    with _replicas(runner, lm, ctx.params, load) as replicas:
+    with model_replicas(runner, lm, model, load) as replicas:
         result = run_control_eval(
             lm, bench, samples, config=config, scorer=scorer, threshold=threshold, output=output, baseline=baseline,
             resume=resume, run_config=run_config, inputs=[*artifacts.files, *([data_file] if data_file else [])],
@@ -516,6 +503,7 @@ def ablate(
     from halluc_rauq.control_eval import GRID_KNOBS, grid
     from halluc_rauq.control_eval import ablate as run_grid_to_file
     from ucli.artifacts import require_file_path
+    from ucli.executor import model_replicas
     from ucli.journal import preflight
 
     load, runner = _load_options(ctx.params), _runner(ctx.params)
@@ -538,7 +526,7 @@ def ablate(
     lm, scorer, alpha = _model(ctx.params, load, artifacts, thresholds, runner)
     run_config = {"model": model, "benchmark": benchmark, "benchmark_options": benchmark_options, "split": split,
                   "limit": limit, "alpha": alpha, "grid": values, "base": base.model_dump()}  # fmt: skip
-    with _replicas(runner, lm, ctx.params, load) as replicas:
+    with model_replicas(runner, lm, model, load) as replicas:
         payload = run_grid_to_file(
             lm, bench, samples, cells=cells, scorer=scorer, output=output, journal_path=journal_path, split=split,
             resume=resume, run_config=run_config, inputs=[*artifacts.files, *([data_file] if data_file else [])],

@@ -418,15 +418,20 @@ def _journal(journal: Any, records: list[dict[str, Any]]) -> int:
     return len(new)
 
 
-def _trace(cfg: ExtractConfig, lm: Any, plan: Plan, run: Run, journal: Any) -> None:
-    """Every batch with an unjournaled example, in this process; one batch is written (by a single
-    writer thread, which journals it once stored) while the next is computed."""
+def _extractor(cfg: ExtractConfig, lm: Any, plan: Plan) -> tuple[Any, Extractor]:
+    """The recorder on `lm` (not yet installed) and the extractor that computes batches with it."""
     import torch
 
     from halluc_trace.capture import Recorder
 
     recorder = Recorder(lm.model, cfg.capture, plan.layers, getattr(torch, cfg.store_dtype))
-    extractor = Extractor(cfg, lm, recorder, plan.specs, plan.t, plan.hidden_indices, plan.letters)
+    return recorder, Extractor(cfg, lm, recorder, plan.specs, plan.t, plan.hidden_indices, plan.letters)
+
+
+def _trace(cfg: ExtractConfig, lm: Any, plan: Plan, run: Run, journal: Any) -> None:
+    """Every batch with an unjournaled example, in this process; one batch is written (by a single
+    writer thread, which journals it once stored) while the next is computed."""
+    recorder, extractor = _extractor(cfg, lm, plan)
     batches = _batches(cfg, plan, journal)
 
     def store(batch: list[Example], arrays: dict[str, Any], rows: list[dict[str, Any]]) -> None:
@@ -450,16 +455,12 @@ class Tracer:
     the run's arrays opened for writing (built on each Ray worker by `ucli.executor.Replicas`)."""
 
     def __init__(self, cfg: ExtractConfig, plan: Plan, out: Path) -> None:
-        import torch
-
-        from halluc_trace.capture import Recorder
         from ucli.models import load_model
 
         lm = load_model(cfg.model, cfg.load)
-        recorder = Recorder(lm.model, cfg.capture, plan.layers, getattr(torch, cfg.store_dtype))
+        recorder, self.extractor = _extractor(cfg, lm, plan)
         self.installed = recorder.installed()  # held: the hooks stay until the replica stops
         self.installed.__enter__()
-        self.extractor = Extractor(cfg, lm, recorder, plan.specs, plan.t, plan.hidden_indices, plan.letters)
         self.lm, self.run, self.mode = lm, Run(out, plan.specs, cfg.store_dtype), cfg.mode
 
 

@@ -98,7 +98,7 @@ def score(
     from halluc_uq.estimators import choose
     from halluc_uq.sampling import SamplingConfig
     from halluc_uq.scoring import score_estimators, stages
-    from ucli.executor import Replicas
+    from ucli.executor import model_replicas
     from ucli.models import load_model
 
     load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
@@ -122,8 +122,7 @@ def score(
     run_config = {"model": model, "source": source, "limit": limit, "seed": seed,
                   "heads": str(heads_file) if heads_file else None, "sampling": vars(sampling) if len(passes) > 1 else None}  # fmt: skip
     with console.progress(", ".join(passes), total=len(pairs) * len(passes)) as advance, \
-            Replicas(runner, lm, load_model, model, load) as replicas:  # fmt: skip
-        lm.fingerprint = replicas.fingerprint()  # what ran, where it ran
+            model_replicas(runner, lm, model, load) as replicas:  # fmt: skip
         records = score_estimators(lm, pairs, estimators=chosen, journal_path=journal_path, resume=resume, config=config,
                                    heads=heads, judge=judge, run_config=run_config, given=given, sampling=sampling,
                                    seed=seed, progress=advance, replicas=replicas)  # fmt: skip
