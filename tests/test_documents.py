@@ -67,9 +67,15 @@ def test_one_formatting_of_validation_errors():
         == "p.toml: top_p: Input should be less than or equal to 1 (got 2)"
     )
     assert str(invalid(error(name="a", api_key="sk-123"), "p.toml")).endswith("(got <redacted>)")
-    assert str(invalid(error(name="a", color=1), "r.toml", valid_keys=["name", "top_p"])) == (
-        "r.toml: unknown key 'color' (valid keys: name, top_p)"
+    assert str(invalid(error(name="a", color=1), "r.toml", model=Model)) == (
+        "r.toml: unknown key 'color' (valid keys: name, top_p, api_key)"
     )
+    # a misspelt key comes first (it also leaves its right name missing), with the key meant
+    assert (
+        str(invalid(error(nmae="a"), "r.toml", model=Model))
+        == "r.toml: unknown key 'nmae'; did you mean 'name'?"
+    )
+    assert str(invalid(error(), "r.toml")) == "r.toml: name: Field required"  # no table dumped
     assert (
         str(invalid(error(name="a", top_p=2), style="option"))
         == "--top-p: Input should be less than or equal to 1 (got 2)"

@@ -270,7 +270,7 @@ def test_mcq_fine_tuning_learns_a_learnable_toy_set(cli, tmp_path):
     [
         (
             ("lora_r = 8", "lora_r = 8\nlora_rank = 8"),
-            "unknown key 'lora_rank' (valid keys: name, base_model",
+            "unknown key 'lora_rank'; did you mean 'lora_r'?",
         ),
         (('target_modules = ["q_proj", "v_proj"]', 'target_modules = ["query", "value"]'), "are not all in"),
         (

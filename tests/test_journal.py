@@ -59,8 +59,9 @@ def test_one_preflight_for_journaled_outputs(tmp_path, capsys):
     scores = tmp_path / "scores.jsonl"
     assert preflight(scores, False, folder=False) == tmp_path / "scores.jsonl.journal"
     scores.write_text("{}\n")
-    with pytest.raises(BadInput, match="exists; choose another --output, or --resume"):
+    with pytest.raises(BadInput, match="exists; pass --force to replace it, --resume to continue an interrupted run, or choose another --output"):  # fmt: skip
         preflight(scores, False, folder=False)
+    assert preflight(scores, False, folder=False, force=True) == tmp_path / "scores.jsonl.journal"
     assert preflight(scores, True, folder=False) is None  # finished: no journal left
     assert "already complete" in capsys.readouterr().err
     run = tmp_path / "run"

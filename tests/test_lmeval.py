@@ -178,7 +178,7 @@ def test_a_missing_seed_is_named(cli, tree, tmp_path):
     copy = tmp_path / "evals"
     shutil.copytree(tree, copy)
     (copy / "postqlora" / "lora_a" / "halluc_arc_easy_local_seed1_full" / "manifest.json").unlink()
-    res = cli("eval", "summarize", "--root", copy)
+    res = cli("eval", "summarize", "--root", copy, "--force")  # the tree's summary.csv may be there
     assert res.exit_code == 0 and "postqlora/lora_a/halluc_arc_easy_local: missing seed(s) 1" in res.stderr
 
 
@@ -223,7 +223,7 @@ def test_export_plot_and_qualitative(cli, tree, tmp_path):
     )
     deltas = {(r["task"], r["metric"]): r for r in csv.DictReader((out / "deltas.csv").open())}
     compared = json.loads(cli("eval", "compare", "--pre", "baseline", "--post", "postqlora/lora_a", "--root", tree,
-                              "--json").stdout)["mean"]  # fmt: skip
+                              "--json", "--force").stdout)["mean"]  # fmt: skip
     for m in compared:
         assert float(deltas[(m["task"], m["metric"])]["mean_delta"]) == pytest.approx(m["mean_delta"])
     fig = tmp_path / "trade"
@@ -269,9 +269,11 @@ def test_drafts_mixed_with_finals_are_flagged(cli, tree, tiny_llama, tmp_path):
     res = cli("eval", "run", "-m", tiny_llama, "--tasks", "halluc_arc_easy_local", "--seeds", 2, "--limit", 3,
               "--include-path", TASKS, "--root", copy, "--device", "cpu")  # fmt: skip
     assert res.exit_code == 0, res.stderr
-    plain = json.loads(cli("eval", "summarize", "--root", copy, "--json").stdout)
+    plain = json.loads(cli("eval", "summarize", "--root", copy, "--json", "--force").stdout)
     assert all(s["seeds"] == [0, 1] for s in plain["summary"])  # drafts stay out unless asked
-    mixed = cli("eval", "summarize", "--root", copy, "--include-drafts")
+    kept = cli("eval", "summarize", "--root", copy, "--include-drafts")  # the summary just written is kept
+    assert kept.exit_code == 2 and "summary.csv: exists; pass --force to replace it" in kept.stderr
+    mixed = cli("eval", "summarize", "--root", copy, "--include-drafts", "--force")
     assert (
         mixed.exit_code == 0
         and "baseline/halluc_arc_easy_local: drafts and full runs mixed in one mean" in mixed.stderr
@@ -298,7 +300,7 @@ def test_compare_pairs_documents_with_the_stats_reader(cli, tree, tmp_path):
     rows = [json.loads(x) for x in post.read_text().splitlines()]
     rows[3]["doc_hash"] = "something else"
     post.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    res = cli("eval", "compare", "--pre", "baseline", "--post", "postqlora/lora_a", "--root", copy)
+    res = cli("eval", "compare", "--pre", "baseline", "--post", "postqlora/lora_a", "--root", copy, "--force")
     assert (
         res.exit_code == 2
         and "doc_hash differs" in res.stderr

@@ -416,12 +416,22 @@ def test_show_draws_a_labelled_heat_map_and_refuses_what_was_not_stored(cli, tin
     from matplotlib.image import imread
 
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and imread(png).shape[0] > 300
-    res = cli("trace", "show", out, "--example", "line-2", "--layer", 0, "--head", 0, "--output", png)
+    drawn = png.read_bytes()
+    res = cli("trace", "show", out, "--example", "line-2", "--layer", 1, "--head", 0, "--output", png)
+    assert res.exit_code == 2 and "map.png: exists; pass --force to replace it" in res.stderr
+    res = cli(
+        "trace", "show", out, "--example", "line-2", "--layer", 0, "--head", 0, "--output", png, "--force"
+    )
     assert res.exit_code == 2 and "layer 0 was not captured (stored layers: [1])" in res.stderr
-    res = cli("trace", "show", out, "--example", "nope", "--layer", 1, "--head", 0, "--output", png)
+    res = cli(
+        "trace", "show", out, "--example", "nope", "--layer", 1, "--head", 0, "--output", png, "--force"
+    )
     assert res.exit_code == 2 and "no example 'nope'" in res.stderr
-    res = cli("trace", "show", out, "--example", "line-2", "--layer", 1, "--head", 9, "--output", png)
+    res = cli(
+        "trace", "show", out, "--example", "line-2", "--layer", 1, "--head", 9, "--output", png, "--force"
+    )
     assert res.exit_code == 2 and "head 9 outside 0..3" in res.stderr
+    assert png.read_bytes() == drawn  # a refused drawing leaves the one there whole
 
 
 def test_bad_input_is_one_line_and_exit_2(cli, tiny_llama, texts, tmp_path):

@@ -109,12 +109,20 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[Any]) -> Path:
 def write_csv(
     path: str | os.PathLike, rows: Sequence[dict[str, Any]], fieldnames: Sequence[str] | None = None
 ) -> Path:
+    """Rows as CSV; a nested value (a dict such as `uq`, a list such as `token_ids`) is one cell of
+    JSON text, which `ucli.data` reads back as the value it was (a Python repr would not be)."""
     names = list(fieldnames or (rows[0].keys() if rows else []))
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=names)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(map(flat_cells, rows))
     return Path(path)
+
+
+def flat_cells(row: dict[str, Any]) -> dict[str, Any]:
+    """A row whose nested values (dicts, lists) are JSON text: what a CSV cell, or a Parquet column
+    of answers whose nested shapes differ, can hold."""
+    return {k: dumps(v) if isinstance(v, dict | list | tuple) else v for k, v in row.items()}
 
 
 def write_parquet(path: str | os.PathLike, rows: Sequence[dict[str, Any]], schema: Any = None) -> Path:
@@ -251,20 +259,47 @@ def write_table(
     summary: dict[str, Any] | None = None,
     **prov: Any,
 ) -> Path:
-    """Rows as CSV or Parquet by the suffix, else JSONL; then the sidecar: provenance, the row count
-    and the table's sha256 (`summary` adds fields). The sidecar is written last, so one that exists
-    describes a whole table; `check_table` reads it back."""
+    """Rows as CSV or Parquet by the suffix, else JSONL; then the sidecar: provenance, the row count,
+    the table's sha256 (`summary` adds fields) and, for CSV and Parquet, each column's kind (nested
+    values are stored as JSON text there). The sidecar is written last, so one that exists describes
+    a whole table; `check_table` reads it back, and `ucli.data.read_records` types the table by it."""
     p = Path(path)
+    rows = redact(list(rows), by_name=False)  # a secret echoed in an answer or an error stays out
     suffix = p.suffix.lower()
+    body = {**(summary or {}), "table": p.name, "rows": len(rows)}
+    if suffix in (".csv", ".parquet"):  # nested values as JSON text: `ucli.data` types them back
+        body["columns"] = column_kinds(rows, fieldnames)
     if suffix == ".csv":
         write_csv(p, rows, fieldnames)
     elif suffix == ".parquet":
-        write_parquet(p, rows)
+        write_parquet(p, [flat_cells(r) for r in rows])
     else:
         write_jsonl(p, rows)
-    body = {**(summary or {}), "table": p.name, "rows": len(rows), "sha256": sha256_file(p)}
+    body["sha256"] = sha256_file(p)
     write_artifact(sidecar_path(p), schema, version, body, **prov)
     return p
+
+
+def column_kinds(rows: Sequence[dict[str, Any]], fieldnames: Sequence[str] | None = None) -> dict[str, str]:
+    """Each column's kind (bool, int, float, json or text; None values aside), which a CSV cell
+    cannot carry: its sidecar records them so the table reads back as it was written."""
+    names = list(fieldnames or (rows[0].keys() if rows else []))
+    kinds = {}
+    for name in names:
+        values = [r.get(name) for r in rows if r.get(name) is not None]
+        if not values:  # nothing but nulls: its empty cells read back as None
+            kinds[name] = "json"
+        elif all(isinstance(v, bool) for v in values):
+            kinds[name] = "bool"
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            kinds[name] = "int"
+        elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            kinds[name] = "float"
+        elif all(isinstance(v, dict | list | tuple) for v in values):
+            kinds[name] = "json"
+        else:
+            kinds[name] = "text"
+    return kinds
 
 
 def check_table(path: str | os.PathLike, schema: str | None = None) -> dict[str, Any] | None:
@@ -332,11 +367,21 @@ def run_id(kind: str) -> str:
     return f"{stamp}-{kind}-{_random.token_hex(2)}"
 
 
-def require_file_path(path: str | os.PathLike) -> Path:
-    """Fail early, before expensive work, when an output file path names a folder."""
+def check_output_file(
+    path: str | os.PathLike, *, force: bool = False, option: str = "--output", resumable: bool = False
+) -> Path:
+    """The one rule of every output file, checked before any work: the path names no folder, no file
+    stands where its folder goes, and a file already there is kept unless `force` (--force; the new
+    one replaces it atomically when the work is done). `resumable`: the command also takes --resume."""
     target = Path(path)
     if target.is_dir():
-        raise BadInput(f"{target}: is a folder, expected a file to write")
+        raise BadInput(f"{target}: is a folder, expected a file to write ({option})")
+    above = next((p for p in target.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise BadInput(f"{target}: {above} is a file, not a folder ({option})")
+    if target.exists() and not force:
+        also = ", --resume to continue an interrupted run" if resumable else ""
+        raise BadInput(f"{target}: exists; pass --force to replace it{also}, or choose another {option}")
     return target
 
 
@@ -344,7 +389,9 @@ def require_fresh_dir(path: str | os.PathLike, resumable: bool = False) -> Path:
     """Refuse an output folder that holds anything (call it early, before expensive work);
     `resumable` commands say that --resume continues the run in it."""
     target = Path(path)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+    if target.exists() and not target.is_dir():
+        raise BadInput(f"{target}: is a file, expected a folder to write into (--output)")
+    if target.exists() and any(target.iterdir()):
         hint = (
             "pass --resume to continue the run in it, or choose another --output"
             if resumable

@@ -51,8 +51,15 @@ def styled(*parts: str | tuple[str, str]) -> Any:
     return Text.assemble(*parts)
 
 
+def _clean(message: Any) -> str:
+    """Every line halluc writes to the terminal or a log passes here: no secret value survives it."""
+    from ucli.secrets import scrub
+
+    return scrub(str(message))
+
+
 def warn(message: str) -> None:
-    _console("err").print(styled(("warning:", "yellow"), " ", message), highlight=False)
+    _console("err").print(styled(("warning:", "yellow"), " ", _clean(message)), highlight=False)
 
 
 # Libraries whose log records and progress bars are theirs, not the user's business by default.
@@ -82,6 +89,7 @@ def _debug_log_handler() -> Any:
                     self.file.setFormatter(
                         logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
                     )
+                record.msg, record.args = _clean(record.getMessage()), None
                 self.file.emit(record)
 
         _DEBUG_LOG = DebugLog(logging.DEBUG)
@@ -117,7 +125,9 @@ def route_warnings(debug: bool) -> None:
         if "/ucli/" in where or "/halluc_" in where:
             warn(str(message))
         elif debug:
-            _console("err").print(f"{category.__name__}: {message} ({filename}:{lineno})", markup=False)
+            _console("err").print(
+                _clean(f"{category.__name__}: {message} ({filename}:{lineno})"), markup=False
+            )
         else:
             log.warning("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
 
@@ -132,8 +142,21 @@ def human_bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
+def shell_words(*words: Any) -> str:
+    """A command line to paste into a shell: each word quoted where it must be (a path with spaces
+    stays one word)."""
+    import shlex
+
+    return shlex.join(str(w) for w in words)
+
+
+def next_step(*args: Any) -> str:
+    """The `next: halluc ...` line a command prints to say what to run after it."""
+    return "next: " + shell_words("halluc", *args)
+
+
 def info(message: str) -> None:
-    _console("err").print(message, highlight=False)
+    _console("err").print(_clean(message), highlight=False)
 
 
 def print_json(data: Any) -> None:
@@ -309,12 +332,12 @@ def report_error(exc: BaseException) -> int:
     """Print a failure for people (one line; a traceback only with --debug) and return its exit code."""
     err = _console("err")
     if state.debug:
-        err.print_exception(show_locals=False)
+        import traceback
+
+        err.print(_clean("".join(traceback.format_exception(exc))).rstrip(), highlight=False)
     if isinstance(exc, HallucError):
-        err.print(styled(("error:", "red"), f" {exc}"), highlight=False)
+        err.print(styled(("error:", "red"), f" {_clean(exc)}"), highlight=False)
         return exc.exit_code
-    err.print(
-        styled(("error:", "red"), f" {type(exc).__name__}: {exc} (run with --debug for a traceback)"),
-        highlight=False,
-    )
+    hint = "" if state.debug else " (run with --debug for a traceback)"
+    err.print(styled(("error:", "red"), f" {type(exc).__name__}: {_clean(exc)}{hint}"), highlight=False)
     return 1

@@ -34,11 +34,14 @@ def doctor_command(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Also write the snapshot as a JSON artifact."
     ),
+    force: bool = options.FORCE,
 ) -> None:
     """Snapshot this environment: Python, OS, CPU/RAM/disk, torch/CUDA/GPUs, packages, API keys set, models, cache."""
-    from ucli.artifacts import write_artifact
+    from ucli.artifacts import check_output_file, write_artifact
     from ucli.doctor import snapshot
 
+    if output is not None:
+        check_output_file(output, force=force)
     snap = snapshot()
     if output is not None:
         write_artifact(output, "halluc.doctor", 1, {"environment": snap})

@@ -34,6 +34,31 @@ SUFFIXES = {
 }
 
 
+# Verdict words, case-insensitive: the one reading of a `correct` value everywhere (parse_verdict).
+VERDICT_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
+
+def parse_verdict(value: Any, loc: str, name: str = "correct") -> bool:
+    """A verdict from a data file: true/false, 1/0 (numbers or text, `1.0` too), yes/no in any case.
+    Anything else is refused with its place: `bool("0")` is True, and a verdict read that way
+    silently turns every later report around."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in VERDICT_WORDS:
+            return VERDICT_WORDS[word]
+        try:
+            number = float(word)
+        except ValueError:
+            number = None
+        if number in (0.0, 1.0):
+            return bool(number)
+    raise BadInput(f"{loc}: field '{name}': expected a verdict (1/0, true/false or yes/no), found {value!r}")
+
+
 @dataclass(frozen=True)
 class Record:
     path: Path
@@ -49,10 +74,6 @@ class Record:
 
 
 def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise BadInput(f"{path}: no such file")
-    if path.is_dir():
-        raise BadInput(f"{path}: is a folder, expected a data file")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -63,6 +84,11 @@ def _read_text(path: Path) -> str:
 
 
 def file_format(path: Path) -> str:
+    """The format of an input data file, by its suffix, once it is known to be a file."""
+    if not path.exists():
+        raise BadInput(f"{path}: no such file")
+    if path.is_dir():
+        raise BadInput(f"{path}: is a folder, expected a data file ({', '.join(SUFFIXES)})")
     fmt = SUFFIXES.get(path.suffix.lower())
     if fmt is None:
         raise BadInput(f"{path}: unknown data format '{path.suffix}' (expected one of {', '.join(SUFFIXES)})")
@@ -126,11 +152,47 @@ def _csv(path: Path, text: str, delimiter: str) -> list[Record]:
     return out
 
 
+CELL_KINDS = {"bool": lambda c: c.strip().lower() == "true", "int": int, "float": float, "json": json.loads}
+
+
+def _typed(records: list[Record], kinds: dict[str, str]) -> list[Record]:
+    """A CSV or Parquet table halluc wrote, typed back by the column kinds its sidecar records
+    (`ucli.artifacts.column_kinds`): text cells of other kinds are parsed (an empty one is None)."""
+    for r in records:
+        for name, kind in kinds.items():
+            cell = r.data.get(name)
+            if kind in CELL_KINDS and isinstance(cell, str):
+                try:
+                    r.data[name] = CELL_KINDS[kind](cell) if cell.strip() else None
+                except ValueError:
+                    raise BadInput(f"{r.loc}: field '{name}': expected {kind}, found {cell!r}") from None
+    return records
+
+
+def _json_columns(records: list[Record]) -> list[Record]:
+    """Nested values back from a CSV table without its sidecar: a column whose every filled cell is
+    a JSON object, or every one a JSON array, holds what `ucli.artifacts.write_csv` wrote as JSON
+    text (`uq`, `token_ids`); any other column stays text. Empty cells become None in such a column."""
+    for name in records[0].data if records else []:
+        cells = [r.data[name].strip() for r in records if r.data[name].strip()]
+        for opening, kind in (("{", dict), ("[", list)):
+            if not cells or not all(c.startswith(opening) for c in cells):
+                continue
+            try:
+                values = [json.loads(c) for c in cells]
+            except ValueError:
+                break
+            if all(isinstance(v, kind) for v in values):
+                decoded = iter(values)
+                for r in records:
+                    r.data[name] = next(decoded) if r.data[name].strip() else None
+            break
+    return records
+
+
 def _parquet(path: Path) -> list[Record]:
     import pyarrow.parquet as pq
 
-    if not path.exists():
-        raise BadInput(f"{path}: no such file")
     try:
         rows = pq.read_table(path).to_pylist()
     except Exception as exc:  # pyarrow raises several types for a damaged file
@@ -146,9 +208,10 @@ def read_records(path: str | os.PathLike, schema: str | None = None) -> list[Rec
 
     p = Path(path)
     fmt = file_format(p)
-    check_table(p, schema)
+    sidecar = check_table(p, schema)
+    kinds = (sidecar or {}).get("columns")
     if fmt == "parquet":
-        records = _parquet(p)
+        records = _typed(_parquet(p), kinds) if kinds else _parquet(p)
         if not records:
             raise BadInput(f"{p}: no records")
         return records
@@ -159,6 +222,7 @@ def read_records(path: str | os.PathLike, schema: str | None = None) -> list[Rec
         records = _json(p, text)
     else:
         records = _csv(p, text, "\t" if fmt == "tsv" else ",")
+        records = _typed(records, kinds) if kinds else _json_columns(records)
     if not records:
         raise BadInput(f"{p}: no records")
     return records

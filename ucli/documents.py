@@ -28,7 +28,10 @@ def read_document(path: str | os.PathLike, what: str = "config") -> dict[str, An
     p = Path(path)
     if not p.is_file():
         raise BadInput(f"{p}: {what} file not found")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8-sig")  # a byte-order mark is read past, as data files' are
+    except UnicodeDecodeError as exc:
+        raise BadInput(f"{p}: not UTF-8 text (byte {exc.start})") from None
     if p.suffix.lower() == ".toml":
         toml = toml_module()
         try:

@@ -13,6 +13,7 @@ No scheduling happens here: Ray's `ActorPool` hands out the shards.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,11 @@ REPLICA_EXECUTORS = ("local", "ray")  # what commands that run on model replicas
 SLURM_MINUTES = 240  # default time limit of an array job: a unit of a 7B sweep fits
 RETRIES = 3  # restarts of a dead replica, and retries of its shard
 EXTRAS = {"ray": "ray", "slurm": "submitit"}  # executor -> the module it needs (in the extra of its name)
+# What `ray.init(address=...)` takes: auto (the cluster this machine joined), or a head's HOST:PORT
+# (host name, IPv4 or [IPv6]), optionally as a Ray Client address.
+RAY_ADDRESS = re.compile(
+    r"auto|(?:ray://)?(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):\d{1,5}"
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,10 @@ class Executor:
             raise BadInput(f"--gpus-per-worker: SLURM gives whole GPUs, got {self.gpus_per_worker}")
         if self.slurm_time < 1:
             raise BadInput(f"--slurm-time must be >= 1 minute, got {self.slurm_time}")
+        if self.ray_address is not None and not RAY_ADDRESS.fullmatch(self.ray_address):
+            raise BadInput(
+                f"--ray-address: expected auto, HOST:PORT or ray://HOST:PORT, got {self.ray_address!r}"
+            )
         if self.kind in EXTRAS:
             import importlib.util
 
@@ -78,7 +88,13 @@ class Executor:
         import ray
 
         if not ray.is_initialized():
-            ray.init(address=self.ray_address, include_dashboard=False, log_to_driver=False)
+            try:
+                ray.init(address=self.ray_address, include_dashboard=False, log_to_driver=False)
+            except ConnectionError as exc:  # Ray's own message names its `--address` flag, not ours
+                raise BadInput(
+                    f"--ray-address {self.ray_address}: no Ray cluster answers there ({str(exc).split('.')[0]}); "
+                    "start one with `ray start --head`, or leave out --ray-address to start one here"
+                ) from None
         return ray
 
 

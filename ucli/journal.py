@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ucli import console
+from ucli.console import shell_words
 from ucli.errors import BadInput
 from ucli.secrets import redact
 
@@ -33,23 +37,27 @@ def interrupted_message(since: int = 0) -> str:
 
 def preflight(
     output: str | os.PathLike, resume: bool, *, folder: bool, complete: str | None = None,
-    name: str = "journal.jsonl",
+    name: str = "journal.jsonl", force: bool = False,
 ) -> Path | None:  # fmt: skip
     """The one naming and pre-flight rule of a journaled output, checked before anything loads.
 
     The journal lives beside a file output (`OUTPUT.journal`) or inside a folder output
-    (`OUTPUT/journal.jsonl`, or `name`). Without --resume an existing output is refused (nothing is
-    overwritten); with --resume a finished run (the file output, or the folder's `complete` file,
-    with no journal left) returns None, and a folder with no journal is refused.
+    (`OUTPUT/journal.jsonl`, or `name`). Without --resume an existing output is refused (a file
+    output is replaced under `force`); with --resume a finished run (the file output, or the
+    folder's `complete` file, with no journal left) returns None, and a folder with no journal is
+    refused.
     """
     out = Path(output)
     if not folder:
+        from ucli.artifacts import check_output_file
+
         journal = out.with_name(out.name + ".journal")
-        if out.exists() and not resume:
-            raise BadInput(f"{out}: exists; choose another --output, or --resume an interrupted run")
+        check_output_file(out, force=force or resume, resumable=True)
         finished = out.exists()
     else:
         journal = out / name
+        if out.exists() and not out.is_dir():
+            raise BadInput(f"{out}: is a file, expected a run folder (--output)")
         if not resume:
             from ucli.artifacts import require_fresh_dir
 
@@ -59,8 +67,26 @@ def preflight(
         console.info(f"{out}: already complete; nothing to resume")
         return None
     if resume and folder and not journal.exists():
-        raise BadInput(f"{out}: nothing to resume (no {name})")
+        raise BadInput(
+            f"{out}: nothing to resume (no {name}); run without --resume, into a new or empty --output"
+        )
     return journal
+
+
+@contextmanager
+def removed_unless_started(output: str | os.PathLike) -> Iterator[None]:
+    """Around a run into `output`: when it fails or is interrupted before any journal under `output`
+    took a record, the output it created is removed whole, so the fixed rerun starts clean instead
+    of meeting a half-made folder. A run that journaled work keeps it for --resume."""
+    out = Path(output)
+    existed, since = out.exists(), len(OPENED)
+    try:
+        yield
+    except BaseException:
+        started = any(j.wrote and j.path.resolve().is_relative_to(out.resolve()) for j in OPENED[since:])
+        if not existed and out.exists() and not started:
+            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        raise
 
 
 class Journal:
@@ -79,18 +105,17 @@ class Journal:
         self.config = json.loads(json.dumps(redact(config or {}), default=str))
         self._records: list[dict[str, Any]] = []
         self._done: set[str] = set()
+        self._fh: Any = None  # opened at the first record: a run that wrote nothing leaves no journal
+        self.wrote = 0  # records appended by this process
         exists = self.path.exists() and self.path.stat().st_size > 0
         if exists and not resume:
             raise BadInput(
-                f"{self.path}: a journal already exists; pass --resume to continue it, or choose another output"
+                f"{self.path}: an unfinished run's journal is here; pass --resume to continue it, "
+                f"or remove it to start over ({shell_words('rm', self.path)})"
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         if exists:
             self._load()
-        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         OPENED.append(self)
-        if not exists:
-            self._write({HEADER_KEY: {"version": 1, "config": self.config}})
 
     def _load(self) -> None:
         raw = self.path.read_bytes()
@@ -135,10 +160,17 @@ class Journal:
                 return
             raise BadInput(
                 f"{self.path}: --resume with a different configuration (changed: {', '.join(keys)}); "
-                "use a new output to run the new configuration"
+                "resume with the first one, run this one in another --output, add --force to go on "
+                f"with it here, or remove the journal to start over ({shell_words('rm', self.path)})"
             )
 
     def _write(self, obj: dict[str, Any]) -> None:
+        if self._fh is None:
+            new = not self.path.exists() or self.path.stat().st_size == 0
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+            if new:
+                self._write({HEADER_KEY: {"version": 1, "config": self.config}})
         self._fh.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
@@ -157,9 +189,12 @@ class Journal:
         self._write(redact(record, by_name=False))
         self._records.append(record)
         self._done.add(key)
+        self.wrote += 1
 
     def close(self) -> None:
-        self._fh.close()
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
 
     def __enter__(self) -> Journal:
         return self

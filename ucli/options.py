@@ -35,11 +35,17 @@ SEED = typer.Option(0, "--seed", help="Random seed (sampling, shuffling for --li
 RESUME = typer.Option(
     False, "--resume", help="Continue an interrupted run in --output, skipping finished work."
 )
+FORCE = typer.Option(
+    False,
+    "--force",
+    help="Replace an output file that exists (with --resume: go on although the configuration changed).",
+)
 
 
-# Sampling K answers per question (`probe generate`, `uq score`).
-def samples(default: int, help: str = "Sampled answers per question (K).") -> Any:
-    return typer.Option(default, "--samples", min=1, help=help)
+# Sampling K answers per question (`probe generate`, `uq score`). `minimum`: what the command always
+# needs; `uq score` checks its own (2, and only when a chosen estimator samples).
+def samples(default: int, help: str = "Sampled answers per question (K).", minimum: int | None = None) -> Any:
+    return typer.Option(default, "--samples", min=minimum, help=help)
 
 
 def temperature(default: float) -> Any:
@@ -100,11 +106,30 @@ BENCH_SIZE = typer.Option(None, "--size", help="arith: problems per split.")
 
 # (command path) -> {old spelling: new spelling}; plugins register theirs when their CLI imports
 RENAMED: dict[str, dict[str, str]] = {}
+# Values an old spelling may name by kind: `"--limit <fraction>": "--limit-fraction <fraction>"` is
+# `--limit` given a share (0.1, lm-eval's old reading), renamed with its value kept.
+VALUE_KINDS = {"<fraction>": r"0?\.\d+"}
 
 
 def renamed(command: str, spellings: dict[str, str]) -> None:
-    """Old spellings of `command`'s options that still work for one release, with a notice."""
+    """Old spellings of `command`'s options that still work for one release, with a notice: an
+    option, an option with one value (`--batch-size auto`), or with a kind of value (`<fraction>`)."""
     RENAMED.setdefault(command, {}).update(spellings)
+
+
+def _with_value(table: dict[str, str], name: str, value: str | None) -> list[str] | None:
+    """The new words when `name value` is a renamed spelling with a value (None: it is not)."""
+    import re
+
+    for old, new in table.items():
+        option, _, wanted = old.partition(" ")
+        if option != name or not wanted or value is None:
+            continue
+        if wanted == value:
+            return [new]
+        if wanted in VALUE_KINDS and re.fullmatch(VALUE_KINDS[wanted], value):
+            return [new.removesuffix(wanted).strip(), value]
+    return None
 
 
 def rewrite_renamed(args: list[str]) -> list[str]:
@@ -117,33 +142,35 @@ def rewrite_renamed(args: list[str]) -> list[str]:
     if path is None:
         return args
     table, out, told = RENAMED[path], [], set()
+    with_values = {k.partition(" ")[0] for k in table if " " in k}
     pairs = iter(args)
     for arg in pairs:
         name, eq, value = arg.partition("=")
-        new = table.get(name) if arg.startswith("-") else None
-        paired = [k for k in table if " " in k and k.split(" ", 1)[0] == name]  # a spelling with its value
-        if new is None and paired:
+        if arg.startswith("-") and name in table:
+            old, shown, new = name, table[name], [table[name] + eq + value]
+        elif arg.startswith("-") and name in with_values:
             following = value if eq else next(pairs, None)
-            new = table.get(f"{name} {following}")
-            if new is not None:
-                name, eq, value = f"{name} {following}", "", ""
-            elif not eq and following is not None:
-                out.append(arg)
-                arg = following
-        if new is not None:
-            if name not in told:
-                from ucli import console
+            new = _with_value(table, name, following)
+            if new is None:  # not a renamed value: both words stay as they were
+                out.extend([arg] if eq or following is None else [arg, following])
+                continue
+            old, shown = f"{name} {following}", " ".join(new)
+        else:
+            out.append(arg)
+            continue
+        if name not in told:
+            from ucli import console
 
-                console.warn(f"`{path} {name}` is now `{new}`; the old spelling goes in the next release")
-                told.add(name)
-            arg = new + eq + value
-        out.append(arg)
+            console.warn(f"`{path} {old}` is now `{shown}`; the old spelling goes in the next release")
+            told.add(name)
+        out.extend(new)
     return out
 
 
-def validated(config_cls: type[M], /, **knobs: Any) -> M:
+def validated(config_cls: type[M], names: dict[str, str] | None = None, /, **knobs: Any) -> M:
     """A pydantic config built from command options; the first bad knob becomes one line naming
-    its option (`--max-seq-len: ...`)."""
+    its option (`--max-seq-len: ...`; `names` maps a field to its option where the command spells
+    it otherwise, e.g. `k` -> `--samples`)."""
     from pydantic import ValidationError
 
     from ucli.errors import invalid
@@ -151,7 +178,7 @@ def validated(config_cls: type[M], /, **knobs: Any) -> M:
     try:
         return config_cls(**knobs)
     except ValidationError as exc:
-        raise invalid(exc, style="option") from None
+        raise invalid(exc, style="option", names=names) from None
 
 
 # Scale-out (`ucli.executor`): where the model work of a heavy command runs.

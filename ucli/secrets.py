@@ -29,17 +29,32 @@ ENV_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
 REDACTED = "<redacted>"
 
 
+# Secret values this process learnt from a config (`${VAR}` expanded into a secret field, or from
+# a secret-named variable): scrubbed from every message, log line and record, whatever their length.
+REMEMBERED: dict[str, str] = {}
+
+
+def is_secret_name(name: str) -> bool:
+    return name in KNOWN_KEY_VARS or bool(SECRET_NAME.search(name))
+
+
+def remember(value: str, name: str) -> None:
+    """`value` (expanded from `${name}`) is a secret: every later `scrub` replaces it by `${name}`."""
+    if value.strip():
+        REMEMBERED[value] = name
+
+
 def _secret_values() -> dict[str, str]:
-    """Values of environment variables whose names say they are secrets (long enough to be real)."""
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if (name in KNOWN_KEY_VARS or SECRET_NAME.search(name)) and len(value) >= 8
-    }
+    """Secret value -> the variable that names it: remembered ones, and the values of environment
+    variables whose names say they are secrets (long enough to be real)."""
+    found = {value: name for name, value in os.environ.items() if is_secret_name(name) and len(value) >= 8}
+    return {**found, **REMEMBERED}
 
 
 def scrub(text: str) -> str:
-    for name, value in _secret_values().items():
+    """`text` with every known secret value replaced by the `${VAR}` that names it (longest first,
+    so a secret that contains another is replaced whole)."""
+    for value, name in sorted(_secret_values().items(), key=lambda kv: -len(kv[0])):
         if value in text:
             text = text.replace(value, "${" + name + "}")
     return text

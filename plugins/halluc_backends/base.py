@@ -44,12 +44,15 @@ class Generation:
 
 class BackendError(Exception):
     """A failed request, classified: retryable (429, 5xx, timeouts, resets, truncated bodies) or not;
-    `auth` errors stop the whole model (a wrong key must not hammer the API)."""
+    `auth` errors stop the whole model (a wrong key must not hammer the API), and so do `transport`
+    errors that outlast the retries (nothing answered: an unreachable `base_url`, a dead network),
+    whose prompts stay undone rather than recorded as failed answers."""
 
     def __init__(self, message: str, retryable: bool, status: int | None = None,
-                 retry_after: float | None = None, auth: bool = False):  # fmt: skip
+                 retry_after: float | None = None, auth: bool = False, transport: bool = False):  # fmt: skip
         super().__init__(message)
         self.retryable, self.status, self.retry_after, self.auth = retryable, status, retry_after, auth
+        self.transport = transport
 
     @classmethod
     def from_status(cls, status: int, message: str, retry_after: float | None = None) -> BackendError:

@@ -28,12 +28,14 @@ def classify(exc: BaseException) -> BackendError:
     # httpx, httpcore and aiohttp errors without a status are transport failures (google-genai uses
     # aiohttp when it is installed)
     from_transport = type(exc).__module__.split(".")[0] in ("httpx", "httpcore", "aiohttp")
+    if isinstance(exc, json.JSONDecodeError):  # an answer came, cut short
+        return BackendError(f"{name}: {_first_line(str(exc))}", retryable=True)
     if (
-        isinstance(exc, (asyncio.TimeoutError, TimeoutError, ConnectionError, json.JSONDecodeError))
+        isinstance(exc, (asyncio.TimeoutError, TimeoutError, ConnectionError))
         or from_transport
         or any(t in name for t in transport)
     ):
-        return BackendError(f"{name}: {_first_line(str(exc))}", retryable=True)
+        return BackendError(f"{name}: {_first_line(str(exc))}", retryable=True, transport=True)
     if "ResponseValidation" in name or "UnknownApiResponse" in name:  # a truncated or garbled body
         return BackendError(f"{name}: {_first_line(str(exc))}", retryable=True)
     return BackendError(f"{name}: {_first_line(str(exc))}", retryable=False)

@@ -31,8 +31,9 @@ def token_logprob(i: int) -> float:
 
 
 class LoopbackServer:
-    def __init__(self, latency: float = 0.0, api_key: str | None = None):
+    def __init__(self, latency: float = 0.0, api_key: str | None = None, port: int = 0):
         self.latency = latency
+        self.port = port  # 0: any free port (a fixed one: a server that comes back where it was)
         self.api_key = api_key  # when set, requests without it get 401
         self.calls: Counter[str] = Counter()  # prompt text -> requests received
         self.times: list[float] = []  # arrival time of every request
@@ -112,7 +113,7 @@ class LoopbackServer:
             def handle_error(self, request: Any, client_address: Any) -> None:
                 return None  # a client that gave up (timeout) closes its socket: not our problem
 
-        self._server = Quiet(("127.0.0.1", 0), Handler)
+        self._server = Quiet(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self

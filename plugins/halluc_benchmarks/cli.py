@@ -93,7 +93,12 @@ def show(
 @app.command()
 def export(
     name: str = typer.Argument(..., help="Benchmark name."),
-    output: Path = typer.Option(..., "--output", "-o", help="JSONL file of prompt/reference pairs to write."),
+    output: Path = typer.Option(
+        ...,
+        "--output",
+        "-o",
+        help="Prompt/reference pairs to write (JSONL, or CSV or Parquet by its suffix).",
+    ),
     split: str | None = SPLIT,
     limit: int | None = LIMIT,
     seed: int | None = SEED,
@@ -101,11 +106,13 @@ def export(
     metric: str | None = METRIC,
     steps: int | None = STEPS,
     size: int | None = SIZE,
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """Write prompt/reference pairs (id, prompt, reference, aliases, metadata) in the format calibrate reads."""
-    from ucli.artifacts import write_table
+    from ucli.artifacts import check_output_file, write_table
 
+    check_output_file(output, force=force)
     bench = _bench(name, data_file, metric, steps, size)
     chosen = _split(bench, split)
     samples = bench.load(chosen, limit=limit, seed=seed)
@@ -154,15 +161,18 @@ def score(
     metric: str | None = METRIC,
     steps: int | None = STEPS,
     size: int | None = SIZE,
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """Re-score saved completions: accuracy, and a verdict per item (extracted answer and deciding rule)."""
     from halluc_benchmarks.scoring import score_predictions
-    from ucli.artifacts import write_table
+    from ucli.artifacts import check_output_file, write_table
 
+    target = check_output_file(
+        output or predictions.with_name(predictions.stem + ".verdicts.jsonl"), force=force
+    )
     bench = _bench(name, data_file, metric, steps, size)
     verdicts, summary = score_predictions(bench, predictions, [split] if split else list(bench.splits))
-    target = output or predictions.with_name(predictions.stem + ".verdicts.jsonl")
     write_table(target, verdicts, "halluc.benchmarks.verdicts", summary=summary,
                 inputs=[p for p in (predictions, data_file) if p], config={"benchmark": name, "split": split})  # fmt: skip
     summary = {"benchmark": name, **summary, "verdicts": str(target)}

@@ -16,8 +16,16 @@ def get_benchmark(name: str, **options: Any) -> Benchmark:
     if not (isinstance(cls, type) and issubclass(cls, Benchmark)):
         raise BadInput(f"benchmark '{name}' ({cls!r}) is not a halluc_benchmarks.Benchmark subclass")
     given = {k: v for k, v in options.items() if v is not None}
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    extra = sorted(set(given) - accepted)
+    # the options its own constructor names (object's `*args, **kwargs` are no options)
+    params = (
+        list(inspect.signature(cls.__init__).parameters.values())
+        if cls.__init__ is not object.__init__
+        else []
+    )
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    accepted = {p.name for p in params if p.kind in named} - {"self"}
+    any_option = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    extra = [] if any_option else sorted(set(given) - accepted)
     if extra:
         takes = ", ".join(f"--{a.replace('_', '-')}" for a in sorted(accepted)) or "no options"
         raise BadInput(

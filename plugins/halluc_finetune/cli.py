@@ -54,13 +54,14 @@ def cot_data(
         ..., "--output", "-o", help="SFT JSONL to write (prompt, completion, prefix, cot, answer)."
     ),
     max_cot_tokens: int = typer.Option(20, "--max-cot-tokens", min=1, help="Longest thought kept."),
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """SFT records from the controller's successful short repairs, with a report of what was dropped and why."""
     from halluc_finetune.cot_data import collect
-    from ucli.artifacts import require_file_path, write_table
+    from ucli.artifacts import check_output_file, write_table
 
-    require_file_path(output)
+    check_output_file(output, force=force)
     records, report = collect([str(r) for r in runs], max_cot_tokens)
     write_table(output, records, "halluc.finetune.cot-data", summary=report,
                 config={"runs": [str(r) for r in runs], "max_cot_tokens": max_cot_tokens})  # fmt: skip

@@ -8,20 +8,20 @@ from pathlib import Path
 from typing import Any
 
 from halluc_rauq import RECORDS_SCHEMA
-from ucli.data import read_records
+from ucli.data import parse_verdict, read_records
 from ucli.errors import BadInput
 
 REASONS = ("incorrect", "no kept cot repair", "cot too long", "no token texts")
 
 
-def select(record: dict[str, Any], max_cot_tokens: int) -> tuple[dict[str, Any] | None, str | None]:
+def select(record: dict[str, Any], max_cot_tokens: int, loc: str = "record") -> tuple[dict[str, Any] | None, str | None]:  # fmt: skip
     """The SFT record for one `control eval` sample, or the reason it was dropped.
 
     Kept: the answer was judged correct and its first kept `cot` repair sampled at most
     `max_cot_tokens` thought tokens. prefix = the answer text before the thought, cot = the thought
     with its delimiters, answer = the text after it; completion = prefix + cot + answer.
     """
-    if not record.get("correct"):
+    if not parse_verdict(record.get("correct", False), loc):
         return None, "incorrect"
     events = [
         e
@@ -60,7 +60,7 @@ def collect(runs: list[str | Path], max_cot_tokens: int) -> tuple[list[dict[str,
             raise BadInput(f"{run}: no controller.jsonl (expected a `halluc control eval` output folder)")
         for record in read_records(path, RECORDS_SCHEMA):  # its provenance sidecar checked
             seen += 1
-            sft, reason = select(record.data, max_cot_tokens)
+            sft, reason = select(record.data, max_cot_tokens, record.loc)
             if sft is None:
                 dropped[reason] += 1
             else:

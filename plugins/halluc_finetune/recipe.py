@@ -70,7 +70,7 @@ def load_recipe(path: str | os.PathLike, overrides: dict[str, Any] | None = None
     try:
         recipe = QLoRARecipe.model_validate(flat)
     except ValidationError as exc:
-        raise invalid(exc, str(p), valid_keys=list(QLoRARecipe.model_fields)) from None
+        raise invalid(exc, str(p), model=QLoRARecipe) from None
     if recipe.data_file is None and recipe.dataset is None:
         raise BadInput(f"{p}: give data_file (local JSONL) or dataset (hub name)")
     return recipe

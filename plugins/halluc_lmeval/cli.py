@@ -135,15 +135,16 @@ def summarize(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Tidy CSV (default: <root>/summary.csv)."
     ),
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """One tidy CSV (phase, adapter, task, metric, seed, value, stderr, n) and mean +- sd over seeds."""
     from halluc_lmeval.analysis import mean_sd, missing_seeds, read_cells, tidy_rows
-    from ucli.artifacts import write_table
+    from ucli.artifacts import check_output_file, write_table
 
+    out = check_output_file(output or root / "summary.csv", force=force)
     cells = read_cells(root, include_drafts)
     rows = tidy_rows(cells)
-    out = output or root / "summary.csv"
     write_table(out, rows, "halluc.eval.summary", fieldnames=["phase", "adapter", "task", "metric", "seed", "value",
                 "stderr", "n", "draft"], config={"root": str(root), "include_drafts": include_drafts})  # fmt: skip
     gaps = missing_seeds(cells)
@@ -175,13 +176,16 @@ def compare_(
         None, "--output", "-o", help="Per-seed CSV (default: <root>/compare_<post>.csv)."
     ),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """Deltas post - pre per task and metric, with a paired test per seed on the per-sample logs."""
     from halluc_lmeval.analysis import compare, read_cells
+    from ucli.artifacts import check_output_file
 
+    out = check_output_file(output or root / f"compare_{post.replace('/', '_')}.csv", force=force)
+    check_output_file(out.with_name(out.stem + "_mean.csv"), force=force)
     result = compare(read_cells(root, include_drafts), pre, post, seed)
-    out = output or root / f"compare_{post.replace('/', '_')}.csv"
     _write_compare(out, result, seed=seed, config={"root": str(root), "pre": pre, "post": post,
                                                    "include_drafts": include_drafts})  # fmt: skip
     if json_out:
@@ -204,21 +208,27 @@ def compare_(
     console.out.print(f"wrote {out}")
 
 
+EXPORT_FILES = ("matrix.md", "recipes.md", "recipes.csv", "deltas.csv")
+
+
 @app.command()
 def export(
     root: Path = ROOT,
     pre: str = typer.Option("baseline", "--pre", help="The phase deltas are taken against."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Folder (default: <root>/export)."),
     include_drafts: bool = INCLUDE_DRAFTS,
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """The experiment matrix (markdown), the adapter recipe table (markdown + CSV) and the delta CSV."""
     from halluc_lmeval.analysis import read_cells
     from halluc_lmeval.reports import delta_summary, matrix_markdown, recipes
-    from ucli.artifacts import write_table, write_text
+    from ucli.artifacts import check_output_file, write_table, write_text
 
-    cells = read_cells(root, include_drafts)
     out = output or root / "export"
+    for name in EXPORT_FILES:
+        check_output_file(out / name, force=force)
+    cells = read_cells(root, include_drafts)
     write_text(out / "matrix.md", matrix_markdown(cells))
     rows = recipes(cells)
     keys = list(dict.fromkeys(k for r in rows for k in r))
@@ -230,7 +240,7 @@ def export(
     deltas = delta_summary(cells, pre) if any(c.phase != pre for c in cells) else []
     write_table(out / "deltas.csv", deltas, "halluc.eval.deltas",
                 fieldnames=["phase", "adapter", "task", "metric", "seeds", "mean_delta", "sd_delta"], **prov)  # fmt: skip
-    files = [str(out / name) for name in ("matrix.md", "recipes.md", "recipes.csv", "deltas.csv")]
+    files = [str(out / name) for name in EXPORT_FILES]
     console.result(
         {"output": str(out), "files": files, "adapters": len(rows), "deltas": len(deltas)},
         json_out,
@@ -252,15 +262,18 @@ def tradeoff(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Figure path without suffix (PNG and SVG)."
     ),
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """Delta of one task against delta of another, per adapter, with seed sd as error bars."""
     from halluc_lmeval.analysis import read_cells
     from halluc_lmeval.reports import delta_summary, plot_tradeoff
+    from ucli.artifacts import check_output_file
 
-    files = plot_tradeoff(
-        delta_summary(read_cells(root), pre), x_task, y_task, metric, output or root / "tradeoff"
-    )
+    stem = output or root / "tradeoff"
+    for suffix in (".png", ".svg"):
+        check_output_file(stem.with_suffix(suffix), force=force)
+    files = plot_tradeoff(delta_summary(read_cells(root), pre), x_task, y_task, metric, stem)
     console.result(
         {"files": [str(f) for f in files]}, json_out, lambda: "wrote " + " and ".join(map(str, files))
     )
@@ -275,19 +288,21 @@ def qualitative(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Markdown file (default: <root>/qualitative_<post>.md)."
     ),
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """A markdown file of items where the two phases choose differently: question, choices, target, scores."""
     from halluc_lmeval.analysis import read_cells
     from halluc_lmeval.reports import qualitative_markdown
-    from ucli.artifacts import write_text
+    from ucli.artifacts import check_output_file, write_text
 
-    out = output or root / f"qualitative_{post.replace('/', '_')}.md"
+    out = check_output_file(output or root / f"qualitative_{post.replace('/', '_')}.md", force=force)
     write_text(out, qualitative_markdown(read_cells(root), pre, post, n))
     console.result(
         {"output": str(out), "pre": pre, "post": post, "limit": n}, json_out, lambda: f"wrote {out}"
     )
 
 
-options.renamed("eval run", {"--output-root": "--root", "--batch-size auto": "--auto-batch-size"})
+options.renamed("eval run", {"--output-root": "--root", "--batch-size auto": "--auto-batch-size",
+                             "--limit <fraction>": "--limit-fraction <fraction>"})  # fmt: skip
 options.renamed("eval qualitative", {"--n": "--limit"})

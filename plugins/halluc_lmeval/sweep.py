@@ -22,6 +22,9 @@ from ucli.models import LoadOptions
 
 
 def task_manager(include_path: str | Path | None) -> Any:
+    if include_path is not None and not Path(include_path).is_dir():
+        what = "is not a folder" if Path(include_path).exists() else "no such folder"
+        raise BadInput(f"--include-path {include_path}: {what} (expected a folder of task YAMLs)")
     from lm_eval.tasks import TaskManager
 
     return TaskManager(include_path=str(include_path) if include_path else None)

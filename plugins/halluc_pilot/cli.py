@@ -42,7 +42,7 @@ def run(
     models: str | None = MODELS,
     output: Path | None = OUTPUT,
     resume: bool = options.RESUME,
-    force: bool = typer.Option(False, "--force", help="Resume even though the config changed."),
+    force: bool = options.FORCE,
     executor: str = options.EXECUTOR,
     workers: int = options.WORKERS,
     gpus_per_worker: float = options.GPUS_PER_WORKER,

@@ -84,7 +84,11 @@ class Variant:
 
 
 def _expand(value: Any, where: str, path: Path, used: set[str]) -> Any:
-    """Replace `${VAR}` from the environment; a missing one is bad input naming the field."""
+    """Replace `${VAR}` from the environment; a missing one is bad input naming the field. A value
+    expanded into a secret field (api_key, token, ...) or from a secret-named variable is remembered
+    as a secret (`ucli.secrets.remember`): no message, log line or record shows it afterwards."""
+    from ucli.secrets import is_secret_name, remember
+
     if isinstance(value, dict):
         return {k: _expand(v, f"{where}.{k}" if where else k, path, used) for k, v in value.items()}
     if isinstance(value, list):
@@ -96,6 +100,8 @@ def _expand(value: Any, where: str, path: Path, used: set[str]) -> Any:
             if var not in os.environ:
                 raise BadInput(f"{path}: {where}: environment variable {var} is not set")
             used.add(var)
+            if is_secret_name(var) or is_secret_name(where.rsplit(".", 1)[-1]):
+                remember(os.environ[var], var)
             return os.environ[var]
 
         return ENV_REFERENCE.sub(sub, value)
@@ -121,7 +127,7 @@ def load_config(path: str | os.PathLike) -> tuple[PilotConfig, dict[str, Any], s
     try:
         config = PilotConfig.model_validate(expanded)
     except ValidationError as exc:
-        raise invalid(exc, str(p)) from None
+        raise invalid(exc, str(p), model=PilotConfig) from None
     from halluc_backends import ALIASES
 
     known = _backend_names()

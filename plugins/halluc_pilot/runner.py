@@ -21,7 +21,7 @@ from typing import Any
 from halluc_pilot.config import PilotConfig, Variant
 from halluc_pilot.prompts import PilotPrompt
 from ucli import console
-from ucli.journal import Journal
+from ucli.journal import Journal, removed_unless_started
 
 RESULTS_SCHEMA = "halluc.pilot.results"
 SUMMARY_SCHEMA = "halluc.pilot.summary"
@@ -198,11 +198,12 @@ async def _run_api_variant(
                         tries = state.retry_state.attempt_number
                         gen = await attempt(prompt.text)
             except BackendError as exc:
-                if exc.auth:
+                if exc.auth or exc.transport:  # not an answer: the prompt stays undone for --resume
                     if not stop.is_set():
                         stop.set()
-                        stats.stopped = f"authentication failed: {exc}"
-                        console.warn(f"{m.name}: authentication failed ({exc}); stopping this model, "
+                        why = "authentication failed" if exc.auth else "no connection"
+                        stats.stopped = f"{why}: {exc}"
+                        console.warn(f"{m.name}: {why} ({exc}); stopping this model, "
                                      "its unanswered prompts stay undone")  # fmt: skip
                     return
                 error = str(exc)
@@ -344,25 +345,28 @@ def run_pilot(
         if not manifest.is_file():
             from ucli.errors import BadInput
 
-            raise BadInput(f"{out}: nothing to resume (no journals/run_id)")
+            raise BadInput(
+                f"{out}: nothing to resume (no journals/run_id); run without --resume, into a new or empty --output"
+            )
         rid = manifest.read_text().strip()
     else:
         require_fresh_dir(out, resumable=True)
         rid = new_run_id("pilot")
-        manifest.parent.mkdir(parents=True, exist_ok=True)
-        manifest.write_text(rid + "\n")
     run = PilotRun(rid, out)
     journals: dict[str, Journal] = {}
     started = time.monotonic()
     try:
-        for v in chosen:
-            journal_config = {"variant": v.key, "model": v.model.model_dump(exclude={"api_key"}),
-                              "sampling": sampling(config, v), "prompts": [p.id for p in prompts],
-                              "max_retries": config.max_retries}  # fmt: skip
-            journals[v.key] = Journal(out / "journals" / f"{v.key}.jsonl", config=journal_config,
-                                      resume=resume, force=force)  # fmt: skip
-        with console.progress_many([(v.key, len(prompts)) for v in chosen]) as bars:
-            asyncio.run(_run_all(config, chosen, prompts, journals, run, bars, executor))
+        with removed_unless_started(out):  # a run that sent nothing leaves no folder behind
+            manifest.parent.mkdir(parents=True, exist_ok=True)
+            manifest.write_text(rid + "\n")
+            for v in chosen:
+                journal_config = {"variant": v.key, "model": v.model.model_dump(exclude={"api_key"}),
+                                  "sampling": sampling(config, v), "prompts": [p.id for p in prompts],
+                                  "max_retries": config.max_retries}  # fmt: skip
+                journals[v.key] = Journal(out / "journals" / f"{v.key}.jsonl", config=journal_config,
+                                          resume=resume, force=force)  # fmt: skip
+            with console.progress_many([(v.key, len(prompts)) for v in chosen]) as bars:
+                asyncio.run(_run_all(config, chosen, prompts, journals, run, bars, executor))
         _write_outputs(
             config, raw_config, prompts, chosen, journals, run, prompts_file, time.monotonic() - started
         )

@@ -5,7 +5,7 @@ Python API: `semantic_entropy` (the formulas), `equivalence` (exact / embedding 
 `runs.generate_runs`, `entropy.compute_entropy`, `hidden.trace_hidden`, `dataset.build_dataset`,
 `probes.train_probes` / `probes.evaluate_probes`, `analyze.analyze`. What other plugins use:
 
-    from halluc_probe import make_judge, JUDGE_KINDS            # when two answers mean the same
+    from halluc_probe import make_judge, check_judge, JUDGE_KINDS   # when two answers mean the same
     from halluc_probe import cluster_ids, weighted_entropy, discrete_entropy
 
 Names load on first use so that `halluc --help` never imports numpy or torch.
@@ -15,6 +15,7 @@ from ucli.lazy import lazy_exports
 
 _EXPORTS = {
     "make_judge": "equivalence",
+    "check_judge": "equivalence",
     "JUDGE_KINDS": "equivalence",
     "cluster_ids": "semantic_entropy",
     "weighted_entropy": "semantic_entropy",

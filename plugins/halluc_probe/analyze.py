@@ -20,12 +20,12 @@ from halluc_probe.probes import load_probes, scores
 ANALYSIS_SCHEMA = "halluc.probe.analysis"
 
 
-def analyze(dataset: str | Path, probes: str | Path, output: str | Path, seed: int = 0) -> dict[str, Any]:
+def analyze(dataset: str | Path, probes: str | Path, output: str | Path, seed: int = 0, force: bool = False) -> dict[str, Any]:  # fmt: skip
     from sklearn.decomposition import PCA
 
-    from ucli.artifacts import require_file_path, write_table
+    from ucli.artifacts import check_output_file, write_table
 
-    out = require_file_path(output)
+    out = check_output_file(output, force=force)
     meta, saved = load_probes(probes)
     _, data = load_dataset(dataset)
     first, last = meta["accuracy"]["block"]

@@ -27,7 +27,7 @@ def generate(
     ),
     split: str = typer.Option("test", "--split", help="Benchmark split."),
     limit: int | None = options.limit("N questions, drawn with --seed (default: all)."),
-    k: int = options.samples(10),
+    k: int = options.samples(10, minimum=1),
     temperature: float = options.temperature(1.0),  # Farquhar et al.'s setting
     top_p: float = options.TOP_P,
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", min=1, help="Longest answer."),
@@ -36,6 +36,7 @@ def generate(
     output: Path = typer.Option(..., "--output", "-o", help="runs.jsonl to write."),
     seed: int = SEED,
     resume: bool = RESUME,
+    force: bool = options.FORCE,
     device: str = DEVICE,
     dtype: str = options.DTYPE,
     load_in_4bit: bool = options.LOAD_4BIT,
@@ -64,7 +65,7 @@ def generate(
     runner = options.executor(
         kind=executor, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address
     )
-    result = generate_runs(cfg, output, resume, runner)
+    result = generate_runs(cfg, output, resume, runner, force=force)
     console.result(
         result,
         json_out,
@@ -86,6 +87,7 @@ def entropy(
     output: Path = typer.Option(..., "--output", "-o", help="se.jsonl to write."),
     device: str = DEVICE,
     resume: bool = RESUME,
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """Cluster each question's answers by meaning; discrete, likelihood-weighted and naive entropy."""
@@ -93,7 +95,7 @@ def entropy(
 
     cfg = options.validated(EntropyConfig, equivalence=equivalence, nli_model=nli_model, strict=strict,
                             threshold=threshold, embedding_model=embedding_model, device=device)  # fmt: skip
-    result = compute_entropy(cfg, runs, output, resume)
+    result = compute_entropy(cfg, runs, output, resume, force=force)
     console.result(
         result,
         json_out,
@@ -119,6 +121,7 @@ def trace(
     load_in_8bit: bool = options.LOAD_8BIT,
     adapter: Path | None = options.ADAPTER,
     resume: bool = RESUME,
+    force: bool = options.FORCE,
     executor: str = options.EXECUTOR,
     workers: int = options.WORKERS,
     gpus_per_worker: float = options.GPUS_PER_WORKER,
@@ -136,7 +139,9 @@ def trace(
     config = HiddenConfig(
         model=model, positions=tuple(parse_positions(positions)), batch_size=batch_size, load=load
     )
-    result = trace_hidden(config=config, runs=runs, output=output, resume=resume, executor=runner)
+    result = trace_hidden(
+        config=config, runs=runs, output=output, resume=resume, executor=runner, force=force
+    )
     console.result(
         result,
         json_out,
@@ -209,13 +214,16 @@ def eval_(
         1000, "--n-resamples", min=100, help="Bootstrap resamples and permutations."
     ),
     seed: int = SEED,
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """AUROC / AUPRC against answer errors with bootstrap CIs and permutation p-values."""
     from halluc_probe.probes import evaluate_probes
-    from ucli.artifacts import require_file_path
+    from ucli.artifacts import check_output_file
 
-    require_file_path(output)
+    check_output_file(output, force=force)
+    if plot is not None:
+        check_output_file(plot, force=force, option="--plot")
     report = evaluate_probes(probes, dataset, ood, output, plot, resamples, seed)
     if json_out:
         console.print_json(report)
@@ -237,12 +245,13 @@ def analyze(
         ..., "--output", "-o", help="Parquet to write (open it with examples/probe_explore.py)."
     ),
     seed: int = SEED,
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """One compact Parquet per run: scores, entropies and a 2-D projection per question."""
     from halluc_probe.analyze import analyze as run_analyze
 
-    result = run_analyze(dataset, probes, output, seed)
+    result = run_analyze(dataset, probes, output, seed, force=force)
     console.result(
         result,
         json_out,

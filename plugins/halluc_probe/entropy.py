@@ -59,21 +59,24 @@ def question_entropy(record: dict[str, Any], judge: Any) -> dict[str, Any]:
 
 
 def compute_entropy(
-    cfg: EntropyConfig, runs: str | Path, output: str | Path, resume: bool = False
+    cfg: EntropyConfig, runs: str | Path, output: str | Path, resume: bool = False, force: bool = False
 ) -> dict[str, Any]:
+    """Every question's entropies into `output` (journaled; `force`: replace an existing output, or
+    with `resume` go on with a journal of another configuration)."""
     from halluc_probe.equivalence import make_judge
-    from ucli.artifacts import require_file_path, write_table
+    from ucli.artifacts import write_table
     from ucli.journal import Journal, preflight
 
-    out = require_file_path(output)
-    journal_path = preflight(out, resume, folder=False)
+    out = Path(output)
+    journal_path = preflight(out, resume, folder=False, force=force)
     if journal_path is None:
         return {"output": str(out), "complete": True}
     records = read_runs(runs)
     judge = make_judge(
         cfg.equivalence, cfg.nli_model, cfg.strict, cfg.threshold, cfg.embedding_model, cfg.device
     )
-    journal = Journal(journal_path, config={**cfg.model_dump(mode="json"), "runs": str(runs)}, resume=resume)
+    journal = Journal(journal_path, config={**cfg.model_dump(mode="json"), "runs": str(runs)}, resume=resume,
+                      force=force)  # fmt: skip
     pending = [r for r in records if str(r["id"]) not in journal.done]
     if hasattr(judge, "prepare"):  # embed every distinct answer in full batches first
         judge.prepare([s.get("answer") or "" for r in pending for s in r["samples"]])
@@ -100,5 +103,5 @@ def compute_entropy(
     write_table(
         out, ordered, ENTROPY_SCHEMA, summary=summary, inputs=[runs], config=cfg.model_dump(mode="json")
     )
-    journal_path.unlink()
+    journal_path.unlink(missing_ok=True)
     return {"output": str(out), **summary}

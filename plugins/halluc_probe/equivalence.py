@@ -211,14 +211,19 @@ class NLIJudge:
         return 1.0 if a == b else (self.cache[(a, b)][self.entail] + self.cache[(b, a)][self.entail]) / 2
 
 
+def check_judge(kind: str, nli_model: str | None = None) -> None:
+    """The judge options, checked before any work (make_judge checks them again as it loads)."""
+    if kind not in JUDGE_KINDS:
+        raise BadInput(f"--equivalence: unknown judge '{kind}' (expected one of: {', '.join(JUDGE_KINDS)})")
+    if kind == "nli" and not nli_model:
+        raise BadInput("--equivalence nli needs --nli-model (e.g. microsoft/deberta-large-mnli)")
+
+
 def make_judge(kind: str, nli_model: str | None = None, strict: bool = False, threshold: float = 0.9,
                embedding_model: str | None = None, device: str = "cpu") -> Any:  # fmt: skip
+    check_judge(kind, nli_model)
     if kind == "exact":
         return ExactJudge()
     if kind == "embedding":
         return EmbeddingJudge(embedding_model, threshold, device)
-    if kind == "nli":
-        if not nli_model:
-            raise BadInput("--equivalence nli needs --nli-model (e.g. microsoft/deberta-large-mnli)")
-        return NLIJudge(nli_model, strict, device)
-    raise BadInput(f"unknown --equivalence '{kind}' (expected one of: {', '.join(JUDGE_KINDS)})")
+    return NLIJudge(nli_model, strict, device)

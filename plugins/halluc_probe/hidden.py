@@ -79,16 +79,22 @@ class HiddenConfig:
 
 
 def trace_hidden(
-    *, config: HiddenConfig, runs: str | Path, output: str | Path, resume: bool = False, executor: Any = None
+    *,
+    config: HiddenConfig,
+    runs: str | Path,
+    output: str | Path,
+    resume: bool = False,
+    executor: Any = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Hidden states at the chosen positions of every question's prompt + greedy answer, one Zarr
     array per position; journaled per question, so a killed run resumes where it stopped. With
     `executor` (`ucli.executor.Executor`, e.g. Ray) the batches run on model replicas; this process
     alone writes the arrays and the journal. Batches are fixed slices of the questions, and one with
     any unfinished question runs again whole, so every row comes from the batch it would in one
-    unbroken run."""
+    unbroken run. `force` resumes a journal of another configuration (a warning)."""
     from ucli.executor import Executor, model_replicas
-    from ucli.journal import Journal, preflight
+    from ucli.journal import Journal, preflight, removed_unless_started
     from ucli.models import load_model
 
     out, positions = Path(output), list(config.positions)
@@ -106,9 +112,11 @@ def trace_hidden(
     )
     text = lm.model.config.get_text_config()
     n, layers, width = len(records), text.num_hidden_layers + 1, text.hidden_size
-    with model_replicas(runner, lm, config.model, config.load) as replicas:
+    # the arrays are made before the first row: a run that stored none leaves no folder behind
+    with removed_unless_started(out), model_replicas(runner, lm, config.model, config.load) as replicas:
         journal = Journal(journal_path, config={"model": config.model, "runs": str(runs), "positions": positions,
-                                                "fingerprint": lm.fingerprint.model_dump()}, resume=resume)  # fmt: skip
+                                                "fingerprint": lm.fingerprint.model_dump()},
+                          resume=resume, force=force)  # fmt: skip
         group, arrays = _open_arrays(out, positions, (n, layers, width))
         index = {str(r["id"]): i for i, r in enumerate(records)}
         batches = [records[i : i + config.batch_size] for i in range(0, n, config.batch_size)]
@@ -122,7 +130,7 @@ def trace_hidden(
         finally:
             journal.close()
     missing = _finish(group, records, done, positions, lm, runs, config)
-    journal_path.unlink()
+    journal_path.unlink(missing_ok=True)
     return {"output": str(out), "questions": n, "layers": layers, "hidden_size": width,
             "missing": {p: len(v) for p, v in missing.items()}}  # fmt: skip
 

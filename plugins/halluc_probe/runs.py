@@ -90,22 +90,23 @@ def load_questions(cfg: GenerateConfig) -> tuple[Any, list[Any]]:
 
 
 def generate_runs(
-    cfg: GenerateConfig, output: str | Path, resume: bool = False, executor: Any = None
+    cfg: GenerateConfig, output: str | Path, resume: bool = False, executor: Any = None, force: bool = False
 ) -> dict[str, Any]:
     """Sample, judge and write `output` (+ `.meta.json`); returns a summary. With `executor`
     (`ucli.executor.Executor`, e.g. Ray), the batches are generated on model replicas and judged
-    and journaled here: the same records as one process."""
-    from ucli.artifacts import require_file_path, write_table
+    and journaled here: the same records as one process. `force`: replace an existing output, or
+    with `resume` go on with a journal of another configuration."""
+    from ucli.artifacts import write_table
     from ucli.executor import Executor, Replicas
     from ucli.journal import Journal, preflight
 
-    out = require_file_path(output)
-    journal_path = preflight(out, resume, folder=False)
+    out = Path(output)
+    journal_path = preflight(out, resume, folder=False, force=force)
     if journal_path is None:
         return {"output": str(out), "complete": True}
     bench, samples = load_questions(cfg)
     backend = local_backend(cfg)
-    journal = Journal(journal_path, config=cfg.model_dump(mode="json"), resume=resume)
+    journal = Journal(journal_path, config=cfg.model_dump(mode="json"), resume=resume, force=force)
     done = journal.done
     # Batches are fixed slices of the question list, seeded by their start, and a batch with any
     # unfinished question is rerun whole: a resumed run samples exactly as an unbroken one.
@@ -137,7 +138,7 @@ def generate_runs(
     summary = {"questions": len(ordered), "accuracy": sum(r["correct"] for r in ordered) / len(ordered)}
     write_table(out, ordered, RUNS_SCHEMA, summary=summary, model=fingerprint, inputs=[cfg.data] if cfg.data else [],
                 seed=cfg.seed, config=cfg.model_dump(mode="json"))  # fmt: skip
-    journal_path.unlink()
+    journal_path.unlink(missing_ok=True)
     return {"output": str(out), "samples_per_question": cfg.k, **summary}
 
 
@@ -151,6 +152,9 @@ def local_backend(cfg: GenerateConfig) -> Any:
         raise BadInput(
             f"--backend {cfg.backend}: probe generate needs a local backend (its log-probs and ids)"
         )
+    for check in backend.checks():  # its SDK, before anything loads or is written
+        if not check.ok:
+            raise BadInput(f"--backend {cfg.backend}: {check.detail}")
     return backend
 
 

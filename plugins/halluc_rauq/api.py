@@ -141,6 +141,7 @@ def score(
     *,
     journal_path: Path,
     resume: bool = False,
+    force: bool = False,
     config: ScoreConfig = ScoreConfig(),
     heads: dict[int, int] | None = None,
     judge: Judge | None = None,
@@ -151,7 +152,8 @@ def score(
 ) -> ScoreResult:
     """Greedy-decode every pair and score it with RAUQ (fixed `heads`, else per-sequence heads on
     `config.layers`), one journal record per pair, so a killed run resumes where it stopped. The
-    journal stays: the caller removes it once the records are safely written elsewhere.
+    journal stays: the caller removes it once the records are safely written elsewhere. `force`
+    resumes a journal of another configuration (a warning).
 
     With `given` (pair id -> answer text and its token ids, or None to tokenize the text), the
     answers are not decoded but scored as they are, by teacher forcing: the same record.
@@ -165,7 +167,7 @@ def score(
     layers = list(heads) if heads is not None else parse_layers(config.layers, lm.fingerprint.num_layers)
     journal_config = {**(run_config or {}), "alpha": alpha, "layers": layers,
                       "max_new_tokens": config.max_new_tokens, "fingerprint": lm.fingerprint.model_dump()}  # fmt: skip
-    with Journal(journal_path, config=journal_config, resume=resume) as journal:
+    with Journal(journal_path, config=journal_config, resume=resume, force=force) as journal:
         if given is not None:
             items = [(p, *given[p.id]) for p in pairs]
             score_given(lm, items, journal, layers, alpha, heads, judge, config.batch_size, progress)

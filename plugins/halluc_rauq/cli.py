@@ -90,16 +90,19 @@ def heads(
     plot: Path | None = typer.Option(
         None, "--plot", help="Draw the L x H heat map with the chosen heads to a PNG."
     ),
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """Choose, per layer, the head that attends most to the previous token over completion tokens."""
     from halluc_rauq.api import HeadsConfig, select_heads
     from halluc_rauq.calibration import HEADS_SCHEMA, plot_heads
-    from ucli.artifacts import require_file_path, write_artifact
+    from ucli.artifacts import check_output_file, write_artifact
 
     config = HeadsConfig(mode=mode, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
     load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
-    require_file_path(output)
+    check_output_file(output, force=force)
+    if plot is not None:
+        check_output_file(plot, force=force, option="--plot")
     pairs = _pairs(calibration, num_examples, seed, require_reference=mode == "teacher-forced")
     lm = _load(model, load, seed)
     with console.progress("calibrating heads", total=len(pairs)) as advance:
@@ -169,18 +172,19 @@ def threshold(
     load_in_8bit: bool = LOAD_8BIT,
     adapter: Path | None = ADAPTER,
     seed: int = SEED,
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """Fit the trigger threshold on the signal: theta by Youden's J (or --coverage) on answers, tokens."""
     from halluc_rauq.api import ThresholdConfig, calibrate_threshold
     from halluc_rauq.calibration import check_heads_file, load_heads
     from halluc_rauq.threshold import THETA_SCHEMA
-    from ucli.artifacts import require_file_path, sha256_file, write_artifact
+    from ucli.artifacts import check_output_file, sha256_file, write_artifact
 
     config = ThresholdConfig(signal=signal, labels=labels, coverage=coverage, alpha=alpha, max_samples=max_samples,
                              max_new_tokens=max_new_tokens, batch_size=batch_size)  # fmt: skip
     load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
-    require_file_path(output)
+    check_output_file(output, force=force)
     check_heads_file(heads_file)
     pairs = _pairs(calibration, num_examples, seed)
     lm = _load(model, load, seed)
@@ -233,6 +237,7 @@ def score(
     batch_size: int = BATCH_SIZE,
     limit: int | None = options.limit("N prompts, drawn with --seed (default: all)."),
     resume: bool = options.RESUME,
+    force: bool = options.FORCE,
     device: str = DEVICE,
     dtype: str = DTYPE,
     load_in_4bit: bool = LOAD_4BIT,
@@ -250,7 +255,7 @@ def score(
     from halluc_rauq.api import SCORES_SCHEMA, ScoreConfig
     from halluc_rauq.api import score as score_with_rauq
     from halluc_rauq.calibration import check_heads_file, load_heads
-    from ucli.artifacts import require_file_path, write_table
+    from ucli.artifacts import write_table
     from ucli.executor import model_replicas
     from ucli.journal import preflight
 
@@ -259,8 +264,7 @@ def score(
         kind=executor, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address
     )
     load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
-    require_file_path(output)
-    journal_path = preflight(output, resume, folder=False)
+    journal_path = preflight(output, resume, folder=False, force=force)
     if journal_path is None:
         console.result(
             {"output": str(output), "complete": True}, json_out, lambda: f"{output}: already complete"
@@ -278,11 +282,11 @@ def score(
         console.progress("scoring", total=len(pairs)) as advance,
         model_replicas(runner, lm, model, load) as replicas,
     ):
-        scored = score_with_rauq(lm, pairs, journal_path=journal_path, resume=resume, config=config, heads=heads,
+        scored = score_with_rauq(lm, pairs, journal_path=journal_path, resume=resume, force=force, config=config, heads=heads,
                                  judge=judge, run_config=run_config, progress=advance, replicas=replicas)  # fmt: skip
     write_table(output, scored.records, SCORES_SCHEMA, model=lm.fingerprint, inputs=[p for p in (data, heads_file) if p],
                 seed=seed, config={**run_config, **asdict(config), "alpha": scored.alpha, "layers": scored.layers})  # fmt: skip
-    journal_path.unlink()
+    journal_path.unlink(missing_ok=True)
     _show_scores(scored, output, lm.fingerprint.name, json_out)
 
 
@@ -297,7 +301,7 @@ def _show_scores(scored: Any, output: Path, model_name: str, json_out: bool) -> 
         return
     rows = [(k, v if not isinstance(v, float) else f"{v:.4f}") for k, v in summary.items()]
     console.out.print(console.table(f"RAUQ scores from {model_name}", ["", "value"], rows))
-    console.info(f"next: halluc stats prr {output} --score rauq --quality correct")
+    console.info(console.next_step("stats", "prr", output, "--score", "rauq", "--quality", "correct"))
 
 
 options.renamed("calibrate heads", {"--num-examples": "--limit", "-n": "--limit", "-c": "--calibration"})

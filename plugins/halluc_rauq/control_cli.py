@@ -223,16 +223,17 @@ def run(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write everything (tokens, events, trace) to JSON."
     ),
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """Answer one prompt with the controller; show where it fired, how it repaired, what is judged."""
     from halluc_rauq.controller import RAUQController
-    from ucli.artifacts import require_file_path, write_artifact
+    from ucli.artifacts import check_output_file, write_artifact
 
     load = _load_options(ctx.params)
     text = _prompt_text(prompt)
     if output is not None:
-        require_file_path(output)
+        check_output_file(output, force=force)
     lm, config, scorer, threshold, alpha, artifacts = _single(ctx.params, load)
     out = RAUQController(lm, config, scorer, threshold).generate(text if raw else lm.chat_prompt(text))
     doc = {"prompt": text, "theta": threshold.theta, "direction": threshold.direction, "alpha": alpha,
@@ -294,6 +295,7 @@ def eval_(
         help="Risk-coverage figure (PNG or SVG; needs --baseline): abstain over theta, both arms.",
     ),
     resume: bool = RESUME,
+    force: bool = options.FORCE,
     batch_size: int = BATCH,
     data_file: Path | None = DATA_FILE,
     metric: str | None = METRIC,
@@ -338,6 +340,7 @@ def eval_(
 ) -> None:
     """Run the controller over a benchmark split: per-sample JSONL, summary, optional plain-greedy arm."""
     from halluc_rauq.control_eval import run_control_eval
+    from ucli.artifacts import check_output_file
     from ucli.errors import BadInput
     from ucli.executor import model_replicas
     from ucli.journal import preflight
@@ -346,6 +349,8 @@ def eval_(
         raise BadInput("--plot draws the controller against plain greedy: add --baseline")
     load, runner = _load_options(ctx.params), _runner(ctx.params)
     preflight(output, resume, folder=True)  # before the model loads (run_control_eval checks again)
+    if plot is not None:
+        check_output_file(plot, force=force, option="--plot")
     bench, benchmark_options = _benchmark(ctx.params)
     samples = bench.load(split, limit=limit, seed=seed)
     lm, config, scorer, threshold, alpha, artifacts = _single(ctx.params, load, runner)
@@ -355,7 +360,7 @@ def eval_(
     with model_replicas(runner, lm, model, load) as replicas:
         result = run_control_eval(
             lm, bench, samples, config=config, scorer=scorer, threshold=threshold, output=output, baseline=baseline,
-            resume=resume, run_config=run_config, inputs=[*artifacts.files, *([data_file] if data_file else [])],
+            resume=resume, force=force, run_config=run_config, inputs=[*artifacts.files, *([data_file] if data_file else [])],
             batch_size=batch_size, replicas=replicas,
         )  # fmt: skip
     if plot is not None:
@@ -368,10 +373,8 @@ def eval_(
         _comparison_lines(result["comparison"])
     console.out.print(f"wrote {output}" + (f" and {plot}" if plot else ""))
     if baseline:
-        console.info(
-            f"next: halluc stats mcnemar {output / 'baseline.jsonl'} {output / 'controller.jsonl'} "
-            "--field correct"
-        )
+        console.info(console.next_step("stats", "mcnemar", output / "baseline.jsonl", output / "controller.jsonl",
+                                       "--field", "correct"))  # fmt: skip
 
 
 def _summary_table(summary: dict[str, dict[str, Any]], title: str) -> None:
@@ -417,7 +420,7 @@ def _plot_eval(result: dict[str, Any], path: Path, title: str) -> None:
     plot_risk_coverage(result["risk_coverage"], points, path, title)
 
 
-def _comma(name: str, raw: str, kind: type) -> list[Any]:
+def _comma(option: str, raw: str, kind: type) -> list[Any]:
     from ucli.errors import BadInput
 
     values = []
@@ -425,7 +428,8 @@ def _comma(name: str, raw: str, kind: type) -> list[Any]:
         try:
             values.append(kind(part.strip()))
         except ValueError:
-            raise BadInput(f"--{name}: '{part}' is not a {kind.__name__}") from None
+            what = {int: "an integer", float: "a number"}.get(kind, kind.__name__)
+            raise BadInput(f"{option}: '{part}' is not {what}") from None
     return list(dict.fromkeys(values))
 
 
@@ -463,6 +467,7 @@ def ablate(
         None, "--plot", help="Accuracy among answered against coverage, one point per configuration (PNG)."
     ),
     resume: bool = RESUME,
+    force: bool = options.FORCE,
     batch_size: int = BATCH,
     data_file: Path | None = DATA_FILE,
     metric: str | None = METRIC,
@@ -502,13 +507,14 @@ def ablate(
     """Run the grid of every comma-listed knob on the same samples; one summary per configuration."""
     from halluc_rauq.control_eval import GRID_KNOBS, grid
     from halluc_rauq.control_eval import ablate as run_grid_to_file
-    from ucli.artifacts import require_file_path
+    from ucli.artifacts import check_output_file
     from ucli.executor import model_replicas
     from ucli.journal import preflight
 
     load, runner = _load_options(ctx.params), _runner(ctx.params)
-    require_file_path(output)
-    journal_path = preflight(output, resume, folder=False)
+    journal_path = preflight(output, resume, folder=False, force=force)
+    if plot is not None:
+        check_output_file(plot, force=force, option="--plot")
     if journal_path is None:
         console.result(
             {"output": str(output), "complete": True}, json_out, lambda: f"{output}: already complete"
@@ -529,7 +535,7 @@ def ablate(
     with model_replicas(runner, lm, model, load) as replicas:
         payload = run_grid_to_file(
             lm, bench, samples, cells=cells, scorer=scorer, output=output, journal_path=journal_path, split=split,
-            resume=resume, run_config=run_config, inputs=[*artifacts.files, *([data_file] if data_file else [])],
+            resume=resume, force=force, run_config=run_config, inputs=[*artifacts.files, *([data_file] if data_file else [])],
             seed=seed, batch_size=batch_size, plot=plot, replicas=replicas,
         )  # fmt: skip
     if json_out:
@@ -544,20 +550,13 @@ def ablate(
 
 def _grid_values(params: dict[str, Any]) -> dict[str, list[Any]]:
     """The comma lists of `ablate`, per controller knob."""
+    from halluc_rauq.control_eval import GRID_KNOBS
     from ucli.errors import BadInput
 
-    p = params
-    values = {
-        "trigger": _comma("signals", p["trigger"], str),
-        "threshold_type": _comma("threshold-types", p["threshold_type"], str),
-        "repair": _comma("repairs", p["repair"], str),
-        "cot_policy": _comma("cot-policies", p["cot_policy"], str),
-        "rollback": _comma("rollbacks", p["rollback"], int),
-        "rollback_mode": _comma("rollback-modes", p["rollback_mode"], str),
-        "theta": _comma("thetas", p["theta"], float) if p["theta"] else [None],
-    }
-    if p["delimiters"]:
-        values["delimiters"] = _comma("delimiters", p["delimiters"], str)
+    kinds = {"rollback": int, "theta": float}
+    values = {knob: _comma(option, params[knob], kinds.get(knob, str))
+              for knob, option in GRID_KNOBS.items() if params[knob]}  # fmt: skip
+    values.setdefault("theta", [None])
     bad = [t for t in values["threshold_type"] if t not in ("learned", "fixed")]
     if bad:
         raise BadInput(f"--threshold-types: {bad[0]!r} is not learned or fixed")

@@ -29,17 +29,17 @@ RECORDS_SCHEMA = "halluc.control.records"  # controller.jsonl, baseline.jsonl (o
 ABLATION_SCHEMA = "halluc.control.ablation"
 BASELINE = "baseline"
 CONTROLLER = "controller"
-# knobs an ablation grid may vary (comma lists on the command line)
-GRID_KNOBS = (
-    "trigger",
-    "threshold_type",
-    "theta",
-    "repair",
-    "cot_policy",
-    "rollback",
-    "rollback_mode",
-    "delimiters",
-)
+# knobs an ablation grid may vary, and the option of `control ablate` that lists each one's values
+GRID_KNOBS = {
+    "trigger": "--signals",
+    "threshold_type": "--threshold-types",
+    "theta": "--thetas",
+    "repair": "--repairs",
+    "cot_policy": "--cot-policies",
+    "rollback": "--rollbacks",
+    "rollback_mode": "--rollback-modes",
+    "delimiters": "--delimiters",
+}
 
 
 @dataclass
@@ -257,7 +257,7 @@ def grid(
                     f"--delimiters: unknown '{delimiters}' (expected one of {', '.join(DELIMITERS)})"
                 )
             knobs["cot_prefix"], knobs["cot_suffix"] = DELIMITERS[delimiters]
-        config = ControllerConfig.build(**{**base.model_dump(), **knobs})
+        config = ControllerConfig.build(GRID_KNOBS, **{**base.model_dump(), **knobs})
         if config.base_repair != "cot":
             pinned = ("cot_policy", "rollback", "rollback_mode", "cot_prefix", "cot_suffix")
             config = config.model_copy(update={k: ControllerConfig.model_fields[k].default for k in pinned})
@@ -361,7 +361,7 @@ def plot_ablation(results: list[dict[str, Any]], path: str | Path, title: str) -
 def ablate(
     lm: Any, bench: Any, samples: list[Any], *, cells: list[Any], scorer: RAUQScorer | None, output: str | Path,
     journal_path: Path, split: str, resume: bool, run_config: dict[str, Any], inputs: list[Path], seed: int,
-    batch_size: int = 8, plot: str | Path | None = None, replicas: Any = None,
+    batch_size: int = 8, plot: str | Path | None = None, replicas: Any = None, force: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """`control ablate`: the grid's cells journaled at `journal_path` (from `ucli.journal.preflight`),
     then `output` (ablations.json with provenance), the journal removed, and the optional figure."""
@@ -372,7 +372,7 @@ def ablate(
         "samples": [s.id for s in samples],
         "fingerprint": lm.fingerprint.model_dump(),
     }
-    with Journal(journal_path, config=journal_config, resume=resume) as journal:
+    with Journal(journal_path, config=journal_config, resume=resume, force=force) as journal:
         results = run_grid(lm, bench, samples, cells, scorer, journal, batch_size, replicas)
     payload = strict_json(
         {"benchmark": bench.name, "split": split, "n": len(samples), "configurations": results}
@@ -380,7 +380,7 @@ def ablate(
     write_artifact(
         output, ABLATION_SCHEMA, 1, payload, model=lm.fingerprint, inputs=inputs, seed=seed, config=run_config
     )
-    journal_path.unlink()
+    journal_path.unlink(missing_ok=True)
     if plot is not None:
         plot_ablation(
             results, plot, f"{lm.fingerprint.name} on {bench.name}/{split} ({len(samples)} samples)"
@@ -403,21 +403,23 @@ def run_control_eval(
     inputs: Sequence[Path] = (),
     batch_size: int = 8,
     replicas: Any = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """`control eval`: journal in `output` while running; then controller.jsonl (+ baseline.jsonl),
     summary.json with provenance, and the journal removed. With `replicas`
-    (`ucli.executor.Replicas`) the batches decode there, to the same records."""
+    (`ucli.executor.Replicas`) the batches decode there, to the same records. `force` resumes a
+    journal of another configuration (a warning)."""
     from ucli.artifacts import write_artifact, write_table
-    from ucli.journal import preflight
+    from ucli.journal import preflight, removed_unless_started
 
     output = Path(output)
     journal_path = preflight(output, resume, folder=True)  # a finished run removed its journal
     assert journal_path is not None  # no `complete` marker: a finished folder is refused above
-    output.mkdir(parents=True, exist_ok=True)
     run_config = run_config or {}
     journal_config = {**run_config, "baseline": baseline, "samples": [s.id for s in samples],
                       "fingerprint": lm.fingerprint.model_dump()}  # fmt: skip
-    with Journal(journal_path, config=journal_config, resume=resume) as journal:
+    with removed_unless_started(output), Journal(journal_path, config=journal_config, resume=resume, force=force) as journal:  # fmt: skip
+        output.mkdir(parents=True, exist_ok=True)
         arms = evaluate(lm, bench, samples, config=config, scorer=scorer, threshold=threshold, journal=journal,
                         baseline=baseline, batch_size=batch_size, replicas=replicas)  # fmt: skip
     files = {}

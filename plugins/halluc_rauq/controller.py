@@ -86,9 +86,11 @@ class ControllerConfig(BaseModel):
     @field_validator("trigger")
     @classmethod
     def _known_signal(cls, value: str) -> str:
-        from halluc_uq import token_signal
+        from halluc_uq import token_signals
 
-        token_signal(value)
+        signals = token_signals()
+        if value not in signals:
+            raise ValueError(f"unknown signal '{value}' (expected one of {', '.join(signals)})")
         return value
 
     @property
@@ -102,11 +104,12 @@ class ControllerConfig(BaseModel):
         return self.repair.endswith("abstain")
 
     @classmethod
-    def build(cls, **knobs: Any) -> ControllerConfig:
-        """Validated config; a bad knob becomes one line naming it."""
+    def build(cls, options: dict[str, str] | None = None, **knobs: Any) -> ControllerConfig:
+        """Validated config; a bad knob becomes one line naming its option (`trigger` is `--signal`;
+        `options` maps other fields to the spelling of the command, e.g. ablate's plurals)."""
         from ucli.options import validated
 
-        return validated(cls, **knobs)
+        return validated(cls, {"trigger": "--signal", **(options or {})}, **knobs)
 
 
 @dataclass(frozen=True)

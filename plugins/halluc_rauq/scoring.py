@@ -10,6 +10,7 @@ from typing import Any
 from halluc_rauq.attention import capture_previous_token_attention
 from halluc_rauq.scorer import entropy_log_confidence, rauq_scores
 from ucli.data import PromptPair
+from ucli.errors import BadInput
 from ucli.executor import Executor, Replicas
 from ucli.generation import generate
 from ucli.journal import Journal
@@ -152,6 +153,16 @@ def score_given(
     from halluc_rauq.calibration import prompt_ids
     from halluc_rauq.teacher_forced import teacher_force
 
+    vocab = lm.fingerprint.vocab_size
+    for (
+        pair,
+        _,
+        tokens,
+    ) in items:  # checked before the first record: a bad id found late would strand a journal
+        outside = [t for t in tokens or [] if t >= vocab]
+        if outside:
+            raise BadInput(f"answer '{pair.id}': field 'token_ids': id {outside[0]} is outside the model's "
+                           f"vocabulary (0-{vocab - 1})")  # fmt: skip
     todo = [item for item in items if item[0].id not in journal.done]
     advance(len(items) - len(todo))
     for start in range(0, len(todo), batch_size):

@@ -49,6 +49,15 @@ def _ci(row: dict, lo: str = "ci_low", hi: str = "ci_high") -> str:
     return "-" if row.get(lo) is None else f"[{_fmt(row[lo])}, {_fmt(row[hi])}]"
 
 
+def _check_outputs(force: bool, output: Path | None, plot: Path | None = None) -> None:
+    """The outputs asked for, checked before any file is read (an existing one needs --force)."""
+    from ucli.artifacts import check_output_file
+
+    for path, option in ((output, "--output"), (plot, "--plot")):
+        if path is not None:
+            check_output_file(path, force=force, option=option)
+
+
 def _finish(report: dict, columns: dict[str, Any], output: Path | None, json_out: bool, config: dict) -> None:
     """Write the artifact, surface notes, then print JSON or a table (one row per seed, then pooled)."""
     from halluc_stats.report import rows
@@ -102,9 +111,11 @@ def mcnemar(
     allow_unpaired: bool = ALLOW_UNPAIRED,
     confidence: float = CONFIDENCE,
     output: Path | None = OUTPUT,
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """McNemar's test for paired right/wrong outcomes of A and B, with accuracies and their difference."""
+    _check_outputs(force, output)
     from ucli.errors import BadInput
 
     config = {"a": a, "b": b, "field": field, "key": key, "method": method, "confidence": confidence}
@@ -178,9 +189,11 @@ def bootstrap(
     n_resamples: int = typer.Option(10_000, "--n-resamples", min=1, help="Bootstrap resamples."),
     seed: int = SEED,
     output: Path | None = OUTPUT,
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """Mean of a per-item value with a bootstrap confidence interval (per file, and pooled)."""
+    _check_outputs(force, output)
     from halluc_stats import inputs, resampling
     from halluc_stats.report import table_report
 
@@ -212,9 +225,11 @@ def paired_bootstrap(
     n_resamples: int = typer.Option(10_000, "--n-resamples", min=1, help="Bootstrap resamples."),
     seed: int = SEED,
     output: Path | None = OUTPUT,
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """mean(B) - mean(A) over paired items: bootstrap CI, two-sided p-value, Cohen's d_z (continuous scores)."""
+    _check_outputs(force, output)
     from halluc_stats import inputs, resampling
     from halluc_stats.report import paired_report
 
@@ -254,9 +269,11 @@ def auroc(
     ),
     seed: int = SEED,
     output: Path | None = OUTPUT,
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """AUROC and AUPRC of a score against binary labels, bootstrap CIs and a permutation p-value."""
+    _check_outputs(force, output)
     from halluc_stats import discrimination, inputs
     from halluc_stats.report import table_report
 
@@ -301,9 +318,11 @@ def prr(
         None, "--plot", help="Draw the three rejection curves (all files pooled) to a PNG."
     ),
     output: Path | None = OUTPUT,
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """Prediction rejection ratio of an uncertainty score, with a bootstrap CI and an optional curve plot."""
+    _check_outputs(force, output, plot)
     import numpy as np
 
     from halluc_stats import inputs, rejection

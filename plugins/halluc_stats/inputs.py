@@ -16,14 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from ucli.data import Record, read_records
+from ucli.data import VERDICT_WORDS, Record, read_records
 from ucli.errors import BadInput
 
 LMEVAL_KEY = "doc_id"
 LMEVAL_HASH = "doc_hash"
 DEFAULT_KEY = "id"
 SAMPLE_KEY = "sample_id"
-TRUE_WORDS = {"true": 1.0, "yes": 1.0, "false": 0.0, "no": 0.0}
 
 
 @dataclass
@@ -87,8 +86,8 @@ def parse_value(value: Any, loc: str, name: str) -> float:
         v = v[0]
     if isinstance(v, str):
         text = v.strip().strip("[]'\" ")
-        if text.lower() in TRUE_WORDS:
-            return TRUE_WORDS[text.lower()]
+        if text.lower() in VERDICT_WORDS:  # the one reading of verdict words (`ucli.data.parse_verdict`)
+            return float(VERDICT_WORDS[text.lower()])
         try:
             v = float(text)
         except ValueError:

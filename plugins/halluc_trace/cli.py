@@ -55,6 +55,7 @@ def extract(
     topk: int = typer.Option(5, "--topk", min=1, help="Top-k next-token predictions kept per position."),
     output: Path | None = options.output("Run folder (default: traces/<RUN_ID>)."),
     resume: bool = options.RESUME,
+    force: bool = options.FORCE,
     device: str = options.DEVICE,
     dtype: str = options.DTYPE,
     load_in_4bit: bool = options.LOAD_4BIT,
@@ -87,7 +88,7 @@ def extract(
         store_dtype=store_dtype, topk=topk, device=device, dtype=dtype, load_in_4bit=load_in_4bit,
         load_in_8bit=load_in_8bit, adapter=str(adapter) if adapter else None,
     )  # fmt: skip
-    result = extract_traces(config=cfg, output=output, resume=resume, executor=runner)
+    result = extract_traces(config=cfg, output=output, resume=resume, executor=runner, force=force)
     if json_out:
         console.print_json(result)
         return
@@ -98,7 +99,7 @@ def extract(
             f"{console.human_bytes(result['bytes_on_disk'])} on disk ({ratio:.2f} of raw float32), "
             f"{result['seconds']:.1f} s -> {result['output']}"
         )
-    console.out.print(f"next: halluc trace index {result['output']} --validate")
+    console.out.print(console.next_step("trace", "index", result["output"], "--validate"))
 
 
 @app.command()
@@ -144,13 +145,14 @@ def show(
     head: int = typer.Option(..., "--head", help="Attention head."),
     png: Path = options.output("Image to write (PNG).", required=True),
     choice: int | None = typer.Option(None, "--choice", help="Choice index (encoder multiple-choice runs)."),
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """An attention heat map of one head, with the example's tokens on both axes."""
     from halluc_trace.show import attention_heatmap
-    from ucli.artifacts import require_file_path
+    from ucli.artifacts import check_output_file
 
-    require_file_path(png)
+    check_output_file(png, force=force)
     path = attention_heatmap(run, example, layer, head, png, choice)
     doc = {"output": str(path), "example": example, "layer": layer, "head": head, "choice": choice}
     console.result(doc, json_out, lambda: f"wrote {path}")

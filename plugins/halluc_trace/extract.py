@@ -344,15 +344,21 @@ def _plan(cfg: ExtractConfig, lm: Any) -> Plan:
 
 
 def extract_traces(
-    *, config: ExtractConfig, output: str | Path | None = None, resume: bool = False, executor: Any = None
+    *,
+    config: ExtractConfig,
+    output: str | Path | None = None,
+    resume: bool = False,
+    executor: Any = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Run the extraction, here or on `executor`'s model replicas (`ucli.executor.Executor`, e.g.
-    Ray); returns a summary (run folder, examples, T, bytes on disk and raw float32)."""
+    Ray); returns a summary (run folder, examples, T, bytes on disk and raw float32). `force`
+    resumes a journal of another configuration (a warning)."""
     import numpy as np
 
     from ucli.artifacts import run_id, write_artifact
     from ucli.executor import Executor, Replicas
-    from ucli.journal import Journal, preflight
+    from ucli.journal import Journal, preflight, removed_unless_started
     from ucli.models import load_model
 
     cfg = config
@@ -366,27 +372,28 @@ def extract_traces(
     local = executor is None or executor.kind == "local"
     lm = load_model(cfg.model, cfg.load, weights=local)  # on Ray, a shell: the replicas hold the model
     plan = _plan(cfg, lm)
-    out.mkdir(parents=True, exist_ok=True)
-    raw = sum(int(np.prod(s.shape)) for s in plan.specs)
-    console.info(f"{len(plan.examples)} examples x {plan.t} tokens, {len(plan.layers)} layers: {len(plan.specs)} arrays, "
-                 f"{console.human_bytes(raw * np.dtype(cfg.store_dtype).itemsize)} before compression -> {out}")  # fmt: skip
-    run = Run(out, plan.specs, cfg.store_dtype)  # the arrays exist before any replica writes
-    with Replicas(executor or Executor(), lm, Tracer, cfg, replace(plan, examples=[]), out) as replicas:
-        lm.fingerprint = replicas.fingerprint()  # what ran, where it ran
-        journal_config = {
-            **cfg.model_dump(mode="json"),
-            "fingerprint": lm.fingerprint.model_dump(),
-            "t": plan.t,
-        }
-        journal = Journal(journal_path, config=journal_config, resume=resume)
-        try:
-            if local:
-                _trace(cfg, lm, plan, run, journal)
-            else:
-                _trace_on_replicas(cfg, plan, journal, replicas)
-            token_rows = _finish(out, journal, cfg.mode)
-        finally:
-            journal.close()
+    with removed_unless_started(out):  # arrays made, nothing traced: no half-made folder is left
+        out.mkdir(parents=True, exist_ok=True)
+        raw = sum(int(np.prod(s.shape)) for s in plan.specs)
+        console.info(f"{len(plan.examples)} examples x {plan.t} tokens, {len(plan.layers)} layers: {len(plan.specs)} arrays, "
+                     f"{console.human_bytes(raw * np.dtype(cfg.store_dtype).itemsize)} before compression -> {out}")  # fmt: skip
+        run = Run(out, plan.specs, cfg.store_dtype)  # the arrays exist before any replica writes
+        with Replicas(executor or Executor(), lm, Tracer, cfg, replace(plan, examples=[]), out) as replicas:
+            lm.fingerprint = replicas.fingerprint()  # what ran, where it ran
+            journal_config = {
+                **cfg.model_dump(mode="json"),
+                "fingerprint": lm.fingerprint.model_dump(),
+                "t": plan.t,
+            }
+            journal = Journal(journal_path, config=journal_config, resume=resume, force=force)
+            try:
+                if local:
+                    _trace(cfg, lm, plan, run, journal)
+                else:
+                    _trace_on_replicas(cfg, plan, journal, replicas)
+                token_rows = _finish(out, journal, cfg.mode)
+            finally:
+                journal.close()
     write_artifact(out / layout.META, layout.META_SCHEMA, 1, _meta(cfg, lm, plan, token_rows), model=lm.fingerprint,
                    inputs=[p for p in (cfg.data, cfg.data_file) if p], config=cfg.model_dump(mode="json"))  # fmt: skip
     shutil.rmtree(out / PARTS, ignore_errors=True)

@@ -76,6 +76,7 @@ def score(
     min_similarity: float = options.MIN_SIMILARITY,
     embedding_model: str | None = options.EMBEDDING_MODEL,
     resume: bool = options.RESUME,
+    force: bool = options.FORCE,
     device: str = options.DEVICE,
     dtype: str = options.DTYPE,
     load_in_4bit: bool = options.LOAD_4BIT,
@@ -97,7 +98,7 @@ def score(
     from halluc_rauq import ScoreConfig, load_heads
     from halluc_uq.estimators import choose
     from halluc_uq.sampling import SamplingConfig
-    from halluc_uq.scoring import score_estimators, stages
+    from halluc_uq.scoring import score_estimators, stages, uses_judge
     from ucli.executor import model_replicas
     from ucli.models import load_model
 
@@ -109,7 +110,8 @@ def score(
                               nli_model=nli_model, bidirectional=bidirectional, min_similarity=min_similarity,
                               embedding_model=embedding_model)  # fmt: skip
     passes = stages(chosen)
-    journal_path = _preflight(output, resume, heads_file)
+    sampling.check(sampled="samples" in passes, judged=uses_judge(chosen))
+    journal_path = _preflight(output, resume, force, heads_file)
     if journal_path is None:
         console.result(
             {"output": str(output), "complete": True}, json_out, lambda: f"{output}: already complete"
@@ -125,26 +127,24 @@ def score(
             model_replicas(runner, lm, model, load) as replicas:  # fmt: skip
         records = score_estimators(lm, pairs, estimators=chosen, journal_path=journal_path, resume=resume, config=config,
                                    heads=heads, judge=judge, run_config=run_config, given=given, sampling=sampling,
-                                   seed=seed, progress=advance, replicas=replicas)  # fmt: skip
+                                   seed=seed, progress=advance, replicas=replicas, force=force)  # fmt: skip
     inputs = [p for p in (data, generations, data_file, heads_file) if p]
     _write_scores(output, records, verdicts, journal_path, model=lm.fingerprint, seed=seed, inputs=inputs,
                   config={**run_config, "estimators": [e.name for e in chosen]})  # fmt: skip
     accuracy = sum(r.get("correct", 0) for r in records) / len(records)
     console.result({"output": str(output), "n": len(records), "accuracy": accuracy, "estimators": [e.name for e in chosen]},
                    json_out, lambda: f"{len(records)} answers from {source}, accuracy {accuracy:.3f}, "
-                   f"{len(chosen)} estimators -> {output}\nnext: halluc uq report {output}")  # fmt: skip
+                   f"{len(chosen)} estimators -> {output}\n{console.next_step('uq', 'report', output)}")  # fmt: skip
 
 
-def _preflight(output: Path, resume: bool, heads_file: Path | None) -> Path | None:
+def _preflight(output: Path, resume: bool, force: bool, heads_file: Path | None) -> Path | None:
     """The journal to write (None: already complete), after every check that needs no model."""
     from halluc_rauq import check_heads_file
-    from ucli.artifacts import require_file_path
     from ucli.journal import preflight
 
-    require_file_path(output)
     if heads_file is not None:
         check_heads_file(heads_file)
-    return preflight(output, resume, folder=False)
+    return preflight(output, resume, folder=False, force=force)
 
 
 def _write_scores(
@@ -192,16 +192,20 @@ def report(
         None, "--plot", help="ROC and accuracy-coverage curves of every estimator (PNG)."
     ),
     output: Path | None = options.output("report.json to write (with provenance)."),
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """AUROC, AUPRC, PRR, ECE and Brier per estimator, paired tests against --reference, Spearman matrix."""
-    from halluc_uq.report import build_report, plot_report
-    from halluc_uq.scoring import UQ_SCHEMA
-    from ucli.artifacts import write_artifact
-    from ucli.data import read_records
+    from halluc_uq.report import build_report, plot_report, read_scores
+    from ucli.artifacts import check_output_file, write_artifact
 
-    records = [r.data for r in read_records(scores, UQ_SCHEMA)]
-    result = build_report(records, reference=reference, n_resamples=n_resamples, seed=seed)
+    for path, option in ((output, "--output"), (plot, "--plot")):
+        if path is not None:
+            check_output_file(path, force=force, option=option)
+    records = read_scores(scores)
+    result = build_report(
+        records, reference=reference, n_resamples=n_resamples, seed=seed, source=str(scores)
+    )
     if output is not None:
         write_artifact(output, "halluc.uq.report", 1, result, inputs=[scores], seed=seed,
                        config={"reference": reference, "n_resamples": n_resamples})  # fmt: skip
@@ -220,16 +224,16 @@ def normalize_(
         "isotonic", "--method", help="isotonic (to P(wrong); needs verdicts) or minmax."
     ),
     output: Path = options.output("normalization.json to write (one map per estimator).", required=True),
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """Fit a map from each estimator's raw score to [0, 1] and save it, to apply to new scores."""
     from halluc_uq.normalize import NORMALIZATION_SCHEMA, fit_normalization
-    from halluc_uq.scoring import UQ_SCHEMA
-    from ucli.artifacts import require_file_path, write_artifact
-    from ucli.data import read_records
+    from halluc_uq.report import read_scores
+    from ucli.artifacts import check_output_file, write_artifact
 
-    require_file_path(output)
-    doc = fit_normalization([r.data for r in read_records(scores, UQ_SCHEMA)], method)
+    check_output_file(output, force=force)
+    doc = fit_normalization(read_scores(scores), method, source=str(scores))
     write_artifact(output, NORMALIZATION_SCHEMA, 1, doc, inputs=[scores], config={"method": method})
     console.result({"output": str(output), "method": method, "n": doc["n"], "estimators": list(doc["maps"])},
                    json_out, lambda: f"{method} maps of {len(doc['maps'])} estimators from {doc['n']} answers -> {output}")  # fmt: skip
@@ -239,18 +243,19 @@ def normalize_(
 def apply_(
     scores: Path = typer.Argument(..., help="`halluc uq score` output with new answers."),
     normalization: Path = typer.Option(..., "--normalization", help="`halluc uq normalize` output."),
-    output: Path = options.output("scores with `uq_normalized` (JSONL) to write.", required=True),
+    output: Path = options.output("Scores with `uq_normalized` (JSONL, or CSV or Parquet by suffix).", True),
+    force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """Put new scores through saved maps: each record gains `uq_normalized`, in [0, 1]."""
     from halluc_uq.normalize import NORMALIZATION_SCHEMA, apply_normalization
+    from halluc_uq.report import read_scores
     from halluc_uq.scoring import UQ_SCHEMA
-    from ucli.artifacts import load_artifact, require_file_path, write_table
-    from ucli.data import read_records
+    from ucli.artifacts import check_output_file, load_artifact, write_table
 
-    require_file_path(output)
+    check_output_file(output, force=force)
     doc = load_artifact(normalization, NORMALIZATION_SCHEMA)
-    records = apply_normalization(doc, [r.data for r in read_records(scores, UQ_SCHEMA)])
+    records = apply_normalization(doc, read_scores(scores))
     write_table(
         output,
         records,

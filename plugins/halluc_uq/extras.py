@@ -44,6 +44,7 @@ def greedy_extras(
     resume: bool,
     batch_size: int,
     progress: Callable[[int], None] = lambda n: None,
+    force: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Each answer's `p_true`, `token_relevance` and `token_alternatives`, as asked, by id; `records`
     are the decode's, in the pairs' order."""
@@ -51,7 +52,7 @@ def greedy_extras(
     from ucli.journal import Journal
 
     with Journal(journal_path, config={"p_true": p_true, "relevance": relevance, "alternatives": alternatives,
-                                       "batch_size": batch_size}, resume=resume) as journal:  # fmt: skip
+                                       "batch_size": batch_size}, resume=resume, force=force) as journal:  # fmt: skip
         done = journal.done
         progress(len(done))
         for start in range(0, len(pairs), batch_size):

@@ -19,13 +19,14 @@ NORMALIZATION_SCHEMA = "halluc.uq.normalization"
 METHODS = ("isotonic", "minmax")
 
 
-def fit_normalization(records: list[dict[str, Any]], method: str = "isotonic") -> dict[str, Any]:
-    """One map per estimator of the records (isotonic needs their `correct` verdicts)."""
+def fit_normalization(records: list[dict[str, Any]], method: str = "isotonic", source: str = "records") -> dict[str, Any]:  # fmt: skip
+    """One map per estimator of the records (isotonic needs their `correct` verdicts); `source`
+    (the file) starts every message."""
     from sklearn.isotonic import IsotonicRegression
 
     if method not in METHODS:
         raise BadInput(f"--method: unknown '{method}' (expected one of {', '.join(METHODS)})")
-    names, values, correct, _ = score_matrix(records)
+    names, values, correct, _ = score_matrix(records, source=source)
     maps = {}
     for j, name in enumerate(names):
         u = values[:, j]

@@ -16,20 +16,54 @@ from ucli.errors import BadInput
 PRR_SHARES = (0.5, 1.0)  # maximum rejection of the two PRRs reported
 
 
-def score_matrix(records: list[dict[str, Any]], names: list[str] | None = None) -> tuple[list[str], np.ndarray, np.ndarray, int]:  # fmt: skip
+def read_scores(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a `uq score` file, in any format it writes (JSONL, CSV, Parquet), each checked
+    where it stands: `uq` maps estimator names to numbers (None: not scored), `correct` is a verdict
+    (`ucli.data.parse_verdict`; an empty one is no verdict)."""
+    import math
+
+    from halluc_uq.scoring import UQ_SCHEMA
+    from ucli.data import parse_verdict, read_records
+
+    out = []
+    for rec in read_records(path, UQ_SCHEMA):
+        record, uq = dict(rec.data), rec.data.get("uq")
+        if "uq" not in record:
+            raise BadInput(
+                f"{rec.loc}: field 'uq' is missing: score the answers with `halluc uq score` first"
+            )
+        if not isinstance(uq, dict) or not uq:
+            raise BadInput(f"{rec.loc}: field 'uq': expected every estimator's value (the output of "
+                           f"`halluc uq score`), found {uq!r}")  # fmt: skip
+        for name, value in uq.items():
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if value is not None and not (number and math.isfinite(value)):
+                raise BadInput(
+                    f"{rec.loc}: field 'uq.{name}': expected a finite number or null, found {value!r}"
+                )
+        if record.get("correct") in (None, ""):
+            record.pop("correct", None)
+        else:
+            record["correct"] = int(parse_verdict(record["correct"], rec.loc))
+        out.append(record)
+    return out
+
+
+def score_matrix(records: list[dict[str, Any]], names: list[str] | None = None, source: str = "records") -> tuple[list[str], np.ndarray, np.ndarray, int]:  # fmt: skip
     """Estimator names, values [n, E] and correctness [n] of the answers every estimator scored
-    and the judge judged; also how many answers were left out (empty answers, no reference)."""
-    if not records or "uq" not in records[0]:
-        raise BadInput("no `uq` field in the records: score them with `halluc uq score` first")
+    and the judge judged; also how many answers were left out (empty answers, no reference).
+    `source` (the file) starts every message."""
+    if not records or not isinstance(records[0].get("uq"), dict):
+        raise BadInput(f"{source}: no `uq` field in the records: score them with `halluc uq score` first")
     names = names or list(records[0]["uq"])
     rows, correct = [], []
     for r in records:
-        values = [r["uq"].get(n) for n in names]
-        if "correct" in r and all(v is not None for v in values):
+        values = [(r.get("uq") or {}).get(n) for n in names]
+        if r.get("correct") is not None and all(v is not None for v in values):
             rows.append(values)
             correct.append(float(r["correct"]))
     if not rows:
-        raise BadInput("no answer has both a `correct` verdict and every estimator's value")
+        raise BadInput(f"{source}: no answer has both a `correct` verdict and every estimator's value")
     return names, np.asarray(rows, dtype=np.float64), np.asarray(correct), len(records) - len(rows)
 
 
@@ -67,6 +101,7 @@ def build_report(
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    source: str = "records",
 ) -> dict[str, Any]:
     """Per estimator: AUROC and AUPRC (wrong answers positive) and PRR at 50% and 100% rejection,
     each with a bootstrap CI; ECE and Brier after cross-fitted isotonic calibration; a paired
@@ -77,14 +112,15 @@ def build_report(
 
     from halluc_stats import holm, paired_areas, paired_prr, prr
 
-    names, values, correct, dropped = score_matrix(records)
+    names, values, correct, dropped = score_matrix(records, source=source)
     if reference not in names:
-        raise BadInput(f"--reference: '{reference}' is not among the scored estimators ({', '.join(names)})")
+        raise BadInput(
+            f"--reference: '{reference}' is not among the estimators of {source} ({', '.join(names)})"
+        )
     wrong = 1.0 - correct
     if wrong.min() == wrong.max():
-        raise BadInput(
-            f"every one of the {wrong.size} answers is {'wrong' if wrong[0] else 'right'}: nothing to detect"
-        )
+        raise BadInput(f"{source}: every one of the {wrong.size} answers is "
+                       f"{'wrong' if wrong[0] else 'right'}: nothing to detect")  # fmt: skip
     roc_b, ap_b = paired_areas(values.T, wrong, n_resamples, seed)
     prr_b = paired_prr(values.T, correct, PRR_SHARES, n_resamples, seed)  # the same resamples
     ref = names.index(reference)

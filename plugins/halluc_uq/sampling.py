@@ -35,16 +35,20 @@ class SamplingConfig:
     embedding_model: str | None = None
 
     def __post_init__(self) -> None:
-        from halluc_probe import JUDGE_KINDS
-
-        if self.samples < 2:
-            raise BadInput(f"--samples: at least 2 answers are needed to compare, got {self.samples}")
         if self.temperature <= 0:
             raise BadInput(f"--temperature must be > 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise BadInput(f"--top-p must be in (0, 1], got {self.top_p}")
-        if self.equivalence not in JUDGE_KINDS:
-            raise BadInput(f"--equivalence: unknown judge '{self.equivalence}' (expected one of: {', '.join(JUDGE_KINDS)})")  # fmt: skip
+
+    def check(self, *, sampled: bool, judged: bool) -> None:
+        """What sampling and the judge need, checked before any work, and only when a chosen
+        estimator samples (K) or judges (the judge's options)."""
+        from halluc_probe import check_judge
+
+        if sampled and self.samples < 2:
+            raise BadInput(f"--samples: at least 2 sampled answers are needed to compare, got {self.samples}")
+        if judged:
+            check_judge(self.equivalence, self.nli_model)
 
 
 def samples_journal(journal_path: Path) -> Path:
@@ -76,6 +80,7 @@ def sample_and_judge(
     max_new_tokens: int,
     progress: Callable[[int], None] = lambda n: None,
     replicas: Any = None,
+    force: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Each question's `samples` and, as asked, `sample_clusters` and `sample_similarity` (`clusters`,
     by `judge`), each sample's `relevance` (`relevance`, by `judge`) and `sample_gram` (`hidden`), by id.
@@ -86,7 +91,7 @@ def sample_and_judge(
 
     journal = Journal(journal_path, config={**asdict(config), "clusters": clusters, "relevance": relevance,
                                             "hidden": hidden, "seed": seed, "batch_size": batch_size,
-                                            "max_new_tokens": max_new_tokens}, resume=resume)  # fmt: skip
+                                            "max_new_tokens": max_new_tokens}, resume=resume, force=force)  # fmt: skip
     done = set(journal.done)
     shards = [(start, pairs[start : start + batch_size]) for start in range(0, len(pairs), batch_size)]
     shards = [(start, batch) for start, batch in shards if any(p.id not in done for p in batch)]

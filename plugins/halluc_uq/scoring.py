@@ -53,6 +53,7 @@ def score_estimators(
     seed: int = 0,
     progress: Callable[[int], None] = lambda n: None,
     replicas: Any = None,
+    force: bool = False,
 ) -> list[dict[str, Any]]:
     """Each pair's scored record (`halluc_rauq.score`; with `given`, existing answers scored by
     teacher forcing) with `uq`: every estimator's value (None for an empty answer), in the pairs'
@@ -60,22 +61,24 @@ def score_estimators(
     answers' extras (`halluc_uq.extras`), then samples, their judgments and hidden states
     (`halluc_uq.sampling`), each journaled beside `journal_path` (`stage_journals`). With `replicas`
     (`ucli.executor.Replicas`) the decode and the sampling run there; the extras, the teacher
-    forcing of `given` answers and every judge run here (on the model `lm`)."""
+    forcing of `given` answers and every judge run here (on the model `lm`). `force` resumes
+    journals of another configuration (a warning)."""
     from halluc_rauq import ScoreConfig, score
 
     config, sampling = config or ScoreConfig(), sampling or SamplingConfig()
     needs, todo = frozenset().union(*(e.needs for e in estimators)), stages(estimators)
+    sampling.check(sampled="samples" in todo, judged=uses_judge(estimators))
     run = {**(run_config or {}), "estimators": [e.name for e in estimators]}
-    scored = score(lm, pairs, journal_path=journal_path, resume=resume, config=config, heads=heads,
+    # the judge loads before the decode: a judge that cannot load must not strand a decoded journal
+    equivalence = make_sample_judge(sampling, str(lm.device)) if uses_judge(estimators) else None
+    scored = score(lm, pairs, journal_path=journal_path, resume=resume, force=force, config=config, heads=heads,
                    judge=judge, run_config=run, given=given, progress=progress, replicas=replicas)  # fmt: skip
-    judged = needs & {"judge", "relevance", "alternatives"}
-    equivalence = make_sample_judge(sampling, str(lm.device)) if judged else None
     _, extras, samples = stage_journals(journal_path)
     if "extras" in todo:
         found = greedy_extras(lm, pairs, scored.records, p_true="second-prompt" in needs, judge=equivalence,
                               relevance=_needs_relevance(estimators, sampled=False),
                               alternatives="alternatives" in needs, journal_path=extras, resume=resume,
-                              batch_size=config.batch_size, progress=progress)  # fmt: skip
+                              batch_size=config.batch_size, progress=progress, force=force)  # fmt: skip
         for record in scored.records:
             record.update(found[record["id"]])
     if "samples" in todo:
@@ -83,7 +86,8 @@ def score_estimators(
                                  clusters=any(e.needs >= {"samples", "judge"} for e in estimators),
                                  relevance=_needs_relevance(estimators, sampled=True), hidden="hidden" in needs,
                                  journal_path=samples, resume=resume, seed=seed, batch_size=config.batch_size,
-                                 max_new_tokens=config.max_new_tokens, progress=progress, replicas=replicas)  # fmt: skip
+                                 max_new_tokens=config.max_new_tokens, progress=progress, replicas=replicas,
+                                 force=force)  # fmt: skip
         for record in scored.records:
             record.update(found[record["id"]])
     for record in scored.records:
@@ -94,6 +98,11 @@ def score_estimators(
 def _needs_relevance(estimators: list[Estimator], *, sampled: bool) -> bool:
     """Token relevance of the samples (SAR) or of the greedy answer (TokenSAR)."""
     return any("relevance" in e.needs and ("samples" in e.needs) == sampled for e in estimators)
+
+
+def uses_judge(estimators: list[Estimator]) -> bool:
+    """Whether a chosen estimator asks the equivalence judge (clusters, relevance or alternatives)."""
+    return any(e.needs & {"judge", "relevance", "alternatives"} for e in estimators)
 
 
 def stages(estimators: list[Estimator]) -> list[str]:
@@ -120,7 +129,7 @@ def read_generations(
     by the `local` benchmark's rules, `metric` text or number), `correct` (your own verdict, which
     wins) and `token_ids` (the answer's ids as generated; else the text is tokenized)."""
     from halluc_benchmarks import Sample, get_benchmark
-    from ucli.data import PROMPT_FIELDS, read_records, validate
+    from ucli.data import PROMPT_FIELDS, parse_verdict, read_records, validate
     from ucli.errors import BadInput
 
     bench = get_benchmark("local", data_file=path, metric=metric)  # its rules only: the file is read here
@@ -142,8 +151,23 @@ def read_generations(
         if pair.id in given:
             raise BadInput(f"{rec.loc}: field 'id': duplicate id '{pair.id}'")
         pairs.append(pair)
-        given[pair.id] = (str(answer), d.get("token_ids"))
-        if "correct" in d:
-            verdicts[pair.id] = bool(d["correct"])
+        given[pair.id] = (str(answer), _token_ids(d.get("token_ids"), rec.loc))
+        if d.get("correct") not in (None, ""):  # an empty cell: no verdict of yours, the judge decides
+            verdicts[pair.id] = parse_verdict(d["correct"], rec.loc)
     judge = lambda pair, answer: bench.score(Sample(pair.id, pair.prompt, pair.reference), answer).correct  # noqa: E731
     return pairs, given, judge, verdicts
+
+
+def _token_ids(value: Any, loc: str) -> list[int] | None:
+    """An answer's token ids as generated: a list of non-negative integers (None: tokenize the text)."""
+    from ucli.errors import BadInput
+
+    if value is None or value == "":
+        return None
+    if not isinstance(value, list) or not all(
+        isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in value
+    ):
+        raise BadInput(
+            f"{loc}: field 'token_ids': expected a list of token ids (integers >= 0), found {value!r}"
+        )
+    return value
