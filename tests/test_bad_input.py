@@ -126,7 +126,7 @@ def test_a_config_error_never_shows_a_key(cli, tmp_path, monkeypatch, toml, mess
     assert leftovers(tmp_path) == ["k.toml"]
 
 
-def test_an_expanded_secret_is_scrubbed_from_errors_warnings_tracebacks_and_the_debug_log(
+def test_an_expanded_secret_is_scrubbed_from_everything_printed_and_the_debug_log(
     tmp_path, monkeypatch, capsys
 ):
     import logging
@@ -148,7 +148,10 @@ def test_an_expanded_secret_is_scrubbed_from_errors_warnings_tracebacks_and_the_
     except RuntimeError as exc:
         assert console.report_error(exc) == 1
     console.warn("retrying with s3cr")
-    err = capsys.readouterr().err
+    console.out.print(console.table("stopped", ["model", "why"], [["m", "401: key s3cr refused"]]))
+    console.print_json({"stopped": "401: key s3cr refused"})
+    out, err = capsys.readouterr()
+    assert "s3cr" not in out and out.count("key ${TEAM_CREDENTIAL} refused") == 2
     assert "s3cr" not in err and "bad key ${TEAM_CREDENTIAL}" in err and "Traceback" in err
     assert "run with --debug" not in err  # the hint is for runs without it
     monkeypatch.setattr(console, "_DEBUG_LOG", None)  # a handler of its own, writing under tmp_path
@@ -472,6 +475,21 @@ def test_benchmark_exports_read_back_as_calibration_data_in_every_format(cli, tm
         pairs[".csv"][0].metadata["benchmark"] == "facts"
         and pairs[".csv"][0].aliases == pairs[".jsonl"][0].aliases
     )
+
+
+def test_probe_runs_read_back_in_every_format_probe_entropy_takes(cli, tiny_llama, tmp_path):
+    data = write_lines(tmp_path / "q.jsonl", [{"id": i, "prompt": p, "reference": a} for i, p, a in ANSWERS])
+    entropies = {}
+    for suffix in (".jsonl", ".csv", ".parquet"):
+        runs = tmp_path / f"runs{suffix}"
+        made = cli("probe", "generate", "--data", data, "-m", tiny_llama, "--device", "cpu", "--samples", "3",
+                   "--max-new-tokens", "4", "-o", runs)  # fmt: skip
+        assert made.exit_code == 0, made.stderr
+        se = tmp_path / f"se{suffix}"
+        res = cli("probe", "entropy", "--runs", runs, "--equivalence", "exact", "-o", se, "--json")
+        assert res.exit_code == 0, res.stderr
+        entropies[suffix] = json.loads(res.stdout)["mean_semantic_entropy"]
+    assert entropies[".csv"] == entropies[".parquet"] == entropies[".jsonl"]
 
 
 # --- 7. a pilot whose requests all failed is not complete ---------------------------------------

@@ -20,11 +20,29 @@ from ucli.errors import HallucError
 _consoles: dict[str, Any] = {}
 
 
+class _Scrubbed:
+    """sys.stdout or sys.stderr, as they are when written to, with every known secret value replaced
+    by the `${VAR}` that names it (`ucli.secrets.scrub`): nothing a console prints (a message, a
+    table cell, an exception's text, a traceback) shows a secret."""
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        from ucli.secrets import scrub
+
+        return getattr(sys, self.stream).write(scrub(text))
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, flush: the stream's own
+        return getattr(getattr(sys, self.stream), name)
+
+
 def _console(name: str) -> Any:
     if name not in _consoles:
         from rich.console import Console
 
-        _consoles[name] = Console(stderr=name == "err", soft_wrap=True, markup=False)
+        stream = _Scrubbed("stderr" if name == "err" else "stdout")
+        _consoles[name] = Console(file=stream, soft_wrap=True, markup=False)
     return _consoles[name]
 
 
@@ -51,15 +69,8 @@ def styled(*parts: str | tuple[str, str]) -> Any:
     return Text.assemble(*parts)
 
 
-def _clean(message: Any) -> str:
-    """Every line halluc writes to the terminal or a log passes here: no secret value survives it."""
-    from ucli.secrets import scrub
-
-    return scrub(str(message))
-
-
 def warn(message: str) -> None:
-    _console("err").print(styled(("warning:", "yellow"), " ", _clean(message)), highlight=False)
+    _console("err").print(styled(("warning:", "yellow"), " ", message), highlight=False)
 
 
 # Libraries whose log records and progress bars are theirs, not the user's business by default.
@@ -89,7 +100,9 @@ def _debug_log_handler() -> Any:
                     self.file.setFormatter(
                         logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s")
                     )
-                record.msg, record.args = _clean(record.getMessage()), None
+                from ucli.secrets import scrub
+
+                record.msg, record.args = scrub(record.getMessage()), None  # no secret in the log either
                 self.file.emit(record)
 
         _DEBUG_LOG = DebugLog(logging.DEBUG)
@@ -125,9 +138,7 @@ def route_warnings(debug: bool) -> None:
         if "/ucli/" in where or "/halluc_" in where:
             warn(str(message))
         elif debug:
-            _console("err").print(
-                _clean(f"{category.__name__}: {message} ({filename}:{lineno})"), markup=False
-            )
+            _console("err").print(f"{category.__name__}: {message} ({filename}:{lineno})", markup=False)
         else:
             log.warning("%s: %s (%s:%d)", category.__name__, message, filename, lineno)
 
@@ -156,14 +167,16 @@ def next_step(*args: Any) -> str:
 
 
 def info(message: str) -> None:
-    _console("err").print(_clean(message), highlight=False)
+    _console("err").print(message, highlight=False)
 
 
 def print_json(data: Any) -> None:
     """Machine-readable result on stdout (plain `print`, so rich never wraps or colours it)."""
     import json
 
-    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+    from ucli.secrets import scrub
+
+    sys.stdout.write(scrub(json.dumps(data, indent=2, default=str, ensure_ascii=False)) + "\n")
     sys.stdout.flush()
 
 
@@ -331,13 +344,13 @@ def _plain_progress(tasks: list[tuple[str, int | None]]) -> Iterator[dict[str, A
 def report_error(exc: BaseException) -> int:
     """Print a failure for people (one line; a traceback only with --debug) and return its exit code."""
     err = _console("err")
-    if state.debug:
+    if state.debug:  # plain text, not rich's styled traceback: the scrubbed stream sees whole values
         import traceback
 
-        err.print(_clean("".join(traceback.format_exception(exc))).rstrip(), highlight=False)
+        err.print("".join(traceback.format_exception(exc)).rstrip(), highlight=False)
     if isinstance(exc, HallucError):
-        err.print(styled(("error:", "red"), f" {_clean(exc)}"), highlight=False)
+        err.print(styled(("error:", "red"), f" {exc}"), highlight=False)
         return exc.exit_code
     hint = "" if state.debug else " (run with --debug for a traceback)"
-    err.print(styled(("error:", "red"), f" {type(exc).__name__}: {_clean(exc)}{hint}"), highlight=False)
+    err.print(styled(("error:", "red"), f" {type(exc).__name__}: {exc}{hint}"), highlight=False)
     return 1
