@@ -36,6 +36,18 @@ def write_lines(path: Path, records: list[dict]) -> Path:
     return path
 
 
+def score_answers(cli, model: Path, given: Path, output: Path, *more):
+    """`halluc uq score --generations` on the tiny model, on the CPU."""
+    return cli("uq", "score", "--generations", given, "-m", model, "--device", "cpu", "-o", output, *more)
+
+
+def answers(path: Path, n: int = 4, verdicts: bool = False) -> Path:
+    """The first `n` of ANSWERS as a generations file (prompt, completion; with `verdicts`, every
+    other one right)."""
+    rows = [{"id": i, "prompt": p, "completion": a} for i, p, a in ANSWERS[:n]]
+    return write_lines(path, [{**r, "correct": k % 2} for k, r in enumerate(rows)] if verdicts else rows)
+
+
 ANSWERS = [("a", "Capital of France?", "Paris"), ("b", "2+2?", "5"), ("c", "Capital of Italy?", "Rome"),
            ("d", "Who wrote 1984?", "Austen")]  # fmt: skip
 
@@ -80,8 +92,7 @@ def test_uq_score_reads_a_zero_verdict_as_wrong(cli, tiny_llama, tmp_path, suffi
         given.write_text("id,prompt,completion,correct\n" + "".join(f"{r['id']},{r['prompt']},{r['completion']},{r['correct']}\n" for r in rows))  # fmt: skip
     else:
         write_lines(given, rows)
-    res = cli("uq", "score", "--generations", given, "-m", tiny_llama, "--device", "cpu", "-o", tmp_path / "o.jsonl",
-              "--estimators", "msp", "--json")  # fmt: skip
+    res = score_answers(cli, tiny_llama, given, tmp_path / "o.jsonl", "--estimators", "msp", "--json")
     assert res.exit_code == 0, res.stderr
     assert json.loads(res.stdout)["accuracy"] == 0.5
     scored = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
@@ -91,7 +102,7 @@ def test_uq_score_reads_a_zero_verdict_as_wrong(cli, tiny_llama, tmp_path, suffi
 def test_uq_score_refuses_an_unreadable_verdict_and_leaves_nothing(cli, tiny_llama, tmp_path):
     given = tmp_path / "g.csv"
     given.write_text("id,prompt,completion,correct\na,Capital of France?,Paris,1\nb,2+2?,5,maybe\n")
-    res = cli("uq", "score", "--generations", given, "-m", tiny_llama, "-o", tmp_path / "o.jsonl")
+    res = score_answers(cli, tiny_llama, given, tmp_path / "o.jsonl")
     assert one_line(res) == f"error: {given}:3: field 'correct': expected a verdict (1/0, true/false or yes/no), found 'maybe'"  # fmt: skip
     assert leftovers(tmp_path) == ["g.csv"]
 
@@ -183,26 +194,16 @@ def test_a_judge_without_its_model_is_refused_before_the_decode(cli, tiny_llama,
      ([12, 10**6], "answer 'b': field 'token_ids': id 1000000 is outside the model's vocabulary")],
 )  # fmt: skip
 def test_bad_token_ids_are_refused_before_the_first_record(cli, tiny_llama, tmp_path, token_ids, message):
-    rows = [{"id": i, "prompt": p, "completion": a} for i, p, a in ANSWERS[:2]]
+    rows = [json.loads(line) for line in answers(tmp_path / "g.jsonl", 2).read_text().splitlines()]
     rows[1]["token_ids"] = token_ids
     given = write_lines(tmp_path / "g.jsonl", rows)
-    args = (
-        "uq",
-        "score",
-        "--generations",
-        given,
-        "-m",
-        tiny_llama,
-        "--device",
-        "cpu",
-        "-o",
-        tmp_path / "o.jsonl",
-    )
-    assert message in one_line(cli(*args))
+    assert message in one_line(score_answers(cli, tiny_llama, given, tmp_path / "o.jsonl"))
     assert leftovers(tmp_path) == ["g.jsonl"]
     rows[1]["token_ids"] = [12, 13]
     write_lines(given, rows)
-    assert cli(*args).exit_code == 0  # the fixed file, the same command
+    assert (
+        score_answers(cli, tiny_llama, given, tmp_path / "o.jsonl").exit_code == 0
+    )  # fixed file, same command
 
 
 def test_a_missing_backend_sdk_is_refused_before_probe_generate_writes(cli, tiny_llama, tmp_path):
@@ -322,11 +323,9 @@ def test_a_pilot_that_fails_before_sending_leaves_no_folder(cli, tmp_path, monke
 def scores(cli, tiny_llama, tmp_path_factory):
     """A small `uq score` output (and its normalization) to run the report commands on."""
     folder = tmp_path_factory.mktemp("scores")
-    given = write_lines(folder / "g.jsonl", [{"id": i, "prompt": p, "completion": a, "correct": n % 2}
-                                             for n, (i, p, a) in enumerate(ANSWERS)])  # fmt: skip
     out = folder / "s.jsonl"
-    assert cli("uq", "score", "--generations", given, "-m", tiny_llama, "--device", "cpu", "-o", out,
-               "--estimators", "msp,rauq,perplexity").exit_code == 0  # fmt: skip
+    given = answers(folder / "g.jsonl", verdicts=True)
+    assert score_answers(cli, tiny_llama, given, out, "--estimators", "msp,rauq,perplexity").exit_code == 0
     assert cli("uq", "normalize", out, "--method", "minmax", "-o", folder / "n.json").exit_code == 0
     return out
 
@@ -438,13 +437,13 @@ def test_a_csv_table_without_its_sidecar_still_gives_its_nested_values(tmp_path)
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_uq_score_tables_read_back_in_every_command_that_takes_them(cli, tiny_llama, tmp_path, suffix):
-    given = write_lines(tmp_path / "g.jsonl", [{"id": i, "prompt": p, "completion": a, "correct": n % 2}
-                                               for n, (i, p, a) in enumerate(ANSWERS)])  # fmt: skip
+    given = answers(tmp_path / "g.jsonl", verdicts=True)
     reports = {}
     for fmt in (".jsonl", suffix):
         out = tmp_path / f"s{fmt}"
-        assert cli("uq", "score", "--generations", given, "-m", tiny_llama, "--device", "cpu", "-o", out,
-                   "--estimators", "msp,rauq,perplexity").exit_code == 0  # fmt: skip
+        assert (
+            score_answers(cli, tiny_llama, given, out, "--estimators", "msp,rauq,perplexity").exit_code == 0
+        )
         assert cli("uq", "normalize", out, "-o", tmp_path / f"n{fmt}.json").exit_code == 0
         applied = tmp_path / f"a{fmt}"
         assert (
@@ -555,18 +554,7 @@ def test_a_file_given_as_a_run_folder(cli, tmp_path, resume):
 
 
 def test_a_missing_include_path_is_not_an_unknown_task(cli, tmp_path):
-    res = cli(
-        "eval",
-        "run",
-        "-m",
-        "x",
-        "--tasks",
-        "arc_easy",
-        "--include-path",
-        tmp_path / "nope",
-        "--root",
-        tmp_path,
-    )
+    res = cli("eval", "run", "-m", "x", "--tasks", "arc_easy", "--include-path", tmp_path / "nope", "--root", tmp_path)  # fmt: skip
     assert one_line(res) == f"error: --include-path {tmp_path / 'nope'}: no such folder (expected a folder of task YAMLs)"  # fmt: skip
 
 
@@ -610,33 +598,13 @@ def test_debug_drops_the_hint_to_run_with_debug(cli, tmp_path):
 
 
 def test_next_steps_are_shell_quoted(cli, tiny_llama, tmp_path):
-    given = write_lines(
-        tmp_path / "g.jsonl", [{"id": i, "prompt": p, "completion": a} for i, p, a in ANSWERS[:2]]
-    )
     out = tmp_path / "my scores.jsonl"
-    res = cli(
-        "uq",
-        "score",
-        "--generations",
-        given,
-        "-m",
-        tiny_llama,
-        "--device",
-        "cpu",
-        "-o",
-        out,
-        "--estimators",
-        "msp",
-    )
+    res = score_answers(cli, tiny_llama, answers(tmp_path / "g.jsonl", 2), out, "--estimators", "msp")
     assert res.exit_code == 0 and f"next: halluc uq report '{out}'" in res.stdout
 
 
 def test_samples_is_checked_only_when_an_estimator_samples(cli, tiny_llama, tmp_path):
-    given = write_lines(
-        tmp_path / "g.jsonl", [{"id": i, "prompt": p, "completion": a} for i, p, a in ANSWERS[:2]]
-    )
-    args = ("uq", "score", "--generations", given, "-m", tiny_llama, "--device", "cpu", "--samples", "1")
-    assert one_line(cli(*args, "-o", tmp_path / "a.jsonl", "--estimators", "msp,semantic_entropy")) == (
-        "error: --samples: at least 2 sampled answers are needed to compare, got 1"
-    )
-    assert cli(*args, "-o", tmp_path / "b.jsonl", "--estimators", "msp").exit_code == 0
+    given = answers(tmp_path / "g.jsonl", 2)
+    sampled = score_answers(cli, tiny_llama, given, tmp_path / "a.jsonl", "--samples", "1", "--estimators", "msp,semantic_entropy")  # fmt: skip
+    assert one_line(sampled) == "error: --samples: at least 2 sampled answers are needed to compare, got 1"
+    assert score_answers(cli, tiny_llama, given, tmp_path / "b.jsonl", "--samples", "1", "--estimators", "msp").exit_code == 0  # fmt: skip
