@@ -44,27 +44,32 @@ def remember(value: str, name: str) -> None:
         REMEMBERED[value] = name
 
 
-def _secret_values() -> dict[str, str]:
-    """Secret value -> the variable that names it: remembered ones, and the values of environment
-    variables whose names say they are secrets (long enough to be real)."""
+def _secret_values() -> list[tuple[str, str]]:
+    """(secret value, the variable that names it), longest value first (a secret that contains
+    another is replaced whole): remembered ones, and the values of environment variables whose
+    names say they are secrets (long enough to be real)."""
     found = {value: name for name, value in os.environ.items() if is_secret_name(name) and len(value) >= 8}
-    return {**found, **REMEMBERED}
+    return sorted({**found, **REMEMBERED}.items(), key=lambda kv: -len(kv[0]))
 
 
-def scrub(text: str) -> str:
-    """`text` with every known secret value replaced by the `${VAR}` that names it (longest first,
-    so a secret that contains another is replaced whole)."""
-    for value, name in sorted(_secret_values().items(), key=lambda kv: -len(kv[0])):
+def scrub(text: str, secrets: list[tuple[str, str]] | None = None) -> str:
+    """`text` with every known secret value replaced by the `${VAR}` that names it (`secrets`: the
+    list `_secret_values` gives, when a caller scrubs many texts)."""
+    for value, name in _secret_values() if secrets is None else secrets:
         if value in text:
             text = text.replace(value, "${" + name + "}")
     return text
 
 
-def redact(obj: Any, by_name: bool = True) -> Any:
+def redact(obj: Any, by_name: bool = True, _secrets: list[tuple[str, str]] | None = None) -> Any:
     """A copy of obj with secret values scrubbed and, with `by_name`, secret-named fields redacted.
 
-    An unexpanded `${VAR}` reference may stay: it names the secret without revealing it.
+    An unexpanded `${VAR}` reference may stay: it names the secret without revealing it. The
+    secrets are looked up once per call, so a whole table costs about a copy (nothing without any).
     """
+    secrets = _secret_values() if _secrets is None else _secrets
+    if not secrets and not by_name:
+        return obj  # nothing to scrub: no copy
     if isinstance(obj, dict):
         out = {}
         for key, value in obj.items():
@@ -72,13 +77,16 @@ def redact(obj: Any, by_name: bool = True) -> Any:
                 keep = isinstance(value, str) and ENV_REFERENCE.match(value)
                 out[key] = value if keep else REDACTED
             else:
-                out[key] = redact(value, by_name)
+                out[key] = redact(value, by_name, secrets) if isinstance(value, _WALKED) else value
         return out
-    if isinstance(obj, list | tuple):
-        return [redact(v, by_name) for v in obj]
+    if isinstance(obj, list | tuple):  # numbers (most of a table) are kept without a call each
+        return [redact(v, by_name, secrets) if isinstance(v, _WALKED) else v for v in obj]
     if isinstance(obj, str):
-        return scrub(obj)
+        return scrub(obj, secrets) if secrets else obj
     return obj
+
+
+_WALKED = (str, dict, list, tuple)  # what may hold a secret
 
 
 def redact_argv(argv: list[str]) -> list[str]:
