@@ -368,11 +368,14 @@ def run_id(kind: str) -> str:
 
 
 def check_output_file(
-    path: str | os.PathLike, *, force: bool = False, option: str = "--output", resumable: bool = False
-) -> Path:
+    path: str | os.PathLike | None, *, force: bool = False, option: str = "--output", resumable: bool = False
+) -> Path | None:
     """The one rule of every output file, checked before any work: the path names no folder, no file
     stands where its folder goes, and a file already there is kept unless `force` (--force; the new
-    one replaces it atomically when the work is done). `resumable`: the command also takes --resume."""
+    one replaces it atomically when the work is done). `resumable`: the command also takes --resume.
+    Returns the path (None for an output not asked for)."""
+    if path is None:
+        return None
     target = Path(path)
     if target.is_dir():
         raise BadInput(f"{target}: is a folder, expected a file to write ({option})")

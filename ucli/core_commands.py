@@ -40,8 +40,7 @@ def doctor_command(
     from ucli.artifacts import check_output_file, write_artifact
     from ucli.doctor import snapshot
 
-    if output is not None:
-        check_output_file(output, force=force)
+    check_output_file(output, force=force)
     snap = snapshot()
     if output is not None:
         write_artifact(output, "halluc.doctor", 1, {"environment": snap})

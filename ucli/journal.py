@@ -84,8 +84,10 @@ def removed_unless_started(output: str | os.PathLike) -> Iterator[None]:
         yield
     except BaseException:
         started = any(j.wrote and j.path.resolve().is_relative_to(out.resolve()) for j in OPENED[since:])
-        if not existed and out.exists() and not started:
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
+        if not existed and out.is_dir() and not started:
+            shutil.rmtree(out)
+        elif not existed and out.exists() and not started:
+            out.unlink()
         raise
 
 

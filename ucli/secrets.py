@@ -30,17 +30,21 @@ REDACTED = "<redacted>"
 
 
 # Secret values this process learnt from a config (`${VAR}` expanded into a secret field, or from
-# a secret-named variable): scrubbed from every message, log line and record, whatever their length.
+# a secret-named variable): scrubbed from every message, log line and record, however short, down
+# to REMEMBERED_MIN characters (a shorter one, such as a local server's dummy key "x", would garble
+# every text it is scrubbed from; the field it sits in is still redacted by name).
 REMEMBERED: dict[str, str] = {}
+REMEMBERED_MIN = 4
 
 
 def is_secret_name(name: str) -> bool:
+    """Whether a variable or field name says it holds a secret (`ANTHROPIC_API_KEY`, `hf_token`)."""
     return name in KNOWN_KEY_VARS or bool(SECRET_NAME.search(name))
 
 
 def remember(value: str, name: str) -> None:
     """`value` (expanded from `${name}`) is a secret: every later `scrub` replaces it by `${name}`."""
-    if value.strip():
+    if len(value.strip()) >= REMEMBERED_MIN:
         REMEMBERED[value] = name
 
 

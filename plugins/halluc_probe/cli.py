@@ -222,8 +222,7 @@ def eval_(
     from ucli.artifacts import check_output_file
 
     check_output_file(output, force=force)
-    if plot is not None:
-        check_output_file(plot, force=force, option="--plot")
+    check_output_file(plot, force=force, option="--plot")
     report = evaluate_probes(probes, dataset, ood, output, plot, resamples, seed)
     if json_out:
         console.print_json(report)

@@ -101,8 +101,7 @@ def heads(
     config = HeadsConfig(mode=mode, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
     load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
     check_output_file(output, force=force)
-    if plot is not None:
-        check_output_file(plot, force=force, option="--plot")
+    check_output_file(plot, force=force, option="--plot")
     pairs = _pairs(calibration, num_examples, seed, require_reference=mode == "teacher-forced")
     lm = _load(model, load, seed)
     with console.progress("calibrating heads", total=len(pairs)) as advance:

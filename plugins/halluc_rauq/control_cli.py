@@ -232,8 +232,7 @@ def run(
 
     load = _load_options(ctx.params)
     text = _prompt_text(prompt)
-    if output is not None:
-        check_output_file(output, force=force)
+    check_output_file(output, force=force)
     lm, config, scorer, threshold, alpha, artifacts = _single(ctx.params, load)
     out = RAUQController(lm, config, scorer, threshold).generate(text if raw else lm.chat_prompt(text))
     doc = {"prompt": text, "theta": threshold.theta, "direction": threshold.direction, "alpha": alpha,
@@ -349,8 +348,7 @@ def eval_(
         raise BadInput("--plot draws the controller against plain greedy: add --baseline")
     load, runner = _load_options(ctx.params), _runner(ctx.params)
     preflight(output, resume, folder=True)  # before the model loads (run_control_eval checks again)
-    if plot is not None:
-        check_output_file(plot, force=force, option="--plot")
+    check_output_file(plot, force=force, option="--plot")
     bench, benchmark_options = _benchmark(ctx.params)
     samples = bench.load(split, limit=limit, seed=seed)
     lm, config, scorer, threshold, alpha, artifacts = _single(ctx.params, load, runner)
@@ -513,8 +511,7 @@ def ablate(
 
     load, runner = _load_options(ctx.params), _runner(ctx.params)
     journal_path = preflight(output, resume, folder=False, force=force)
-    if plot is not None:
-        check_output_file(plot, force=force, option="--plot")
+    check_output_file(plot, force=force, option="--plot")
     if journal_path is None:
         console.result(
             {"output": str(output), "complete": True}, json_out, lambda: f"{output}: already complete"

@@ -154,11 +154,8 @@ def score_given(
     from halluc_rauq.teacher_forced import teacher_force
 
     vocab = lm.fingerprint.vocab_size
-    for (
-        pair,
-        _,
-        tokens,
-    ) in items:  # checked before the first record: a bad id found late would strand a journal
+    # every answer's ids are checked before the first record: a bad id found late would strand a journal
+    for pair, _, tokens in items:
         outside = [t for t in tokens or [] if t >= vocab]
         if outside:
             raise BadInput(f"answer '{pair.id}': field 'token_ids': id {outside[0]} is outside the model's "

@@ -53,9 +53,8 @@ def _check_outputs(force: bool, output: Path | None, plot: Path | None = None) -
     """The outputs asked for, checked before any file is read (an existing one needs --force)."""
     from ucli.artifacts import check_output_file
 
-    for path, option in ((output, "--output"), (plot, "--plot")):
-        if path is not None:
-            check_output_file(path, force=force, option=option)
+    check_output_file(output, force=force)
+    check_output_file(plot, force=force, option="--plot")
 
 
 def _finish(report: dict, columns: dict[str, Any], output: Path | None, json_out: bool, config: dict) -> None:

@@ -199,9 +199,8 @@ def report(
     from halluc_uq.report import build_report, plot_report, read_scores
     from ucli.artifacts import check_output_file, write_artifact
 
-    for path, option in ((output, "--output"), (plot, "--plot")):
-        if path is not None:
-            check_output_file(path, force=force, option=option)
+    check_output_file(output, force=force)
+    check_output_file(plot, force=force, option="--plot")
     records = read_scores(scores)
     result = build_report(
         records, reference=reference, n_resamples=n_resamples, seed=seed, source=str(scores)
