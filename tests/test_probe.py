@@ -13,15 +13,18 @@ import numpy as np
 import pytest
 import torch
 
-from halluc_probe.equivalence import EmbeddingJudge, ExactJudge, NLIJudge, normalize
-from halluc_probe.hidden import positions_of
-from halluc_probe.semantic_entropy import (
+from halluc_judges import (
+    EmbeddingJudge,
+    ExactJudge,
+    NLIJudge,
     best_split_threshold,
     cluster_ids,
     discrete_entropy,
     naive_entropy,
     weighted_entropy,
 )
+from halluc_judges.equivalence import normalize
+from halluc_probe.hidden import positions_of
 from ucli.errors import BadInput
 
 REPO = Path(__file__).resolve().parents[1]
@@ -245,7 +248,7 @@ def write_runs(path: Path, lm, n: int = 40) -> Path:
 
 def test_registry_baselines_are_every_estimator_the_greedy_statistics_feed():
     from halluc_probe.dataset import registry_baselines
-    from halluc_uq import registry
+    from halluc_signals import registry
 
     full = {"token_ids": [4, 5], "logprobs": [-0.2, -1.0], "entropies": [0.5, 2.0], "margins": [0.7, 0.1]}
     empty = {"token_ids": [], "logprobs": [], "entropies": [], "margins": []}

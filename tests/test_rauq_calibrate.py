@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from halluc_rauq.calibration import calibrate_heads, load_heads, parse_layers, prompt_ids
+from halluc_rauq.calibration import calibrate_heads
+from halluc_signals import load_heads, parse_layers
 from ucli.data import read_prompt_pairs
 from ucli.errors import BadInput
 from ucli.models import load_model
@@ -32,7 +33,7 @@ def independent_means(lm, pairs):
     lm.model.set_attn_implementation("eager")
     sums, count = None, 0
     for pair in pairs:
-        p = prompt_ids(lm, pair.prompt)
+        p = lm.prompt_ids(lm.chat_prompt(pair.prompt))
         c = lm.tokenizer(pair.reference, add_special_tokens=False)["input_ids"]
         with torch.no_grad():
             att = lm.model(torch.tensor([p + c]), output_attentions=True).attentions

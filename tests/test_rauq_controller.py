@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from halluc_rauq.attention import watch_own_key_attention
 from halluc_rauq.controller import (
     ControllerConfig,
     RAUQController,
@@ -19,7 +18,7 @@ from halluc_rauq.controller import (
     TriggerEvent,
     sentence_closed,
 )
-from halluc_rauq.teacher_forced import score_completion
+from halluc_signals import score_completion, watch_own_key_attention
 from ucli.errors import BadInput
 from ucli.generation import generate
 from ucli.models import load_model
@@ -119,7 +118,7 @@ def test_without_triggers_the_controller_is_plain_greedy_with_teacher_forced_rau
 
 def test_the_online_recurrence_gives_the_token_scores_of_rauq_scores():
     """Layers disagree here (random attention), so a min where the max belongs cannot pass."""
-    from halluc_rauq.scorer import rauq_scores
+    from halluc_signals import rauq_scores
 
     rng = np.random.default_rng(7)
     layers, heads = [2, 5, 9], {2: 1, 5: 0, 9: 3}

@@ -4,8 +4,7 @@ import json
 
 import pytest
 
-from halluc_rauq import score_completion
-from halluc_rauq.calibration import prompt_ids
+from halluc_signals import score_completion
 from ucli.generation import generate
 from ucli.models import chat_prompt, load_model
 
@@ -61,7 +60,9 @@ def test_records_match_an_independent_decode_and_score(cli, tiny_llama, data, tm
     gens = generate(lm, [chat_prompt(lm.tokenizer, q) for q, _ in QUESTIONS], 6)
     for rec, gen, (question, _) in zip(records, gens, QUESTIONS, strict=True):
         assert rec["token_ids"] == gen["token_ids"] and rec["completion"] == gen["answer"]
-        expected = score_completion(lm, prompt_ids(lm, question), rec["token_ids"], layers=[1, 2], alpha=0.4)
+        expected = score_completion(
+            lm, lm.prompt_ids(lm.chat_prompt(question)), rec["token_ids"], layers=[1, 2], alpha=0.4
+        )
         assert rec["rauq"] == pytest.approx(expected.sequence, abs=1e-5)
         assert rec["token_rauq"] == pytest.approx(expected.tokens, abs=1e-5)
         assert {int(k): v for k, v in rec["heads"].items()} == expected.heads
@@ -204,6 +205,8 @@ def test_decode_time_capture_equals_teacher_forcing_on_the_real_model_in_batches
     from ucli.data import read_prompt_pairs
 
     for rec, pair in zip(read(out), read_prompt_pairs(data), strict=True):
-        forced = score_completion(smollm2, prompt_ids(smollm2, pair.prompt), rec["token_ids"], alpha=0.5)
+        forced = score_completion(
+            smollm2, smollm2.prompt_ids(smollm2.chat_prompt(pair.prompt)), rec["token_ids"], alpha=0.5
+        )
         assert rec["rauq"] == pytest.approx(forced.sequence, abs=1e-4)
         assert {int(k): v for k, v in rec["heads"].items()} == forced.heads

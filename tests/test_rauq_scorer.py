@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from halluc_rauq import default_alpha, default_layers, rauq_scores, score_completion
-from halluc_rauq.attention import capture_previous_token_attention
+from halluc_signals import (
+    capture_previous_token_attention,
+    default_alpha,
+    default_layers,
+    rauq_scores,
+    score_completion,
+)
 from ucli.errors import BadInput
 from ucli.models import load_model
 
@@ -203,7 +208,7 @@ def test_on_the_real_model_decode_capture_and_teacher_forcing_agree(smollm2):
 
 
 def test_entropy_variant_confidence():
-    from halluc_rauq import entropy_confidence
+    from halluc_signals import entropy_confidence
 
     rng = np.random.default_rng(5)
     logits = rng.normal(size=(7, 50)) * 3

@@ -8,9 +8,8 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from halluc_rauq.calibration import prompt_ids
-from halluc_rauq.teacher_forced import teacher_force
 from halluc_rauq.threshold import fit_threshold
+from halluc_signals import teacher_force
 from ucli.errors import BadInput
 from ucli.models import load_model
 
@@ -51,7 +50,7 @@ def test_one_class_cannot_be_fitted():
 
 def test_teacher_forced_views_match_a_full_forward_pass(tiny_qwen2):
     lm = load_model(str(tiny_qwen2), device="cpu")
-    p = prompt_ids(lm, "Capital of France?")
+    p = lm.prompt_ids(lm.chat_prompt("Capital of France?"))
     c = lm.tokenizer("Paris is the capital.", add_special_tokens=False)["input_ids"]
     (forced,) = teacher_force(lm, [(p, c)], [1, 2])
     with torch.no_grad():
@@ -202,7 +201,7 @@ def test_a_theta_file_from_another_model_is_refused(cli, tiny_llama, tiny_qwen2,
 
 SURPRISE = """
 import numpy as np
-from halluc_uq import Estimator
+from halluc_signals import Estimator
 
 SURPRISE = Estimator("surprise", lambda r: -min(r["token_logprobs"]), frozenset({"logprobs"}),
                      step=lambda s: -np.asarray(s.logprob), reference="a plugin's token signal")
@@ -224,7 +223,7 @@ def test_a_plugins_token_signal_fits_a_theta_and_drives_the_controller(cli, tiny
     lm = load_model(str(tiny_llama), device="cpu")
     scores, labels = [], []
     for row in map(json.loads, data.read_text().splitlines()):
-        p = prompt_ids(lm, row["prompt"])
+        p = lm.prompt_ids(lm.chat_prompt(row["prompt"]))
         c = lm.tokenizer(row["reference"], add_special_tokens=False)["input_ids"]
         with torch.no_grad():
             logp = torch.log_softmax(lm.model(torch.tensor([p + c])).logits[0, len(p) - 1 : -1].double(), -1)

@@ -66,3 +66,83 @@ def test_a_plugin_uses_another_only_through_its_public_names():
                 if module != package or any(n not in public for n in names):
                     offenders.append(f"{path.relative_to(REPO)}: {module} {names}")
     assert offenders == []
+
+
+# The house's floors, lowest first (../shared/ARCHITECTURE.md). An import, lazy or not, goes to a
+# lower floor; side by side on one floor, command plugins meet only through artifacts, so the one
+# name one may take from another is an artifact's schema (`*_SCHEMA`).
+COMMAND_PLUGINS = {"halluc_rauq", "halluc_uq", "halluc_probe", "halluc_pilot", "halluc_lmeval", "halluc_finetune",
+                   "halluc_trace"}  # fmt: skip
+LAYERS = [
+    ("core", {"ucli"}),
+    ("libraries", {"halluc_backends", "halluc_benchmarks", "halluc_stats"}),
+    ("judges", {"halluc_judges"}),
+    ("signals", {"halluc_signals"}),
+    ("command plugins", COMMAND_PLUGINS),
+    ("composites", {"halluc_demo"}),
+]
+
+
+def _module_imports() -> dict[str, list[tuple[str, str]]]:
+    """Each first-party module -> the (module, name) pairs it imports anywhere in its body; a name
+    taken from a package's lazy exports resolves to the module that defines it."""
+    import ast
+    import importlib
+
+    files = [*(REPO / "plugins").rglob("*.py"), *(REPO / "ucli").rglob("*.py")]
+
+    def name_of(path: Path) -> str:
+        parts = list(path.relative_to(REPO).with_suffix("").parts)
+        parts = parts[1:] if parts[0] == "plugins" else parts
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    modules = {name_of(p): p for p in files}
+    graph: dict[str, list[tuple[str, str]]] = {}
+    for module, path in modules.items():
+        edges = graph.setdefault(module, [])
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                edges += [(a.name, "") for a in node.names if a.name in modules]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in modules:
+                exports = getattr(importlib.import_module(node.module), "_EXPORTS", {})
+                for alias in node.names:
+                    if f"{node.module}.{alias.name}" in modules:
+                        edges.append((f"{node.module}.{alias.name}", ""))
+                    elif alias.name in exports:
+                        edges.append((f"{node.module}.{exports[alias.name]}", alias.name))
+                    else:
+                        edges.append((node.module, alias.name))
+    return graph
+
+
+def test_every_package_stands_on_a_declared_floor():
+    packages = {p.name for p in (REPO / "plugins").iterdir() if (p / "__init__.py").is_file()} | {"ucli"}
+    placed = [name for _, names in LAYERS for name in names]
+    assert sorted(placed) == sorted(packages) and len(placed) == len(set(placed))
+
+
+def test_imports_only_go_down():
+    floor = {name: i for i, (_, names) in enumerate(LAYERS) for name in names}
+    wrong = []
+    for module, edges in _module_imports().items():
+        own = module.split(".")[0]
+        for target, name in edges:
+            other = target.split(".")[0]
+            if other == own or floor[other] < floor[own]:
+                continue
+            if floor[other] == floor[own] and name.endswith("_SCHEMA"):
+                continue  # an artifact's schema: how side-by-side plugins meet
+            wrong.append(f"{module} -> {target} {name}".rstrip())
+    assert wrong == []
+
+
+def test_no_module_imports_itself_through_a_circle():
+    from graphlib import CycleError, TopologicalSorter
+
+    graph = {
+        module: {target for target, _ in edges} - {module} for module, edges in _module_imports().items()
+    }
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as err:
+        raise AssertionError(f"import circle: {' -> '.join(reversed(err.args[1]))}") from None

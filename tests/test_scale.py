@@ -106,7 +106,7 @@ def test_a_killed_worker_is_restarted_and_its_batch_retried(
 ):
     """A replica that dies mid-batch (the process exits) loses nothing: Ray restarts it and runs the
     batch again; the driver journals each batch once."""
-    from halluc_rauq.scoring import score_batch
+    from halluc_signals.decode import score_batch
     from ucli.data import PromptPair
     from ucli.executor import Executor, Replicas
     from ucli.models import LoadOptions, load_model

@@ -7,17 +7,8 @@ import string
 import numpy as np
 import pytest
 
-from halluc_uq import (
-    BUILT_IN,
-    Estimator,
-    TokenStep,
-    build_report,
-    calibration_errors,
-    choose,
-    registry,
-    token_signal,
-    token_signals,
-)
+from halluc_signals import BUILT_IN, Estimator, TokenStep, choose, registry, token_signal, token_signals
+from halluc_uq import build_report, calibration_errors
 from ucli.errors import BadInput
 
 RECORD = {
@@ -76,7 +67,7 @@ def test_a_third_party_estimator_is_one_module_and_one_entry_point(estimator_plu
     """The worked example of docs/uq.md: an answer-length estimator in its own package."""
     estimator_plugin(
         "my_uq",
-        "from halluc_uq import Estimator\n"
+        "from halluc_signals import Estimator\n"
         "LENGTH = Estimator('length', lambda r: float(len(r['token_ids'])), frozenset({'logprobs'}),\n"
         "                   reference='longer answers are riskier')\n",
         {"length": "LENGTH"},
@@ -323,7 +314,7 @@ SAMPLED_RECORD = {
 
 
 def test_sampled_estimators_match_hand_computed_values():
-    from halluc_uq.sampled import SAMPLED
+    from halluc_signals.sampled import SAMPLED
 
     by_name = {e.name: e for e in SAMPLED}
     mean_logp = np.array([-0.2, -0.2, -1.5, -1.5, -0.5])  # each sample's mean log p
@@ -377,7 +368,7 @@ def test_uq_score_samples_and_judges_only_when_an_estimator_needs_it(cli, tiny_l
         )
         for j, r in enumerate(records[start : start + 2]):
             assert [s["token_ids"] for s in r["samples"]] == [g["token_ids"] for g in gens[3 * j : 3 * j + 3]]
-    from halluc_probe.equivalence import normalize
+    from halluc_judges.equivalence import normalize
 
     for r in records:
         keys = [normalize(s["answer"]) for s in r["samples"]]
@@ -420,7 +411,7 @@ def test_uq_score_spells_the_sampling_configs_measured_defaults():
 
 
 def test_sar_and_eigenscore_match_hand_computed_values():
-    from halluc_uq.sampled import SAMPLED, SAR_TEMPERATURE
+    from halluc_signals.sampled import SAMPLED, SAR_TEMPERATURE
 
     by_name = {e.name: e for e in SAMPLED}
     samples = [
@@ -452,7 +443,7 @@ def test_attention_score_is_the_eager_attention_diagonal_of_the_answer(tiny_llam
     against `output_attentions` of an eager pass over prompt + answer, at the layer nearest L // 2."""
     import torch
 
-    from halluc_rauq import ScoreConfig, score
+    from halluc_signals import ScoreConfig, score
     from ucli.data import PromptPair
     from ucli.models import load_model
 
@@ -520,7 +511,7 @@ def test_p_true_and_the_sample_states_are_what_unpadded_passes_give(tiny_llama):
 
 
 def test_token_relevance_is_what_deleting_each_token_does_to_the_answer(tiny_llama):
-    from halluc_probe import make_judge
+    from halluc_judges import make_judge
     from halluc_uq.sampling import token_relevance
     from ucli.models import load_model
 
@@ -535,7 +526,7 @@ def test_token_relevance_is_what_deleting_each_token_does_to_the_answer(tiny_lla
 
 
 def test_ccp_matches_a_hand_computed_value_and_lm_polygraphs_rule_for_two_verdicts():
-    from halluc_uq.estimators import CCP, _combined
+    from halluc_signals.estimators import CCP, _combined
 
     pairs = [("entail", "entail"), ("entail", "neutral"), ("contra", "neutral"), ("entail", "contra"),
              ("neutral", "neutral")]  # fmt: skip
@@ -553,7 +544,7 @@ def test_ccp_matches_a_hand_computed_value_and_lm_polygraphs_rule_for_two_verdic
 def test_the_alternatives_are_the_chosen_token_then_the_most_likely_others(tiny_llama):
     import torch
 
-    from halluc_probe import make_judge
+    from halluc_judges import make_judge
     from halluc_uq.extras import ALTERNATIVES, judged_alternatives, top_alternatives
     from ucli.models import load_model
 
@@ -573,7 +564,7 @@ def test_the_alternatives_are_the_chosen_token_then_the_most_likely_others(tiny_
             ]
             assert [i for i, _ in alts[1:]] == top
             assert [lp for _, lp in alts] == pytest.approx(logp[t, [i for i, _ in alts]].tolist(), abs=1e-5)
-    from halluc_probe.equivalence import normalize
+    from halluc_judges.equivalence import normalize
 
     judged = judged_alternatives(make_judge("exact"), lm.tokenizer, found[0])
     word = lambda i: normalize(lm.tokenizer.decode([i]).strip(string.punctuation + " \n"))  # noqa: E731

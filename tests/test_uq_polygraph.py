@@ -88,7 +88,7 @@ def test_p_true_is_lm_polygraphs_renormalised_over_true_and_false(polygraph, sco
 
 def test_eigenscore_equals_lm_polygraphs_on_the_embeddings_its_gram_comes_from(polygraph):
     """halluc keeps the K x K Gram matrix of the samples' states, LM-Polygraph the states."""
-    from halluc_uq.sampled import EIGENSCORE
+    from halluc_signals.sampled import EIGENSCORE
 
     z = np.random.default_rng(2).normal(size=(5, 64))
     centred = z - z.mean(axis=1, keepdims=True)
@@ -97,7 +97,7 @@ def test_eigenscore_equals_lm_polygraphs_on_the_embeddings_its_gram_comes_from(p
 
 
 def test_the_bridge_registers_what_halluc_lacks_and_feeds_it_recorded_statistics(polygraph, scored):
-    from halluc_uq import registry
+    from halluc_signals import registry
 
     bridged = {n: e for n, e in registry().items() if n.startswith("lmpg_")}
     assert set(bridged) == {

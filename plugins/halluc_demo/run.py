@@ -157,7 +157,8 @@ def _summary(lm, run, heads, fitted, controller, threshold, arms, config: DemoCo
 
 def _write(stage: Path, lm, run, heads, fitted, controller, arms, summary, config: DemoConfig) -> None:
     """heads.json, theta.json, both arms' JSONL and run.json, with one provenance config."""
-    from halluc_rauq import BASELINE, CONTROLLER, HEADS_SCHEMA, RECORDS_SCHEMA, THETA_SCHEMA
+    from halluc_rauq import BASELINE, CONTROLLER, RECORDS_SCHEMA, THETA_SCHEMA
+    from halluc_signals import HEADS_SCHEMA
 
     common = {"model": lm.fingerprint, "seed": config.seed}
     prov_config = {"model": config.model, "adapter": lm.fingerprint.adapter, "benchmark": run["bench"].name,

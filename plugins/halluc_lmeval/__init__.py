@@ -10,6 +10,6 @@ Names load on first use so that `halluc --help` never imports lm_eval or torch.
 
 from ucli.lazy import lazy_exports
 
-_EXPORTS = {"run_sweep": "sweep", "SweepConfig": "sweep", "cell_dir": "layout", "Cell": "layout"}
+_EXPORTS = {"run_sweep": "sweep", "SweepConfig": "units", "cell_dir": "layout", "Cell": "layout"}
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -62,7 +62,8 @@ def run(
 ) -> None:
     """Evaluate the base model and each adapter on every task and seed; lm-eval's own files per cell
     (`--executor ray|slurm`: one Ray task or SLURM array job per base or adapter)."""
-    from halluc_lmeval.sweep import SweepConfig, run_sweep
+    from halluc_lmeval.sweep import run_sweep
+    from halluc_lmeval.units import SweepConfig
     from ucli.errors import BadInput
     from ucli.executor import EXECUTORS
 

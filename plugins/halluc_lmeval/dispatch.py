@@ -24,7 +24,7 @@ def unit_job(config: Any, adapter: str | None, todo: list[tuple[Any, Path]], cwd
              gpus: int) -> list[dict[str, Any]]:  # fmt: skip
     """One unit in its own process (a Ray task, an array job): its cells' rows. Given several GPUs,
     the unit's model spreads over them (`ucli.models.spanning_gpus`)."""
-    from halluc_lmeval.sweep import run_unit, task_manager
+    from halluc_lmeval.units import run_unit, task_manager
     from ucli.models import spanning_gpus
 
     os.chdir(cwd)

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from halluc_judges import best_split_threshold
 from halluc_probe.entropy import ENTROPY_SCHEMA
 from halluc_probe.hidden import array_name, read_hidden
 from halluc_probe.runs import read_runs
-from halluc_probe.semantic_entropy import best_split_threshold
 from ucli.errors import BadInput
 
 DATASET_SCHEMA = "halluc.probe.dataset"
@@ -52,7 +52,7 @@ def registry_baselines(greedy: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Every installed estimator that the greedy answers' own statistics feed (log-probs, and each
     step's entropy and margin where the backend gave them): the probes' single-pass baselines, by
     name (NaN for an empty answer)."""
-    from halluc_uq import registry
+    from halluc_signals import registry
 
     def every(key: str) -> bool:  # one value per answer token in every greedy answer
         return all(len(g.get(key) or []) == len(g.get("token_ids") or []) for g in greedy)

@@ -16,8 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from halluc_judges import cluster_ids, discrete_entropy, naive_entropy, weighted_entropy
 from halluc_probe.runs import read_runs
-from halluc_probe.semantic_entropy import cluster_ids, discrete_entropy, naive_entropy, weighted_entropy
 from ucli import console
 
 ENTROPY_SCHEMA = "halluc.probe.entropy"
@@ -63,7 +63,7 @@ def compute_entropy(
 ) -> dict[str, Any]:
     """Every question's entropies into `output` (journaled; `force`: replace an existing output, or
     with `resume` go on with a journal of another configuration)."""
-    from halluc_probe.equivalence import make_judge
+    from halluc_judges import make_judge
     from ucli.artifacts import write_table
     from ucli.journal import Journal, preflight
 

@@ -1,13 +1,12 @@
 """RAUQ (Vazhentsev et al., 2025): attention-based uncertainty scores, their calibration, and the
 uncertainty-triggered rollback + micro chain-of-thought controller.
 
-Python API:
+The RAUQ math, the heads file and the scored decode live in `halluc_signals`. Python API:
 
-    from halluc_rauq import rauq_scores, default_layers, default_alpha, score_completion
     from halluc_rauq import RAUQController, ControllerConfig, RAUQScorer, Threshold   # docs/control.md
     from halluc_rauq import summarize, paired_comparison, risk_coverage, detection     # outcomes
     # the steps the commands and `halluc demo` compose (keyword-only, one config object each):
-    from halluc_rauq import select_heads, calibrate_threshold, score, setup_controller, evaluate, ablate
+    from halluc_rauq import select_heads, calibrate_threshold, setup_controller, evaluate, ablate
 
 Names load on first use so that `halluc --help` never imports torch.
 """
@@ -15,22 +14,9 @@ Names load on first use so that `halluc --help` never imports torch.
 from ucli.lazy import lazy_exports
 
 _EXPORTS = {
-    "RAUQResult": "scorer",
-    "rauq_scores": "scorer",
-    "log_confidence": "scorer",
-    "default_layers": "scorer",
-    "default_alpha": "scorer",
-    "per_sequence_heads": "scorer",
-    "entropy_confidence": "scorer",
-    "score_completion": "teacher_forced",
-    "capture_previous_token_attention": "attention",
     "calibrate_heads": "calibration",
-    "load_heads": "calibration",
-    "check_heads_file": "calibration",
     "fit_threshold": "threshold",
     "load_theta": "threshold",
-    "score_pairs": "scoring",
-    "watch_own_key_attention": "attention",
     "RAUQController": "controller",
     "ControllerConfig": "controller",
     "ControllerOutput": "controller",
@@ -41,7 +27,6 @@ _EXPORTS = {
     "paired_comparison": "outcomes",
     "risk_coverage": "outcomes",
     "detection": "outcomes",
-    "HEADS_SCHEMA": "calibration",
     "THETA_SCHEMA": "threshold",
     "collect": "threshold",
     "theta_payload": "threshold",
@@ -58,12 +43,8 @@ _EXPORTS = {
     "calibrate_threshold": "api",
     "ThresholdConfig": "api",
     "ThresholdResult": "api",
-    "score": "api",
-    "ScoreConfig": "api",
-    "ScoreResult": "api",
     "setup_controller": "api",
     "ControlArtifacts": "api",
-    "model_alpha": "api",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -13,30 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from halluc_rauq.calibration import MODES, HeadsCalibration, calibrate_heads, load_heads, parse_layers
+from halluc_rauq.calibration import MODES, HeadsCalibration, calibrate_heads
 from halluc_rauq.control_eval import Thresholds
 from halluc_rauq.controller import RAUQScorer
-from halluc_rauq.scorer import check_alpha, default_alpha
 from halluc_rauq.threshold import LABELS, ThresholdFit, collect, fit_threshold, theta_payload
+from halluc_signals import Judge, check_alpha, load_heads, model_alpha, parse_layers
 from ucli import console
 from ucli.data import PromptPair
 from ucli.errors import BadInput
 from ucli.models import LoadedModel
 
-Judge = Callable[[PromptPair, str], bool]
 SCORES_SCHEMA = "halluc.rauq.scores"  # scores.jsonl (its sidecar: scores.jsonl.meta.json)
-
-
-def _quiet(n: int) -> None:
-    """The progress callback when the caller shows none."""
-
-
-def model_alpha(lm: LoadedModel, alpha: float | None) -> float:
-    """The alpha to run with: the one given, else the paper's default for the model (0.5 for
-    instruct models, which have a chat template; 0.2 for base models)."""
-    if alpha is not None:
-        return check_alpha(alpha)
-    return default_alpha(bool(getattr(lm.tokenizer, "chat_template", None)))
 
 
 @dataclass(frozen=True)
@@ -56,7 +43,7 @@ def select_heads(
     pairs: list[PromptPair],
     *,
     config: HeadsConfig = HeadsConfig(),
-    progress: Callable[[int], None] = _quiet,
+    progress: Callable[[int], None] = lambda n: None,
 ) -> HeadsCalibration:
     """Per layer, the head that attends most to the previous token over completion tokens."""
     layers = parse_layers(config.layers, lm.fingerprint.num_layers)
@@ -74,7 +61,7 @@ class ThresholdConfig:
     batch_size: int = 8
 
     def __post_init__(self) -> None:
-        from halluc_uq import token_signal
+        from halluc_signals import token_signal
 
         token_signal(self.signal)
         if self.coverage is not None and not 0 < self.coverage <= 1:
@@ -100,7 +87,7 @@ def calibrate_threshold(
     heads: dict[int, int],
     judge: Judge,
     config: ThresholdConfig = ThresholdConfig(),
-    progress: Callable[[int], None] = _quiet,
+    progress: Callable[[int], None] = lambda n: None,
 ) -> ThresholdResult:
     """Theta for the trigger signal, fitted on the model's answers (or tokens) to `pairs`; `heads`
     maps each runtime layer to its head (`load_heads`, `HeadsCalibration.runtime_heads`)."""
@@ -117,68 +104,6 @@ def calibrate_threshold(
 
 
 @dataclass(frozen=True)
-class ScoreConfig:
-    alpha: float | None = None  # None: the model's default
-    layers: str | None = None  # without fixed heads; None: the middle third
-    max_new_tokens: int = 32
-    batch_size: int = 8
-
-    def __post_init__(self) -> None:
-        if self.alpha is not None:
-            check_alpha(self.alpha)
-
-
-@dataclass
-class ScoreResult:
-    records: list[dict[str, Any]]  # one per pair, in the pairs' order
-    alpha: float
-    layers: list[int]
-
-
-def score(
-    lm: LoadedModel,
-    pairs: list[PromptPair],
-    *,
-    journal_path: Path,
-    resume: bool = False,
-    force: bool = False,
-    config: ScoreConfig = ScoreConfig(),
-    heads: dict[int, int] | None = None,
-    judge: Judge | None = None,
-    run_config: dict[str, Any] | None = None,
-    given: dict[str, tuple[str, list[int] | None]] | None = None,
-    progress: Callable[[int], None] = _quiet,
-    replicas: Any = None,
-) -> ScoreResult:
-    """Greedy-decode every pair and score it with RAUQ (fixed `heads`, else per-sequence heads on
-    `config.layers`), one journal record per pair, so a killed run resumes where it stopped. The
-    journal stays: the caller removes it once the records are safely written elsewhere. `force`
-    resumes a journal of another configuration (a warning).
-
-    With `given` (pair id -> answer text and its token ids, or None to tokenize the text), the
-    answers are not decoded but scored as they are, by teacher forcing: the same record.
-
-    With `replicas` (`ucli.executor.Replicas`), the decode's batches run there (Ray model
-    replicas), and this process alone journals: the same records as a run in one process."""
-    from halluc_rauq.scoring import score_given, score_pairs
-    from ucli.journal import Journal
-
-    alpha = model_alpha(lm, config.alpha)
-    layers = list(heads) if heads is not None else parse_layers(config.layers, lm.fingerprint.num_layers)
-    journal_config = {**(run_config or {}), "alpha": alpha, "layers": layers,
-                      "max_new_tokens": config.max_new_tokens, "fingerprint": lm.fingerprint.model_dump()}  # fmt: skip
-    with Journal(journal_path, config=journal_config, resume=resume, force=force) as journal:
-        if given is not None:
-            items = [(p, *given[p.id]) for p in pairs]
-            score_given(lm, items, journal, layers, alpha, heads, judge, config.batch_size, progress)
-        else:
-            score_pairs(lm, pairs, journal, layers, alpha, heads, judge, config.max_new_tokens, config.batch_size,
-                        progress, replicas)  # fmt: skip
-        by_id = {r["id"]: r for r in journal.records()}
-    return ScoreResult([by_id[p.id] for p in pairs], alpha, layers)
-
-
-@dataclass(frozen=True)
 class ControlArtifacts:
     """What the controller reads from calibration: heads.json, theta.json per signal, alpha."""
 
@@ -190,8 +115,8 @@ class ControlArtifacts:
     def read(self) -> Thresholds:
         """The learned thetas per signal, read before any model loads: a missing file, a duplicate
         signal or a bad alpha is refused in a second (`setup_controller` checks them against the model)."""
-        from halluc_rauq.calibration import check_heads_file
         from halluc_rauq.threshold import load_theta
+        from halluc_signals import check_heads_file
 
         if self.alpha is not None:
             check_alpha(self.alpha)
@@ -216,7 +141,7 @@ def setup_controller(
     """The RAUQ scorer (None without heads) and the alpha it runs with, after every cross-check of
     the artifacts against the model and each other."""
     from halluc_rauq.threshold import load_theta
-    from halluc_uq import token_signal
+    from halluc_signals import token_signal
     from ucli.artifacts import sha256_file
 
     for doc in thresholds.learned.values():

@@ -9,16 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from halluc_rauq.scorer import default_layers
-from halluc_rauq.teacher_forced import teacher_force
-from ucli.artifacts import load_artifact
-from ucli.attention import check_layers, layer_list
+from halluc_signals import default_layers, teacher_force
 from ucli.data import PromptPair
 from ucli.errors import BadInput
-from ucli.fingerprint import ModelFingerprint
 from ucli.models import LoadedModel, chat_prompt
 
-HEADS_SCHEMA = "halluc.rauq.heads"
 MODES = ("teacher-forced", "generated")
 
 
@@ -47,22 +42,6 @@ class HeadsCalibration:
             "skipped_empty": self.skipped_empty,
             "mode": self.mode,
         }
-
-
-def parse_layers(spec: str | None, num_layers: int) -> list[int]:
-    """'10,12,14' or '10-20' (inclusive) or a mix; None gives the default middle third."""
-    if spec is None:
-        return default_layers(num_layers)
-    layers = layer_list(spec)
-    check_layers(layers, num_layers)
-    return layers
-
-
-def prompt_ids(lm: LoadedModel, prompt: str) -> list[int]:
-    """The prompt as the model sees it: the chat template for instruct models."""
-    templated = bool(getattr(lm.tokenizer, "chat_template", None))
-    text = chat_prompt(lm.tokenizer, prompt)
-    return lm.tokenizer(text, add_special_tokens=not templated)["input_ids"]
 
 
 def _mean_previous_token_attention(
@@ -103,7 +82,7 @@ def calibrate_heads(
                 skipped += 1
                 continue
             completion = lm.tokenizer(pair.reference, add_special_tokens=False)["input_ids"]
-            sequences.append((prompt_ids(lm, pair.prompt), completion))
+            sequences.append((lm.prompt_ids(lm.chat_prompt(pair.prompt)), completion))
             examples.append({"id": pair.id, "completion": pair.reference})
     else:
         from ucli.generation import generate
@@ -115,7 +94,7 @@ def calibrate_heads(
                 if not gen["token_ids"]:
                     skipped += 1
                     continue
-                sequences.append((prompt_ids(lm, pair.prompt), gen["token_ids"]))
+                sequences.append((lm.prompt_ids(lm.chat_prompt(pair.prompt)), gen["token_ids"]))
                 examples.append({"id": pair.id, "completion": gen["answer"]})
     if not sequences:
         raise BadInput("every completion is empty: nothing to calibrate on")
@@ -133,24 +112,6 @@ def calibrate_heads(
         mode=mode,
         examples=examples,
     )
-
-
-def check_heads_file(path: str | Path) -> None:
-    """A heads artifact exists and is one, checked before a model loads (`load_heads` checks the model)."""
-    load_artifact(path, HEADS_SCHEMA)
-
-
-def load_heads(path: str | Path, model: ModelFingerprint) -> tuple[dict[int, int], list[int]]:
-    """The runtime layers and their heads from a heads artifact made for this model."""
-    doc = load_artifact(path, HEADS_SCHEMA, model=model)
-    heads = {int(layer): int(head) for layer, head in doc["heads"].items()}
-    layers = [int(x) for x in doc["layers"]]
-    bad = [layer for layer in layers if layer >= model.num_layers or heads.get(layer, -1) >= model.num_heads]
-    if bad:
-        raise BadInput(
-            f"{path}: layers {bad} exceed this model's {model.num_layers} layers x {model.num_heads} heads"
-        )
-    return {layer: heads[layer] for layer in layers}, layers
 
 
 def plot_heads(cal: HeadsCalibration, path: str | Path, title: str) -> Path:

@@ -95,7 +95,8 @@ def heads(
 ) -> None:
     """Choose, per layer, the head that attends most to the previous token over completion tokens."""
     from halluc_rauq.api import HeadsConfig, select_heads
-    from halluc_rauq.calibration import HEADS_SCHEMA, plot_heads
+    from halluc_rauq.calibration import plot_heads
+    from halluc_signals import HEADS_SCHEMA
     from ucli.artifacts import check_output_file, write_artifact
 
     config = HeadsConfig(mode=mode, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
@@ -176,8 +177,8 @@ def threshold(
 ) -> None:
     """Fit the trigger threshold on the signal: theta by Youden's J (or --coverage) on answers, tokens."""
     from halluc_rauq.api import ThresholdConfig, calibrate_threshold
-    from halluc_rauq.calibration import check_heads_file, load_heads
     from halluc_rauq.threshold import THETA_SCHEMA
+    from halluc_signals import check_heads_file, load_heads
     from ucli.artifacts import check_output_file, sha256_file, write_artifact
 
     config = ThresholdConfig(signal=signal, labels=labels, coverage=coverage, alpha=alpha, max_samples=max_samples,
@@ -251,9 +252,9 @@ def score(
 ) -> None:
     """Greedy-decode every prompt and score it with RAUQ (one JSON line per sample; resumable;
     `--executor ray --workers N` decodes on N model replicas, to the same records)."""
-    from halluc_rauq.api import SCORES_SCHEMA, ScoreConfig
-    from halluc_rauq.api import score as score_with_rauq
-    from halluc_rauq.calibration import check_heads_file, load_heads
+    from halluc_rauq.api import SCORES_SCHEMA
+    from halluc_signals import ScoreConfig, check_heads_file, load_heads
+    from halluc_signals import score as score_with_rauq
     from ucli.artifacts import write_table
     from ucli.executor import model_replicas
     from ucli.journal import preflight

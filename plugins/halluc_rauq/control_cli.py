@@ -140,7 +140,7 @@ def _single(params: dict[str, Any], load: Any, runner: Any = None):
 
 
 def _needs_heads(trigger: str, heads_file: Path | None) -> None:
-    from halluc_uq import token_signal
+    from halluc_signals import token_signal
     from ucli.errors import BadInput
 
     if "attention" in token_signal(trigger).needs and heads_file is None:

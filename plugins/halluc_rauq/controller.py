@@ -86,7 +86,7 @@ class ControllerConfig(BaseModel):
     @field_validator("trigger")
     @classmethod
     def _known_signal(cls, value: str) -> str:
-        from halluc_uq import token_signals
+        from halluc_signals import token_signals
 
         signals = token_signals()
         if value not in signals:
@@ -129,7 +129,7 @@ class Threshold:
     @classmethod
     def fixed(cls, theta: float, signal: str) -> Threshold:
         """A hand-set theta, fired on the side the signal's estimator says (margins when small)."""
-        from halluc_uq import token_signal
+        from halluc_signals import token_signal
 
         return cls(float(theta), token_signal(signal).fires, signal)
 
@@ -323,7 +323,7 @@ class RAUQController:
     """
 
     def __init__(self, lm: Any, config: ControllerConfig, scorer: RAUQScorer | None, threshold: Threshold):
-        from halluc_uq import TokenStep, token_signal
+        from halluc_signals import TokenStep, token_signal
 
         self.trigger_signal, self._token_step = token_signal(config.trigger), TokenStep
         if "attention" in self.trigger_signal.needs and scorer is None:
@@ -392,7 +392,7 @@ class RAUQController:
     @contextmanager
     def _watching(self) -> Iterator[None]:
         """Watch the scorer's heads for the duration of a call (nothing to watch without a scorer)."""
-        from halluc_rauq.attention import watch_own_key_attention
+        from halluc_signals import watch_own_key_attention
 
         if self.scorer is None:
             self._captured: dict[int, list] = {}

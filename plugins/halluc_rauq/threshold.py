@@ -20,9 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from halluc_rauq.calibration import prompt_ids
-from halluc_rauq.scorer import check_alpha, rauq_scores
-from halluc_rauq.teacher_forced import ForcedTokens, teacher_force
+from halluc_signals import ForcedTokens, check_alpha, rauq_scores, teacher_force
 from ucli.data import PromptPair
 from ucli.errors import BadInput
 from ucli.models import LoadedModel, chat_prompt
@@ -49,8 +47,8 @@ def token_signal(
 ) -> np.ndarray:
     """The per-token trigger signal: the registered estimator's step over every token (RAUQ token
     scores at fixed heads are computed only for a signal that reads attention)."""
-    from halluc_uq import TokenStep
-    from halluc_uq import token_signal as estimator
+    from halluc_signals import TokenStep
+    from halluc_signals import token_signal as estimator
 
     est = estimator(signal)
     rauq = (
@@ -135,7 +133,7 @@ def collect(
     carries its answer's verdict (`judge`). `answer`: one point per greedy answer, its peak token
     signal (max; min for the margin) with the answer's verdict; `max_samples` counts answers.
     """
-    from halluc_uq import token_signal as estimator
+    from halluc_signals import token_signal as estimator
 
     check_alpha(alpha)
     fires = estimator(signal).fires
@@ -160,7 +158,9 @@ def collect(
             completions = [g["token_ids"] for g in gens]
             verdicts = [judge(p, g["answer"]) for p, g in zip(batch, gens, strict=True)]
         keep = [(p, c, v) for p, c, v in zip(batch, completions, verdicts, strict=True) if c]
-        forced = teacher_force(lm, [(prompt_ids(lm, p.prompt), c) for p, c, _ in keep], layers, batch_size)
+        forced = teacher_force(
+            lm, [(lm.prompt_ids(lm.chat_prompt(p.prompt)), c) for p, c, _ in keep], layers, batch_size
+        )
         for (_, completion, verdict), f in zip(keep, forced, strict=True):
             s = token_signal(f, signal, layers, heads, alpha)
             if labels == "teacher-forced":
@@ -181,7 +181,7 @@ def collect(
 
 def load_theta(path, model) -> dict[str, Any]:
     """A theta artifact made for this model (refused otherwise), for the controller to trigger on."""
-    from halluc_uq import token_signals
+    from halluc_signals import token_signals
     from ucli.artifacts import load_artifact
 
     doc = load_artifact(path, THETA_SCHEMA, model=model)

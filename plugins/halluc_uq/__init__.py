@@ -1,9 +1,7 @@
 """Uncertainty estimators that register themselves (`halluc.estimators`), and `halluc uq`.
 
-Python API:
+The estimators themselves and their registry live in `halluc_signals`. Python API:
 
-    from halluc_uq import Estimator, registry, choose            # the estimators installed
-    from halluc_uq import token_signal, TokenStep                # a per-token step as a trigger
     from halluc_uq import score_estimators, build_report         # score once, then compare
     from halluc_uq import fit_normalization, apply_normalization  # raw scores -> [0, 1], saved
 
@@ -13,13 +11,6 @@ Names load on first use so that `halluc --help` never imports torch or scikit-le
 from ucli.lazy import lazy_exports
 
 _EXPORTS = {
-    "Estimator": "estimators",
-    "registry": "estimators",
-    "choose": "estimators",
-    "BUILT_IN": "estimators",
-    "TokenStep": "estimators",
-    "token_signals": "estimators",
-    "token_signal": "estimators",
     "score_estimators": "scoring",
     "questions": "scoring",
     "UQ_SCHEMA": "scoring",

@@ -18,7 +18,7 @@ app = typer.Typer(help="Uncertainty estimators: score once, compare every method
 @app.command("list")
 def list_(json_out: bool = options.JSON) -> None:
     """The installed estimators: what each needs, its trigger signal if it has one, and its reference."""
-    from halluc_uq.estimators import registry
+    from halluc_signals import registry
 
     rows = [{"name": e.name, "needs": sorted(e.needs), "level": e.level, "signal": e.signal or None,
              "fires": e.fires if e.step else None, "reference": e.reference, "formula": e.formula}
@@ -95,8 +95,7 @@ def score(
 ) -> None:
     """Greedy-decode every question once (batched) and score each answer with every chosen estimator
     (sampling K answers and judging them only when a chosen estimator needs it)."""
-    from halluc_rauq import ScoreConfig, load_heads
-    from halluc_uq.estimators import choose
+    from halluc_signals import ScoreConfig, choose, load_heads
     from halluc_uq.sampling import SamplingConfig
     from halluc_uq.scoring import score_estimators, stages, uses_judge
     from ucli.executor import model_replicas
@@ -139,7 +138,7 @@ def score(
 
 def _preflight(output: Path, resume: bool, force: bool, heads_file: Path | None) -> Path | None:
     """The journal to write (None: already complete), after every check that needs no model."""
-    from halluc_rauq import check_heads_file
+    from halluc_signals import check_heads_file
     from ucli.journal import preflight
 
     if heads_file is not None:

@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from halluc_uq.estimators import Estimator
+from halluc_signals import Estimator
 
 POLYGRAPH = "lm_polygraph"
 

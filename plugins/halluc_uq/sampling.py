@@ -43,7 +43,7 @@ class SamplingConfig:
     def check(self, *, sampled: bool, judged: bool) -> None:
         """What sampling and the judge need, checked before any work, and only when a chosen
         estimator samples (K) or judges (the judge's options)."""
-        from halluc_probe import check_judge
+        from halluc_judges import check_judge
 
         if sampled and self.samples < 2:
             raise BadInput(f"--samples: at least 2 sampled answers are needed to compare, got {self.samples}")
@@ -58,7 +58,7 @@ def samples_journal(journal_path: Path) -> Path:
 
 def make_sample_judge(config: SamplingConfig, device: str) -> Any:
     """The equivalence judge of `config` (`halluc_probe.make_judge`), loaded once per run."""
-    from halluc_probe import make_judge
+    from halluc_judges import make_judge
 
     return make_judge(config.equivalence, config.nli_model, config.bidirectional, config.min_similarity,
                       config.embedding_model, device)  # fmt: skip
@@ -146,7 +146,7 @@ def sample_batch(
 
 def _judged(judge: Any, question: str, answers: list[str]) -> dict[str, Any]:
     """One question's clusters (as `probe entropy` forms them) and soft similarity matrix."""
-    from halluc_probe import cluster_ids
+    from halluc_judges import cluster_ids
 
     same = judge.matrix(question, answers)
     return {

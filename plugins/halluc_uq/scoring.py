@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from halluc_uq.estimators import Estimator
+from halluc_signals import Estimator
 from halluc_uq.extras import extras_journal, greedy_extras
 from halluc_uq.sampling import SamplingConfig, make_sample_judge, sample_and_judge, samples_journal
 from ucli.data import PromptPair
@@ -63,7 +63,7 @@ def score_estimators(
     (`ucli.executor.Replicas`) the decode and the sampling run there; the extras, the teacher
     forcing of `given` answers and every judge run here (on the model `lm`). `force` resumes
     journals of another configuration (a warning)."""
-    from halluc_rauq import ScoreConfig, score
+    from halluc_signals import ScoreConfig, score
 
     config, sampling = config or ScoreConfig(), sampling or SamplingConfig()
     needs, todo = frozenset().union(*(e.needs for e in estimators)), stages(estimators)

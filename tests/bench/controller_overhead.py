@@ -35,7 +35,7 @@ def main() -> int:
     from transformers import DynamicCache
 
     from halluc_rauq.controller import ControllerConfig, RAUQController, RAUQScorer, Threshold
-    from halluc_rauq.scorer import default_layers
+    from halluc_signals import default_layers
     from ucli import console, plugins
     from ucli.generation import eos_ids
     from ucli.models import load_model

@@ -46,7 +46,7 @@ def make_runs(path: Path, questions: int, samples: int, seed: int = 0) -> None:
 def naive(records: list[dict], judge) -> list[list[int]]:
     import numpy as np
 
-    from halluc_probe.semantic_entropy import cluster_ids
+    from halluc_judges import cluster_ids
 
     out = []
     for r in records:
@@ -66,8 +66,8 @@ def main() -> int:
     parser.add_argument("--questions", type=int, default=100)
     parser.add_argument("--samples", type=int, default=10)
     args = parser.parse_args()
+    from halluc_judges import EmbeddingJudge
     from halluc_probe.entropy import EntropyConfig, compute_entropy
-    from halluc_probe.equivalence import EmbeddingJudge
     from halluc_probe.runs import read_runs
     from ucli import console
 

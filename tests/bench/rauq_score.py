@@ -27,8 +27,8 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from halluc_rauq.scorer import default_layers
-    from halluc_rauq.scoring import score_pairs
+    from halluc_signals import default_layers
+    from halluc_signals.decode import score_pairs
     from ucli import plugins
     from ucli.data import PromptPair
     from ucli.journal import Journal

@@ -30,8 +30,7 @@ def _pairs(n: int) -> list:
 
 
 def _score(lm, pairs, max_new_tokens: int, replicas=None) -> tuple[float, list]:
-    from halluc_rauq import ScoreConfig
-    from halluc_rauq.api import score
+    from halluc_signals import ScoreConfig, score
 
     config = ScoreConfig(max_new_tokens=max_new_tokens, batch_size=8)
     with tempfile.TemporaryDirectory() as d:

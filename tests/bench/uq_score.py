@@ -35,9 +35,9 @@ REPORT_TARGET_S = 30.0
 def decode_ratios(args) -> tuple[float, list[tuple[str, float]]]:
     import torch
 
-    from halluc_rauq import ScoreConfig
-    from halluc_uq import BUILT_IN, questions, score_estimators
-    from halluc_uq.estimators import SINGLE_PASS
+    from halluc_signals import BUILT_IN, ScoreConfig
+    from halluc_signals.estimators import SINGLE_PASS
+    from halluc_uq import questions, score_estimators
     from ucli.models import chat_prompt, load_model
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
@@ -84,8 +84,8 @@ def report_seconds(n: int, estimators: int = 20) -> float:
 def sampling_ratios(args) -> tuple[float, list[tuple[str, float]]]:
     import torch
 
+    from halluc_signals.sampled import SAMPLED
     from halluc_uq import questions
-    from halluc_uq.sampled import SAMPLED
     from halluc_uq.sampling import SamplingConfig, make_sample_judge, sample_and_judge
     from ucli.models import chat_prompt, load_model
 

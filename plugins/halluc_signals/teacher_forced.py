@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from halluc_rauq.attention import capture_previous_token_attention
-from halluc_rauq.scorer import RAUQResult, check_alpha, default_layers, rauq_scores
+from halluc_signals.attention import capture_previous_token_attention
+from halluc_signals.rauq import RAUQResult, check_alpha, default_layers, rauq_scores
 
 
 @dataclass

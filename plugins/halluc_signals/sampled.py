@@ -1,7 +1,7 @@
 """The estimators that read K sampled answers (`samples`) and, for most, the equivalence judge's
-clusters and similarity matrix (`judge`); see `halluc_uq.sampling` for how those are made.
+clusters and similarity matrix (`judge`); `halluc uq score` makes them.
 
-Semantic entropy and its discrete form are `halluc_probe`'s formulas (Farquhar et al. 2024), on
+Semantic entropy and its discrete form are `halluc_judges`' formulas (Farquhar et al. 2024), on
 the clusters of the judge. The graph estimators of Lin et al. 2023 read the symmetrised
 similarity W (K x K, diagonal 1), its degrees d_i = sum_j W_ij and the normalised Laplacian
 L = I - D^-1/2 W D^-1/2, as LM-Polygraph computes them.
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from halluc_uq.estimators import Estimator, relevance_weighted_nll
+from halluc_signals.estimators import Estimator, relevance_weighted_nll
 
 ECCENTRICITY_CUT = (
     0.9  # eigenvectors of L with eigenvalue below this embed the answers (LM-Polygraph's thres)
@@ -27,7 +27,7 @@ def _enough(r: Mapping[str, Any], key: str) -> bool:
 
 def _semantic_entropy(r: Mapping[str, Any]) -> float | None:
     """Likelihood-weighted over the samples with tokens (an empty answer has no likelihood)."""
-    from halluc_probe import weighted_entropy
+    from halluc_judges import weighted_entropy
 
     if not _enough(r, "sample_clusters"):
         return None
@@ -37,7 +37,7 @@ def _semantic_entropy(r: Mapping[str, Any]) -> float | None:
 
 
 def _discrete_semantic_entropy(r: Mapping[str, Any]) -> float | None:
-    from halluc_probe import discrete_entropy
+    from halluc_judges import discrete_entropy
 
     return discrete_entropy(r["sample_clusters"]) if _enough(r, "sample_clusters") else None
 

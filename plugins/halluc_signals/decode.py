@@ -1,20 +1,26 @@
-"""Post-hoc RAUQ of greedy answers: the paper's hallucination-detection experiment on any model."""
+"""The shared observed decode: greedy answers (or given ones, teacher-forced) with every per-token
+statistic the estimators read and RAUQ from attention captured in the same pass, one journal
+record per answer (`score`). `calibrate score`, `uq score` and the demo all run this."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from halluc_rauq.attention import capture_previous_token_attention
-from halluc_rauq.scorer import entropy_log_confidence, rauq_scores
+from halluc_signals.attention import capture_previous_token_attention
+from halluc_signals.heads import parse_layers
+from halluc_signals.rauq import check_alpha, default_alpha, entropy_log_confidence, rauq_scores
 from ucli.data import PromptPair
 from ucli.errors import BadInput
 from ucli.executor import Executor, Replicas
 from ucli.generation import generate
 from ucli.journal import Journal
 from ucli.models import LoadedModel, chat_prompt
+
+Judge = Callable[[PromptPair, str], bool]  # is this answer to this pair right?
 
 
 def torch_stack(tensors: list) -> Any:
@@ -150,8 +156,7 @@ def score_given(
 ) -> None:
     """Answers that already exist (pair, answer text, its token ids or None to tokenize it), scored
     by one teacher-forced pass each: the same record as a decode's, `finish_reason` "given"."""
-    from halluc_rauq.calibration import prompt_ids
-    from halluc_rauq.teacher_forced import teacher_force
+    from halluc_signals.teacher_forced import teacher_force
 
     vocab = lm.fingerprint.vocab_size
     # every answer's ids are checked before the first record: a bad id found late would strand a journal
@@ -166,7 +171,7 @@ def score_given(
         batch = todo[start : start + batch_size]
         ids = [tokens if tokens is not None else lm.tokenizer(answer, add_special_tokens=False)["input_ids"]
                for _, answer, tokens in batch]  # fmt: skip
-        forced = teacher_force(lm, [(prompt_ids(lm, p.prompt), c) for (p, _, _), c in zip(batch, ids, strict=True) if c],
+        forced = teacher_force(lm, [(lm.prompt_ids(lm.chat_prompt(p.prompt)), c) for (p, _, _), c in zip(batch, ids, strict=True) if c],
                                layers, batch_size)  # fmt: skip
         views = iter(forced)
         for (pair, answer, _), c in zip(batch, ids, strict=True):
@@ -183,3 +188,73 @@ def score_given(
                 }
             )
         advance(len(batch))
+
+
+def model_alpha(lm: LoadedModel, alpha: float | None) -> float:
+    """The alpha to run with: the one given, else the paper's default for the model (0.5 for
+    instruct models, which have a chat template; 0.2 for base models)."""
+    if alpha is not None:
+        return check_alpha(alpha)
+    return default_alpha(bool(getattr(lm.tokenizer, "chat_template", None)))
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    alpha: float | None = None  # None: the model's default
+    layers: str | None = None  # without fixed heads; None: the middle third
+    max_new_tokens: int = 32
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        if self.alpha is not None:
+            check_alpha(self.alpha)
+
+
+@dataclass
+class ScoreResult:
+    records: list[dict[str, Any]]  # one per pair, in the pairs' order
+    alpha: float
+    layers: list[int]
+
+
+def score(
+    lm: LoadedModel,
+    pairs: list[PromptPair],
+    *,
+    journal_path: Path,
+    resume: bool = False,
+    force: bool = False,
+    config: ScoreConfig = ScoreConfig(),
+    heads: dict[int, int] | None = None,
+    judge: Judge | None = None,
+    run_config: dict[str, Any] | None = None,
+    given: dict[str, tuple[str, list[int] | None]] | None = None,
+    progress: Callable[[int], None] = lambda n: None,
+    replicas: Any = None,
+) -> ScoreResult:
+    """Greedy-decode every pair and score it with RAUQ (fixed `heads`, else per-sequence heads on
+    `config.layers`), one journal record per pair, so a killed run resumes where it stopped. The
+    journal stays: the caller removes it once the records are safely written elsewhere. `force`
+    resumes a journal of another configuration (a warning).
+
+    With `given` (pair id -> answer text and its token ids, or None to tokenize the text), the
+    answers are not decoded but scored as they are, by teacher forcing: the same record.
+
+    With `replicas` (`ucli.executor.Replicas`), the decode's batches run there (Ray model
+    replicas), and this process alone journals: the same records as a run in one process."""
+    from halluc_signals.decode import score_given, score_pairs
+    from ucli.journal import Journal
+
+    alpha = model_alpha(lm, config.alpha)
+    layers = list(heads) if heads is not None else parse_layers(config.layers, lm.fingerprint.num_layers)
+    journal_config = {**(run_config or {}), "alpha": alpha, "layers": layers,
+                      "max_new_tokens": config.max_new_tokens, "fingerprint": lm.fingerprint.model_dump()}  # fmt: skip
+    with Journal(journal_path, config=journal_config, resume=resume, force=force) as journal:
+        if given is not None:
+            items = [(p, *given[p.id]) for p in pairs]
+            score_given(lm, items, journal, layers, alpha, heads, judge, config.batch_size, progress)
+        else:
+            score_pairs(lm, pairs, journal, layers, alpha, heads, judge, config.max_new_tokens, config.batch_size,
+                        progress, replicas)  # fmt: skip
+        by_id = {r["id"]: r for r in journal.records()}
+    return ScoreResult([by_id[p.id] for p in pairs], alpha, layers)

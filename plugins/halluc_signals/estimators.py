@@ -1,6 +1,6 @@
 """Uncertainty estimators as plugins (entry-point group `halluc.estimators`), and the built-in
 single-pass ones: each computes one number per answer, higher = more uncertain, from the
-statistics one greedy decode already recorded (`halluc_rauq.score`'s records).
+statistics one greedy decode already recorded (`halluc_signals.score`'s records).
 
 A record holds, per generated token: `token_logprobs` (log p of the chosen token), `token_entropy`
 (entropy of the step's distribution, nats), `token_margin` (top-1 minus top-2 probability); and
