@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ucli import console
 from ucli.console import shell_words
@@ -22,6 +22,7 @@ from ucli.errors import BadInput
 from ucli.secrets import redact
 
 HEADER_KEY = "_halluc_journal"
+T = TypeVar("T")
 OPENED: list[Journal] = []  # every journal of this process, for the message after Ctrl-C
 
 
@@ -183,6 +184,24 @@ class Journal:
 
     def records(self) -> list[dict[str, Any]]:
         return list(self._records)
+
+    def todo_batches(
+        self, items: Sequence[T], size: int, key: Callable[[T], str] = lambda item: item.id
+    ) -> list[tuple[int, list[T]]]:
+        """The fixed slices `items[start:start + size]` (with their start) that hold any item whose
+        `key` is not journaled. A batch is rerun whole, so a resumed or scaled-out run computes
+        exactly the batches an unbroken one does (sampling seeded by the start stays the same)."""
+        batches = [(start, list(items[start : start + size])) for start in range(0, len(items), size)]
+        return [
+            (start, batch) for start, batch in batches if any(str(key(x)) not in self._done for x in batch)
+        ]
+
+    def append_new(self, records: Iterable[dict[str, Any]]) -> int:
+        """Append the records not journaled yet (a rerun batch brings its finished ones again); how many."""
+        new = [r for r in records if str(r["id"]) not in self._done]
+        for record in new:
+            self.append(record)
+        return len(new)
 
     def append(self, record: dict[str, Any]) -> None:
         key = str(record["id"])

@@ -119,8 +119,7 @@ def trace_hidden(
                           resume=resume, force=force)  # fmt: skip
         group, arrays = _open_arrays(out, positions, (n, layers, width))
         index = {str(r["id"]): i for i, r in enumerate(records)}
-        batches = [records[i : i + config.batch_size] for i in range(0, n, config.batch_size)]
-        batches = [b for b in batches if any(str(r["id"]) not in journal.done for r in b)]
+        batches = [b for _, b in journal.todo_batches(records, config.batch_size, lambda r: r["id"])]
         try:
             with console.progress("questions", n) as advance:
                 advance(len(journal.done))
@@ -138,7 +137,8 @@ def trace_hidden(
 def _store(rows: list[dict[str, Any]], arrays: dict[str, Any], index: dict[str, int], journal: Any) -> int:
     """A batch's rows into the arrays, then its records into the journal (those not there yet: a
     batch run again for one unfinished question); how many were new."""
-    new = [row for row in rows if row["id"] not in journal.done]
+    done = journal.done
+    new = [row for row in rows if row["id"] not in done]
     for row in new:
         for position, values in row.pop("rows").items():
             arrays[position][index[row["id"]]] = values

@@ -108,11 +108,9 @@ def generate_runs(
     backend = local_backend(cfg)
     journal = Journal(journal_path, config=cfg.model_dump(mode="json"), resume=resume, force=force)
     done = journal.done
-    # Batches are fixed slices of the question list, seeded by their start, and a batch with any
-    # unfinished question is rerun whole: a resumed run samples exactly as an unbroken one.
-    batches = [(start, [bench.chat_message(s) for s in samples[start : start + cfg.batch_size]])
-               for start in range(0, len(samples), cfg.batch_size)
-               if any(s.id not in done for s in samples[start : start + cfg.batch_size])]  # fmt: skip
+    # seeded by their start: a resumed run samples exactly as an unbroken one
+    batches = [(start, [bench.chat_message(s) for s in batch])
+               for start, batch in journal.todo_batches(samples, cfg.batch_size)]  # fmt: skip
     try:
         with console.progress("questions", len(samples)) as advance, \
                 Replicas(executor or Executor(), backend, local_backend, cfg) as replicas:  # fmt: skip

@@ -173,16 +173,13 @@ def run_arms(
             elif arm.key(sample.id) not in journal.done:
                 journal.append({**same, "id": arm.key(sample.id), "arm": arm.name, "triggers": 0,
                                 "trigger_events": [], "reused": True})  # fmt: skip
-        batches = [decode[start : start + batch_size] for start in range(0, len(decode), batch_size)]
-        shards += [(arm, batch) for batch in batches if any(arm.key(s.id) not in journal.done for s in batch)]
-    done = set(journal.done)
+        keyed = journal.todo_batches(decode, batch_size, key=lambda s, arm=arm: arm.key(s.id))
+        shards += [(arm, batch) for _, batch in keyed]
+    done = journal.done
     advance(sum(arm.key(s.id) in done for arm in arms for s in samples))
     replicas = replicas or Replicas(Executor(), lm)
     for records in replicas.map(decode_batch, shards, bench, scorer):
-        for record in records:
-            if record["id"] not in done:
-                journal.append(record)
-                advance(1)
+        advance(journal.append_new(records))
 
 
 def evaluate(

@@ -47,16 +47,11 @@ def score_pairs(
     (`score_batch`), here or on `replicas` (`ucli.executor.Replicas`). Batches are fixed slices of
     `pairs`, and one with any unfinished pair runs again whole, so a resumed run decodes exactly
     the batches an unbroken one does, wherever they run; only this process journals."""
-    done = set(journal.done)
-    advance(len(done & {p.id for p in pairs}))
-    batches = [pairs[start : start + batch_size] for start in range(0, len(pairs), batch_size)]
-    batches = [batch for batch in batches if any(p.id not in done for p in batch)]
+    advance(len(journal.done & {p.id for p in pairs}))
+    batches = [batch for _, batch in journal.todo_batches(pairs, batch_size)]
     replicas = replicas or Replicas(Executor(), lm)
     for records in replicas.map(score_batch, batches, layers, alpha, heads, judge, max_new_tokens):
-        for record in records:
-            if record["id"] not in done:
-                journal.append(record)
-                advance(1)
+        advance(journal.append_new(records))
 
 
 def score_batch(

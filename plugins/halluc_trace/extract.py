@@ -410,21 +410,6 @@ def extract_traces(
     }
 
 
-def _batches(cfg: ExtractConfig, plan: Plan, journal: Any) -> list[list[Example]]:
-    """Fixed slices of `--batch-size` examples; one with any unjournaled example runs again whole,
-    so a resumed or scaled-out run computes exactly the batches an unbroken one does."""
-    batches = [plan.examples[i : i + cfg.batch_size] for i in range(0, len(plan.examples), cfg.batch_size)]
-    return [b for b in batches if any(e.id not in journal.done for e in b)]
-
-
-def _journal(journal: Any, records: list[dict[str, Any]]) -> int:
-    """Journal the records not journaled yet (a rerun batch's finished examples are not); how many."""
-    new = [r for r in records if r["id"] not in journal.done]
-    for record in new:
-        journal.append(record)
-    return len(new)
-
-
 def _extractor(cfg: ExtractConfig, lm: Any, plan: Plan) -> tuple[Any, Extractor]:
     """The recorder on `lm` (not yet installed) and the extractor that computes batches with it."""
     import torch
@@ -439,10 +424,10 @@ def _trace(cfg: ExtractConfig, lm: Any, plan: Plan, run: Run, journal: Any) -> N
     """Every batch with an unjournaled example, in this process; one batch is written (by a single
     writer thread, which journals it once stored) while the next is computed."""
     recorder, extractor = _extractor(cfg, lm, plan)
-    batches = _batches(cfg, plan, journal)
+    batches = [batch for _, batch in journal.todo_batches(plan.examples, cfg.batch_size)]
 
     def store(batch: list[Example], arrays: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-        advance(_journal(journal, run.write(batch, arrays, rows, cfg.mode)))
+        advance(journal.append_new(run.write(batch, arrays, rows, cfg.mode)))
 
     with recorder.installed(), ThreadPoolExecutor(max_workers=1) as pool, \
             console.progress("tracing", len(plan.examples)) as advance:  # fmt: skip
@@ -482,8 +467,10 @@ def _trace_on_replicas(cfg: ExtractConfig, plan: Plan, journal: Any, replicas: A
     shards and token parts; the driver alone journals, as each batch comes back."""
     with console.progress("tracing", len(plan.examples)) as advance:
         advance(len(journal.done))
-        for records in replicas.map(trace_batch, _batches(cfg, plan, journal)):
-            advance(_journal(journal, records))
+        for records in replicas.map(
+            trace_batch, [b for _, b in journal.todo_batches(plan.examples, cfg.batch_size)]
+        ):
+            advance(journal.append_new(records))
 
 
 def _meta(cfg: ExtractConfig, lm: Any, plan: Plan, token_rows: int) -> dict[str, Any]:

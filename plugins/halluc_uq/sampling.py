@@ -92,9 +92,8 @@ def sample_and_judge(
     journal = Journal(journal_path, config={**asdict(config), "clusters": clusters, "relevance": relevance,
                                             "hidden": hidden, "seed": seed, "batch_size": batch_size,
                                             "max_new_tokens": max_new_tokens}, resume=resume, force=force)  # fmt: skip
-    done = set(journal.done)
-    shards = [(start, pairs[start : start + batch_size]) for start in range(0, len(pairs), batch_size)]
-    shards = [(start, batch) for start, batch in shards if any(p.id not in done for p in batch)]
+    done = journal.done
+    shards = journal.todo_batches(pairs, batch_size)
     by_id = {p.id: p for p in pairs}
     try:
         progress(len(done))
