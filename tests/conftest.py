@@ -77,18 +77,19 @@ def cli():
 
 @pytest.fixture
 def estimator_plugin(tmp_path, monkeypatch):
-    """Install a third-party estimator module the way a package would: its source, and one entry
-    point per name in `halluc.estimators` (the plugin cache is cleared before and after)."""
+    """Install a third-party plugin module the way a package would: its source, and one entry
+    point per name in `halluc.<kind>` (estimators unless told; the plugin cache is cleared before
+    and after)."""
     import sys
 
     from ucli import plugins
 
     added = []
 
-    def install(module: str, source: str, names: dict[str, str]) -> None:
+    def install(module: str, source: str, names: dict[str, str], kind: str = "estimators") -> None:
         (tmp_path / f"{module}.py").write_text(source)
         monkeypatch.syspath_prepend(str(tmp_path))
-        rows = [*plugins._index(), *({"kind": "estimators", "name": name, "value": f"{module}:{obj}",
+        rows = [*plugins._index(), *({"kind": kind, "name": name, "value": f"{module}:{obj}",
                                       "dist": module.replace("_", "-"), "version": "0.1", "file": None}
                                      for name, obj in names.items())]  # fmt: skip
         monkeypatch.setattr(plugins, "_index", lambda: rows)

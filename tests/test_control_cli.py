@@ -338,3 +338,49 @@ def test_ablate_resumes_an_interrupted_grid(cli, setup, tmp_path, monkeypatch):
                 for c in json.loads(path.read_text())["configurations"]]  # fmt: skip
 
     assert comparable(part) == comparable(whole)
+
+
+SECOND_BEST = '''
+import torch
+
+from halluc_rauq import Outcome, Repair
+
+
+class SecondBest(Repair):
+    """At a trigger, commit the runner-up token instead of the one that fired."""
+
+    name = action = "second_best"
+    help = "commit the runner-up token"
+
+    def fire(self, ctl, event, cand):
+        runner_up = int(torch.topk(ctl.logits.float(), 2).indices[1])
+        ctl.commit(ctl.candidate(runner_up), "rerank")
+        event.candidates = [{"token": runner_up, "text": ctl.text(runner_up), "score": None}]
+        return Outcome(end=len(ctl.tokens))
+
+
+SECOND_BEST = SecondBest()
+'''
+
+
+def test_a_third_party_repair_is_one_module_and_one_entry_point(cli, setup, tmp_path, estimator_plugin):
+    estimator_plugin("second_best_repair", SECOND_BEST, {"second_best": "SECOND_BEST"}, kind="repairs")
+    res = cli("control", "eval", "-b", "local", "--data-file", setup["data"], *base_args(setup, "--theta", "0.5"),
+              "--repair", "second_best", "--max-new-tokens", 8, "-o", tmp_path / "ev")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    records = read(tmp_path / "ev" / "controller.jsonl")
+    events = [e for r in records for e in r["trigger_events"]]
+    assert events and {e["action"] for e in events} == {"second_best"}
+    for r in records:  # each repair committed one runner-up token where its trigger fired
+        fired = [e["position"] for e in r["trigger_events"]]
+        assert [i for i, kind in enumerate(r["token_kinds"]) if kind == "rerank"] == fired
+    out = tmp_path / "abl.json"
+    res = cli("control", "ablate", "-b", "local", "--data-file", setup["data"], *base_args(setup),
+              "--repairs", "none,second_best", "--threshold-types", "fixed", "--thetas", "0.5",
+              "--max-new-tokens", 6, "--limit", 2, "-o", out)  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    cells = {c["knobs"]["repair"]: c for c in json.loads(out.read_text())["configurations"]}
+    assert set(cells) == {"none", "second_best"}
+    res = cli("control", "eval", "-b", "local", "--data-file", setup["data"], *base_args(setup), "--repair", "bogus",
+              "-o", tmp_path / "ev2")  # fmt: skip
+    assert res.exit_code == 2 and "second_best" in res.stderr and "cot+abstain" in res.stderr

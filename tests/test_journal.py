@@ -86,7 +86,10 @@ def test_a_resumed_run_reruns_exactly_the_unfinished_fixed_batches(tmp_path):
         assert journal.append_new([{"id": "q0"}, {"id": "q1"}, {"id": "q2"}, {"id": "q3"}]) == 4
         # q3 is done but its batch (q3, q4, q5) is not: it runs again whole, and q3 is not journaled twice
         todo = journal.todo_batches(items, 3)
-        assert [(start, [x.id for x in batch]) for start, batch in todo] == [(3, ["q3", "q4", "q5"]), (6, ["q6"])]
+        assert [(start, [x.id for x in batch]) for start, batch in todo] == [
+            (3, ["q3", "q4", "q5"]),
+            (6, ["q6"]),
+        ]
         assert journal.append_new([{"id": "q3"}, {"id": "q4"}, {"id": "q5"}]) == 2
         keyed = journal.todo_batches(items, 3, key=lambda x: f"arm:{x.id}")
         assert [start for start, _ in keyed] == [0, 3, 6]  # another key: nothing of it is done

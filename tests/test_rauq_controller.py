@@ -242,16 +242,16 @@ def test_anchor_rollback_goes_back_to_the_last_clause_end(qwen):
     )
     texts = ["The", " river", ",", " then", " the", " sea", ".", " It", " is"]
     controller.tokens = [Token(i, t, "greedy", 0.0, 0.0, 0.0) for i, t in enumerate(texts)]
-    assert controller._rollback_target(0, None) == (7, False)  # just after "."
-    assert controller._rollback_target(0, 7) == (3, False)  # escalation: the anchor before, after ","
-    assert controller._rollback_target(0, 3) == (0, True)  # none left: the floor
-    assert controller._rollback_target(5, 7) == (5, True)
+    assert controller.rollback_target(0, None) == (7, False)  # just after "."
+    assert controller.rollback_target(0, 7) == (3, False)  # escalation: the anchor before, after ","
+    assert controller.rollback_target(0, 3) == (0, True)  # none left: the floor
+    assert controller.rollback_target(5, 7) == (5, True)
     fixed = RAUQController(
         qwen, ControllerConfig(rollback=2, rollback_mode="fixed"), scorer_for(qwen), Scripted(())
     )
     fixed.tokens = controller.tokens
-    assert fixed._rollback_target(0, None) == (7, False)
-    assert fixed._rollback_target(0, 7) == (5, False)  # escalation: K more than the undone cut
+    assert fixed.rollback_target(0, None) == (7, False)
+    assert fixed.rollback_target(0, 7) == (5, False)  # escalation: K more than the undone cut
 
 
 def test_sentence_rollback_goes_back_to_the_start_of_the_sentence_that_fired(qwen):
@@ -260,9 +260,9 @@ def test_sentence_rollback_goes_back_to_the_start_of_the_sentence_that_fired(qwe
     )
     texts = ["He", " was", " born", " in", " 19", "30", ".", " List", ":", " 1", ".", " The", " river", ","]
     controller.tokens = [Token(i, t, "greedy", 0.0, 0.0, 0.0) for i, t in enumerate(texts)]
-    assert controller._rollback_target(0, None) == (7, False)  # after "1930.", not after the list "1."
-    assert controller._rollback_target(0, 7) == (0, True)  # escalation: no sentence before, the floor
-    assert controller._rollback_target(9, None) == (9, True)
+    assert controller.rollback_target(0, None) == (7, False)  # after "1930.", not after the list "1."
+    assert controller.rollback_target(0, 7) == (0, True)  # escalation: no sentence before, the floor
+    assert controller.rollback_target(9, None) == (9, True)
 
 
 def test_an_unstable_repair_is_undone_and_redone_deeper(qwen):
@@ -302,9 +302,9 @@ class ScriptedThoughts(RAUQController):
             self.lm.tokenizer.convert_tokens_to_ids(self.lm.tokenizer.tokenize(t))[0] for t in thought
         ]
 
-    def _sample(self, allow_eos=True):
-        self._count()
-        return self._candidate(self.script[sum(t.kind == "cot" for t in self.tokens) % len(self.script)])
+    def sample(self, allow_eos=True):
+        self.count()
+        return self.candidate(self.script[sum(t.kind == "cot" for t in self.tokens) % len(self.script)])
 
 
 def test_a_rauq_thought_ends_only_after_its_minimum_at_a_sentence_end(qwen):
@@ -333,9 +333,9 @@ def test_a_thought_shorter_than_its_minimum_never_samples_eos(qwen):
     controller._begin(None, 0)
     logits = torch.zeros(len(qwen.tokenizer))
     logits[list(controller.eos)] = 50.0  # eos holds all the mass
-    controller._logits, controller._attn = logits, None
-    assert all(controller._sample(allow_eos=False).id not in controller.eos for _ in range(20))
-    assert controller._sample(allow_eos=True).id in controller.eos
+    controller.logits, controller._attn = logits, None
+    assert all(controller.sample(allow_eos=False).id not in controller.eos for _ in range(20))
+    assert controller.sample(allow_eos=True).id in controller.eos
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ GROUPS = {
     "backends": "halluc.backends",
     "benchmarks": "halluc.benchmarks",
     "estimators": "halluc.estimators",
+    "repairs": "halluc.repairs",
 }
 FIRST_PARTY_DIST = "halluc"
 
@@ -172,6 +173,13 @@ def discover(kind: str) -> tuple[PluginInfo, ...]:
                 info.error = f"{type(exc).__name__}: {exc}"
         found.append(info)
     return tuple(found)
+
+
+def names(kind: str) -> list[str]:
+    """The names of one kind's entry points, none imported (for help texts at `--help` time)."""
+    allowed = allow_list()
+    return [row["name"] for row in _index() if row["kind"] == kind
+            and (row["dist"] == FIRST_PARTY_DIST or allowed is None or {row["name"], row["dist"]} & allowed)]  # fmt: skip
 
 
 def load(kind: str, name: str) -> Any:

@@ -52,7 +52,8 @@ def demo(
     repair: str = typer.Option(
         "abstain",
         "--repair",
-        help="The controller's repair: abstain (measured best on facts/train), cot, cot+abstain, rerank, ...",
+        help="The controller's repair: abstain (measured best on facts/train) or another repair plugin "
+        "(`halluc control run --help`).",
     ),
     data_file: Path | None = options.BENCH_DATA_FILE,
     metric: str | None = options.BENCH_METRIC,

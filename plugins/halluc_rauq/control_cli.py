@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from halluc_rauq.cli import ADAPTER, ALPHA, DEVICE, DTYPE, LOAD_4BIT, LOAD_8BIT, MODEL, SEED, _load
-from ucli import console, options
+from ucli import console, options, plugins
 
 HEADS = typer.Option(
     None, "--heads", help="heads.json from `halluc calibrate heads` (needed by the rauq trigger)."
@@ -69,8 +69,8 @@ TRIGGER = typer.Option(
 REPAIR = typer.Option(
     "cot",
     "--repair",
-    help="cot, rerank, abstain, cot+abstain, rerank+abstain (abstain when the repair is unstable), "
-    "or none (detect and log only).",
+    help=f"A repair plugin: {', '.join(plugins.names('repairs'))} (`+abstain`: abstain when the repair is "
+    "unstable; none: detect and log only).",
 )
 ROLLBACK = typer.Option(2, "--rollback", min=0, help="Tokens to roll back (--rollback-mode fixed).")
 ROLLBACK_MODE = typer.Option(
@@ -448,7 +448,7 @@ def ablate(
         None, "--thetas", help="Comma list of fixed thetas (threshold type fixed)."
     ),
     repair: str = typer.Option(
-        "cot", "--repairs", help="Comma list of cot, rerank, abstain, cot+abstain, rerank+abstain, none."
+        "cot", "--repairs", help=f"Comma list of repair plugins ({', '.join(plugins.names('repairs'))})."
     ),
     cot_policy: str = typer.Option("rauq", "--cot-policies", help="Comma list of rauq, max20, unlimited."),
     rollback: str = typer.Option("2", "--rollbacks", help="Comma list of rollback depths."),

@@ -3,7 +3,8 @@
 One sequence at a time, with a KV cache that rollbacks crop (no re-prefill). After every greedy
 token the trigger signal is computed online: a token signal of the estimator registry
 (`halluc_uq.token_signals`), such as the RAUQ token score with fixed calibrated heads, the entropy
-or the top-1 minus top-2 margin. When it crosses theta outside the cooldown, the controller repairs:
+or the top-1 minus top-2 margin. When it crosses theta outside the cooldown, the controller repairs (repairs are plugins,
+`halluc_rauq.repairs`; the built-in ones):
 
 - `cot`: roll back (K tokens, or to the last anchor), insert `cot_prefix`, sample a micro
   chain-of-thought, insert `cot_suffix`, resume greedy decoding. Policy `rauq` ends the thought
@@ -29,243 +30,23 @@ docs/control.md defines every rule precisely; tests/test_rauq_controller.py chec
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from halluc_rauq.control_config import DELIMITERS, ControllerConfig, Threshold
+from halluc_rauq.control_records import NAN, Budget, Candidate, Check, ControllerOutput, Token, TriggerEvent
+from halluc_rauq.control_text import ANCHOR_CHARS, LEADING_JUNK, sentence_closed
+from halluc_rauq.repairs import ANSWER_RESERVE, repair_named
+from halluc_signals import RAUQScorer
 from ucli.errors import BadInput
 
-REPAIRS = ("cot", "rerank", "none", "abstain", "cot+abstain", "rerank+abstain")
-ANCHOR_CHARS = ".!?;:,\n"  # a token whose text ends with one of these closes a sentence or clause
-SENTENCE_END = ".!?\n"  # where a thought may end under policy rauq
-LEADING_JUNK = " \t\n:;,.-–—*)]>"  # delimiter debris a resumed answer must not start with
-MAX20 = 20
-ANSWER_RESERVE = 8  # budget tokens a thought always leaves for the answer after it
-# named thought delimiters (--cot-prefix, --cot-suffix) that `control ablate --delimiters` compares
-DELIMITERS = {
-    "wait": (" Wait, let me think. ", " So the answer is"),
-    "newline": ("\nLet me think step by step.\n", "\nSo the answer is"),
-    "aside": (" (Let me double-check: ", ") So the answer is"),
-    "restart": ("\n\nLet me think again. ", "\n\nThe correct answer is"),
-}
-NAN = float("nan")
-
-
-class ControllerConfig(BaseModel):
-    """Every knob of the controller (validated; recorded in every artifact)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    trigger: str = "rauq"  # a token signal of the estimator registry (`halluc_uq.token_signals`)
-    repair: Literal["cot", "rerank", "none", "abstain", "cot+abstain", "rerank+abstain"] = "cot"
-    rollback: int = Field(2, ge=0, description="tokens to roll back (fixed mode)")
-    rollback_mode: Literal["fixed", "anchor", "sentence"] = "fixed"  # measured best on facts/train
-    cooldown: int = Field(5, ge=0, description="greedy tokens after a repair before the next trigger")
-    max_triggers: int = Field(5, ge=0)
-    stability_window: int = Field(2, ge=0)
-    cot_length: int = Field(20, ge=1)
-    cot_min_tokens: int = Field(8, ge=0, description="sampled thought tokens before a thought may end")
-    cot_temperature: float = Field(0.7, gt=0)
-    cot_top_p: float = Field(0.95, gt=0, le=1)
-    cot_horizon: int = Field(4, ge=1)
-    cot_policy: Literal["rauq", "max20", "unlimited"] = "rauq"
-    cot_prefix: str = " Wait, let me think. "
-    cot_suffix: str = " So the answer is"
-    rerank_k: int = Field(3, ge=2)
-    rerank_lookahead: int = Field(5, ge=1)
-    abstain_text: str = "I am not sure."
-    max_new_tokens: int = Field(64, ge=1)
-    seed: int = 0
-
-    @field_validator("trigger")
-    @classmethod
-    def _known_signal(cls, value: str) -> str:
-        from halluc_signals import token_signals
-
-        signals = token_signals()
-        if value not in signals:
-            raise ValueError(f"unknown signal '{value}' (expected one of {', '.join(signals)})")
-        return value
-
-    @property
-    def base_repair(self) -> str:
-        """The repair proper: cot, rerank, none or abstain (without a `+abstain` fallback)."""
-        return self.repair.split("+")[0]
-
-    @property
-    def abstains(self) -> bool:
-        """Whether an unstable repair (or, for `abstain`, any trigger) ends in an abstention."""
-        return self.repair.endswith("abstain")
-
-    @classmethod
-    def build(cls, options: dict[str, str] | None = None, **knobs: Any) -> ControllerConfig:
-        """Validated config; a bad knob becomes one line naming its option (`trigger` is `--signal`;
-        `options` maps other fields to the spelling of the command, e.g. ablate's plurals)."""
-        from ucli.options import validated
-
-        return validated(cls, {"trigger": "--signal", **(options or {})}, **knobs)
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """When the signal fires: `signal >= theta` (direction above) or `signal <= theta` (below)."""
-
-    theta: float
-    direction: str
-    signal: str
-    source: str = "fixed"  # "fixed" (--theta) or the theta.json it came from
-
-    def fires(self, value: float) -> bool:
-        if math.isnan(value):
-            return False
-        return value >= self.theta if self.direction == "above" else value <= self.theta
-
-    @classmethod
-    def fixed(cls, theta: float, signal: str) -> Threshold:
-        """A hand-set theta, fired on the side the signal's estimator says (margins when small)."""
-        from halluc_signals import token_signal
-
-        return cls(float(theta), token_signal(signal).fires, signal)
-
-
-@dataclass(frozen=True)
-class RAUQScorer:
-    """The online RAUQ recurrence with fixed heads: log c_l(y_i) from log p_i, a_l(i), log c_l(y_{i-1})."""
-
-    layers: list[int]
-    heads: dict[int, int]
-    alpha: float
-
-    def step(self, log_p: float, attn: np.ndarray | None, prev: np.ndarray | None) -> np.ndarray:
-        """log c per layer for a new token; `prev` None restarts the chain (first token, or after a
-        forced span), as for y_1: c = p."""
-        if prev is None or attn is None:
-            return np.full(len(self.layers), log_p)
-        a = self.alpha
-        with np.errstate(divide="ignore"):
-            keep = (math.log(a) if a > 0 else -math.inf) + log_p
-            carry = (math.log1p(-a) if a < 1 else -math.inf) + np.log(np.clip(attn, 0.0, None)) + prev
-        return np.logaddexp(keep, carry)
-
-    @staticmethod
-    def token_score(log_c: np.ndarray) -> float:
-        """The RAUQ token score: max over layers of -log c_l (the least confident layer)."""
-        return float((-log_c).max())
-
-
-@dataclass
-class Token:
-    id: int
-    text: str
-    kind: str  # greedy | cot | rerank | forced
-    logprob: float  # log p under the model (NaN for forced tokens)
-    signal: float  # trigger signal (NaN for forced tokens)
-    rauq: float  # RAUQ token score (NaN for forced tokens, or without a scorer)
-    log_c: np.ndarray | None = field(default=None, repr=False)  # RAUQ state after this token
-    entropy: float = NAN  # entropy of the distribution this token was chosen from (nats)
-
-
-@dataclass
-class TriggerEvent:
-    position: int  # completion index of the token that fired
-    signal: float
-    action: str  # cot | rerank | none | abstain
-    step: int  # tokens generated so far when it fired
-    rollback_target: int | None = None  # completion length kept before the repair
-    rollback_depth: int = 0
-    clipped: bool = False  # the requested rollback reached past the text (or a kept repair) and was cut
-    cot_span: list[int] | None = None  # [start, end) in completion indices, prefix and suffix included
-    cot_tokens: int = 0  # sampled thought tokens
-    cot_stop: str | None = None  # signal | length | eos | budget
-    stable: bool | None = (
-        None  # cot (rerank+abstain): whether the stability window passed (None: not reached)
-    )
-    kept: bool = True  # False once an escalation undid this repair
-    escalated_from: int | None = None  # index of the unstable event this one replaces
-    candidates: list[dict[str, Any]] | None = None  # rerank: token, text, score
-    floor: int = 0  # no rollback from this event went below this completion index
-    reason: str | None = None  # abstain: fired | unstable | malformed | no room (to think)
-
-
-@dataclass
-class ControllerOutput:
-    completion: str  # everything kept, thoughts included
-    answer: str  # the completion without its thought spans (what a benchmark judges)
-    tokens: list[Token]
-    trigger_events: list[TriggerEvent]
-    rauq_scores: list[float]  # per emitted token; NaN for forced tokens
-    signals: list[float]
-    extra_tokens: int  # generated tokens not in the final completion (repair cost)
-    generated_tokens: int
-    latency_s: float
-    finish_reason: str  # eos | length | abstain
-    stats: dict[str, Any]
-    abstained: bool = False  # the answer is the abstention text
-    # sequence-level uncertainty of the judged answer's own tokens (see `answer_uncertainty`)
-    uncertainty: dict[str, float] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON-safe (NaN becomes null)."""
-        from ucli.artifacts import strict_json
-
-        return strict_json(
-            {
-                "completion": self.completion,
-                "answer": self.answer,
-                "tokens": [
-                    {
-                        "id": t.id,
-                        "text": t.text,
-                        "kind": t.kind,
-                        "logprob": t.logprob,
-                        "rauq": t.rauq,
-                        "signal": t.signal,
-                    }
-                    for t in self.tokens
-                ],
-                "trigger_events": self.trigger_events,
-                "rauq_scores": self.rauq_scores,
-                "signals": self.signals,
-                "extra_tokens": self.extra_tokens,
-                "generated_tokens": self.generated_tokens,
-                "latency_s": self.latency_s,
-                "finish_reason": self.finish_reason,
-                "stats": self.stats,
-                "abstained": self.abstained,
-                "uncertainty": self.uncertainty,
-            }
-        )
-
-
-@dataclass
-class _Candidate:
-    """The model's next token from the current logits, scored but not yet committed."""
-
-    id: int
-    logprob: float
-    signal: float
-    rauq: float
-    log_c: np.ndarray | None
-    entropy: float
-
-
-def sentence_closed(text: str) -> bool:
-    """Whether `text` ends a sentence or a line: `.`, `!` or `?` (closing quotes or brackets may
-    follow) or a line break; a list number ("2.", "Steps: 1.": one or two digits before the dot)
-    closes nothing, a year ("in 1930.") does."""
-    tail = text.rstrip(" ")
-    if tail.endswith("\n"):
-        return True
-    last = tail.rsplit("\n", 1)[-1].strip()
-    if not last or re.search(r"(?<![\d.,])\d{1,2}\.$", last):
-        return False
-    return re.search(r"[.!?][\"')\]”’]*$", last) is not None
+# the controller's public face: the loop, and the config, threshold and records it runs with
+__all__ = ["ANSWER_RESERVE", "DELIMITERS", "ControllerConfig", "ControllerOutput", "RAUQController", "RAUQScorer",
+           "Threshold", "Token", "TriggerEvent", "answer_uncertainty", "sentence_closed"]  # fmt: skip
 
 
 def answer_uncertainty(tokens: list[Token], direction: str) -> dict[str, float]:
@@ -307,13 +88,6 @@ def _row_cache(cache: Any, row: int, pad: int) -> Any:
     return own
 
 
-Check = Callable[[str], bool]  # does a judged answer read as an answer?
-
-
-class _Budget(Exception):
-    """Raised inside a repair when max_new_tokens is spent."""
-
-
 class RAUQController:
     """`RAUQController(lm, config, scorer, threshold).generate(prompt) -> ControllerOutput`.
 
@@ -337,7 +111,8 @@ class RAUQController:
         tok = lm.tokenizer
         self.prefix_ids = tok(config.cot_prefix, add_special_tokens=False)["input_ids"]
         self.suffix_ids = tok(config.cot_suffix, add_special_tokens=False)["input_ids"]
-        if config.base_repair == "cot" and not (self.prefix_ids and self.suffix_ids):
+        self.repair = repair_named(config.repair)
+        if self.repair.thinks and not (self.prefix_ids and self.suffix_ids):
             raise BadInput("--cot-prefix and --cot-suffix must each encode to at least one token")
 
     # ---- public -------------------------------------------------------------------------------
@@ -413,7 +188,7 @@ class RAUQController:
         self.abstained = False
         self.generated = generated
         self._version = 0
-        self._pending: tuple[int, _Candidate] | None = None
+        self._pending: tuple[int, Candidate] | None = None
         self._gen = torch.Generator().manual_seed(self.config.seed if seed is None else seed)
 
     def _batch(
@@ -455,12 +230,12 @@ class RAUQController:
                 elif self.config.max_triggers > 0 and self.threshold.fires(cand.signal):
                     alone = time.perf_counter()
                     self._begin(_row_cache(cache, b, pads[b]), seed, rows[b], generated[b])
-                    self._logits, self._attn, self._pending = logits[b], row_attn, (0, cand)
+                    self.logits, self._attn, self._pending = logits[b], row_attn, (0, cand)
                     finish = self._checked(self._run(), None if checks is None else checks[b])
                     results[b] = self._output(finish, spent[b] + time.perf_counter() - alone)
                     clock += time.perf_counter() - alone  # the others waited; not their time
                 else:
-                    rows[b].append(Token(cand.id, self._text(cand.id), "greedy", cand.logprob, cand.signal,
+                    rows[b].append(Token(cand.id, self.text(cand.id), "greedy", cand.logprob, cand.signal,
                                          cand.rauq, cand.log_c, cand.entropy))  # fmt: skip
                     feed[b, 0] = cand.id
                     still.append(b)
@@ -487,7 +262,7 @@ class RAUQController:
         floor = 0
         try:
             while True:
-                cand = self._next_greedy()
+                cand = self.next_greedy()
                 if cand.id in self.eos:
                     return "eos"
                 n = len(self.tokens)
@@ -498,43 +273,31 @@ class RAUQController:
                         watch.stable = False
                         event = self._event(cand, watch.floor)
                         event.escalated_from = self.events.index(watch)
-                        if cfg.abstains:
-                            return self._abstain(event, "unstable")
-                        watch.kept = False
-                        watch = self._cot(event, deeper_than=watch.rollback_target)
-                        floor = quiet_since = watch_end = event.cot_span[1]
+                        if self.repair.abstains:
+                            return self.abstain(event, "unstable")
+                        outcome = self.repair.escalate(self, event, cand, watch)
+                    elif n - quiet_since >= cfg.cooldown or not self.events:
+                        outcome = self.repair.fire(self, self._event(cand, floor), cand)
+                    else:
+                        outcome = None
+                    if outcome is not None and outcome.finish is not None:
+                        return outcome.finish
+                    if outcome is not None and outcome.end is not None:
+                        quiet_since = watch_end = outcome.end
+                        floor, watch = outcome.end if outcome.floor else floor, outcome.watch
                         continue
-                    if n - quiet_since >= cfg.cooldown or not self.events:
-                        event = self._event(cand, floor)
-                        if cfg.base_repair == "abstain":
-                            return self._abstain(event, "fired")
-                        if cfg.base_repair == "cot" and not self._room_to_think():
-                            if cfg.abstains:
-                                return self._abstain(event, "no room")
-                            event.action, quiet_since = "none", n + 1  # logged; the token is kept
-                        elif cfg.base_repair == "cot":
-                            watch = self._cot(event, deeper_than=None)
-                            floor = quiet_since = watch_end = event.cot_span[1]
-                            continue
-                        if cfg.base_repair == "rerank":
-                            self._rerank(event, cand)
-                            quiet_since = watch_end = len(self.tokens)
-                            if cfg.abstains and cfg.stability_window > 0:
-                                watch = event
-                            continue
-                        quiet_since = n + 1  # none: log only, keep the token
-                self._commit(cand, "greedy")
-        except _Budget:
+                    if outcome is not None:
+                        quiet_since = n + 1  # the trigger is logged and the token kept
+                self.commit(cand, "greedy")
+        except Budget:
             return "length"
 
-    def _event(self, cand: _Candidate, floor: int) -> TriggerEvent:
-        event = TriggerEvent(
-            len(self.tokens), cand.signal, self.config.base_repair, self.generated, floor=floor
-        )
+    def _event(self, cand: Candidate, floor: int) -> TriggerEvent:
+        event = TriggerEvent(len(self.tokens), cand.signal, self.repair.action, self.generated, floor=floor)
         self.events.append(event)
         return event
 
-    def _abstain(self, event: TriggerEvent, reason: str) -> str:
+    def abstain(self, event: TriggerEvent, reason: str) -> str:
         """Stop: the answer becomes the abstention text (the fired token is not committed)."""
         event.action, event.reason = "abstain", reason
         self.abstained = True
@@ -542,123 +305,16 @@ class RAUQController:
 
     def _checked(self, finish: str, check: Check | None) -> str:
         """With an abstain fallback, a repaired answer that does not read as an answer is abstained."""
-        if check is None or not self.config.abstains or self.abstained:
+        if check is None or not self.repair.abstains or self.abstained:
             return finish
         repairs = [i for i, e in enumerate(self.events) if e.kept and e.action in ("cot", "rerank")]
         if not repairs or check(self._answer_text(self._answer_segments())):
             return finish
         event = TriggerEvent(len(self.tokens), NAN, "abstain", self.generated, escalated_from=repairs[-1])
         self.events.append(event)
-        return self._abstain(event, "malformed")
+        return self.abstain(event, "malformed")
 
-    def _room_to_think(self) -> bool:
-        """Whether the budget holds a thought of the minimum length and an answer after it."""
-        cfg = self.config
-        cap = min(cfg.cot_length, MAX20) if cfg.cot_policy == "max20" else cfg.cot_length
-        return cfg.max_new_tokens - self.generated >= min(cfg.cot_min_tokens, cap) + ANSWER_RESERVE
-
-    # ---- repairs ---------------------------------------------------------------------------------
-
-    def _cot(self, event: TriggerEvent, deeper_than: int | None) -> TriggerEvent | None:
-        """Roll back, think, resume; returns the event to watch for stability (None: window 0)."""
-        cfg = self.config
-        target, clipped = self._rollback_target(event.floor, deeper_than)
-        event.rollback_target, event.clipped = target, clipped
-        event.rollback_depth = len(self.tokens) - target
-        self._crop(target)
-        start = target
-        try:
-            self._force(self.prefix_ids)
-            cap = min(cfg.cot_length, MAX20) if cfg.cot_policy == "max20" else cfg.cot_length
-            shortest = min(cfg.cot_min_tokens, cap)
-            cap = max(shortest, min(cap, cfg.max_new_tokens - self.generated - ANSWER_RESERVE))
-            event.cot_stop = "length"
-            while event.cot_tokens < cap:
-                tok = self._sample(allow_eos=event.cot_tokens >= shortest)
-                if tok.id in self.eos:
-                    event.cot_stop = "eos"
-                    break
-                self._commit(tok, "cot")
-                event.cot_tokens += 1
-                if (
-                    cfg.cot_policy == "rauq"
-                    and event.cot_tokens >= shortest
-                    and sentence_closed(self._thought_text(start))
-                    and self._look_ahead(event)
-                ):
-                    event.cot_stop = "signal"
-                    break
-            if event.cot_stop != "signal":
-                self._force(self.suffix_ids)
-                event.cot_span = [start, len(self.tokens)]
-        except _Budget:
-            event.cot_stop = "budget" if event.cot_span is None else "signal"
-            event.cot_span = event.cot_span or [start, len(self.tokens)]
-            raise
-        return event if cfg.stability_window > 0 else None
-
-    def _thought_text(self, start: int) -> str:
-        """The sampled thought so far (the tokens after the prefix that opened it at `start`)."""
-        return self.lm.tokenizer.decode([t.id for t in self.tokens[start:] if t.kind == "cot"])
-
-    def _look_ahead(self, event: TriggerEvent) -> bool:
-        """Close the thought and decode up to `cot_horizon` greedy tokens: keep them when none fires,
-        else take them back (they count as generated) and let the thought go on."""
-        mark, saved = len(self.tokens), self._snapshot()
-        self._force(self.suffix_ids)
-        event.cot_span = [event.rollback_target, len(self.tokens)]
-        for _ in range(self.config.cot_horizon):
-            cand = self._next_greedy()
-            if cand.id in self.eos:
-                break
-            if self.threshold.fires(cand.signal):
-                self._crop(mark)
-                self._restore(saved)
-                event.cot_span = None
-                return False
-            self._commit(cand, "greedy")
-        return True
-
-    def _rerank(self, event: TriggerEvent, trigger: _Candidate) -> None:
-        """Top-k candidates, each rolled out greedily; commit the best mean log-probability."""
-        import torch
-
-        cfg = self.config
-        mark, saved = len(self.tokens), self._snapshot()
-        log_probs = torch.log_softmax(self._logits.float(), dim=-1)
-        top = torch.topk(log_probs, min(cfg.rerank_k, log_probs.shape[-1]))
-        scored = []
-        try:
-            for lp, tid in zip(top.values.tolist(), top.indices.tolist(), strict=True):
-                if tid != trigger.id:
-                    self._count()  # the trigger's own token was counted when it was chosen
-                cand = self._candidate(tid)
-                lps = [lp]
-                if tid not in self.eos:
-                    self._commit(cand, "rerank")
-                    for _ in range(cfg.rerank_lookahead):
-                        nxt = self._next_greedy()
-                        if nxt.id in self.eos:
-                            break
-                        lps.append(nxt.logprob)
-                        self._commit(nxt, "greedy")
-                    self._crop(mark)
-                    self._restore(saved)
-                scored.append((sum(lps) / len(lps), tid, cand))
-        except _Budget:  # no roll-out text may stay in the completion
-            self._crop(mark)
-            raise
-        best = max(scored, key=lambda s: s[0])
-        event.candidates = [
-            {"token": tid, "text": self._text(tid), "score": score} for score, tid, _ in scored
-        ]
-        event.rollback_target = mark
-        if best[1] in self.eos:
-            self._pending = (self._version, best[2])  # the main loop sees the eos and stops
-            return
-        self._commit(best[2], "rerank")
-
-    def _rollback_target(self, floor: int, deeper_than: int | None) -> tuple[int, bool]:
+    def rollback_target(self, floor: int, deeper_than: int | None) -> tuple[int, bool]:
         """Where to cut. fixed: K tokens back (K more than the undone repair when escalating);
         anchor: just after the latest token ending in one of ANCHOR_CHARS; sentence: just after the
         latest sentence end or line break (`sentence_closed`), i.e. back to the start of the
@@ -681,28 +337,32 @@ class RAUQController:
 
     # ---- token mechanics -------------------------------------------------------------------------
 
-    def _count(self) -> None:
+    def count(self) -> None:
         if self.generated >= self.config.max_new_tokens:
-            raise _Budget
+            raise Budget
         self.generated += 1
 
-    def _next_greedy(self) -> _Candidate:
+    def propose(self, cand: Candidate) -> None:
+        """Make `cand` the token the loop sees next (a repair's choice; an eos ends the answer)."""
+        self._pending = (self._version, cand)
+
+    def next_greedy(self) -> Candidate:
         """The argmax token (counted once per position, however often it is asked for)."""
         if self._pending is not None and self._pending[0] == self._version:
             return self._pending[1]
-        self._count()
-        cand = self._candidate(int(self._logits.argmax()))
+        self.count()
+        cand = self.candidate(int(self.logits.argmax()))
         self._pending = (self._version, cand)
         return cand
 
-    def _sample(self, allow_eos: bool = True) -> _Candidate:
+    def sample(self, allow_eos: bool = True) -> Candidate:
         """A thought token: temperature and nucleus (top-p) sampling from the seeded generator; with
         `allow_eos` False (a thought shorter than cot_min_tokens) end-of-sequence is masked out."""
         import torch
 
-        self._count()
+        self.count()
         cfg = self.config
-        logits = self._logits.float().cpu()
+        logits = self.logits.float().cpu()
         if not allow_eos:
             logits = logits.clone()
             logits[list(self.eos)] = -math.inf
@@ -711,15 +371,15 @@ class RAUQController:
         keep = (sorted_p.cumsum(0) - sorted_p) < cfg.cot_top_p  # the smallest set reaching top_p
         sorted_p = sorted_p * keep
         pick = torch.multinomial(sorted_p / sorted_p.sum(), 1, generator=self._gen)
-        return self._candidate(int(order[pick]))
+        return self.candidate(int(order[pick]))
 
-    def _candidate(self, token_id: int) -> _Candidate:
+    def candidate(self, token_id: int) -> Candidate:
         prev = self.tokens[-1].log_c if self.tokens and self.tokens[-1].kind != "forced" else None
-        return self._score(self._logits, self._attn, prev, token_id)
+        return self._score(self.logits, self._attn, prev, token_id)
 
     def _score(
         self, logits: Any, attn: np.ndarray | None, prev: np.ndarray | None, token_id: int
-    ) -> _Candidate:
+    ) -> Candidate:
         """Score `token_id` as the next token: log p, trigger signal, RAUQ token score (`prev`: the
         RAUQ state of the token before; None restarts the chain)."""
         import torch
@@ -734,26 +394,26 @@ class RAUQController:
         top2 = log_probs.topk(2).values.exp()
         step = self._token_step(log_p, entropy, float(top2[0] - top2[1]), rauq)
         signal = float(self.trigger_signal.step(step))
-        return _Candidate(token_id, log_p, signal, rauq, log_c, entropy)
+        return Candidate(token_id, log_p, signal, rauq, log_c, entropy)
 
-    def _commit(self, cand: _Candidate, kind: str) -> None:
-        text = self._text(cand.id)
+    def commit(self, cand: Candidate, kind: str) -> None:
+        text = self.text(cand.id)
         self.tokens.append(
             Token(cand.id, text, kind, cand.logprob, cand.signal, cand.rauq, cand.log_c, cand.entropy)
         )
         self._feed([cand.id])
 
-    def _force(self, ids: list[int]) -> None:
+    def force(self, ids: list[int]) -> None:
         """Feed fixed text (thought delimiters): part of the completion, never scored."""
         for tid in ids:
-            self.tokens.append(Token(tid, self._text(tid), "forced", NAN, NAN, NAN))
+            self.tokens.append(Token(tid, self.text(tid), "forced", NAN, NAN, NAN))
         self._feed(ids)
 
     def _feed(self, ids: list[int]) -> None:
         import torch
 
         logits, attn = self._forward(self.cache, torch.tensor([ids]), None, None)
-        self._logits, self._attn = logits[0], None if attn is None else attn[:, 0]
+        self.logits, self._attn = logits[0], None if attn is None else attn[:, 0]
         self._version += 1
 
     def _forward(self, cache: Any, ids: Any, mask: Any, pos: Any) -> tuple[Any, np.ndarray | None]:
@@ -777,7 +437,7 @@ class RAUQController:
         attn = torch.stack([self._captured[layer][-1][:, 0] for layer in self.scorer.layers])
         return out.logits[:, -1], attn.cpu().numpy()
 
-    def _crop(self, length: int) -> None:
+    def crop(self, length: int) -> None:
         """Keep the first `length` completion tokens; the cache loses the rest (no re-prefill)."""
         drop = len(self.tokens) - length
         if drop > 0:
@@ -785,13 +445,13 @@ class RAUQController:
             del self.tokens[length:]
         self._version += 1
 
-    def _snapshot(self) -> tuple[Any, Any]:
-        return self._logits, self._attn
+    def snapshot(self) -> tuple[Any, Any]:
+        return self.logits, self._attn
 
-    def _restore(self, saved: tuple[Any, Any]) -> None:
-        self._logits, self._attn = saved
+    def restore(self, saved: tuple[Any, Any]) -> None:
+        self.logits, self._attn = saved
 
-    def _text(self, token_id: int) -> str:
+    def text(self, token_id: int) -> str:
         return self.lm.tokenizer.decode([token_id])
 
     def _answer_segments(self) -> list[list[Token]]:

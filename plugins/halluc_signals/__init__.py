@@ -26,6 +26,7 @@ _EXPORTS = {
     "token_signals": "estimators",
     "token_signal": "estimators",
     "RAUQResult": "rauq",
+    "RAUQScorer": "rauq",
     "rauq_scores": "rauq",
     "log_confidence": "rauq",
     "default_layers": "rauq",

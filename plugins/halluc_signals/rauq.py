@@ -119,3 +119,28 @@ def entropy_log_confidence(entropies, vocab_size: int) -> np.ndarray:
     """log(log|V| - H_i) from per-token entropies (nats): the entropy variant's stand-in for log p(y_i)."""
     with np.errstate(divide="ignore"):
         return np.log(np.clip(math.log(vocab_size) - np.asarray(entropies, dtype=np.float64), 0.0, None))
+
+
+@dataclass(frozen=True)
+class RAUQScorer:
+    """The online RAUQ recurrence with fixed heads: log c_l(y_i) from log p_i, a_l(i), log c_l(y_{i-1})."""
+
+    layers: list[int]
+    heads: dict[int, int]
+    alpha: float
+
+    def step(self, log_p: float, attn: np.ndarray | None, prev: np.ndarray | None) -> np.ndarray:
+        """log c per layer for a new token; `prev` None restarts the chain (first token, or after a
+        forced span), as for y_1: c = p."""
+        if prev is None or attn is None:
+            return np.full(len(self.layers), log_p)
+        a = self.alpha
+        with np.errstate(divide="ignore"):
+            keep = (math.log(a) if a > 0 else -math.inf) + log_p
+            carry = (math.log1p(-a) if a < 1 else -math.inf) + np.log(np.clip(attn, 0.0, None)) + prev
+        return np.logaddexp(keep, carry)
+
+    @staticmethod
+    def token_score(log_c: np.ndarray) -> float:
+        """The RAUQ token score: max over layers of -log c_l (the least confident layer)."""
+        return float((-log_c).max())
