@@ -7,6 +7,15 @@ from typing import Any
 from ucli.models import LoadedModel
 
 
+def step_statistics(log_probs: Any) -> tuple[Any, Any, Any]:
+    """Each step's entropy (nats), top-1 minus top-2 probability and top-1 token id, from its
+    log-probabilities [..., V]: the one place a decode, a teacher-forced pass and the controller
+    compute the per-token statistics the estimators read."""
+    top2 = log_probs.topk(min(2, log_probs.shape[-1]), dim=-1)
+    probs = top2.values.exp()
+    return -(log_probs.exp() * log_probs).sum(-1), probs[..., 0] - probs[..., -1], top2.indices[..., 0]
+
+
 def eos_ids(lm: LoadedModel) -> set[int]:
     """Token ids that end an answer: the tokenizer's eos and the generation config's."""
     ids = {lm.tokenizer.eos_token_id}
@@ -50,9 +59,7 @@ def generate(
     new = out.sequences[:, enc["input_ids"].shape[1] :]
     logprobs = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1)
     chosen = logprobs.gather(-1, new.unsqueeze(-1)).squeeze(-1)
-    entropies = -(logprobs.exp() * logprobs).sum(-1)
-    top2 = logprobs.topk(2, dim=-1).values.exp()
-    margins = top2[..., 0] - top2[..., 1]
+    entropies, margins, _ = step_statistics(logprobs)
     top = logprobs.topk(top_logprobs, dim=-1) if top_logprobs else None
     eos = eos_ids(lm)
     decode = lm.tokenizer.decode

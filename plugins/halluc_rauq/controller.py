@@ -43,6 +43,7 @@ from halluc_rauq.control_text import ANCHOR_CHARS, LEADING_JUNK, sentence_closed
 from halluc_rauq.repairs import ANSWER_RESERVE, repair_named
 from halluc_signals import RAUQScorer
 from ucli.errors import BadInput
+from ucli.generation import step_statistics
 
 # the controller's public face: the loop, and the config, threshold and records it runs with
 __all__ = ["ANSWER_RESERVE", "DELIMITERS", "ControllerConfig", "ControllerOutput", "RAUQController", "RAUQScorer",
@@ -386,15 +387,14 @@ class RAUQController:
 
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         log_p = float(log_probs[token_id])
-        entropy = float(-(log_probs.exp() * log_probs).sum())
+        entropy, margin, _ = step_statistics(log_probs)
         rauq, log_c = NAN, None
         if self.scorer is not None:
             log_c = self.scorer.step(log_p, attn, prev)
             rauq = self.scorer.token_score(log_c)
-        top2 = log_probs.topk(2).values.exp()
-        step = self._token_step(log_p, entropy, float(top2[0] - top2[1]), rauq)
+        step = self._token_step(log_p, float(entropy), float(margin), rauq)
         signal = float(self.trigger_signal.step(step))
-        return Candidate(token_id, log_p, signal, rauq, log_c, entropy)
+        return Candidate(token_id, log_p, signal, rauq, log_c, float(entropy))
 
     def commit(self, cand: Candidate, kind: str) -> None:
         text = self.text(cand.id)

@@ -33,6 +33,7 @@ def teacher_force(
     """Right-padded batches (exact for causal attention: pads follow every position read)."""
     import torch
 
+    from ucli.generation import step_statistics
     from ucli.models import right_padded
 
     out: list[ForcedTokens] = []
@@ -45,8 +46,7 @@ def teacher_force(
         for b, (p, c) in enumerate(batch):
             s, n = len(p), len(c)
             log_probs = torch.log_softmax(logits[b, s - 1 : s + n - 1], dim=-1)  # predicts y_1..y_n
-            probs = log_probs.exp()
-            top2 = probs.topk(min(2, probs.shape[-1]), dim=-1)
+            entropy, margin, top1 = step_statistics(log_probs)
             target = torch.tensor(c, device=log_probs.device)[:, None]
             attn = np.zeros((len(layers), captured[layers[0]][0].shape[1], n))
             for j, layer in enumerate(layers):  # a(i+1) for token i sits on the diagonal at s + i - 1
@@ -55,9 +55,9 @@ def teacher_force(
                 ForcedTokens(
                     token_logprobs=log_probs.gather(-1, target)[:, 0].double().cpu().numpy(),
                     attn=attn,
-                    top1=top2.indices[:, 0].cpu().numpy(),
-                    entropy=-(probs * log_probs).sum(-1).double().cpu().numpy(),
-                    margin=(top2.values[:, 0] - top2.values[:, -1]).double().cpu().numpy(),
+                    top1=top1.cpu().numpy(),
+                    entropy=entropy.double().cpu().numpy(),
+                    margin=margin.double().cpu().numpy(),
                 )
             )
         advance(len(batch))
