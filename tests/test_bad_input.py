@@ -581,7 +581,7 @@ def test_a_byte_order_mark_is_read_past_in_configs(cli, tmp_path):
 
 @pytest.mark.parametrize(
     ("option", "value", "message"),
-    [("--repairs", "foo", "--repairs: Input should be"), ("--rollback-modes", "foo", "--rollback-modes: Input"),
+    [("--repairs", "foo", "--repairs: unknown repair 'foo' (expected one of abstain, cot"), ("--rollback-modes", "foo", "--rollback-modes: Input"),
      ("--signals", "foo", "--signals: unknown signal 'foo'"), ("--cot-policies", "x", "--cot-policies: Input"),
      ("--rollbacks", "-1", "--rollbacks: Input should be greater than or equal to 0"),
      ("--rollbacks", "x", "--rollbacks: 'x' is not an integer")],

@@ -59,8 +59,10 @@ def test_the_built_ins_register_through_entry_points_and_a_bad_name_is_one_line(
     assert [e.name for e in choose("perplexity,rauq")] == ["perplexity", "rauq"]
     with pytest.raises(BadInput, match=r"--estimators: unknown estimator 'pplx' \(available: .*perplexity"):
         choose("msp,pplx")
-    with pytest.raises(ValueError, match="unknown needs"):
-        Estimator("x", lambda r: 0.0, frozenset({"telepathy"}))
+    from halluc_signals.stages import resolve
+
+    with pytest.raises(BadInput, match="estimator 'x' needs telepathy, which no installed stage provides"):
+        resolve([Estimator("x", lambda r: 0.0, frozenset({"telepathy"}))])
 
 
 def test_a_third_party_estimator_is_one_module_and_one_entry_point(estimator_plugin):
@@ -75,6 +77,48 @@ def test_a_third_party_estimator_is_one_module_and_one_entry_point(estimator_plu
     assert registry()["length"](RECORD) == 3.0
     assert [e.name for e in choose("length,msp")] == ["length", "msp"]
     assert "length" not in token_signals()  # no step: not a trigger signal
+
+
+SURPRISE_GAP = """
+import numpy as np
+from halluc_signals import Estimator, Stage
+
+
+def _gap(run):
+    for r in run.records:  # how much more surprising each token was than its step's entropy
+        r["surprise_gap"] = [-lp - h for lp, h in zip(r["token_logprobs"], r["token_entropy"])]
+
+
+GAP = Stage("surprise_gap", frozenset({"surprise_gap"}), _gap, requires=frozenset({"logprobs", "distributions"}))
+SURPRISE = Estimator("surprise", lambda r: max(r["surprise_gap"]), frozenset({"surprise_gap"}),
+                     step=lambda s: -np.asarray(s.logprob) - np.asarray(s.entropy))
+"""
+
+
+def test_a_third_party_stage_and_its_estimator_are_one_module(cli, tiny_llama, tmp_path, estimator_plugin):
+    """A new statistic (a stage), an estimator reading it, both run by `uq score` and as a `--signal`."""
+    estimator_plugin("gap_uq", SURPRISE_GAP, {"surprise_gap": "GAP"}, kind="stages")
+    estimator_plugin("gap_uq", SURPRISE_GAP, {"surprise": "SURPRISE"})
+    data = tmp_path / "q.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"prompt": f"What is {i} + {i}?", "reference": str(2 * i)}) + "\n" for i in range(3)
+        )
+    )
+    out = tmp_path / "s.jsonl"
+    res = cli("uq", "score", "--data", data, "-m", tiny_llama, "--device", "cpu", "--estimators", "surprise,msp",
+              "--max-new-tokens", 5, "-o", out)  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    for r in map(json.loads, out.read_text().splitlines()):
+        gaps = [-lp - h for lp, h in zip(r["token_logprobs"], r["token_entropy"], strict=True)]
+        assert r["surprise_gap"] == pytest.approx(gaps) and r["uq"]["surprise"] == pytest.approx(max(gaps))
+    res = cli("control", "run", "-m", tiny_llama, "--device", "cpu", "-p", "What is water?", "--signal", "surprise",
+              "--theta", -100, "--repair", "none", "--max-new-tokens", 4, "--json")  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    events = json.loads(res.stdout)["trigger_events"]
+    assert events and all(
+        e["action"] == "none" and e["signal"] <= 0 for e in events
+    )  # greedy: -log p_max <= H
 
 
 def test_token_signals_are_the_estimators_with_a_step():

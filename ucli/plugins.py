@@ -30,6 +30,7 @@ GROUPS = {
     "benchmarks": "halluc.benchmarks",
     "estimators": "halluc.estimators",
     "repairs": "halluc.repairs",
+    "stages": "halluc.stages",
 }
 FIRST_PARTY_DIST = "halluc"
 

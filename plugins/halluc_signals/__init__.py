@@ -22,6 +22,7 @@ _EXPORTS = {
     "registry": "estimators",
     "choose": "estimators",
     "BUILT_IN": "estimators",
+    "SINGLE_PASS": "estimators",
     "TokenStep": "estimators",
     "token_signals": "estimators",
     "token_signal": "estimators",
@@ -46,6 +47,10 @@ _EXPORTS = {
     "ScoreResult": "decode",
     "model_alpha": "decode",
     "Judge": "decode",
+    "Stage": "stages",
+    "StageRun": "stages",
+    "stage_registry": "stages",
+    "resolve": "stages",
     "ForcedTokens": "teacher_forced",
     "check_alpha": "rauq",
 }

@@ -29,9 +29,7 @@ import numpy as np
 
 from ucli.errors import BadInput
 
-# what an estimator may need beyond the greedy answer's token log-probabilities (docs/uq.md)
-NEEDS = ("logprobs", "distributions", "attention", "hidden", "samples", "judge", "relevance", "alternatives",
-         "second-prompt")  # fmt: skip
+# what an estimator may need is what the installed stages provide (`halluc_signals.stages`, docs/uq.md)
 SINGLE_PASS = frozenset({"logprobs", "distributions", "attention"})  # what one greedy decode feeds
 
 
@@ -63,11 +61,6 @@ class Estimator:
     fires: str = "above"
 
     def __post_init__(self) -> None:
-        unknown = set(self.needs) - set(NEEDS)
-        if unknown:
-            raise ValueError(
-                f"estimator {self.name!r}: unknown needs {sorted(unknown)} (known: {', '.join(NEEDS)})"
-            )
         if self.fires not in ("above", "below"):
             raise ValueError(f"estimator {self.name!r}: fires must be 'above' or 'below', not {self.fires!r}")
         if self.step is not None:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from halluc_signals import Estimator
-from halluc_uq.extras import extras_journal, greedy_extras
-from halluc_uq.sampling import SamplingConfig, make_sample_judge, sample_and_judge, samples_journal
+from halluc_uq.extras import extras_journal
+from halluc_uq.sampling import SamplingConfig, make_sample_judge, samples_journal
 from ucli.data import PromptPair
 
 UQ_SCHEMA = "halluc.uq.scores"
@@ -55,49 +55,30 @@ def score_estimators(
     replicas: Any = None,
     force: bool = False,
 ) -> list[dict[str, Any]]:
-    """Each pair's scored record (`halluc_rauq.score`; with `given`, existing answers scored by
+    """Each pair's scored record (`halluc_signals.score`; with `given`, existing answers scored by
     teacher forcing) with `uq`: every estimator's value (None for an empty answer), in the pairs'
-    order. The later stages run only when a chosen estimator needs them (`stages`): the greedy
-    answers' extras (`halluc_uq.extras`), then samples, their judgments and hidden states
-    (`halluc_uq.sampling`), each journaled beside `journal_path` (`stage_journals`). With `replicas`
+    order. Only the stages the chosen estimators need run (`halluc_signals.resolve`): the decode,
+    then for the built-ins the greedy answers' extras and the samples with their judgments
+    (`halluc_uq.stages`), each journaled beside `journal_path` (`stage_journals`). With `replicas`
     (`ucli.executor.Replicas`) the decode and the sampling run there; the extras, the teacher
     forcing of `given` answers and every judge run here (on the model `lm`). `force` resumes
     journals of another configuration (a warning)."""
-    from halluc_signals import ScoreConfig, score
+    from halluc_signals import ScoreConfig, StageRun, resolve
 
     config, sampling = config or ScoreConfig(), sampling or SamplingConfig()
-    needs, todo = frozenset().union(*(e.needs for e in estimators)), stages(estimators)
-    sampling.check(sampled="samples" in todo, judged=uses_judge(estimators))
-    run = {**(run_config or {}), "estimators": [e.name for e in estimators]}
+    plan = resolve(estimators)
+    sampling.check(sampled="samples" in {s.name for s in plan}, judged=uses_judge(estimators))
     # the judge loads before the decode: a judge that cannot load must not strand a decoded journal
     equivalence = make_sample_judge(sampling, str(lm.device)) if uses_judge(estimators) else None
-    scored = score(lm, pairs, journal_path=journal_path, resume=resume, force=force, config=config, heads=heads,
-                   judge=judge, run_config=run, given=given, progress=progress, replicas=replicas)  # fmt: skip
-    _, extras, samples = stage_journals(journal_path)
-    if "extras" in todo:
-        found = greedy_extras(lm, pairs, scored.records, p_true="second-prompt" in needs, judge=equivalence,
-                              relevance=_needs_relevance(estimators, sampled=False),
-                              alternatives="alternatives" in needs, journal_path=extras, resume=resume,
-                              batch_size=config.batch_size, progress=progress, force=force)  # fmt: skip
-        for record in scored.records:
-            record.update(found[record["id"]])
-    if "samples" in todo:
-        found = sample_and_judge(lm, pairs, config=sampling, judge=equivalence,
-                                 clusters=any(e.needs >= {"samples", "judge"} for e in estimators),
-                                 relevance=_needs_relevance(estimators, sampled=True), hidden="hidden" in needs,
-                                 journal_path=samples, resume=resume, seed=seed, batch_size=config.batch_size,
-                                 max_new_tokens=config.max_new_tokens, progress=progress, replicas=replicas,
-                                 force=force)  # fmt: skip
-        for record in scored.records:
-            record.update(found[record["id"]])
-    for record in scored.records:
+    run = StageRun(lm, pairs, estimators, journal_path, resume=resume, force=force, options={
+        "config": config, "heads": heads, "judge": judge, "given": given, "sampling": sampling, "seed": seed,
+        "equivalence": equivalence, "progress": progress, "replicas": replicas,
+        "run_config": {**(run_config or {}), "estimators": [e.name for e in estimators]}})  # fmt: skip
+    for stage in plan:
+        stage.run(run)
+    for record in run.records:
         record["uq"] = {e.name: e(record) for e in estimators}
-    return scored.records
-
-
-def _needs_relevance(estimators: list[Estimator], *, sampled: bool) -> bool:
-    """Token relevance of the samples (SAR) or of the greedy answer (TokenSAR)."""
-    return any("relevance" in e.needs and ("samples" in e.needs) == sampled for e in estimators)
+    return run.records
 
 
 def uses_judge(estimators: list[Estimator]) -> bool:
@@ -106,11 +87,10 @@ def uses_judge(estimators: list[Estimator]) -> bool:
 
 
 def stages(estimators: list[Estimator]) -> list[str]:
-    """The passes over the questions that `estimators` need: always the decode, then the greedy
-    answers' extras and the samples when asked."""
-    needs = frozenset().union(*(e.needs for e in estimators))
-    extras = bool(needs & {"second-prompt", "alternatives"}) or _needs_relevance(estimators, sampled=False)
-    return ["decode", *(["extras"] if extras else []), *(["samples"] if "samples" in needs else [])]
+    """The names of the stages `estimators` need, in the order they run."""
+    from halluc_signals import resolve
+
+    return [s.name for s in resolve(estimators)]
 
 
 def stage_journals(journal_path: Path) -> tuple[Path, Path, Path]:
