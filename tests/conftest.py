@@ -76,7 +76,7 @@ def cli():
 
 
 @pytest.fixture
-def estimator_plugin(tmp_path, monkeypatch):
+def install_plugin(tmp_path, monkeypatch):
     """Install a third-party plugin module the way a package would: its source, and one entry
     point per name in `halluc.<kind>` (estimators unless told; the plugin cache is cleared before
     and after)."""

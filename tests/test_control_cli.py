@@ -363,8 +363,8 @@ SECOND_BEST = SecondBest()
 '''
 
 
-def test_a_third_party_repair_is_one_module_and_one_entry_point(cli, setup, tmp_path, estimator_plugin):
-    estimator_plugin("second_best_repair", SECOND_BEST, {"second_best": "SECOND_BEST"}, kind="repairs")
+def test_a_third_party_repair_is_one_module_and_one_entry_point(cli, setup, tmp_path, install_plugin):
+    install_plugin("second_best_repair", SECOND_BEST, {"second_best": "SECOND_BEST"}, kind="repairs")
     res = cli("control", "eval", "-b", "local", "--data-file", setup["data"], *base_args(setup, "--theta", "0.5"),
               "--repair", "second_best", "--max-new-tokens", 8, "-o", tmp_path / "ev")  # fmt: skip
     assert res.exit_code == 0, res.stderr

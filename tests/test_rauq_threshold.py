@@ -209,11 +209,11 @@ SURPRISE = Estimator("surprise", lambda r: -min(r["token_logprobs"]), frozenset(
 
 
 def test_a_plugins_token_signal_fits_a_theta_and_drives_the_controller(cli, tiny_llama, calibrated, tmp_path,
-                                                                       estimator_plugin):  # fmt: skip
+                                                                       install_plugin):  # fmt: skip
     """A third-party estimator with a step is a `--signal` of `calibrate threshold` and `control run`."""
     from ucli.models import chat_prompt
 
-    estimator_plugin("surprise_uq", SURPRISE, {"surprise": "SURPRISE"})
+    install_plugin("surprise_uq", SURPRISE, {"surprise": "SURPRISE"})
     data, heads = calibrated
     out = tmp_path / "theta.json"
     res = cli(*fit_theta(tiny_llama, data, heads, out), "--signal", "surprise")

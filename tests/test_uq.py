@@ -65,9 +65,9 @@ def test_the_built_ins_register_through_entry_points_and_a_bad_name_is_one_line(
         resolve([Estimator("x", lambda r: 0.0, frozenset({"telepathy"}))])
 
 
-def test_a_third_party_estimator_is_one_module_and_one_entry_point(estimator_plugin):
+def test_a_third_party_estimator_is_one_module_and_one_entry_point(install_plugin):
     """The worked example of docs/uq.md: an answer-length estimator in its own package."""
-    estimator_plugin(
+    install_plugin(
         "my_uq",
         "from halluc_signals import Estimator\n"
         "LENGTH = Estimator('length', lambda r: float(len(r['token_ids'])), frozenset({'logprobs'}),\n"
@@ -95,10 +95,10 @@ SURPRISE = Estimator("surprise", lambda r: max(r["surprise_gap"]), frozenset({"s
 """
 
 
-def test_a_third_party_stage_and_its_estimator_are_one_module(cli, tiny_llama, tmp_path, estimator_plugin):
+def test_a_third_party_stage_and_its_estimator_are_one_module(cli, tiny_llama, tmp_path, install_plugin):
     """A new statistic (a stage), an estimator reading it, both run by `uq score` and as a `--signal`."""
-    estimator_plugin("gap_uq", SURPRISE_GAP, {"surprise_gap": "GAP"}, kind="stages")
-    estimator_plugin("gap_uq", SURPRISE_GAP, {"surprise": "SURPRISE"})
+    install_plugin("gap_uq", SURPRISE_GAP, {"surprise_gap": "GAP"}, kind="stages")
+    install_plugin("gap_uq", SURPRISE_GAP, {"surprise": "SURPRISE"})
     data = tmp_path / "q.jsonl"
     data.write_text(
         "".join(
