@@ -7,15 +7,7 @@ import pytest
 from halluc_rauq.controller import RAUQController
 from ucli.generation import generate
 from ucli.models import load_model
-
-QUESTIONS = [
-    ("What is the capital of France?", "Paris"),
-    ("Who wrote 1984?", "George Orwell"),
-    ("What is the chemical symbol for gold?", "Au"),
-    ("When did humans land on the Moon?", "1969"),
-    ("What is water?", "H2O"),
-    ("Which planet is the largest?", "Jupiter"),
-]
+from ucli.testing import QUESTIONS
 
 
 def read(path):

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from ucli.testing import QUESTIONS
+
 GOLDEN = Path(__file__).parent / "golden"
 WRITE = os.environ.get("HALLUC_WRITE_GOLDEN") == "1"
 # What changes from run to run and is not an output of the decode: times, versions, argv, and the
@@ -31,14 +33,6 @@ VOLATILE = {
     "sha256",
     "heads_sha256",
 }
-QUESTIONS = [
-    ("What is the capital of France?", "Paris"),
-    ("Who wrote 1984?", "George Orwell"),
-    ("What is the chemical symbol for gold?", "Au"),
-    ("When did humans land on the Moon?", "1969"),
-    ("What is water?", "H2O"),
-    ("Which planet is the largest?", "Jupiter"),
-]
 TEXTS = ["The capital of France is Paris.", "Gold has the symbol Au.", "Jupiter is the largest planet."]
 
 

@@ -7,14 +7,9 @@ import pytest
 from halluc_signals import score_completion
 from ucli.generation import generate
 from ucli.models import chat_prompt, load_model
+from ucli.testing import QUESTIONS as ALL_QUESTIONS
 
-QUESTIONS = [
-    ("What is the capital of France?", "Paris"),
-    ("Who wrote 1984?", "George Orwell"),
-    ("What is the chemical symbol for gold?", "Au"),
-    ("When did humans land on the Moon?", "1969"),
-    ("What is water?", "H2O"),
-]
+QUESTIONS = ALL_QUESTIONS[:5]
 
 
 @pytest.fixture

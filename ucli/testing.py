@@ -25,6 +25,16 @@ CORPUS = [
     "Alexander Fleming discovered penicillin. The Nile is the longest river in Africa.",
 ] * 20
 
+# questions whose answers the corpus above holds: what tests ask the tiny models
+QUESTIONS = [
+    ("What is the capital of France?", "Paris"),
+    ("Who wrote 1984?", "George Orwell"),
+    ("What is the chemical symbol for gold?", "Au"),
+    ("When did humans land on the Moon?", "1969"),
+    ("What is water?", "H2O"),
+    ("Which planet is the largest?", "Jupiter"),
+]
+
 TINY_CONFIGS: dict[str, dict[str, Any]] = {
     # Full multi-head attention.
     "llama": {
