@@ -65,18 +65,11 @@ class ControllerConfig(BaseModel):
         return value
 
     @property
-    def base_repair(self) -> str:
-        """The repair proper, what trigger events record (cot for cot+abstain)."""
+    def thinks(self) -> bool:
+        """Whether the repair samples thoughts (so the cot knobs matter)."""
         from halluc_rauq.repairs import repair_named
 
-        return repair_named(self.repair).action
-
-    @property
-    def abstains(self) -> bool:
-        """Whether an unstable repair (or, for `abstain`, any trigger) ends in an abstention."""
-        from halluc_rauq.repairs import repair_named
-
-        return repair_named(self.repair).abstains
+        return repair_named(self.repair).thinks
 
     @classmethod
     def build(cls, options: dict[str, str] | None = None, **knobs: Any) -> ControllerConfig:

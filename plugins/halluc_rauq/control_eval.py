@@ -255,7 +255,7 @@ def grid(
                 )
             knobs["cot_prefix"], knobs["cot_suffix"] = DELIMITERS[delimiters]
         config = ControllerConfig.build(GRID_KNOBS, **{**base.model_dump(), **knobs})
-        if config.base_repair != "cot":
+        if not config.thinks:
             pinned = ("cot_policy", "rollback", "rollback_mode", "cot_prefix", "cot_suffix")
             config = config.model_copy(update={k: ControllerConfig.model_fields[k].default for k in pinned})
             delimiters = None
@@ -265,7 +265,7 @@ def grid(
             theta = None
         shown = {"trigger": config.trigger, "threshold_type": threshold_type, "theta": theta,
                  "repair": config.repair}  # fmt: skip
-        if config.base_repair == "cot":
+        if config.thinks:
             shown.update(
                 cot_policy=config.cot_policy,
                 rollback=config.rollback if config.rollback_mode == "fixed" else None,

@@ -33,6 +33,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ import numpy as np
 from halluc_rauq.control_config import DELIMITERS, ControllerConfig, Threshold
 from halluc_rauq.control_records import NAN, Budget, Candidate, Check, ControllerOutput, Token, TriggerEvent
 from halluc_rauq.control_text import ANCHOR_CHARS, LEADING_JUNK, sentence_closed
-from halluc_rauq.repairs import ANSWER_RESERVE, repair_named
+from halluc_rauq.repairs import ANSWER_RESERVE, Outcome, repair_named
 from halluc_signals import RAUQScorer
 from ucli.errors import BadInput
 from ucli.generation import step_statistics
@@ -87,6 +88,16 @@ def _row_cache(cache: Any, row: int, pad: int) -> Any:
             layer.keys[row : row + 1, :, pad:].clone(), layer.values[row : row + 1, :, pad:].clone(), i
         )
     return own
+
+
+@dataclass
+class _Loop:
+    """The decoding loop's state between triggers."""
+
+    quiet_since: int = 0  # completion index where the cooldown started (end of the last repair)
+    watch: TriggerEvent | None = None  # the repair under its stability window
+    watch_end: int = 0  # completion index where that repair's text ends
+    floor: int = 0  # no rollback goes below this (the end of a kept thought)
 
 
 class RAUQController:
@@ -256,42 +267,42 @@ class RAUQController:
 
     def _run(self) -> str:
         """Decode from the current state to eos, the budget or an abstention, triggering and repairing."""
-        cfg = self.config
-        quiet_since = 0  # completion index where the cooldown started (end of the last repair)
-        watch: TriggerEvent | None = None  # the repair under its stability window
-        watch_end = 0  # completion index where that repair's text ends
-        floor = 0
+        cfg, loop = self.config, _Loop()
         try:
             while True:
                 cand = self.next_greedy()
                 if cand.id in self.eos:
                     return "eos"
                 n = len(self.tokens)
-                if watch is not None and n - watch_end >= cfg.stability_window:
-                    watch.stable, watch = True, None
-                if self.threshold.fires(cand.signal) and len(self.events) < cfg.max_triggers:
-                    if watch is not None:  # inside the stability window: abstain, or undo and go deeper
-                        watch.stable = False
-                        event = self._event(cand, watch.floor)
-                        event.escalated_from = self.events.index(watch)
-                        if self.repair.abstains:
-                            return self.abstain(event, "unstable")
-                        outcome = self.repair.escalate(self, event, cand, watch)
-                    elif n - quiet_since >= cfg.cooldown or not self.events:
-                        outcome = self.repair.fire(self, self._event(cand, floor), cand)
-                    else:
-                        outcome = None
-                    if outcome is not None and outcome.finish is not None:
-                        return outcome.finish
-                    if outcome is not None and outcome.end is not None:
-                        quiet_since = watch_end = outcome.end
-                        floor, watch = outcome.end if outcome.floor else floor, outcome.watch
-                        continue
-                    if outcome is not None:
-                        quiet_since = n + 1  # the trigger is logged and the token kept
+                if loop.watch is not None and n - loop.watch_end >= cfg.stability_window:
+                    loop.watch.stable, loop.watch = True, None
+                fired = self.threshold.fires(cand.signal) and len(self.events) < cfg.max_triggers
+                outcome = self._trigger(cand, n, loop) if fired else None
+                if outcome is not None and outcome.finish is not None:
+                    return outcome.finish
+                if outcome is not None and outcome.end is not None:  # the repair's text replaced the token
+                    loop.quiet_since = loop.watch_end = outcome.end
+                    loop.floor, loop.watch = outcome.end if outcome.floor else loop.floor, outcome.watch
+                    continue
+                if outcome is not None:
+                    loop.quiet_since = n + 1  # the trigger is logged and the token kept
                 self.commit(cand, "greedy")
         except Budget:
             return "length"
+
+    def _trigger(self, cand: Candidate, n: int, loop: _Loop) -> Outcome | None:
+        """A fired signal: inside a stability window abstain or escalate, after the cooldown repair,
+        else nothing (None)."""
+        if loop.watch is not None:
+            loop.watch.stable = False
+            event = self._event(cand, loop.watch.floor)
+            event.escalated_from = self.events.index(loop.watch)
+            if self.repair.abstains:
+                return Outcome(finish=self.abstain(event, "unstable"))
+            return self.repair.escalate(self, event, cand, loop.watch)
+        if n - loop.quiet_since >= self.config.cooldown or not self.events:
+            return self.repair.fire(self, self._event(cand, loop.floor), cand)
+        return None
 
     def _event(self, cand: Candidate, floor: int) -> TriggerEvent:
         event = TriggerEvent(len(self.tokens), cand.signal, self.repair.action, self.generated, floor=floor)
