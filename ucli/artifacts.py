@@ -227,15 +227,20 @@ def load_artifact(
             f"(<= {max_version}); upgrade halluc"
         )
     if model is not None:
-        recorded = prov.get("model")
-        if not recorded:
-            raise BadInput(f"{p}: records no model, cannot check it was made for {model.name}")
-        diffs = model.mismatches(recorded)
-        if diffs:
-            raise BadInput(
-                f"{p}: made for model {recorded.get('name')!r}, not {model.name!r} ({'; '.join(diffs)})"
-            )
+        check_made_for(doc, p, model)
     return doc
+
+
+def check_made_for(doc: dict[str, Any], path: str | os.PathLike, model: ModelFingerprint) -> None:
+    """An artifact read before the model loaded (`load_artifact` without a model) was made for it."""
+    recorded = doc["provenance"].get("model")
+    if not recorded:
+        raise BadInput(f"{path}: records no model, cannot check it was made for {model.name}")
+    diffs = model.mismatches(recorded)
+    if diffs:
+        raise BadInput(
+            f"{path}: made for model {recorded.get('name')!r}, not {model.name!r} ({'; '.join(diffs)})"
+        )
 
 
 # --- tables with a provenance sidecar --------------------------------------------------------

@@ -123,12 +123,13 @@ class ControlArtifacts:
         if self.heads is not None:
             check_heads_file(self.heads)
         learned: dict[str, dict[str, Any]] = {}
+        paths: dict[str, Path] = {}
         for path in self.thresholds:
             doc = load_theta(path, None)
             if doc["signal"] in learned:
                 raise BadInput(f"{path}: a second theta for the '{doc['signal']}' signal")
-            learned[doc["signal"]] = {**doc, "_path": str(path)}
-        return Thresholds(learned)
+            learned[doc["signal"]], paths[doc["signal"]] = doc, Path(path)
+        return Thresholds(learned, paths)
 
     @property
     def files(self) -> list[Path]:
@@ -140,12 +141,11 @@ def setup_controller(
 ) -> tuple[RAUQScorer | None, float]:
     """The RAUQ scorer (None without heads) and the alpha it runs with, after every cross-check of
     the artifacts against the model and each other."""
-    from halluc_rauq.threshold import load_theta
     from halluc_signals import token_signal
-    from ucli.artifacts import sha256_file
+    from ucli.artifacts import check_made_for, sha256_file
 
-    for doc in thresholds.learned.values():
-        load_theta(doc["_path"], lm.fingerprint)
+    for signal, doc in thresholds.learned.items():
+        check_made_for(doc, thresholds.paths[signal], lm.fingerprint)
 
     def disagree(message: str) -> None:
         if artifacts.strict:
@@ -153,7 +153,8 @@ def setup_controller(
         console.warn(message)
 
     # the theta of a signal that reads attention was fitted at some heads and alpha: check them
-    rauq_doc = next((d for s, d in thresholds.learned.items() if "attention" in token_signal(s).needs), None)
+    rauq_signal = next((s for s in thresholds.learned if "attention" in token_signal(s).needs), None)
+    rauq_doc = thresholds.learned[rauq_signal] if rauq_signal else None
     alpha = artifacts.alpha
     if alpha is None:
         alpha = float(rauq_doc["alpha"]) if rauq_doc else model_alpha(lm, None)
@@ -162,9 +163,11 @@ def setup_controller(
         heads, layers = load_heads(artifacts.heads, lm.fingerprint)
         scorer = RAUQScorer(layers, heads, alpha)
         if rauq_doc and rauq_doc.get("heads_sha256") not in (None, sha256_file(artifacts.heads)):
-            disagree(f"{rauq_doc['_path']}: theta was fitted with other heads than {artifacts.heads}")
+            disagree(
+                f"{thresholds.paths[rauq_signal]}: theta was fitted with other heads than {artifacts.heads}"
+            )
     if rauq_doc and not math.isclose(float(rauq_doc["alpha"]), alpha):
         disagree(
-            f"{rauq_doc['_path']}: theta was fitted with alpha {rauq_doc['alpha']}, running with {alpha}"
+            f"{thresholds.paths[rauq_signal]}: theta was fitted with alpha {rauq_doc['alpha']}, running with {alpha}"
         )
     return scorer, alpha

@@ -49,7 +49,7 @@ def _judge(data_file: Path):
     return judge
 
 
-def _load(model: str, load: Any, seed: int, runner: Any = None):
+def load_seeded(model: str, load: Any, seed: int, runner: Any = None):
     """The model, loaded after torch is seeded (`load`: the command's `options.load_options`); with
     Ray `runner` replicas holding the real model, a shell of it (tokenizer, config, fingerprint)."""
     import torch
@@ -104,7 +104,7 @@ def heads(
     check_output_file(output, force=force)
     check_output_file(plot, force=force, option="--plot")
     pairs = _pairs(calibration, num_examples, seed, require_reference=mode == "teacher-forced")
-    lm = _load(model, load, seed)
+    lm = load_seeded(model, load, seed)
     with console.progress("calibrating heads", total=len(pairs)) as advance:
         cal = select_heads(lm, pairs, config=config, progress=advance)
     if cal.skipped_empty:
@@ -187,7 +187,7 @@ def threshold(
     check_output_file(output, force=force)
     check_heads_file(heads_file)
     pairs = _pairs(calibration, num_examples, seed)
-    lm = _load(model, load, seed)
+    lm = load_seeded(model, load, seed)
     heads, _ = load_heads(heads_file, lm.fingerprint)
     with console.progress("collecting token signals", total=len(pairs)) as advance:
         fitted = calibrate_threshold(
@@ -273,7 +273,7 @@ def score(
     if heads_file is not None:
         check_heads_file(heads_file)
     pairs = _pairs(data, limit, seed, require_reference=False)
-    lm = _load(model, load, seed, runner)
+    lm = load_seeded(model, load, seed, runner)
     heads = load_heads(heads_file, lm.fingerprint)[0] if heads_file is not None else None
     judge = _judge(data) if any(p.reference is not None for p in pairs) else None
     run_config = {"model": model, "data": str(data), "heads": str(heads_file) if heads_file else None,

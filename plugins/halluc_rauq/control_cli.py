@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from halluc_rauq.cli import ADAPTER, ALPHA, DEVICE, DTYPE, LOAD_4BIT, LOAD_8BIT, MODEL, SEED, _load
+from halluc_rauq.cli import ADAPTER, ALPHA, DEVICE, DTYPE, LOAD_4BIT, LOAD_8BIT, MODEL, SEED, load_seeded
 from ucli import console, options, plugins
 
 HEADS = typer.Option(
@@ -123,7 +123,7 @@ def _model(params: dict[str, Any], load: Any, artifacts: Any, thresholds: Any, r
     """The model (a shell of it when Ray replicas hold the real one), its RAUQ scorer and alpha."""
     from halluc_rauq.api import setup_controller
 
-    lm = _load(params["model"], load, params["seed"], runner)
+    lm = load_seeded(params["model"], load, params["seed"], runner)
     scorer, alpha = setup_controller(lm, artifacts=artifacts, thresholds=thresholds)
     return lm, scorer, alpha
 

@@ -46,7 +46,8 @@ GRID_KNOBS = {
 class Thresholds:
     """Learned thetas per signal (theta.json files); `resolve` also builds fixed ones."""
 
-    learned: dict[str, dict[str, Any]]  # signal -> theta artifact (plus its "_path")
+    learned: dict[str, dict[str, Any]]  # signal -> theta artifact
+    paths: dict[str, Path]  # signal -> the theta.json it came from
 
     def resolve(self, signal: str, threshold_type: str, theta: float | None) -> Threshold:
         if threshold_type == "fixed":
@@ -61,7 +62,7 @@ class Thresholds:
                 f"with `halluc calibrate threshold --signal {signal}` and pass it with --threshold, or give "
                 "a fixed --theta"
             )
-        return Threshold(float(doc["theta"]), doc["direction"], signal, source=doc["_path"])
+        return Threshold(float(doc["theta"]), doc["direction"], signal, source=str(self.paths[signal]))
 
 
 def sample_seed(seed: int, sample_id: str) -> int:
