@@ -23,7 +23,7 @@ class ControllerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    trigger: str = "rauq"  # a token signal of the estimator registry (`halluc_uq.token_signals`)
+    trigger: str = "rauq"  # a token signal of the estimator registry (`halluc_signals.token_signals`)
     repair: str = "cot"  # a repair of the registry (`halluc_rauq.repairs.repairs`)
     rollback: int = Field(2, ge=0, description="tokens to roll back (fixed mode)")
     rollback_mode: Literal["fixed", "anchor", "sentence"] = "fixed"  # measured best on facts/train

@@ -2,7 +2,7 @@
 
 One sequence at a time, with a KV cache that rollbacks crop (no re-prefill). After every greedy
 token the trigger signal is computed online: a token signal of the estimator registry
-(`halluc_uq.token_signals`), such as the RAUQ token score with fixed calibrated heads, the entropy
+(`halluc_signals.token_signals`), such as the RAUQ token score with fixed calibrated heads, the entropy
 or the top-1 minus top-2 margin. When it crosses theta outside the cooldown, the controller repairs (repairs are plugins,
 `halluc_rauq.repairs`; the built-in ones):
 

@@ -88,7 +88,7 @@ def _lexical_similarity(r: Mapping[str, Any]) -> float | None:
 JUDGED = frozenset({"samples", "judge"})
 SEMANTIC_ENTROPY = Estimator(
     "semantic_entropy", _semantic_entropy, JUDGED,
-    reference="Semantic entropy (Farquhar et al. 2024; halluc_probe.weighted_entropy on the judge's clusters)",
+    reference="Semantic entropy (Farquhar et al. 2024; halluc_judges.weighted_entropy on the judge's clusters)",
     formula="-sum_c P_c log P_c, P_c = sum_(i in c) exp(l_i) / sum_j exp(l_j), l_i mean log p of sample i",
 )  # fmt: skip
 DISCRETE_SEMANTIC_ENTROPY = Estimator(

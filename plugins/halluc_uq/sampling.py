@@ -57,7 +57,7 @@ def samples_journal(journal_path: Path) -> Path:
 
 
 def make_sample_judge(config: SamplingConfig, device: str) -> Any:
-    """The equivalence judge of `config` (`halluc_probe.make_judge`), loaded once per run."""
+    """The equivalence judge of `config` (`halluc_judges.make_judge`), loaded once per run."""
     from halluc_judges import make_judge
 
     return make_judge(config.equivalence, config.nli_model, config.bidirectional, config.min_similarity,
