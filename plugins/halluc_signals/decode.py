@@ -37,7 +37,7 @@ def score_pairs(
     layers: list[int],
     alpha: float,
     heads: dict[int, int] | None,
-    judge: Callable[[PromptPair, str], bool] | None,
+    judge: Judge | None,
     max_new_tokens: int = 32,
     batch_size: int = 8,
     advance: Callable[[int], None] = lambda n: None,
@@ -56,7 +56,7 @@ def score_pairs(
 
 def score_batch(
     lm: LoadedModel, batch: list[PromptPair], layers: list[int], alpha: float, heads: dict[int, int] | None,
-    judge: Callable[[PromptPair, str], bool] | None, max_new_tokens: int,
+    judge: Judge | None, max_new_tokens: int,
 ) -> list[dict[str, Any]]:  # fmt: skip
     """One batch's scored records. The previous-token attention is captured during the KV-cached
     decode itself (the last entry of each step's row, on the selected layers only), so scoring
@@ -94,7 +94,7 @@ class TokenView:
 
 def scored_record(
     lm: LoadedModel, pair: PromptPair, answer: str, view: TokenView, layers: list[int], alpha: float,
-    heads: dict[int, int] | None, judge: Callable[[PromptPair, str], bool] | None,
+    heads: dict[int, int] | None, judge: Judge | None,
 ) -> dict[str, Any]:  # fmt: skip
     """The record `calibrate score` and `uq score` write for one answer: its tokens and their
     statistics, RAUQ and its entropy variant (same heads and attention), and the verdict."""
@@ -145,7 +145,7 @@ def score_given(
     layers: list[int],
     alpha: float,
     heads: dict[int, int] | None,
-    judge: Callable[[PromptPair, str], bool] | None,
+    judge: Judge | None,
     batch_size: int = 8,
     advance: Callable[[int], None] = lambda n: None,
 ) -> None:
