@@ -15,8 +15,9 @@ delimiters) and two methods, each given the controller, the fired `TriggerEvent`
 - `escalate(ctl, event, cand, watched)`: a trigger inside the stability window of the `watched`
   repair (only without an abstain fallback: with one the controller abstains).
 
-A repair acts through the controller's token mechanics and nothing else: `ctl.tokens`,
-`ctl.config`, `ctl.threshold`, `ctl.eos`, `ctl.generated`, `ctl.logits`, `ctl.next_greedy()`,
+A repair acts through the controller's token mechanics and nothing else: `ctl.lm`, `ctl.tokens`,
+`ctl.config`, `ctl.threshold`, `ctl.eos`, `ctl.generated`, `ctl.logits`, `ctl.prefix_ids` and
+`ctl.suffix_ids` (the thought delimiters), `ctl.next_greedy()`,
 `ctl.sample()`, `ctl.candidate(id)`, `ctl.count()`, `ctl.commit(cand, kind)`, `ctl.force(ids)`,
 `ctl.crop(n)`, `ctl.snapshot()` / `ctl.restore(saved)`, `ctl.propose(cand)`, `ctl.text(id)`,
 `ctl.rollback_target(floor, deeper_than)` and `ctl.abstain(event, reason)`. A third-party repair
