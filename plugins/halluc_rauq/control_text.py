@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 ANCHOR_CHARS = ".!?;:,\n"  # a token whose text ends with one of these closes a sentence or clause
-SENTENCE_END = ".!?\n"  # where a thought may end under policy rauq
 LEADING_JUNK = " \t\n:;,.-–—*)]>"  # delimiter debris a resumed answer must not start with
 
 
