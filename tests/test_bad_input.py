@@ -564,7 +564,7 @@ def test_a_missing_include_path_is_not_an_unknown_task(cli, tmp_path):
 
 def test_a_benchmark_without_options_says_so(cli, tmp_path):
     res = cli("uq", "score", "-b", "facts", "--steps", "3", "-o", tmp_path / "o.jsonl")
-    assert one_line(res) == "error: benchmark 'facts' does not take --steps (it takes: no options)"
+    assert one_line(res) == "error: benchmark 'facts' does not take -B steps (it takes: no options)"
 
 
 def test_a_byte_order_mark_is_read_past_in_configs(cli, tmp_path):

@@ -55,7 +55,7 @@ def test_load_seed_and_limit_and_bad_splits_and_options():
         bench.load("dev")
     with pytest.raises(BadInput, match=r"unknown benchmark 'nope' \(available: .*arith"):
         get_benchmark("nope")
-    with pytest.raises(BadInput, match=r"does not take --metric \(it takes: --size, --steps\)"):
+    with pytest.raises(BadInput, match=r"does not take -B metric \(it takes: size, steps\)"):
         get_benchmark("arith", metric="text")
 
 
@@ -104,8 +104,10 @@ def test_a_third_party_benchmark_is_one_class_with_prompt_formats(tiny_llama):
 def test_cli_list_show_export_score(cli, tmp_path):
     listed = json.loads(cli("benchmarks", "list", "--json").stdout)["benchmarks"]
     assert {"arith", "local"} <= {b["name"] for b in listed}
-    shown = json.loads(cli("benchmarks", "show", "arith", "--limit", 2, "--steps", 2, "--json").stdout)
+    shown = json.loads(cli("benchmarks", "show", "arith", "--limit", 2, "-B", "steps=2", "--json").stdout)
     assert [s["id"] for s in shown["samples"]] == ["arith-s2-test-0", "arith-s2-test-1"]
+    assert shown["options"] == [{"name": "steps", "type": "int", "default": 3},
+                                {"name": "size", "type": "int", "default": 200}]  # fmt: skip
 
     out = tmp_path / "arith.jsonl"
     res = cli("benchmarks", "export", "arith", "--split", "train", "--limit", 4, "--output", out)
@@ -168,9 +170,15 @@ def test_cli_local_without_references_is_refused_for_scoring(cli, tmp_path):
         ),
         (["show", "facts", "--split", "dev"], "benchmark 'facts' has no split 'dev' (splits: train, test)"),
         (
-            ["export", "arith", "--steps", "0", "-o", "x.jsonl"],
-            "arith: --steps must be between 1 and 12, got 0",
+            ["export", "arith", "-B", "steps=0", "-o", "x.jsonl"],
+            "arith: -B steps must be between 1 and 12, got 0",
         ),
+        (
+            ["show", "arith", "-B", "steps=many"],
+            "benchmark 'arith': -B steps=many: input should be a valid "
+            "integer, unable to parse string as an integer",
+        ),
+        (["show", "arith", "-B", "steps"], "-B steps: expected key=value (e.g. -B steps=4)"),
     ],
 )
 def test_cli_bad_names_and_splits_exit_2_with_one_line(cli, args, message):
@@ -212,16 +220,60 @@ def test_one_limit_rule_and_one_prompt_rule_across_commands(cli, tiny_llama, tmp
 
 
 def test_benchmark_options_reach_every_command_that_reads_a_benchmark(cli, tiny_llama, tmp_path):
-    """arith's --steps works in probe generate (and control, demo), and a benchmark refuses an option it
-    does not take, naming those it does (issue 18)."""
+    """arith's -B steps works in probe generate (and control, demo), and a benchmark refuses an option
+    it does not take, naming those it does (issue 18); the old --steps still works, with a notice."""
     from halluc_probe.runs import GenerateConfig, load_questions
 
     _, samples = load_questions(GenerateConfig(benchmark="arith", split="test", steps=1, size=4))
     assert [s.id for s in samples] == [f"arith-s1-test-{i}" for i in range(4)]
     for command in (["control", "eval", "-b", "facts", "-o", tmp_path / "c"], ["demo", "-b", "facts"],
                     ["probe", "generate", "-b", "facts", "-o", tmp_path / "r.jsonl"]):  # fmt: skip
-        res = cli(*command, "-m", tiny_llama, "--steps", 2)
-        assert res.exit_code == 2 and "benchmark 'facts' does not take --steps" in res.stderr, (
+        res = cli(*command, "-m", tiny_llama, "-B", "steps=2")
+        assert res.exit_code == 2 and "benchmark 'facts' does not take -B steps" in res.stderr, (
             command,
             res.stderr,
         )
+        old = cli(*command, "-m", tiny_llama, "--steps", 2)
+        assert "is now `-B steps=2`" in old.stderr and "does not take -B steps" in old.stderr, old.stderr
+
+
+COUNTDOWN = """
+from halluc_benchmarks import Benchmark, Sample
+
+
+class Countdown(Benchmark):
+    name = "countdown"
+    description = "What comes before N, from --start down to 1."
+    answer_type = "number"
+
+    def __init__(self, start: int = 5, word: str = "before"):
+        self.start, self.word = start, word
+
+    def _load(self, split):
+        return [Sample(f"c{n}", f"What number comes {self.word} {n}?", str(n - 1)) for n in range(self.start, 0, -1)]
+"""
+
+
+def test_a_third_party_benchmark_takes_its_own_options_through_B(cli, tiny_llama, tmp_path, install_plugin):
+    """One module and one entry point: its constructor's options are typed and checked from -B,
+    listed by `benchmarks show`, recorded by the runs that read it (issue 29)."""
+    install_plugin("countdown_bench", COUNTDOWN, {"countdown": "Countdown"}, kind="benchmarks")
+    shown = json.loads(
+        cli("benchmarks", "show", "countdown", "-B", "start=3", "-B", "word=after", "--json").stdout
+    )
+    assert [s["prompt"] for s in shown["samples"]] == [f"What number comes after {n}?" for n in (3, 2, 1)]
+    assert [o["name"] for o in shown["options"]] == ["start", "word"]
+    res = cli("benchmarks", "show", "countdown", "-B", "stop=3")
+    assert res.exit_code == 2 and "does not take -B stop (it takes: start, word)" in res.stderr
+
+    out = tmp_path / "uq.jsonl"
+    res = cli("uq", "score", "-b", "countdown", "-B", "start=2", "-m", tiny_llama, "--estimators", "mean_token_entropy",
+              "--max-new-tokens", 2, "-o", out)  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    assert [json.loads(x)["id"] for x in out.read_text().splitlines()] == ["c2", "c1"]
+    run = tmp_path / "run"
+    res = cli("control", "eval", "-b", "countdown", "-B", "start=2", "-m", tiny_llama, "--signal", "entropy",
+              "--theta", 9, "--max-new-tokens", 2, "-o", run)  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    recorded = json.loads((run / "summary.json").read_text())["provenance"]["config"]["benchmark_options"]
+    assert recorded == {"metric": None, "steps": None, "size": None, "start": 2}

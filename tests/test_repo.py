@@ -146,3 +146,24 @@ def test_no_module_imports_itself_through_a_circle():
         TopologicalSorter(graph).prepare()
     except CycleError as err:
         raise AssertionError(f"import circle: {' -> '.join(reversed(err.args[1]))}") from None
+
+
+def test_no_function_body_is_over_40_lines():
+    """A body longer than a screen hides its steps: split it into named ones (issue 29)."""
+    import ast
+
+    long = []
+    for path in [*(REPO / "ucli").rglob("*.py"), *(REPO / "plugins").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                body = node.body
+                if (
+                    isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant)
+                    and len(body) > 1
+                ):
+                    body = body[1:]  # the docstring is not the body
+                lines = body[-1].end_lineno - body[0].lineno + 1
+                if lines > 40:
+                    long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({lines} lines)")
+    assert long == []

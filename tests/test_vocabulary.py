@@ -158,3 +158,27 @@ def test_a_bad_load_knob_is_one_line_naming_its_option(cli, tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     res = cli(*args, "--dtype", "float8")
     assert res.exit_code == 2 and "--dtype: unknown dtype 'float8'" in res.stderr, res.stderr
+
+
+# a command that takes an option of a bundle otherwise, and why
+OWN_SPELLING = {("eval run", "adapter")}  # eval run compares several adapters: a repeated --adapter
+
+
+def test_option_blocks_are_declared_once_as_bundles():
+    """The load, executor, benchmark and controller knobs are one `options.Bundle` each: no command
+    declares two options of a block itself (one alone, such as `probe entropy --device` for its
+    judge, is a shared option), and every bundled command still shows each of its options."""
+    import inspect
+
+    from halluc_rauq import control_cli
+
+    blocks = (options.LOAD, options.SCALE_OUT_SLURM, options.BENCHMARK, control_cli.KNOBS)
+    problems, bundled = [], 0
+    for path, cmd in commands():
+        own = list(inspect.signature(inspect.unwrap(cmd.callback)).parameters.values())
+        problems += [(path, sorted(b.knobs)) for b in blocks if sum(p.name in b.knobs for p in own) >= 2]
+        for p in own:
+            if isinstance(p.default, options.Bundle):
+                bundled += 1
+                assert set(p.default.knobs) <= {q.name for q in cmd.params}, (path, p.name)
+    assert problems == [] and bundled >= 25

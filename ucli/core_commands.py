@@ -47,6 +47,13 @@ def doctor_command(
     if json_out:
         console.print_json(snap)
         return
+    console.out.print(console.table("halluc doctor", ["what", "value"], _doctor_rows(snap)))
+    if output is not None:
+        console.info(f"wrote {output}")
+
+
+def _doctor_rows(snap: dict) -> list[tuple[str, str]]:
+    """The snapshot as the table's what/value rows."""
     t = snap["torch"]
     rows = [
         ("halluc", snap["halluc"]),
@@ -79,6 +86,4 @@ def doctor_command(
     rows += [(f"key {k}", "set" if v else "-") for k, v in snap["api_keys"].items()]
     rows += [(f"model {k}", v["path"] or "not installed") for k, v in snap["default_models"].items()]
     rows.append(("cache", f"{snap['cache']['path']} ({snap['cache']['size_mib']} MiB)"))
-    console.out.print(console.table("halluc doctor", ["what", "value"], rows))
-    if output is not None:
-        console.info(f"wrote {output}")
+    return rows

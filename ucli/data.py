@@ -304,6 +304,22 @@ def select(items: list[T], limit: int | None, seed: int | None) -> list[T]:
     return chosen[:limit]
 
 
+def _sample_id(rec: Any, prompt: Any, reference: Any, seen: dict[str, str]) -> str:
+    """The record's `id` (unique), else a hash of prompt and reference (repeats get `#2`, `#3`)."""
+    explicit = rec.data.get("id")
+    if explicit is not None:
+        if str(explicit) in seen:
+            raise BadInput(
+                f"{rec.loc}: field 'id': duplicate id '{explicit}' (first at {seen[str(explicit)]})"
+            )
+        return str(explicit)
+    digest = hashlib.sha256(f"{prompt}\x1f{reference}".encode()).hexdigest()[:12]
+    sample_id, k = digest, 2
+    while sample_id in seen:
+        sample_id, k = f"{digest}#{k}", k + 1
+    return sample_id
+
+
 def read_prompt_pairs(path: str | os.PathLike, require_reference: bool = True) -> list[PromptPair]:
     """Prompt/reference pairs from JSONL, JSON, CSV or TSV (`prompt<TAB>reference`, no header needed).
 
@@ -332,18 +348,7 @@ def read_prompt_pairs(path: str | os.PathLike, require_reference: bool = True) -
         used = {prompt_key, ref_key, alias_key, "id", "metadata"}
         meta = dict(rec.data.get("metadata") or {})
         meta.update({k: v for k, v in rec.data.items() if k not in used})
-        explicit = rec.data.get("id")
-        if explicit is None:
-            digest = hashlib.sha256(f"{prompt}\x1f{reference}".encode()).hexdigest()[:12]
-            sample_id, k = digest, 2
-            while sample_id in seen:
-                sample_id, k = f"{digest}#{k}", k + 1
-        else:
-            sample_id = str(explicit)
-            if sample_id in seen:
-                raise BadInput(
-                    f"{rec.loc}: field 'id': duplicate id '{sample_id}' (first at {seen[sample_id]})"
-                )
+        sample_id = _sample_id(rec, prompt, reference, seen)
         data = {"id": sample_id, "prompt": prompt, "reference": reference, "metadata": meta}
         if aliases is not None:
             data["aliases"] = aliases

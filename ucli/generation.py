@@ -16,6 +16,17 @@ def step_statistics(log_probs: Any) -> tuple[Any, Any, Any]:
     return -(log_probs.exp() * log_probs).sum(-1), probs[..., 0] - probs[..., -1], top2.indices[..., 0]
 
 
+def token_statistics(logits: Any, token_ids: Any) -> tuple[Any, Any, Any, Any, Any]:
+    """From raw logits [..., V] and the chosen token ids [...]: the log-probabilities [..., V], each
+    chosen token's log p, and `step_statistics`: the one factory of what a decode, a teacher-forced
+    pass and the controller record per token (`halluc_signals.TokenStep` holds it per step)."""
+    import torch
+
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    chosen = log_probs.gather(-1, token_ids.unsqueeze(-1)).squeeze(-1)
+    return (log_probs, chosen, *step_statistics(log_probs))
+
+
 def eos_ids(lm: LoadedModel) -> set[int]:
     """Token ids that end an answer: the tokenizer's eos and the generation config's."""
     ids = {lm.tokenizer.eos_token_id}
@@ -57,35 +68,34 @@ def generate(
             **sampling,
         )
     new = out.sequences[:, enc["input_ids"].shape[1] :]
-    logprobs = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1)
-    chosen = logprobs.gather(-1, new.unsqueeze(-1)).squeeze(-1)
-    entropies, margins, _ = step_statistics(logprobs)
+    logprobs, chosen, entropies, margins, _ = token_statistics(torch.stack(out.logits, dim=1), new)
     top = logprobs.topk(top_logprobs, dim=-1) if top_logprobs else None
-    eos = eos_ids(lm)
-    decode = lm.tokenizer.decode
-    rows = []
-    for b, (ids, lps, ents, gaps) in enumerate(
-        zip(new.tolist(), chosen.tolist(), entropies.tolist(), margins.tolist(), strict=True)
-    ):
-        stop = next((i for i, t in enumerate(ids) if t in eos), None)
-        keep = ids if stop is None else ids[:stop]
-        row = {
-            "answer": decode(keep, skip_special_tokens=True).strip(),
-            "token_ids": keep,
-            "tokens": [decode([t]) for t in keep],
-            "logprobs": lps[: len(keep)],
-            "entropies": ents[: len(keep)],
-            "margins": gaps[: len(keep)],
-            "finish_reason": "length" if stop is None else "eos",
-            "prompt_tokens": int(enc["attention_mask"][b].sum()),
-            "generated_tokens": len(keep) + (stop is not None),
-        }
-        if top is not None:
-            row["top_logprobs"] = [
-                [(decode([t]), lp) for t, lp in zip(ti, tv, strict=True)]
-                for ti, tv in zip(
-                    top.indices[b, : len(keep)].tolist(), top.values[b, : len(keep)].tolist(), strict=True
-                )
-            ]
-        rows.append(row)
-    return rows
+    eos, prompt_tokens = eos_ids(lm), enc["attention_mask"].sum(1).tolist()
+    columns = zip(
+        new.tolist(), chosen.tolist(), entropies.tolist(), margins.tolist(), prompt_tokens, strict=True
+    )
+    return [_answer_row(lm.tokenizer.decode, eos, *column, None if top is None else (top.indices[b], top.values[b]))
+            for b, column in enumerate(columns)]  # fmt: skip
+
+
+def _answer_row(decode: Any, eos: set[int], ids: list[int], lps: list[float], ents: list[float],
+                gaps: list[float], prompt_tokens: int, top: tuple[Any, Any] | None) -> dict[str, Any]:  # fmt: skip
+    """One answer of `generate`: cut at its first eos, with each kept token's statistics."""
+    stop = next((i for i, t in enumerate(ids) if t in eos), None)
+    keep = ids if stop is None else ids[:stop]
+    row = {
+        "answer": decode(keep, skip_special_tokens=True).strip(),
+        "token_ids": keep,
+        "tokens": [decode([t]) for t in keep],
+        "logprobs": lps[: len(keep)],
+        "entropies": ents[: len(keep)],
+        "margins": gaps[: len(keep)],
+        "finish_reason": "length" if stop is None else "eos",
+        "prompt_tokens": int(prompt_tokens),
+        "generated_tokens": len(keep) + (stop is not None),
+    }
+    if top is not None:
+        indices, values = top[0][: len(keep)].tolist(), top[1][: len(keep)].tolist()
+        row["top_logprobs"] = [[(decode([t]), lp) for t, lp in zip(ti, tv, strict=True)]
+                               for ti, tv in zip(indices, values, strict=True)]  # fmt: skip
+    return row

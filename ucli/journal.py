@@ -154,18 +154,19 @@ class Journal:
                 fh.truncate(good_end)
                 os.fsync(fh.fileno())
         if header is not None and header.get("config") != self.config:
-            old = header.get("config") or {}
-            keys = sorted(k for k in set(old) | set(self.config) if old.get(k) != self.config.get(k))
-            if self.force:
-                console.warn(
-                    f"{self.path}: resuming with a changed configuration ({', '.join(keys)}): --force"
-                )
-                return
-            raise BadInput(
-                f"{self.path}: --resume with a different configuration (changed: {', '.join(keys)}); "
-                "resume with the first one, run this one in another --output, add --force to go on "
-                f"with it here, or remove the journal to start over ({shell_words('rm', self.path)})"
-            )
+            self._changed(header.get("config") or {})
+
+    def _changed(self, old: dict[str, Any]) -> None:
+        """A resume under another configuration: refused, or a warning with --force."""
+        keys = sorted(k for k in set(old) | set(self.config) if old.get(k) != self.config.get(k))
+        if self.force:
+            console.warn(f"{self.path}: resuming with a changed configuration ({', '.join(keys)}): --force")
+            return
+        raise BadInput(
+            f"{self.path}: --resume with a different configuration (changed: {', '.join(keys)}); "
+            "resume with the first one, run this one in another --output, add --force to go on "
+            f"with it here, or remove the journal to start over ({shell_words('rm', self.path)})"
+        )
 
     def _write(self, obj: dict[str, Any]) -> None:
         if self._fh is None:

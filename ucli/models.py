@@ -448,57 +448,12 @@ def load_model(
     resolved = resolve(spec)
     device = pick_device(opts.device)
     quant = _quantization_config(opts, device)  # refused before a GGUF conversion or a download
-
-    import transformers
-    from transformers import AutoTokenizer
-
-    auto_class = getattr(transformers, AUTO_CLASSES[opts.task])
-
-    found: dict[str, Any] = {}
-    from_cache = False
-    source: str | Path
-    if resolved.source in ("alias", "gguf"):
-        assert resolved.path is not None
-        source, from_cache = gguf_cached_copy(resolved.path)
-        found["file_sha256"] = sha256_file(resolved.path)
-    elif resolved.source == "local":
-        assert resolved.path is not None
-        source = resolved.path
-        found["file_sha256"] = _weights_sha256(resolved.path)
-    else:
-        source = resolved.name
-
-    load_kwargs: dict[str, Any] = {"dtype": _torch_dtype(opts.dtype, device)}
-    if resolved.revision:
-        load_kwargs["revision"] = resolved.revision
-    if opts.attn_implementation:
-        load_kwargs["attn_implementation"] = opts.attn_implementation
-    if opts.trust_remote_code:
-        load_kwargs["trust_remote_code"] = True
-    if quant is not None:
-        load_kwargs["quantization_config"] = quant
-    placement = device_map(device, quantized=quant is not None)
-    if placement is not None:
-        load_kwargs["device_map"] = placement
-    from transformers.utils import logging as hf_logging
-
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # sub-second "Loading weights" bars only clutter the output
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            source, **{k: v for k, v in load_kwargs.items() if k in ("revision", "trust_remote_code")}
-        )
-        if weights:
-            model = auto_class.from_pretrained(source, **load_kwargs)
-        else:
-            model, device = _shell(auto_class, source, load_kwargs), "meta"
-    except OSError as exc:
-        reason = str(exc).strip().splitlines()[0][:300]
-        raise BadInput(f"model '{spec}': cannot be loaded ({reason})") from None
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
-    if weights and placement is None and quant is None:
+    source, from_cache, found = _source(resolved)
+    load_kwargs = _load_kwargs(opts, resolved, device, quant)
+    model, tokenizer = _from_pretrained(spec, source, opts, load_kwargs, weights)
+    if not weights:
+        device = "meta"
+    elif "device_map" not in load_kwargs and quant is None:
         model.to(device)
     if resolved.source == "hub":
         found["revision"] = getattr(model.config, "_commit_hash", None) or resolved.revision
@@ -514,6 +469,65 @@ def load_model(
     # Decoders generate from the left-padded end; encoders use absolute positions from the left edge.
     tokenizer.padding_side = "left" if opts.task == "causal-lm" else "right"
     return LoadedModel(model, tokenizer, _fingerprint(resolved, model, opts, found), device, from_cache)
+
+
+def _source(resolved: ResolvedSpec) -> tuple[str | Path, bool, dict[str, Any]]:
+    """Where transformers reads the model from, whether a GGUF conversion came from the cache, and
+    the hashes the fingerprint records of what was read."""
+    if resolved.source in ("alias", "gguf"):
+        assert resolved.path is not None
+        source, from_cache = gguf_cached_copy(resolved.path)
+        return source, from_cache, {"file_sha256": sha256_file(resolved.path)}
+    if resolved.source == "local":
+        assert resolved.path is not None
+        return resolved.path, False, {"file_sha256": _weights_sha256(resolved.path)}
+    return resolved.name, False, {}
+
+
+def _load_kwargs(opts: LoadOptions, resolved: ResolvedSpec, device: str, quant: Any) -> dict[str, Any]:
+    """`from_pretrained`'s keywords: dtype, revision, attention kernel, quantization, placement."""
+    load_kwargs: dict[str, Any] = {"dtype": _torch_dtype(opts.dtype, device)}
+    if resolved.revision:
+        load_kwargs["revision"] = resolved.revision
+    if opts.attn_implementation:
+        load_kwargs["attn_implementation"] = opts.attn_implementation
+    if opts.trust_remote_code:
+        load_kwargs["trust_remote_code"] = True
+    if quant is not None:
+        load_kwargs["quantization_config"] = quant
+    placement = device_map(device, quantized=quant is not None)
+    if placement is not None:
+        load_kwargs["device_map"] = placement
+    return load_kwargs
+
+
+def _from_pretrained(
+    spec: str, source: str | Path, opts: LoadOptions, load_kwargs: dict[str, Any], weights: bool
+) -> tuple[Any, Any]:
+    """The model (or its meta-device shell) and its tokenizer; a load that fails is one line."""
+    import transformers
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    auto_class = getattr(transformers, AUTO_CLASSES[opts.task])
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # sub-second "Loading weights" bars only clutter the output
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, **{k: v for k, v in load_kwargs.items() if k in ("revision", "trust_remote_code")}
+        )
+        model = (
+            auto_class.from_pretrained(source, **load_kwargs)
+            if weights
+            else _shell(auto_class, source, load_kwargs)
+        )
+        return model, tokenizer
+    except OSError as exc:
+        reason = str(exc).strip().splitlines()[0][:300]
+        raise BadInput(f"model '{spec}': cannot be loaded ({reason})") from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _shell(auto_class: Any, source: str | Path, load_kwargs: dict[str, Any]) -> Any:

@@ -7,11 +7,12 @@ not. Renamed spellings keep working for one release through `renamed`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 
-from ucli.executor import REPLICA_EXECUTORS, SLURM_MINUTES
+from ucli.executor import EXECUTORS, REPLICA_EXECUTORS, SLURM_MINUTES
 
 M = TypeVar("M")
 
@@ -95,20 +96,28 @@ def batch_size(default: int, help: str = "Items per forward pass.") -> Any:
     return typer.Option(default, "--batch-size", min=1, help=help)
 
 
-# What a benchmark may take (`halluc_benchmarks.get_benchmark` gives each to the benchmarks that
-# accept it and refuses it elsewhere): every command that reads a benchmark offers all four.
+# What a benchmark is built with (`halluc_benchmarks.get_benchmark` types each -B value by the
+# benchmark's own constructor and refuses a key it does not take): every command that reads a
+# benchmark offers both, through the BENCHMARK bundle below.
 BENCH_DATA_FILE = typer.Option(
     None, "--data-file", help="Local data file of a benchmark (local; or a local copy of a hub data set)."
 )
-BENCH_METRIC = typer.Option(None, "--metric", help="local: text or number.")
-BENCH_STEPS = typer.Option(None, "--steps", help="arith: operations per problem (difficulty).")
-BENCH_SIZE = typer.Option(None, "--size", help="arith: problems per split.")
+BENCH_OPTION = typer.Option(
+    None,
+    "--benchmark-option",
+    "-B",
+    metavar="<key=value>",
+    help="A benchmark's own option as key=value, repeated (arith: steps, size; local: metric); "
+    "`halluc benchmarks show NAME` lists them.",
+)
+# the spellings before -B, per command that reads a benchmark (`renamed`)
+BENCH_RENAMED = {f"--{k} <value>": f"-B {k}=<value>" for k in ("steps", "size", "metric")}
 
 # (command path) -> {old spelling: new spelling}; plugins register theirs when their CLI imports
 RENAMED: dict[str, dict[str, str]] = {}
 # Values an old spelling may name by kind: `"--limit <fraction>": "--limit-fraction <fraction>"` is
 # `--limit` given a share (0.1, lm-eval's old reading), renamed with its value kept.
-VALUE_KINDS = {"<fraction>": r"0?\.\d+"}
+VALUE_KINDS = {"<fraction>": r"0?\.\d+", "<value>": r".*"}
 
 
 def renamed(command: str, spellings: dict[str, str]) -> None:
@@ -128,7 +137,7 @@ def _with_value(table: dict[str, str], name: str, value: str | None) -> list[str
         if wanted == value:
             return [new]
         if wanted in VALUE_KINDS and re.fullmatch(VALUE_KINDS[wanted], value):
-            return [new.removesuffix(wanted).strip(), value]
+            return new.replace(wanted, value).split(" ", 1)
     return None
 
 
@@ -200,13 +209,107 @@ SLURM_PARTITION = typer.Option(
 SLURM_TIME = typer.Option(SLURM_MINUTES, "--slurm-time", help="Minutes each SLURM array job may run.")
 
 
-def executor(
-    *, kind: str, workers: int, gpus_per_worker: float, ray_address: str | None,
+# Option bundles: a block of options declared once and attached to a command as one parameter.
+class Bundle:
+    """Options that travel together (the load knobs, the executor knobs, a component's knobs): a
+    command names the bundle as one parameter (`load: Any = options.LOAD`) and gets what `build`
+    makes of them; `bundled` puts each option in the bundle's place in the signature, so `--help`
+    and the vocabulary walk see every option."""
+
+    def __init__(self, build: Any, /, **knobs: tuple[Any, Any]) -> None:
+        self.build, self.knobs = build, knobs  # name -> (annotation, typer.Option)
+
+    def without(self, *names: str) -> Bundle:
+        """The bundle less some options (a command that takes them otherwise)."""
+        return Bundle(self.build, **{k: v for k, v in self.knobs.items() if k not in names})
+
+    def parameters(self) -> list[Any]:
+        import inspect
+
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        return [inspect.Parameter(k, keyword, default=d, annotation=a) for k, (a, d) in self.knobs.items()]
+
+
+def bundled(command: Any) -> Any:
+    """`command` with each parameter whose default is a `Bundle` spread into the bundle's options
+    (in its place) and rebuilt into one value before the body runs."""
+    import collections
+    import functools
+    import inspect
+
+    found, params = {}, []
+    for name, p in inspect.signature(command).parameters.items():
+        if isinstance(p.default, Bundle):
+            found[name] = p.default
+            params.extend(p.default.parameters())
+        else:  # typer reads types, not the strings of `from __future__ import annotations`
+            ann = p.annotation
+            ann = eval(ann, command.__globals__) if isinstance(ann, str) else ann
+            params.append(p.replace(annotation=ann, kind=inspect.Parameter.KEYWORD_ONLY))
+    clash = [n for n, c in collections.Counter(p.name for p in params).items() if c > 1]
+    if clash:
+        raise TypeError(f"{command.__qualname__}: {', '.join(clash)} is its own option and a bundle's")
+
+    @functools.wraps(command)
+    def run(**kwargs: Any) -> Any:
+        for name, bundle in found.items():
+            kwargs[name] = bundle.build(**{k: kwargs.pop(k) for k in bundle.knobs})
+        return command(**kwargs)
+
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    return run
+
+
+def _benchmark_options(data_file: Any, benchmark_option: list[str] | None) -> dict[str, Any]:
+    """--data-file and the -B key=value pairs as one dict (each benchmark types and checks its own)."""
+    from ucli.errors import BadInput
+
+    given: dict[str, Any] = {"data_file": data_file} if data_file is not None else {}
+    for pair in benchmark_option or []:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise BadInput(f"-B {pair}: expected key=value (e.g. -B steps=4)")
+        given[key.strip().replace("-", "_")] = value
+    return given
+
+
+def _executor(
+    *, executor: str, workers: int, gpus_per_worker: float, ray_address: str | None,
     slurm_partition: str | None = None, slurm_time: int = SLURM_MINUTES, allowed: tuple[str, ...] = REPLICA_EXECUTORS,
 ) -> Any:  # fmt: skip
     """The executor the scale-out options name (`ucli.executor.Executor`), checked; `allowed`: the
     executors the command runs on (model replicas: local or ray; `eval run` also slurm)."""
     from ucli.executor import Executor
 
-    return Executor(kind=kind, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address,
+    return Executor(kind=executor, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address,
                     slurm_partition=slurm_partition, slurm_time=slurm_time, allowed=allowed)  # fmt: skip
+
+
+LOAD = Bundle(
+    load_options,
+    device=(str, DEVICE),
+    dtype=(str, DTYPE),
+    load_in_4bit=(bool, LOAD_4BIT),
+    load_in_8bit=(bool, LOAD_8BIT),
+    adapter=(Path | None, ADAPTER),
+)
+SCALE_OUT = Bundle(
+    _executor,
+    executor=(str, EXECUTOR),
+    workers=(int, WORKERS),
+    gpus_per_worker=(float, GPUS_PER_WORKER),
+    ray_address=(str | None, RAY_ADDRESS),
+)
+# `eval run`: also a SLURM job array
+SCALE_OUT_SLURM = Bundle(
+    lambda **knobs: _executor(**knobs, allowed=EXECUTORS),
+    **SCALE_OUT.knobs,
+    slurm_partition=(str | None, SLURM_PARTITION),
+    slurm_time=(int, SLURM_TIME),
+)
+BENCHMARK = Bundle(
+    _benchmark_options,
+    data_file=(Path | None, BENCH_DATA_FILE),
+    benchmark_option=(list[str] | None, BENCH_OPTION),
+)

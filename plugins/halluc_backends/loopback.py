@@ -30,6 +30,66 @@ def token_logprob(i: int) -> float:
     return -0.1 * (i + 1)
 
 
+class _Handler(BaseHTTPRequestHandler):
+    """One request to the loopback server: its scripted action (a status, `slow:S`, `truncate`) or
+    a normal answer in the provider's schema."""
+
+    protocol_version = "HTTP/1.1"
+    server_state: LoopbackServer
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        return None
+
+    def do_POST(self) -> None:
+        state = self.server_state
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        kind, prompt, limit = state._parse(self.path, body)
+        action = state._next_action(prompt)
+        time.sleep(state.latency)
+        if state.api_key and state.api_key not in " ".join(
+            self.headers.get(h, "") for h in ("Authorization", "x-api-key", "x-goog-api-key")
+        ):
+            action = "401"
+        if action.startswith("slow:"):
+            time.sleep(float(action.split(":")[1]))
+            action = "ok"
+        if action == "ok":
+            self._send(200, state._answer(kind, prompt, limit, body))
+        elif action == "truncate":
+            self._truncated(state._answer(kind, prompt, limit, body))
+        else:
+            status, _, retry_after = action.partition(":")
+            headers = {"Retry-After": retry_after} if retry_after else {}
+            self._send(int(status), {"error": {"message": f"scripted {status}", "type": "scripted",
+                                                "code": int(status)}}, headers)  # fmt: skip
+
+    def _truncated(self, doc: dict) -> None:
+        """Half the answer, then the connection closes (a broken transfer)."""
+        data = json.dumps(doc).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+
+    def _send(self, status: int, doc: dict, headers: dict | None = None) -> None:
+        data = json.dumps(doc).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class _Quiet(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return None  # a client that gave up (timeout) closes its socket: not our problem
+
+
 class LoopbackServer:
     def __init__(self, latency: float = 0.0, api_key: str | None = None, port: int = 0):
         self.latency = latency
@@ -62,58 +122,8 @@ class LoopbackServer:
         return f"http://{host}:{port}"
 
     def __enter__(self) -> LoopbackServer:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # quiet
-                return None
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                kind, prompt, limit = server._parse(self.path, body)
-                action = server._next_action(prompt)
-                time.sleep(server.latency)
-                if server.api_key and server.api_key not in " ".join(
-                    self.headers.get(h, "") for h in ("Authorization", "x-api-key", "x-goog-api-key")
-                ):
-                    action = "401"
-                if action.startswith("slow:"):
-                    time.sleep(float(action.split(":")[1]))
-                    action = "ok"
-                if action == "ok":
-                    self._send(200, server._answer(kind, prompt, limit, body))
-                elif action == "truncate":
-                    data = json.dumps(server._answer(kind, prompt, limit, body)).encode()
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data[: len(data) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                else:
-                    status, _, retry_after = action.partition(":")
-                    headers = {"Retry-After": retry_after} if retry_after else {}
-                    self._send(int(status), {"error": {"message": f"scripted {status}", "type": "scripted",
-                                                        "code": int(status)}}, headers)  # fmt: skip
-
-            def _send(self, status: int, doc: dict, headers: dict | None = None) -> None:
-                data = json.dumps(doc).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(data)
-
-        class Quiet(ThreadingHTTPServer):
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                return None  # a client that gave up (timeout) closes its socket: not our problem
-
-        self._server = Quiet(("127.0.0.1", self.port), Handler)
+        handler = type("Handler", (_Handler,), {"server_state": self})
+        self._server = _Quiet(("127.0.0.1", self.port), handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self

@@ -18,6 +18,7 @@ _EXPORTS = {
     "Score": "metrics",
     "get_benchmark": "registry",
     "judged_pairs": "registry",
+    "recorded_options": "registry",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -14,16 +14,18 @@ FRACTIONS = {2: "half", 3: "a third", 4: "a quarter", 5: "a fifth"}
 
 class Arith(Benchmark):
     name = "arith"
-    description = "Seeded multi-step arithmetic word problems with exact integer answers (--steps, --size)."
+    description = (
+        "Seeded multi-step arithmetic word problems with exact integer answers (-B steps=N, -B size=N)."
+    )
     splits = ("train", "test")
     answer_type = "final-number"
     instruction = "Give the final number."
 
     def __init__(self, steps: int = 3, size: int = 200):
         if not 1 <= steps <= 12:
-            raise BadInput(f"arith: --steps must be between 1 and 12, got {steps}")
+            raise BadInput(f"arith: -B steps must be between 1 and 12, got {steps}")
         if size < 1:
-            raise BadInput(f"arith: --size must be at least 1, got {size}")
+            raise BadInput(f"arith: -B size must be at least 1, got {size}")
         self.steps, self.size = steps, size
 
     def problem(self, split: str, index: int) -> Sample:

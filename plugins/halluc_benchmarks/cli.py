@@ -20,14 +20,12 @@ LIMIT = options.limit("N samples, drawn with --seed (default: all).")
 SEED = typer.Option(
     None, "--seed", help="Random seed of the --limit draw (default: the first N in file order)."
 )
-DATA_FILE, METRIC = options.BENCH_DATA_FILE, options.BENCH_METRIC
-STEPS, SIZE = options.BENCH_STEPS, options.BENCH_SIZE
 
 
-def _bench(name: str, data_file: Path | None, metric: str | None, steps: int | None, size: int | None) -> Any:
+def _bench(name: str, given: dict[str, Any]) -> Any:
     from halluc_benchmarks.registry import get_benchmark
 
-    return get_benchmark(name, data_file=data_file, metric=metric, steps=steps, size=size)
+    return get_benchmark(name, **given)
 
 
 def _split(bench: Any, split: str | None) -> str:
@@ -65,32 +63,35 @@ def list_command(json_out: bool = options.JSON) -> None:
 
 
 @app.command()
+@options.bundled
 def show(
     name: str = typer.Argument(..., help="Benchmark name (see `halluc benchmarks list`)."),
     split: str | None = SPLIT,
     limit: int = typer.Option(5, "--limit", min=1, help="How many samples to show."),
     seed: int | None = SEED,
-    data_file: Path | None = DATA_FILE,
-    metric: str | None = METRIC,
-    steps: int | None = STEPS,
-    size: int | None = SIZE,
+    bench_options: dict[str, Any] = options.BENCHMARK,
     json_out: bool = options.JSON,
 ) -> None:
-    """A few samples of a benchmark: id, prompt, reference and aliases."""
-    bench = _bench(name, data_file, metric, steps, size)
+    """A few samples of a benchmark (id, prompt, reference and aliases) and the -B options it takes."""
+    from halluc_benchmarks.registry import option_table
+
+    bench = _bench(name, bench_options)
     samples = bench.load(_split(bench, split), limit=limit, seed=seed)
+    takes = option_table(type(bench))
     if json_out:
-        console.print_json(
-            {"benchmark": name, "split": _split(bench, split), "samples": [s.as_record() for s in samples]}
-        )
+        console.print_json({"benchmark": name, "split": _split(bench, split), "options": takes,
+                            "samples": [s.as_record() for s in samples]})  # fmt: skip
         return
     rows = [(s.id, s.prompt, s.reference or "-", ", ".join(s.aliases)) for s in samples]
     console.out.print(
         console.table(f"{name} / {_split(bench, split)}", ["id", "prompt", "reference", "aliases"], rows)
     )
+    shown = ", ".join(f"{o['name']} ({o['type']}, default {o['default']})" for o in takes)
+    console.out.print(f"options (-B key=value): {shown or 'none'}")
 
 
 @app.command()
+@options.bundled
 def export(
     name: str = typer.Argument(..., help="Benchmark name."),
     output: Path = typer.Option(
@@ -102,18 +103,16 @@ def export(
     split: str | None = SPLIT,
     limit: int | None = LIMIT,
     seed: int | None = SEED,
-    data_file: Path | None = DATA_FILE,
-    metric: str | None = METRIC,
-    steps: int | None = STEPS,
-    size: int | None = SIZE,
+    bench_options: dict[str, Any] = options.BENCHMARK,
     force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
     """Write prompt/reference pairs (id, prompt, reference, aliases, metadata) in the format calibrate reads."""
+    from halluc_benchmarks.registry import recorded_options
     from ucli.artifacts import check_output_file, write_table
 
     check_output_file(output, force=force)
-    bench = _bench(name, data_file, metric, steps, size)
+    bench = _bench(name, bench_options)
     chosen = _split(bench, split)
     samples = bench.load(chosen, limit=limit, seed=seed)
     write_table(
@@ -129,15 +128,13 @@ def export(
             for s in samples
         ],
         "halluc.benchmarks.export",
-        inputs=[data_file] if data_file else [],
+        inputs=[bench_options["data_file"]] if "data_file" in bench_options else [],
         seed=seed,
         config={
             "benchmark": name,
             "split": chosen,
             "limit": limit,
-            "metric": metric,
-            "steps": steps,
-            "size": size,
+            **recorded_options(bench),
         },
     )
     summary = {"benchmark": name, "split": chosen, "n": len(samples), "output": str(output)}
@@ -148,6 +145,7 @@ def export(
 
 
 @app.command()
+@options.bundled
 def score(
     name: str = typer.Argument(..., help="Benchmark name."),
     predictions: Path = typer.Option(..., "--predictions", help="JSONL with `id` and `completion` per line."),
@@ -157,10 +155,7 @@ def score(
     split: str | None = typer.Option(
         None, "--split", help="Look ids up in this split only (default: every split)."
     ),
-    data_file: Path | None = DATA_FILE,
-    metric: str | None = METRIC,
-    steps: int | None = STEPS,
-    size: int | None = SIZE,
+    bench_options: dict[str, Any] = options.BENCHMARK,
     force: bool = options.FORCE,
     json_out: bool = options.JSON,
 ) -> None:
@@ -171,10 +166,10 @@ def score(
     target = check_output_file(
         output or predictions.with_name(predictions.stem + ".verdicts.jsonl"), force=force
     )
-    bench = _bench(name, data_file, metric, steps, size)
+    bench = _bench(name, bench_options)
     verdicts, summary = score_predictions(bench, predictions, [split] if split else list(bench.splits))
     write_table(target, verdicts, "halluc.benchmarks.verdicts", summary=summary,
-                inputs=[p for p in (predictions, data_file) if p], config={"benchmark": name, "split": split})  # fmt: skip
+                inputs=[p for p in (predictions, bench_options.get("data_file")) if p], config={"benchmark": name, "split": split})  # fmt: skip
     summary = {"benchmark": name, **summary, "verdicts": str(target)}
     if json_out:
         console.print_json(summary)
@@ -190,3 +185,5 @@ def score(
 
 
 options.renamed("benchmarks score", {"-p": "--predictions"})
+for _command in ("show", "export", "score"):
+    options.renamed(f"benchmarks {_command}", options.BENCH_RENAMED)

@@ -16,7 +16,7 @@ class Local(Benchmark):
     `calibrate` sends a data file's prompts: put an instruction in the file if you want one."""
 
     name = "local"
-    description = "Your own prompt/reference file (JSONL, JSON, CSV or TSV); --metric text or number."
+    description = "Your own prompt/reference file (JSONL, JSON, CSV or TSV); -B metric=text or number."
     splits = ("test",)
     instruction = ""
 

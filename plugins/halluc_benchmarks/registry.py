@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import typing
 from typing import Any
 
 from halluc_benchmarks.base import Benchmark
@@ -11,27 +12,73 @@ from ucli.errors import BadInput
 
 
 def get_benchmark(name: str, **options: Any) -> Benchmark:
-    """An instance of the benchmark registered as `name`; unknown names and options are bad input."""
+    """An instance of the benchmark registered as `name`, built with `options` (`--data-file` and
+    the `-B key=value` pairs: a string is typed by the constructor's annotation); an unknown name,
+    an option it does not take or a value of the wrong type is bad input."""
     cls = plugins.load("benchmarks", name)
     if not (isinstance(cls, type) and issubclass(cls, Benchmark)):
         raise BadInput(f"benchmark '{name}' ({cls!r}) is not a halluc_benchmarks.Benchmark subclass")
-    given = {k: v for k, v in options.items() if v is not None}
-    # the options its own constructor names (object's `*args, **kwargs` are no options)
-    params = (
-        list(inspect.signature(cls.__init__).parameters.values())
-        if cls.__init__ is not object.__init__
-        else []
-    )
+    typed = benchmark_options(name, cls, options)
+    bench = cls(**typed)
+    bench.options = typed
+    return bench
+
+
+# the benchmark options every run recorded before -B (so a run of then resumes and compares)
+RECORDED = ("metric", "steps", "size")
+
+
+def recorded_options(bench: Benchmark) -> dict[str, Any]:
+    """A benchmark's options as run provenance records them: the three keys runs always recorded,
+    then any other option it was given (--data-file is recorded as an input)."""
+    given = getattr(bench, "options", {})
+    return {
+        **{k: given.get(k) for k in RECORDED},
+        **{k: v for k, v in given.items() if k not in (*RECORDED, "data_file")},
+    }
+
+
+def option_types(cls: type[Benchmark]) -> tuple[dict[str, Any], bool]:
+    """The options a benchmark's constructor names with their types, and whether it takes any
+    (`**kwargs`); object's `*args, **kwargs` are no options."""
+    if cls.__init__ is object.__init__:
+        return {}, False
+    params = list(inspect.signature(cls.__init__).parameters.values())
+    hints = typing.get_type_hints(cls.__init__)
     named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    accepted = {p.name for p in params if p.kind in named} - {"self"}
-    any_option = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-    extra = [] if any_option else sorted(set(given) - accepted)
+    types = {p.name: hints.get(p.name, Any) for p in params if p.kind in named and p.name != "self"}
+    return types, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def option_table(cls: type[Benchmark]) -> list[dict[str, Any]]:
+    """What `benchmarks show` lists: each -B option's name, type and default (--data-file is its own option)."""
+    types, _ = option_types(cls)
+    params = inspect.signature(cls.__init__).parameters
+    return [{"name": k, "type": getattr(t, "__name__", str(t)).replace("typing.", ""),
+             "default": params[k].default if params[k].default is not inspect.Parameter.empty else None}
+            for k, t in types.items() if k != "data_file"]  # fmt: skip
+
+
+def benchmark_options(name: str, cls: type[Benchmark], options: dict[str, Any]) -> dict[str, Any]:
+    """`options` as the benchmark's constructor takes them: None dropped, each typed, each checked."""
+    from pydantic import TypeAdapter, ValidationError
+
+    types, any_option = option_types(cls)
+    given = {k: v for k, v in options.items() if v is not None}
+    extra = [] if any_option else sorted(set(given) - set(types))
     if extra:
-        takes = ", ".join(f"--{a.replace('_', '-')}" for a in sorted(accepted)) or "no options"
-        raise BadInput(
-            f"benchmark '{name}' does not take {', '.join('--' + e.replace('_', '-') for e in extra)} (it takes: {takes})"
-        )
-    return cls(**given)
+        takes = ", ".join(sorted(types)) or "no options"
+        raise BadInput(f"benchmark '{name}' does not take -B {', '.join(extra)} (it takes: {takes})")
+    typed = {}
+    for key, value in given.items():
+        try:
+            typed[key] = TypeAdapter(types.get(key, Any)).validate_python(value)
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"]
+            raise BadInput(
+                f"benchmark '{name}': -B {key}={value}: {reason[:1].lower() + reason[1:]}"
+            ) from None
+    return typed
 
 
 def judged_pairs(bench: Benchmark, samples: list) -> tuple[list, Any]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from ucli import console, options
 
 
+@options.bundled
 def demo(
     model: str = options.MODEL,
     benchmark: str = typer.Option(
@@ -38,11 +40,7 @@ def demo(
     ),
     batch_size: int = options.batch_size(8, "Sequences per forward pass (calibration and decoding)."),
     output: Path | None = options.output("Run folder to create (default: runs/<run id>)."),
-    adapter: Path | None = options.ADAPTER,
-    device: str = options.DEVICE,
-    dtype: str = options.DTYPE,
-    load_in_4bit: bool = options.LOAD_4BIT,
-    load_in_8bit: bool = options.LOAD_8BIT,
+    load: Any = options.LOAD,
     seed: int = options.SEED,
     # the measured defaults are spelled here, not imported from halluc_demo.run: that import would
     # cost `halluc --help` its startup budget; tests/test_demo.py checks that both agree
@@ -55,22 +53,18 @@ def demo(
         help="The controller's repair: abstain (measured best on facts/train) or another repair plugin "
         "(`halluc control run --help`).",
     ),
-    data_file: Path | None = options.BENCH_DATA_FILE,
-    metric: str | None = options.BENCH_METRIC,
-    steps: int | None = options.BENCH_STEPS,
-    size: int | None = options.BENCH_SIZE,
+    bench_options: dict[str, Any] = options.BENCHMARK,
     json_out: bool = options.JSON,
 ) -> None:
     """Calibrate RAUQ on train; on test, how well it detects wrong answers and what the controller does."""
     from halluc_demo.run import DemoConfig, run_demo
 
-    load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
     config = DemoConfig(
         model=model, benchmark=benchmark, split=split, questions=questions, limit=limit,
         max_new_tokens=max_new_tokens, batch_size=batch_size, output=output, load=load, seed=seed,
         calibration_split=calibration_split, calibration_limit=calibration_limit,
         calibration=calibration, coverage=coverage, repair=repair,
-        benchmark_options={"data_file": data_file, "metric": metric, "steps": steps, "size": size},
+        benchmark_options=bench_options,
     )  # fmt: skip
     result = run_demo(config=config)
     if json_out:
@@ -84,3 +78,4 @@ def demo(
 
 
 options.renamed("demo", {"-c": "--calibration"})
+options.renamed("demo", options.BENCH_RENAMED)

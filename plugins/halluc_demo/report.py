@@ -75,33 +75,35 @@ def verdict(s: dict[str, Any]) -> list[str]:
             f"were wrong, {cmp['correct_lost']} were right. Accuracy among answered: "
             f"{_fmt(c['selective_accuracy'], '{:.1%}')} against greedy's {_fmt(b['selective_accuracy'], '{:.1%}')}."
         )
-    moved = f"{cmp['fixed']} answers fixed and {cmp['broken']} broken"
-    if c["accuracy"] > b["accuracy"] and right_p < SIGNIFICANT:
-        lines.append(
-            f"Accuracy rose from {b['accuracy']:.1%} to {c['accuracy']:.1%} ({moved}; p = {right_p:.2g})."
-        )
-    else:
-        change = (
-            f"rose from {b['accuracy']:.1%} to {c['accuracy']:.1%}" if c["accuracy"] > b["accuracy"]
-            else f"fell from {b['accuracy']:.1%} to {c['accuracy']:.1%}" if c["accuracy"] < b["accuracy"]
-            else f"stayed at {b['accuracy']:.1%}"
-        )  # fmt: skip
-        if c["repaired"] or not c["abstained"]:
-            why = f"{moved}): on this model the repairs do not raise accuracy" + (
-                "; what helps is abstaining where RAUQ is unsure." if c["abstained"] else "."
-            )
-        else:  # abstention alone: it can only withhold answers
-            why = (
-                f"the {cmp['correct_lost']} right answers withheld): abstaining never makes an answer right; "
-                f"it trades them for {cmp['hallucinations_avoided']} fewer wrong ones."
-            )
-        lines.append(f"Accuracy over all questions {change} (p = {right_p:.2g}; {why}")
+    lines.append(_accuracy_sentence(b, c, cmp, right_p))
     if c["repaired"]:
         lines.append(
             f"{c['repaired']} answers were repaired; {c['repaired_correct']} of them are right and "
             f"{c['repair_well_formed']:.0%} read as answers."
         )
     return lines
+
+
+def _accuracy_sentence(b: dict[str, Any], c: dict[str, Any], cmp: dict[str, Any], right_p: float) -> str:
+    """What happened to accuracy over all questions, and why, whichever way it went."""
+    moved = f"{cmp['fixed']} answers fixed and {cmp['broken']} broken"
+    if c["accuracy"] > b["accuracy"] and right_p < SIGNIFICANT:
+        return f"Accuracy rose from {b['accuracy']:.1%} to {c['accuracy']:.1%} ({moved}; p = {right_p:.2g})."
+    change = (
+        f"rose from {b['accuracy']:.1%} to {c['accuracy']:.1%}" if c["accuracy"] > b["accuracy"]
+        else f"fell from {b['accuracy']:.1%} to {c['accuracy']:.1%}" if c["accuracy"] < b["accuracy"]
+        else f"stayed at {b['accuracy']:.1%}"
+    )  # fmt: skip
+    if c["repaired"] or not c["abstained"]:
+        why = f"{moved}): on this model the repairs do not raise accuracy" + (
+            "; what helps is abstaining where RAUQ is unsure." if c["abstained"] else "."
+        )
+    else:  # abstention alone: it can only withhold answers
+        why = (
+            f"the {cmp['correct_lost']} right answers withheld): abstaining never makes an answer right; "
+            f"it trades them for {cmp['hallucinations_avoided']} fewer wrong ones."
+        )
+    return f"Accuracy over all questions {change} (p = {right_p:.2g}; {why}"
 
 
 def examples_table(answers: list[dict[str, Any]], limit: int = 6) -> Any:

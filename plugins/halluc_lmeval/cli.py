@@ -23,6 +23,7 @@ def _ints(name: str, raw: str) -> list[int]:
 
 
 @app.command()
+@options.bundled
 def run(
     model: str = typer.Option(..., "--model", "-m", help="Base model spec (alias, folder, .gguf, hub id)."),
     adapter: list[Path] | None = options.ADAPTER,
@@ -47,17 +48,9 @@ def run(
     ),
     include_path: Path | None = typer.Option(None, "--include-path", help="Folder of extra task YAMLs."),
     output_root: Path = typer.Option(Path("evals"), "--root", help="Root of the results tree."),
-    device: str = options.DEVICE,
-    dtype: str = options.DTYPE,
-    load_in_4bit: bool = options.LOAD_4BIT,
-    load_in_8bit: bool = options.LOAD_8BIT,
+    load: Any = options.LOAD.without("adapter"),
     resume: bool = options.RESUME,
-    executor: str = options.EXECUTOR,
-    workers: int = options.WORKERS,
-    gpus_per_worker: float = options.GPUS_PER_WORKER,
-    ray_address: str | None = options.RAY_ADDRESS,
-    slurm_partition: str | None = options.SLURM_PARTITION,
-    slurm_time: int = options.SLURM_TIME,
+    runner: Any = options.SCALE_OUT_SLURM,
     json_out: bool = options.JSON,
 ) -> None:
     """Evaluate the base model and each adapter on every task and seed; lm-eval's own files per cell
@@ -65,10 +58,7 @@ def run(
     from halluc_lmeval.sweep import run_sweep
     from halluc_lmeval.units import SweepConfig
     from ucli.errors import BadInput
-    from ucli.executor import EXECUTORS
 
-    runner = options.executor(kind=executor, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address,
-                              slurm_partition=slurm_partition, slurm_time=slurm_time, allowed=EXECUTORS)  # fmt: skip
     task_list = [t.strip() for t in tasks.split(",") if t.strip()]
     seed_list = _ints("seeds", seeds)
     size: int | str = "auto" if auto_batch_size else batch_size
@@ -79,9 +69,6 @@ def run(
         raise BadInput("give --limit or --limit-fraction, not both")
     lim = limit if limit is not None else limit_fraction
     total = len(adapters) * len(task_list) * len(seed_list)
-    load = options.load_options(
-        device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit
-    )
     config = SweepConfig(model=model, tasks=tuple(task_list), adapters=tuple(adapters), seeds=tuple(seed_list),
                          root=output_root, num_fewshot=num_fewshot, batch_size=size, max_batch_size=max_batch_size,
                          limit=lim, include_path=include_path, load=load)  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -35,6 +36,7 @@ def _inputs(config_file: Path, prompts: Path | None, num_prompts: int | None, mo
 
 
 @app.command()
+@options.bundled
 def run(
     config_file: Path = CONFIG,
     prompts: Path | None = PROMPTS,
@@ -43,19 +45,13 @@ def run(
     output: Path | None = OUTPUT,
     resume: bool = options.RESUME,
     force: bool = options.FORCE,
-    executor: str = options.EXECUTOR,
-    workers: int = options.WORKERS,
-    gpus_per_worker: float = options.GPUS_PER_WORKER,
-    ray_address: str | None = options.RAY_ADDRESS,
+    runner: Any = options.SCALE_OUT,
     json_out: bool = options.JSON,
 ) -> None:
     """Send every prompt to every model variant; journal each answer; write results and a summary
     (`--executor ray --workers N`: local variants on N model replicas; API ones stay on one loop)."""
     from halluc_pilot.runner import run_pilot
 
-    runner = options.executor(
-        kind=executor, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address
-    )
     config, raw, prompt_list, chosen, source = _inputs(config_file, prompts, num_prompts, models)
     out = output or Path(config.output_dir)
     result = run_pilot(config, raw, prompt_list, chosen, out, resume=resume, force=force, prompts_file=source,

@@ -148,76 +148,115 @@ async def _run_api_variant(
     config: PilotConfig, v: Variant, backend: Any, todo: list[PilotPrompt], journal: Journal,
     run_id: str, stats: VariantStats, advance: Callable[[int], None],
 ) -> None:  # fmt: skip
-    from aiolimiter import AsyncLimiter
-    from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+    run = _ApiVariant(config, v, backend, stats)
+    try:
+        await asyncio.gather(*(run.one(p, journal, run_id, advance) for p in todo))
+    finally:
+        await backend.aclose()
 
-    from halluc_backends import BackendError, SamplingParams, classify
 
-    m = v.model
-    params = sampling(config, v)
-    sp = SamplingParams(**params, top_logprobs=m.top_logprobs)
-    # one request per 60/rpm seconds, no bursts: a bucket of one (a bucket of rpm would fire rpm at once)
-    rpm = AsyncLimiter(1, 60 / (m.requests_per_minute or config.requests_per_minute))
-    tpm_rate = m.tokens_per_minute or config.tokens_per_minute
-    tpm = AsyncLimiter(tpm_rate, 60) if tpm_rate else None
-    gate = asyncio.Semaphore(m.concurrency or config.concurrency)
-    stop = asyncio.Event()
-    backoff = wait_exponential_jitter(initial=config.retry_initial_wait, max=config.retry_max_wait)
+class _ApiVariant:
+    """One API model's prompts under its rate limits (requests and tokens per minute, concurrency),
+    retried with jittered backoff (a server's Retry-After wins); an auth or transport failure stops
+    the model and leaves its prompts undone for --resume."""
 
-    def wait(state: Any) -> float:
+    def __init__(self, config: PilotConfig, v: Variant, backend: Any, stats: VariantStats) -> None:
+        from aiolimiter import AsyncLimiter
+        from tenacity import wait_exponential_jitter
+
+        from halluc_backends import SamplingParams
+
+        m = v.model
+        self.config, self.v, self.backend, self.stats = config, v, backend, stats
+        self.params = sampling(config, v)
+        self.sp = SamplingParams(**self.params, top_logprobs=m.top_logprobs)
+        # one request per 60/rpm seconds, no bursts: a bucket of one (a bucket of rpm would fire rpm at once)
+        self.rpm = AsyncLimiter(1, 60 / (m.requests_per_minute or config.requests_per_minute))
+        self.tpm_rate = m.tokens_per_minute or config.tokens_per_minute
+        self.tpm = AsyncLimiter(self.tpm_rate, 60) if self.tpm_rate else None
+        self.gate = asyncio.Semaphore(m.concurrency or config.concurrency)
+        self.stop = asyncio.Event()
+        self.backoff = wait_exponential_jitter(initial=config.retry_initial_wait, max=config.retry_max_wait)
+
+    def wait(self, state: Any) -> float:
+        from halluc_backends import BackendError
+
         exc = state.outcome.exception()
         if isinstance(exc, BackendError) and exc.retry_after is not None:
-            return min(exc.retry_after, max(config.retry_max_wait, 0.0))
-        return backoff(state)
+            return min(exc.retry_after, max(self.config.retry_max_wait, 0.0))
+        return self.backoff(state)
 
-    async def attempt(text: str) -> Any:
-        await rpm.acquire()
-        if tpm is not None:  # the prompt's rough size plus the answer budget, within the limiter's capacity
-            await tpm.acquire(min(tpm_rate, len(text) / 4 + sp.max_tokens))
-        stats.requests += 1
+    async def attempt(self, text: str) -> Any:
+        from halluc_backends import BackendError, classify
+
+        await self.rpm.acquire()
+        if (
+            self.tpm is not None
+        ):  # the prompt's rough size plus the answer budget, within the limiter's capacity
+            await self.tpm.acquire(min(self.tpm_rate, len(text) / 4 + self.sp.max_tokens))
+        self.stats.requests += 1
         try:
-            return await backend.agenerate(text, sp)
+            return await self.backend.agenerate(text, self.sp)
         except BackendError:
             raise
         except Exception as exc:  # every failure is classified, none swallowed
             raise classify(exc) from exc
 
-    async def one(prompt: PilotPrompt) -> None:
-        async with gate:
-            if stop.is_set():
+    async def answer(self, text: str, tries: list[int]) -> Any:
+        """The generation; `tries[0]` counts the attempts (also when the last one fails)."""
+        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
+        from halluc_backends import BackendError
+
+        gen = None
+        async for state in AsyncRetrying(
+            stop=stop_after_attempt(self.config.max_retries + 1),
+            wait=self.wait,
+            retry=retry_if_exception(lambda e: isinstance(e, BackendError) and e.retryable),
+            reraise=True,
+        ):
+            with state:
+                tries[0] = state.retry_state.attempt_number
+                gen = await self.attempt(text)
+        return gen
+
+    async def one(
+        self, prompt: PilotPrompt, journal: Journal, run_id: str, advance: Callable[[int], None]
+    ) -> None:
+        from halluc_backends import BackendError
+
+        async with self.gate:
+            if self.stop.is_set():
                 return
-            start, gen, error, tries = time.monotonic(), None, None, 0
+            start, gen, error, tries = time.monotonic(), None, None, [0]
             try:
-                async for state in AsyncRetrying(
-                    stop=stop_after_attempt(config.max_retries + 1),
-                    wait=wait,
-                    retry=retry_if_exception(lambda e: isinstance(e, BackendError) and e.retryable),
-                    reraise=True,
-                ):
-                    with state:
-                        tries = state.retry_state.attempt_number
-                        gen = await attempt(prompt.text)
+                gen = await self.answer(prompt.text, tries)
             except BackendError as exc:
                 if exc.auth or exc.transport:  # not an answer: the prompt stays undone for --resume
-                    if not stop.is_set():
-                        stop.set()
-                        why = "authentication failed" if exc.auth else "no connection"
-                        stats.stopped = f"{why}: {exc}"
-                        console.warn(f"{m.name}: {why} ({exc}); stopping this model, "
-                                     "its unanswered prompts stay undone")  # fmt: skip
+                    self.stopping(exc)
                     return
                 error = str(exc)
             record = make_record(
-                prompt, v, params, run_id, gen, error, max(tries - 1, 0), time.monotonic() - start
+                prompt,
+                self.v,
+                self.params,
+                run_id,
+                gen,
+                error,
+                max(tries[0] - 1, 0),
+                time.monotonic() - start,
             )
             journal.append(record)
-            stats.add(record)
+            self.stats.add(record)
             advance(1)
 
-    try:
-        await asyncio.gather(*(one(p) for p in todo))
-    finally:
-        await backend.aclose()
+    def stopping(self, exc: Any) -> None:
+        if not self.stop.is_set():
+            self.stop.set()
+            why = "authentication failed" if exc.auth else "no connection"
+            self.stats.stopped = f"{why}: {exc}"
+            console.warn(f"{self.v.model.name}: {why} ({exc}); stopping this model, "
+                         "its unanswered prompts stay undone")  # fmt: skip
 
 
 def _run_local_variant(

@@ -4,6 +4,7 @@ command runs)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -17,6 +18,7 @@ RESUME, DEVICE, SEED = options.RESUME, options.DEVICE, options.SEED
 
 
 @app.command()
+@options.bundled
 def generate(
     model: str = options.MODEL,
     benchmark: str | None = typer.Option(
@@ -37,19 +39,9 @@ def generate(
     seed: int = SEED,
     resume: bool = RESUME,
     force: bool = options.FORCE,
-    device: str = DEVICE,
-    dtype: str = options.DTYPE,
-    load_in_4bit: bool = options.LOAD_4BIT,
-    load_in_8bit: bool = options.LOAD_8BIT,
-    adapter: Path | None = options.ADAPTER,
-    data_file: Path | None = options.BENCH_DATA_FILE,
-    metric: str | None = options.BENCH_METRIC,
-    steps: int | None = options.BENCH_STEPS,
-    size: int | None = options.BENCH_SIZE,
-    executor: str = options.EXECUTOR,
-    workers: int = options.WORKERS,
-    gpus_per_worker: float = options.GPUS_PER_WORKER,
-    ray_address: str | None = options.RAY_ADDRESS,
+    load: Any = options.LOAD,
+    bench_options: dict[str, Any] = options.BENCHMARK,
+    runner: Any = options.SCALE_OUT,
     json_out: bool = options.JSON,
 ) -> None:
     """K sampled answers per question with token log-likelihoods, plus a judged greedy answer."""
@@ -58,13 +50,8 @@ def generate(
     cfg = options.validated(GenerateConfig, model=model, benchmark=benchmark, data=str(data) if data else None,
                             split=split, limit=limit, k=k, temperature=temperature, top_p=top_p,
                             max_new_tokens=max_new_tokens, backend=backend, batch_size=batch_size, seed=seed,
-                            device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit,
-                            adapter=str(adapter) if adapter else None,
-                            data_file=str(data_file) if data_file else None, metric=metric,
-                            steps=steps, size=size)  # fmt: skip
-    runner = options.executor(
-        kind=executor, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address
-    )
+                            **load.model_dump(include=set(GenerateConfig.model_fields)),
+                            **GenerateConfig.benchmark_fields(bench_options))  # fmt: skip
     result = generate_runs(cfg, output, resume, runner, force=force)
     console.result(
         result,
@@ -107,6 +94,7 @@ def entropy(
 
 
 @app.command()
+@options.bundled
 def trace(
     model: str = typer.Option("smollm2-135m", "--model", "-m", help="The model that generated the runs."),
     runs: Path = typer.Option(..., "--runs", help="`probe generate` output."),
@@ -115,27 +103,16 @@ def trace(
     ),
     output: Path = typer.Option(..., "--output", "-o", help="hidden.zarr folder to create."),
     batch_size: int = options.batch_size(8, "Questions per forward pass."),
-    device: str = DEVICE,
-    dtype: str = options.DTYPE,
-    load_in_4bit: bool = options.LOAD_4BIT,
-    load_in_8bit: bool = options.LOAD_8BIT,
-    adapter: Path | None = options.ADAPTER,
+    load: Any = options.LOAD,
     resume: bool = RESUME,
     force: bool = options.FORCE,
-    executor: str = options.EXECUTOR,
-    workers: int = options.WORKERS,
-    gpus_per_worker: float = options.GPUS_PER_WORKER,
-    ray_address: str | None = options.RAY_ADDRESS,
+    runner: Any = options.SCALE_OUT,
     json_out: bool = options.JSON,
 ) -> None:
     """Hidden states of every layer at TBG / SLT / </think>, from prompt + greedy answer
     (`--executor ray --workers N`: on N model replicas, to the same arrays)."""
     from halluc_probe.hidden import HiddenConfig, parse_positions, trace_hidden
 
-    runner = options.executor(
-        kind=executor, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address
-    )
-    load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
     config = HiddenConfig(
         model=model, positions=tuple(parse_positions(positions)), batch_size=batch_size, load=load
     )
@@ -266,3 +243,4 @@ options.renamed("probe build", {"--split": "--fractions"})
 for _command in ("probe train", "probe eval", "probe analyze"):
     options.renamed(_command, {"--dataset": "--data"})
 options.renamed("probe eval", {"--resamples": "--n-resamples"})
+options.renamed("probe generate", options.BENCH_RENAMED)

@@ -68,14 +68,10 @@ def registry_baselines(greedy: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     }
 
 
-def build_dataset(runs: str | Path, entropy: str | Path, hidden: str | Path, output: str | Path,
-                  fractions: tuple[float, float, float] = (0.6, 0.2, 0.2), seed: int = 0) -> dict[str, Any]:  # fmt: skip
-    from ucli.artifacts import staged_dir, write_artifact
+def _read_entropy(entropy: str | Path) -> dict[str, dict[str, Any]]:
+    """`probe entropy`'s records by question id."""
     from ucli.data import read_records
 
-    if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
-        raise BadInput(f"--split: expected three positive fractions summing to 1, got {list(fractions)}")
-    run_records = {str(r["id"]): r for r in read_runs(runs)}
     se = {}
     for rec in read_records(entropy, ENTROPY_SCHEMA):
         if "semantic_entropy" not in rec.data:
@@ -83,11 +79,13 @@ def build_dataset(runs: str | Path, entropy: str | Path, hidden: str | Path, out
                 f"{rec.loc}: field 'semantic_entropy' is missing (not a `halluc probe entropy` output?)"
             )
         se[str(rec.data["id"])] = rec.data
-    attrs, arrays = read_hidden(hidden)
-    hidden_ids = [str(i) for i in attrs["ids"]]
-    unknown = sorted(set(hidden_ids) - set(run_records))[:3]
-    if unknown:
-        raise BadInput(f"{hidden}: question(s) {', '.join(unknown)} are not in {runs}")
+    return se
+
+
+def _usable(
+    hidden_ids: list[str], se: dict[str, Any], attrs: dict[str, Any]
+) -> tuple[list[int], dict[str, int]]:
+    """The hidden-state rows a probe can learn from, and how many were dropped for what."""
     keep, dropped = [], {"not in entropy": 0, "few_samples": 0, "missing position": 0}
     for i, qid in enumerate(hidden_ids):
         if qid not in se:
@@ -100,6 +98,23 @@ def build_dataset(runs: str | Path, entropy: str | Path, hidden: str | Path, out
             keep.append(i)
     if len(keep) < 10:
         raise BadInput(f"only {len(keep)} usable questions ({dropped}); a probe needs at least 10")
+    return keep, dropped
+
+
+def build_dataset(runs: str | Path, entropy: str | Path, hidden: str | Path, output: str | Path,
+                  fractions: tuple[float, float, float] = (0.6, 0.2, 0.2), seed: int = 0) -> dict[str, Any]:  # fmt: skip
+    from ucli.artifacts import staged_dir, write_artifact
+
+    if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise BadInput(f"--split: expected three positive fractions summing to 1, got {list(fractions)}")
+    run_records = {str(r["id"]): r for r in read_runs(runs)}
+    se = _read_entropy(entropy)
+    attrs, arrays = read_hidden(hidden)
+    hidden_ids = [str(i) for i in attrs["ids"]]
+    unknown = sorted(set(hidden_ids) - set(run_records))[:3]
+    if unknown:
+        raise BadInput(f"{hidden}: question(s) {', '.join(unknown)} are not in {runs}")
+    keep, dropped = _usable(hidden_ids, se, attrs)
     ids = [hidden_ids[i] for i in keep]
     correct = np.array([bool(run_records[q]["correct"]) for q in ids])
     values = np.array([se[q]["semantic_entropy"] for q in ids], dtype=float)
@@ -108,15 +123,9 @@ def build_dataset(runs: str | Path, entropy: str | Path, hidden: str | Path, out
     except ValueError:
         raise BadInput("every question has the same semantic entropy: no high/low split") from None
     split = stratified_splits(correct.astype(int), fractions, seed)
-    data = {
-        "ids": np.array(ids),
-        "split": split,
-        "correct": correct,
-        "semantic_entropy": values,
-        "discrete_semantic_entropy": np.array([se[q]["discrete_semantic_entropy"] for q in ids], dtype=float),
-        "naive_entropy": np.array([se[q]["naive_entropy"] for q in ids], dtype=float),
-        "high_se": values > threshold,
-    }
+    data = {"ids": np.array(ids), "split": split, "correct": correct, "semantic_entropy": values,
+            **{k: np.array([se[q][k] for q in ids], dtype=float) for k in ("discrete_semantic_entropy", "naive_entropy")},
+            "high_se": values > threshold}  # fmt: skip
     baselines = registry_baselines([run_records[q]["greedy"] for q in ids])
     data.update({f"uq_{name}": v for name, v in baselines.items()})
     for pos, arr in arrays.items():

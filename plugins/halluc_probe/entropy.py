@@ -58,6 +58,15 @@ def question_entropy(record: dict[str, Any], judge: Any) -> dict[str, Any]:
     }
 
 
+def _summary(ordered: list[dict[str, Any]], judge_calls: int) -> dict[str, Any]:
+    few = sum(r["few_samples"] for r in ordered)
+    if few:
+        console.warn(f"{few} question(s) have fewer than 2 samples: entropy 0, flagged few_samples")
+    return {"questions": len(ordered), "few_samples": few,
+            "mean_semantic_entropy": sum(r["semantic_entropy"] for r in ordered) / len(ordered),
+            "mean_clusters": sum(r["n_clusters"] for r in ordered) / len(ordered), "judge_calls": judge_calls}  # fmt: skip
+
+
 def compute_entropy(
     cfg: EntropyConfig, runs: str | Path, output: str | Path, resume: bool = False, force: bool = False
 ) -> dict[str, Any]:
@@ -90,16 +99,7 @@ def compute_entropy(
     finally:
         journal.close()
     ordered = [done[str(r["id"])] for r in records]
-    few = sum(r["few_samples"] for r in ordered)
-    if few:
-        console.warn(f"{few} question(s) have fewer than 2 samples: entropy 0, flagged few_samples")
-    summary = {
-        "questions": len(ordered),
-        "few_samples": few,
-        "mean_semantic_entropy": sum(r["semantic_entropy"] for r in ordered) / len(ordered),
-        "mean_clusters": sum(r["n_clusters"] for r in ordered) / len(ordered),
-        "judge_calls": judge.calls,
-    }
+    summary = _summary(ordered, judge.calls)
     write_table(
         out, ordered, ENTROPY_SCHEMA, summary=summary, inputs=[runs], config=cfg.model_dump(mode="json")
     )

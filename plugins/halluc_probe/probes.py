@@ -77,6 +77,22 @@ def _baseline_features(data: dict[str, np.ndarray]) -> np.ndarray:
     return np.stack([data["semantic_entropy"], data["naive_entropy"]], axis=1)
 
 
+def _layer_probes(kind: str, x: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray, c: float,
+                  seed: int, saved: dict[str, np.ndarray], advance: Any) -> dict[str, Any]:  # fmt: skip
+    """One probe per layer for a target (its parameters into `saved`), the best block of layers on
+    the validation split."""
+    probs = []
+    for layer in range(x.shape[1]):
+        params = _fit(x[train, layer], y[train], c, seed)
+        for name, value in params.items():
+            saved[f"{kind}/{layer}/{name}"] = value
+        probs.append(predict(params, x[val, layer]))
+        advance()
+    first, last, auc = best_block(np.array(probs), y[val])
+    return {"validation_auroc_per_layer": [_auc(y[val], p) for p in probs], "block": [first, last],
+            "validation_auroc": auc}  # fmt: skip
+
+
 def train_probes(dataset: str | Path, output: str | Path, position: str = "slt", c: float = 1.0,
                  seed: int = 0) -> dict[str, Any]:  # fmt: skip
     from halluc_probe.hidden import array_name
@@ -97,20 +113,7 @@ def train_probes(dataset: str | Path, output: str | Path, position: str = "slt",
                            "use more questions")  # fmt: skip
     with console.progress("probes", len(targets) * x.shape[1]) as advance:
         for kind, y in targets.items():
-            probs = []
-            for layer in range(x.shape[1]):
-                params = _fit(x[train, layer], y[train], c, seed)
-                for name, value in params.items():
-                    saved[f"{kind}/{layer}/{name}"] = value
-                probs.append(predict(params, x[val, layer]))
-                advance()
-            aucs = [_auc(y[val], p) for p in probs]
-            first, last, auc = best_block(np.array(probs), y[val])
-            report[kind] = {
-                "validation_auroc_per_layer": aucs,
-                "block": [first, last],
-                "validation_auroc": auc,
-            }
+            report[kind] = _layer_probes(kind, x, y, train, val, c, seed, saved, advance)
     base = _fit(_baseline_features(data)[train], data["correct"][train].astype(int), c, seed)
     for name, value in base.items():
         saved[f"baseline/{name}"] = value
@@ -197,7 +200,7 @@ def _evaluate(meta: dict[str, Any], saved: dict[str, np.ndarray], data: dict[str
 
 def evaluate_probes(probes: str | Path, dataset: str | Path, ood: list[str | Path], output: str | Path,
                     plot: str | Path | None = None, n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:  # fmt: skip
-    from ucli.artifacts import new_figure, write_artifact, write_figure
+    from ucli.artifacts import write_artifact
 
     meta, saved = load_probes(probes)
     data_meta, data = load_dataset(dataset)
@@ -222,19 +225,24 @@ def evaluate_probes(probes: str | Path, dataset: str | Path, ood: list[str | Pat
                    Path(dataset) / "data.npz"], seed=seed, config={"ood": [str(p) for p in ood],
                    "n_resamples": n_resamples})  # fmt: skip
     if plot is not None:
-        from sklearn.metrics import roc_curve
-
-        fig, axes = new_figure(ncols=len(curves), figsize=(5.2 * len(curves), 4.8), squeeze=False)
-        for ax, (name, (s, errors)) in zip(axes[0], curves.items(), strict=True):
-            for method, values in s.items():
-                ok = np.isfinite(values)
-                fpr, tpr, _ = roc_curve(errors[ok], values[ok])
-                auc = report["sets"][name]["methods"][method]["auroc"]
-                ax.plot(fpr, tpr, label=f"{method} ({auc:.2f})")
-            ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-            ax.set(
-                xlabel="false positive rate", ylabel="true positive rate", title=f"{name}: flagging errors"
-            )
-            ax.legend(fontsize=7, loc="lower right")
-        write_figure(fig, plot)
+        _plot_rocs(curves, report, plot)
     return report
+
+
+def _plot_rocs(curves: dict[str, Any], report: dict[str, Any], plot: str | Path) -> None:
+    """One ROC panel per evaluated set, every method's curve with its AUROC."""
+    from sklearn.metrics import roc_curve
+
+    from ucli.artifacts import new_figure, write_figure
+
+    fig, axes = new_figure(ncols=len(curves), figsize=(5.2 * len(curves), 4.8), squeeze=False)
+    for ax, (name, (s, errors)) in zip(axes[0], curves.items(), strict=True):
+        for method, values in s.items():
+            ok = np.isfinite(values)
+            fpr, tpr, _ = roc_curve(errors[ok], values[ok])
+            auc = report["sets"][name]["methods"][method]["auroc"]
+            ax.plot(fpr, tpr, label=f"{method} ({auc:.2f})")
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+        ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"{name}: flagging errors")
+        ax.legend(fontsize=7, loc="lower right")
+    write_figure(fig, plot)

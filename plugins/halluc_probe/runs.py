@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from ucli import console
 from ucli.errors import BadInput
@@ -49,11 +49,28 @@ class GenerateConfig(BaseModel):
     load_in_4bit: bool = False
     load_in_8bit: bool = False
     adapter: str | None = None
-    # the benchmark's own options (`halluc_benchmarks.get_benchmark` refuses one it does not take)
+    # the benchmark's options (`halluc_benchmarks.get_benchmark` types them and refuses one it does
+    # not take): --data-file and the -B keys runs always recorded, then any other -B key, recorded
+    # only when given so that earlier runs resume
     data_file: str | None = None
     metric: str | None = None
     steps: int | None = None
     size: int | None = None
+    benchmark_options: dict[str, str] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _recorded(self, handler: Any) -> dict[str, Any]:
+        dumped = handler(self)
+        if not dumped.get("benchmark_options"):
+            dumped.pop("benchmark_options", None)
+        return dumped
+
+    @classmethod
+    def benchmark_fields(cls, given: dict[str, Any]) -> dict[str, Any]:
+        """The command's --data-file and -B options as this config's fields."""
+        own = ("data_file", "metric", "steps", "size")
+        fields = {k: str(v) if k == "data_file" else v for k, v in given.items() if k in own}
+        return {**fields, "benchmark_options": {k: v for k, v in given.items() if k not in own}}
 
 
 def _answer(gen: Any) -> dict[str, Any]:
@@ -72,12 +89,22 @@ def _answer(gen: Any) -> dict[str, Any]:
     return answer
 
 
+def _record(bench: Any, sample: Any, greedy: Any, sampled: list[Any]) -> dict[str, Any]:
+    """One question's line: its greedy answer judged by the benchmark, and its K samples."""
+    best = _answer(greedy)
+    best["correct"] = bool(bench.score(sample, best["answer"]).correct)
+    return {"id": sample.id, "question": sample.prompt, "message": bench.chat_message(sample),
+            "reference": sample.reference, "greedy": best, "samples": [_answer(g) for g in sampled],
+            "correct": best["correct"]}  # fmt: skip
+
+
 def load_questions(cfg: GenerateConfig) -> tuple[Any, list[Any]]:
     from halluc_benchmarks import get_benchmark
 
     if (cfg.benchmark is None) == (cfg.data is None):
         raise BadInput("pass exactly one of --benchmark NAME and --data FILE")
-    options = {"data_file": cfg.data_file, "metric": cfg.metric, "steps": cfg.steps, "size": cfg.size}
+    options = {"data_file": cfg.data_file, "metric": cfg.metric, "steps": cfg.steps, "size": cfg.size,
+               **cfg.benchmark_options}  # fmt: skip
     if cfg.data is not None:
         bench, split = get_benchmark("local", **{**options, "data_file": cfg.data}), "test"
     else:
@@ -117,17 +144,11 @@ def generate_runs(
             advance(len(done))
             for start, greedy, sampled in replicas.map(sample_batch, batches, cfg):
                 for j, sample in enumerate(samples[start : start + cfg.batch_size]):
-                    if sample.id in done:
-                        continue
-                    best = _answer(greedy[j])
-                    best["correct"] = bool(bench.score(sample, best["answer"]).correct)
-                    journal.append({
-                        "id": sample.id, "question": sample.prompt, "message": bench.chat_message(sample),
-                        "reference": sample.reference, "greedy": best,
-                        "samples": [_answer(g) for g in sampled[j * cfg.k : (j + 1) * cfg.k]],
-                        "correct": best["correct"],
-                    })  # fmt: skip
-                    advance()
+                    if sample.id not in done:
+                        journal.append(
+                            _record(bench, sample, greedy[j], sampled[j * cfg.k : (j + 1) * cfg.k])
+                        )
+                        advance()
             fingerprint = replicas.fingerprint()  # the model that generated, where it ran
         records = {r["id"]: r for r in journal.records()}
     finally:

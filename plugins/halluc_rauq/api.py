@@ -120,8 +120,7 @@ class ControlArtifacts:
 
         if self.alpha is not None:
             check_alpha(self.alpha)
-        if self.heads is not None:
-            check_heads_file(self.heads)
+        heads_doc = check_heads_file(self.heads) if self.heads is not None else None
         learned: dict[str, dict[str, Any]] = {}
         paths: dict[str, Path] = {}
         for path in self.thresholds:
@@ -129,7 +128,7 @@ class ControlArtifacts:
             if doc["signal"] in learned:
                 raise BadInput(f"{path}: a second theta for the '{doc['signal']}' signal")
             learned[doc["signal"]], paths[doc["signal"]] = doc, Path(path)
-        return Thresholds(learned, paths)
+        return Thresholds(learned, paths, heads_doc)
 
     @property
     def files(self) -> list[Path]:
@@ -160,7 +159,7 @@ def setup_controller(
         alpha = float(rauq_doc["alpha"]) if rauq_doc else model_alpha(lm, None)
     scorer = None
     if artifacts.heads is not None:
-        heads, layers = load_heads(artifacts.heads, lm.fingerprint)
+        heads, layers = load_heads(artifacts.heads, lm.fingerprint, thresholds.heads_doc)
         scorer = RAUQScorer(layers, heads, alpha)
         if rauq_doc and rauq_doc.get("heads_sha256") not in (None, sha256_file(artifacts.heads)):
             disagree(

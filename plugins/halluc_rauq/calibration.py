@@ -56,6 +56,27 @@ def _mean_previous_token_attention(
     return np.asarray(sums), sum(max(f.attn.shape[-1] - 1, 0) for f in forced)
 
 
+def _completions(
+    lm: LoadedModel, pairs: list[PromptPair], mode: str, max_new_tokens: int, batch_size: int
+) -> list[tuple[PromptPair, list[int], str]]:
+    """Each pair's completion as ids and text (empty ids: nothing to calibrate on): its reference
+    (teacher-forced), or the model's greedy answer (generated)."""
+    if mode == "teacher-forced":
+        return [(p, lm.tokenizer(p.reference, add_special_tokens=False)["input_ids"] if (p.reference or "").strip()
+                 else [], p.reference or "") for p in pairs]  # fmt: skip
+    from ucli.generation import generate
+
+    out = []
+    for start in range(0, len(pairs), batch_size):
+        batch = pairs[start : start + batch_size]
+        texts = [chat_prompt(lm.tokenizer, p.prompt) for p in batch]
+        out += [
+            (p, g["token_ids"], g["answer"])
+            for p, g in zip(batch, generate(lm, texts, max_new_tokens), strict=True)
+        ]
+    return out
+
+
 def calibrate_heads(
     lm: LoadedModel,
     pairs: list[PromptPair],
@@ -73,29 +94,11 @@ def calibrate_heads(
     if mode not in MODES:
         raise BadInput(f"unknown --mode '{mode}' (expected one of {', '.join(MODES)})")
     runtime_layers = layers if layers is not None else default_layers(lm.fingerprint.num_layers)
-    skipped = 0
-    sequences: list[tuple[list[int], list[int]]] = []
-    examples = []
-    if mode == "teacher-forced":
-        for pair in pairs:
-            if not (pair.reference or "").strip():
-                skipped += 1
-                continue
-            completion = lm.tokenizer(pair.reference, add_special_tokens=False)["input_ids"]
-            sequences.append((lm.prompt_ids(lm.chat_prompt(pair.prompt)), completion))
-            examples.append({"id": pair.id, "completion": pair.reference})
-    else:
-        from ucli.generation import generate
-
-        for start in range(0, len(pairs), batch_size):
-            batch = pairs[start : start + batch_size]
-            texts = [chat_prompt(lm.tokenizer, p.prompt) for p in batch]
-            for pair, gen in zip(batch, generate(lm, texts, max_new_tokens), strict=True):
-                if not gen["token_ids"]:
-                    skipped += 1
-                    continue
-                sequences.append((lm.prompt_ids(lm.chat_prompt(pair.prompt)), gen["token_ids"]))
-                examples.append({"id": pair.id, "completion": gen["answer"]})
+    completions = _completions(lm, pairs, mode, max_new_tokens, batch_size)
+    kept = [(pair, ids, text) for pair, ids, text in completions if ids]
+    skipped = len(completions) - len(kept)
+    sequences = [(lm.prompt_ids(lm.chat_prompt(pair.prompt)), ids) for pair, ids, _ in kept]
+    examples = [{"id": pair.id, "completion": text} for pair, _, text in kept]
     if not sequences:
         raise BadInput("every completion is empty: nothing to calibrate on")
     sums, count = _mean_previous_token_attention(lm, sequences, batch_size, advance)

@@ -66,6 +66,7 @@ calibrate = typer.Typer(
 
 
 @calibrate.command()
+@options.bundled
 def heads(
     calibration: Path = CALIBRATION,
     output: Path = options.output("heads.json artifact to write.", required=True),
@@ -81,11 +82,7 @@ def heads(
         32, "--max-new-tokens", min=1, help="generated mode: tokens per answer."
     ),
     batch_size: int = BATCH_SIZE,
-    device: str = DEVICE,
-    dtype: str = DTYPE,
-    load_in_4bit: bool = LOAD_4BIT,
-    load_in_8bit: bool = LOAD_8BIT,
-    adapter: Path | None = ADAPTER,
+    load: Any = options.LOAD,
     seed: int = SEED,
     plot: Path | None = typer.Option(
         None, "--plot", help="Draw the L x H heat map with the chosen heads to a PNG."
@@ -100,7 +97,6 @@ def heads(
     from ucli.artifacts import check_output_file, write_artifact
 
     config = HeadsConfig(mode=mode, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
-    load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
     check_output_file(output, force=force)
     check_output_file(plot, force=force, option="--plot")
     pairs = _pairs(calibration, num_examples, seed, require_reference=mode == "teacher-forced")
@@ -133,6 +129,7 @@ def heads(
 
 
 @calibrate.command()
+@options.bundled
 def threshold(
     calibration: Path = CALIBRATION,
     heads_file: Path = typer.Option(
@@ -166,11 +163,7 @@ def threshold(
         32, "--max-new-tokens", min=1, help="answer and sequence labels: tokens per answer."
     ),
     batch_size: int = BATCH_SIZE,
-    device: str = DEVICE,
-    dtype: str = DTYPE,
-    load_in_4bit: bool = LOAD_4BIT,
-    load_in_8bit: bool = LOAD_8BIT,
-    adapter: Path | None = ADAPTER,
+    load: Any = options.LOAD,
     seed: int = SEED,
     force: bool = options.FORCE,
     json_out: bool = options.JSON,
@@ -183,12 +176,11 @@ def threshold(
 
     config = ThresholdConfig(signal=signal, labels=labels, coverage=coverage, alpha=alpha, max_samples=max_samples,
                              max_new_tokens=max_new_tokens, batch_size=batch_size)  # fmt: skip
-    load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
     check_output_file(output, force=force)
-    check_heads_file(heads_file)
+    heads_doc = check_heads_file(heads_file)
     pairs = _pairs(calibration, num_examples, seed)
     lm = load_seeded(model, load, seed)
-    heads, _ = load_heads(heads_file, lm.fingerprint)
+    heads, _ = load_heads(heads_file, lm.fingerprint, heads_doc)
     with console.progress("collecting token signals", total=len(pairs)) as advance:
         fitted = calibrate_threshold(
             lm, pairs, heads=heads, judge=_judge(calibration), config=config, progress=advance
@@ -220,6 +212,7 @@ def _show_threshold(fitted: Any, payload: dict[str, Any], title: str) -> None:
 
 
 @calibrate.command()
+@options.bundled
 def score(
     data: Path = typer.Option(
         ..., "--data", "-d", help="Prompts, with references for a `correct` field (JSONL, JSON, CSV, TSV)."
@@ -238,16 +231,9 @@ def score(
     limit: int | None = options.limit("N prompts, drawn with --seed (default: all)."),
     resume: bool = options.RESUME,
     force: bool = options.FORCE,
-    device: str = DEVICE,
-    dtype: str = DTYPE,
-    load_in_4bit: bool = LOAD_4BIT,
-    load_in_8bit: bool = LOAD_8BIT,
-    adapter: Path | None = ADAPTER,
+    load: Any = options.LOAD,
     seed: int = SEED,
-    executor: str = options.EXECUTOR,
-    workers: int = options.WORKERS,
-    gpus_per_worker: float = options.GPUS_PER_WORKER,
-    ray_address: str | None = options.RAY_ADDRESS,
+    runner: Any = options.SCALE_OUT,
     json_out: bool = options.JSON,
 ) -> None:
     """Greedy-decode every prompt and score it with RAUQ (one JSON line per sample; resumable;
@@ -260,21 +246,16 @@ def score(
     from ucli.journal import preflight
 
     config = ScoreConfig(alpha=alpha, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
-    runner = options.executor(
-        kind=executor, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address
-    )
-    load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
     journal_path = preflight(output, resume, folder=False, force=force)
     if journal_path is None:
         console.result(
             {"output": str(output), "complete": True}, json_out, lambda: f"{output}: already complete"
         )
         return
-    if heads_file is not None:
-        check_heads_file(heads_file)
+    heads_doc = check_heads_file(heads_file) if heads_file is not None else None
     pairs = _pairs(data, limit, seed, require_reference=False)
     lm = load_seeded(model, load, seed, runner)
-    heads = load_heads(heads_file, lm.fingerprint)[0] if heads_file is not None else None
+    heads = load_heads(heads_file, lm.fingerprint, heads_doc)[0] if heads_file is not None else None
     judge = _judge(data) if any(p.reference is not None for p in pairs) else None
     run_config = {"model": model, "data": str(data), "heads": str(heads_file) if heads_file else None,
                   "limit": limit, "seed": seed}  # fmt: skip

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from halluc_rauq.cli import ADAPTER, ALPHA, DEVICE, DTYPE, LOAD_4BIT, LOAD_8BIT, MODEL, SEED, load_seeded
+from halluc_rauq.cli import ALPHA, MODEL, SEED, load_seeded
 from ucli import console, options, plugins
 
 HEADS = typer.Option(
@@ -28,12 +28,6 @@ LIMIT = options.limit("N samples, drawn with --seed (default: all).")
 RESUME = options.RESUME
 BATCH = typer.Option(
     8, "--batch-size", min=1, help="Answers decoded together (a triggered one finishes alone)."
-)
-DATA_FILE, METRIC, STEPS, SIZE = (
-    options.BENCH_DATA_FILE,
-    options.BENCH_METRIC,
-    options.BENCH_STEPS,
-    options.BENCH_SIZE,
 )
 
 # the controller's knobs, shared by run and eval
@@ -83,76 +77,86 @@ COT_POLICY = typer.Option(
     "rauq", "--cot-policy", help="rauq (stop when the look-ahead is calm), max20 or unlimited."
 )
 
+
+def _artifacts(
+    heads_file: Path | None, threshold_files: list[Path] | None, alpha: float | None, strict: bool
+):
+    """The calibration files a controller command was given (read and checked before any model loads)."""
+    from halluc_rauq.api import ControlArtifacts
+
+    return ControlArtifacts(
+        heads=heads_file, thresholds=tuple(threshold_files or ()), alpha=alpha, strict=strict
+    )
+
+
+# what every controller command reads from calibration, and the knobs of its repairs and budget
+ARTIFACTS = options.Bundle(
+    _artifacts,
+    heads_file=(Path | None, HEADS),
+    threshold_files=(list[Path] | None, THRESHOLD),
+    alpha=(float | None, ALPHA),
+    strict=(bool, STRICT),
+)
+KNOBS = options.Bundle(
+    dict,
+    cooldown=(int, COOLDOWN),
+    max_triggers=(int, MAX_TRIGGERS),
+    stability_window=(int, STABILITY),
+    cot_length=(int, COT_LENGTH),
+    cot_min_tokens=(int, COT_MIN),
+    cot_temperature=(float, COT_TEMPERATURE),
+    cot_top_p=(float, COT_TOP_P),
+    cot_horizon=(int, COT_HORIZON),
+    cot_prefix=(str, COT_PREFIX),
+    cot_suffix=(str, COT_SUFFIX),
+    rerank_k=(int, RERANK_K),
+    rerank_lookahead=(int, LOOKAHEAD),
+    abstain_text=(str, ABSTAIN_TEXT),
+    max_new_tokens=(int, MAX_NEW),
+)
+
 control = typer.Typer(
     help="Decode with the RAUQ-triggered rollback + micro chain-of-thought controller.", no_args_is_help=True
 )
 
 
-def _controller_config(params: dict[str, Any], exclude: tuple[str, ...] = (), **override: Any):
-    """The controller's knobs among a command's parsed options (`ctx.params`: option names are the
-    config's field names), validated; `exclude` drops those a grid varies."""
-    from halluc_rauq.controller import ControllerConfig
+def _single(*, artifacts: Any, signal: str | None, theta: float | None, knobs: dict[str, Any], model: str,
+            seed: int, load: Any, runner: Any = None):  # fmt: skip
+    """`run` and `eval`: one controller configuration with its threshold (resolved once), on a loaded model."""
+    from halluc_rauq.control_config import ControllerConfig
 
-    knobs = {k: v for k, v in params.items() if k in ControllerConfig.model_fields and k not in exclude}
-    return ControllerConfig.build(**{**knobs, **override})
-
-
-def _artifacts(params: dict[str, Any]):
-    """The calibration files a controller command was given (checked before any model loads)."""
-    from halluc_rauq.api import ControlArtifacts
-
-    files = tuple(params["threshold_files"] or ())
-    return ControlArtifacts(heads=params["heads_file"], thresholds=files, alpha=params["alpha"], strict=params["strict"])  # fmt: skip
+    thresholds = artifacts.read()
+    threshold = _threshold(thresholds, signal, theta)
+    config = ControllerConfig.build(**knobs, trigger=threshold.signal, seed=seed)
+    _needs_heads(threshold, artifacts.heads)
+    lm, scorer, alpha = _model(model, seed, load, artifacts, thresholds, runner)
+    return lm, config, scorer, threshold, alpha
 
 
-def _load_options(params: dict[str, Any]):
-    """The command's load knobs, checked before anything else runs."""
-    return options.load_options(
-        device=params["device"], dtype=params["dtype"], load_in_4bit=params["load_in_4bit"],
-        load_in_8bit=params["load_in_8bit"], adapter=params["adapter"],
-    )  # fmt: skip
-
-
-def _runner(params: dict[str, Any]):
-    """The scale-out options (`ucli.executor.Executor`), checked before any model loads."""
-    return options.executor(kind=params["executor"], workers=params["workers"],
-                            gpus_per_worker=params["gpus_per_worker"], ray_address=params["ray_address"])  # fmt: skip
-
-
-def _model(params: dict[str, Any], load: Any, artifacts: Any, thresholds: Any, runner: Any = None):
+def _model(model: str, seed: int, load: Any, artifacts: Any, thresholds: Any, runner: Any = None):
     """The model (a shell of it when Ray replicas hold the real one), its RAUQ scorer and alpha."""
     from halluc_rauq.api import setup_controller
 
-    lm = load_seeded(params["model"], load, params["seed"], runner)
+    lm = load_seeded(model, load, seed, runner)
     scorer, alpha = setup_controller(lm, artifacts=artifacts, thresholds=thresholds)
     return lm, scorer, alpha
 
 
-def _single(params: dict[str, Any], load: Any, runner: Any = None):
-    """`run` and `eval`: one controller configuration with its threshold, on a loaded model."""
-    artifacts = _artifacts(params)
-    thresholds = artifacts.read()
-    threshold = _threshold(thresholds, params["trigger"], params["theta"])
-    config = _controller_config(params, trigger=threshold.signal)
-    _needs_heads(config.trigger, artifacts.heads)
-    lm, scorer, alpha = _model(params, load, artifacts, thresholds, runner)
-    return lm, config, scorer, threshold, alpha, artifacts
-
-
-def _needs_heads(trigger: str, heads_file: Path | None) -> None:
-    from halluc_signals import token_signal
+def _needs_heads(threshold: Any, heads_file: Path | None) -> None:
     from ucli.errors import BadInput
 
-    if "attention" in token_signal(trigger).needs and heads_file is None:
-        raise BadInput(f"the {trigger} trigger needs --heads (heads.json from `halluc calibrate heads`)")
+    if threshold.needs_heads and heads_file is None:
+        raise BadInput(
+            f"the {threshold.signal} trigger needs --heads (heads.json from `halluc calibrate heads`)"
+        )
 
 
-def _threshold(thresholds, trigger: str | None, theta: float | None):
-    """The single threshold of `run` and `eval`: --theta, else the learned one for the trigger."""
-    trigger = trigger or (next(iter(thresholds.learned)) if len(thresholds.learned) == 1 else "rauq")
+def _threshold(thresholds, signal: str | None, theta: float | None):
+    """The single threshold of `run` and `eval`: --theta, else the learned one for the signal."""
+    signal = signal or (next(iter(thresholds.learned)) if len(thresholds.learned) == 1 else "rauq")
     if theta is not None:
-        return thresholds.resolve(trigger, "fixed", theta)
-    return thresholds.resolve(trigger, "learned", None)
+        return thresholds.resolve(signal, "fixed", theta)
+    return thresholds.resolve(signal, "learned", None)
 
 
 def _prompt_text(prompt: str) -> str:
@@ -185,40 +189,20 @@ def _render(out, threshold) -> Any:
 
 
 @control.command()
+@options.bundled
 def run(
-    ctx: typer.Context,
     prompt: str = typer.Option(..., "--prompt", "-p", help="The question, or @FILE to read it from a file."),
     model: str = MODEL,
-    heads_file: Path | None = HEADS,
-    threshold_files: list[Path] | None = THRESHOLD,
+    artifacts: Any = ARTIFACTS,
     theta: float | None = THETA,
-    alpha: float | None = ALPHA,
     trigger: str | None = TRIGGER,
     repair: str = REPAIR,
     rollback: int = ROLLBACK,
     rollback_mode: str = ROLLBACK_MODE,
-    cooldown: int = COOLDOWN,
-    max_triggers: int = MAX_TRIGGERS,
-    stability_window: int = STABILITY,
-    cot_length: int = COT_LENGTH,
-    cot_min_tokens: int = COT_MIN,
-    cot_temperature: float = COT_TEMPERATURE,
-    cot_top_p: float = COT_TOP_P,
-    cot_horizon: int = COT_HORIZON,
     cot_policy: str = COT_POLICY,
-    cot_prefix: str = COT_PREFIX,
-    cot_suffix: str = COT_SUFFIX,
-    rerank_k: int = RERANK_K,
-    rerank_lookahead: int = LOOKAHEAD,
-    abstain_text: str = ABSTAIN_TEXT,
-    max_new_tokens: int = MAX_NEW,
+    knobs: dict[str, Any] = KNOBS,
     raw: bool = typer.Option(False, "--raw", help="Send the prompt as is (no chat template)."),
-    strict: bool = STRICT,
-    device: str = DEVICE,
-    dtype: str = DTYPE,
-    load_in_4bit: bool = LOAD_4BIT,
-    load_in_8bit: bool = LOAD_8BIT,
-    adapter: Path | None = ADAPTER,
+    load: Any = options.LOAD,
     seed: int = SEED,
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Write everything (tokens, events, trace) to JSON."
@@ -230,10 +214,12 @@ def run(
     from halluc_rauq.controller import RAUQController
     from ucli.artifacts import check_output_file, write_artifact
 
-    load = _load_options(ctx.params)
     text = _prompt_text(prompt)
     check_output_file(output, force=force)
-    lm, config, scorer, threshold, alpha, artifacts = _single(ctx.params, load)
+    lm, config, scorer, threshold, alpha = _single(
+        artifacts=artifacts, signal=trigger, theta=theta, model=model, seed=seed, load=load,
+        knobs={**knobs, "repair": repair, "rollback": rollback, "rollback_mode": rollback_mode, "cot_policy": cot_policy},
+    )  # fmt: skip
     out = RAUQController(lm, config, scorer, threshold).generate(text if raw else lm.chat_prompt(text))
     doc = {"prompt": text, "theta": threshold.theta, "direction": threshold.direction, "alpha": alpha,
            "threshold_source": threshold.source, **out.to_json()}  # fmt: skip
@@ -269,18 +255,21 @@ def _show_run(out: Any, threshold: Any) -> None:
     )
 
 
-def _benchmark(params: dict[str, Any]):
+def _benchmark(name: str, given: dict[str, Any]):
     """The --benchmark through the registry with its options; also the options as provenance records them."""
-    from halluc_benchmarks import get_benchmark
+    from halluc_benchmarks import get_benchmark, recorded_options
 
-    bench = get_benchmark(params["benchmark"], data_file=params["data_file"], metric=params["metric"],
-                          steps=params["steps"], size=params["size"])  # fmt: skip
-    return bench, {k: params[k] for k in ("metric", "steps", "size")}
+    bench = get_benchmark(name, **given)
+    return bench, recorded_options(bench)
+
+
+def _data_file(given: dict[str, Any]) -> list[Path]:
+    return [given["data_file"]] if given.get("data_file") else []
 
 
 @control.command("eval")
+@options.bundled
 def eval_(
-    ctx: typer.Context,
     benchmark: str = BENCHMARK,
     split: str = SPLIT,
     limit: int | None = LIMIT,
@@ -296,45 +285,19 @@ def eval_(
     resume: bool = RESUME,
     force: bool = options.FORCE,
     batch_size: int = BATCH,
-    data_file: Path | None = DATA_FILE,
-    metric: str | None = METRIC,
-    steps: int | None = STEPS,
-    size: int | None = SIZE,
+    bench_options: dict[str, Any] = options.BENCHMARK,
     model: str = MODEL,
-    heads_file: Path | None = HEADS,
-    threshold_files: list[Path] | None = THRESHOLD,
+    artifacts: Any = ARTIFACTS,
     theta: float | None = THETA,
-    alpha: float | None = ALPHA,
     trigger: str | None = TRIGGER,
     repair: str = REPAIR,
     rollback: int = ROLLBACK,
     rollback_mode: str = ROLLBACK_MODE,
-    cooldown: int = COOLDOWN,
-    max_triggers: int = MAX_TRIGGERS,
-    stability_window: int = STABILITY,
-    cot_length: int = COT_LENGTH,
-    cot_min_tokens: int = COT_MIN,
-    cot_temperature: float = COT_TEMPERATURE,
-    cot_top_p: float = COT_TOP_P,
-    cot_horizon: int = COT_HORIZON,
     cot_policy: str = COT_POLICY,
-    cot_prefix: str = COT_PREFIX,
-    cot_suffix: str = COT_SUFFIX,
-    rerank_k: int = RERANK_K,
-    rerank_lookahead: int = LOOKAHEAD,
-    abstain_text: str = ABSTAIN_TEXT,
-    max_new_tokens: int = MAX_NEW,
-    strict: bool = STRICT,
-    device: str = DEVICE,
-    dtype: str = DTYPE,
-    load_in_4bit: bool = LOAD_4BIT,
-    load_in_8bit: bool = LOAD_8BIT,
-    adapter: Path | None = ADAPTER,
+    knobs: dict[str, Any] = KNOBS,
+    load: Any = options.LOAD,
     seed: int = SEED,
-    executor: str = options.EXECUTOR,
-    workers: int = options.WORKERS,
-    gpus_per_worker: float = options.GPUS_PER_WORKER,
-    ray_address: str | None = options.RAY_ADDRESS,
+    runner: Any = options.SCALE_OUT,
     json_out: bool = options.JSON,
 ) -> None:
     """Run the controller over a benchmark split: per-sample JSONL, summary, optional plain-greedy arm."""
@@ -346,19 +309,21 @@ def eval_(
 
     if plot is not None and not baseline:
         raise BadInput("--plot draws the controller against plain greedy: add --baseline")
-    load, runner = _load_options(ctx.params), _runner(ctx.params)
     preflight(output, resume, folder=True)  # before the model loads (run_control_eval checks again)
     check_output_file(plot, force=force, option="--plot")
-    bench, benchmark_options = _benchmark(ctx.params)
+    bench, benchmark_options = _benchmark(benchmark, bench_options)
     samples = bench.load(split, limit=limit, seed=seed)
-    lm, config, scorer, threshold, alpha, artifacts = _single(ctx.params, load, runner)
+    lm, config, scorer, threshold, alpha = _single(
+        artifacts=artifacts, signal=trigger, theta=theta, model=model, seed=seed, load=load, runner=runner,
+        knobs={**knobs, "repair": repair, "rollback": rollback, "rollback_mode": rollback_mode, "cot_policy": cot_policy},
+    )  # fmt: skip
     run_config = {"model": model, "benchmark": benchmark, "benchmark_options": benchmark_options, "split": split,
                   "limit": limit, "alpha": alpha, "theta": threshold.theta, "direction": threshold.direction,
                   **config.model_dump()}  # fmt: skip
     with model_replicas(runner, lm, model, load) as replicas:
         result = run_control_eval(
             lm, bench, samples, config=config, scorer=scorer, threshold=threshold, output=output, baseline=baseline,
-            resume=resume, force=force, run_config=run_config, inputs=[*artifacts.files, *([data_file] if data_file else [])],
+            resume=resume, force=force, run_config=run_config, inputs=[*artifacts.files, *_data_file(bench_options)],
             batch_size=batch_size, replicas=replicas,
         )  # fmt: skip
     if plot is not None:
@@ -431,85 +396,77 @@ def _comma(option: str, raw: str, kind: type) -> list[Any]:
     return list(dict.fromkeys(values))
 
 
+# the knobs `ablate` varies: one comma list each
+GRID = options.Bundle(
+    lambda **params: _grid_values(**params),
+    trigger=(str, typer.Option("rauq", "--signals", help="Comma list of token signals (`halluc uq list`).")),
+    threshold_type=(
+        str,
+        typer.Option(
+            "learned", "--threshold-types", help="Comma list of learned (theta.json), fixed (--thetas)."
+        ),
+    ),
+    theta=(
+        str | None,
+        typer.Option(None, "--thetas", help="Comma list of fixed thetas (threshold type fixed)."),
+    ),
+    repair=(
+        str,
+        typer.Option(
+            "cot", "--repairs", help=f"Comma list of repair plugins ({', '.join(plugins.names('repairs'))})."
+        ),
+    ),
+    cot_policy=(str, typer.Option("rauq", "--cot-policies", help="Comma list of rauq, max20, unlimited.")),
+    rollback=(str, typer.Option("2", "--rollbacks", help="Comma list of rollback depths.")),
+    rollback_mode=(
+        str,
+        typer.Option("fixed", "--rollback-modes", help="Comma list of fixed, sentence, anchor."),
+    ),
+    delimiters=(
+        str | None,
+        typer.Option(
+            None,
+            "--delimiters",
+            help="Comma list of named thought delimiters (wait, newline, aside, restart); "
+            "default: --cot-prefix and --cot-suffix.",
+        ),
+    ),
+)
+
+
 @control.command()
+@options.bundled
 def ablate(
-    ctx: typer.Context,
     benchmark: str = BENCHMARK,
     split: str = SPLIT,
     limit: int | None = LIMIT,
     output: Path = typer.Option(
         ..., "--output", "-o", help="ablations.json to write (journal beside it while running)."
     ),
-    trigger: str = typer.Option("rauq", "--signals", help="Comma list of token signals (`halluc uq list`)."),
-    threshold_type: str = typer.Option(
-        "learned", "--threshold-types", help="Comma list of learned (theta.json), fixed (--thetas)."
-    ),
-    theta: str | None = typer.Option(
-        None, "--thetas", help="Comma list of fixed thetas (threshold type fixed)."
-    ),
-    repair: str = typer.Option(
-        "cot", "--repairs", help=f"Comma list of repair plugins ({', '.join(plugins.names('repairs'))})."
-    ),
-    cot_policy: str = typer.Option("rauq", "--cot-policies", help="Comma list of rauq, max20, unlimited."),
-    rollback: str = typer.Option("2", "--rollbacks", help="Comma list of rollback depths."),
-    rollback_mode: str = typer.Option(
-        "fixed", "--rollback-modes", help="Comma list of fixed, sentence, anchor."
-    ),
-    delimiters: str | None = typer.Option(
-        None,
-        "--delimiters",
-        help="Comma list of named thought delimiters (wait, newline, aside, restart); "
-        "default: --cot-prefix and --cot-suffix.",
-    ),
+    values: dict[str, list[Any]] = GRID,
     plot: Path | None = typer.Option(
         None, "--plot", help="Accuracy among answered against coverage, one point per configuration (PNG)."
     ),
     resume: bool = RESUME,
     force: bool = options.FORCE,
     batch_size: int = BATCH,
-    data_file: Path | None = DATA_FILE,
-    metric: str | None = METRIC,
-    steps: int | None = STEPS,
-    size: int | None = SIZE,
+    bench_options: dict[str, Any] = options.BENCHMARK,
     model: str = MODEL,
-    heads_file: Path | None = HEADS,
-    threshold_files: list[Path] | None = THRESHOLD,
-    alpha: float | None = ALPHA,
-    cooldown: int = COOLDOWN,
-    max_triggers: int = MAX_TRIGGERS,
-    stability_window: int = STABILITY,
-    cot_length: int = COT_LENGTH,
-    cot_min_tokens: int = COT_MIN,
-    cot_temperature: float = COT_TEMPERATURE,
-    cot_top_p: float = COT_TOP_P,
-    cot_horizon: int = COT_HORIZON,
-    cot_prefix: str = COT_PREFIX,
-    cot_suffix: str = COT_SUFFIX,
-    rerank_k: int = RERANK_K,
-    rerank_lookahead: int = LOOKAHEAD,
-    abstain_text: str = ABSTAIN_TEXT,
-    max_new_tokens: int = MAX_NEW,
-    strict: bool = STRICT,
-    device: str = DEVICE,
-    dtype: str = DTYPE,
-    load_in_4bit: bool = LOAD_4BIT,
-    load_in_8bit: bool = LOAD_8BIT,
-    adapter: Path | None = ADAPTER,
+    artifacts: Any = ARTIFACTS,
+    knobs: dict[str, Any] = KNOBS,
+    load: Any = options.LOAD,
     seed: int = SEED,
-    executor: str = options.EXECUTOR,
-    workers: int = options.WORKERS,
-    gpus_per_worker: float = options.GPUS_PER_WORKER,
-    ray_address: str | None = options.RAY_ADDRESS,
+    runner: Any = options.SCALE_OUT,
     json_out: bool = options.JSON,
 ) -> None:
     """Run the grid of every comma-listed knob on the same samples; one summary per configuration."""
-    from halluc_rauq.control_eval import GRID_KNOBS, grid
+    from halluc_rauq.control_config import ControllerConfig
     from halluc_rauq.control_eval import ablate as run_grid_to_file
+    from halluc_rauq.control_eval import grid
     from ucli.artifacts import check_output_file
     from ucli.executor import model_replicas
     from ucli.journal import preflight
 
-    load, runner = _load_options(ctx.params), _runner(ctx.params)
     journal_path = preflight(output, resume, folder=False, force=force)
     check_output_file(plot, force=force, option="--plot")
     if journal_path is None:
@@ -517,22 +474,20 @@ def ablate(
             {"output": str(output), "complete": True}, json_out, lambda: f"{output}: already complete"
         )
         return
-    values = _grid_values(ctx.params)
-    bench, benchmark_options = _benchmark(ctx.params)
+    bench, benchmark_options = _benchmark(benchmark, bench_options)
     samples = bench.load(split, limit=limit, seed=seed)
-    base = _controller_config(ctx.params, exclude=GRID_KNOBS)
-    artifacts = _artifacts(ctx.params)
+    base = ControllerConfig.build(**knobs, seed=seed)
     thresholds = artifacts.read()
     cells = grid(base, values, thresholds)  # every cell's knobs and threshold, checked before the load
     for cell in cells:
-        _needs_heads(cell[1].trigger, heads_file)
-    lm, scorer, alpha = _model(ctx.params, load, artifacts, thresholds, runner)
+        _needs_heads(cell[2], artifacts.heads)
+    lm, scorer, alpha = _model(model, seed, load, artifacts, thresholds, runner)
     run_config = {"model": model, "benchmark": benchmark, "benchmark_options": benchmark_options, "split": split,
                   "limit": limit, "alpha": alpha, "grid": values, "base": base.model_dump()}  # fmt: skip
     with model_replicas(runner, lm, model, load) as replicas:
         payload = run_grid_to_file(
             lm, bench, samples, cells=cells, scorer=scorer, output=output, journal_path=journal_path, split=split,
-            resume=resume, force=force, run_config=run_config, inputs=[*artifacts.files, *([data_file] if data_file else [])],
+            resume=resume, force=force, run_config=run_config, inputs=[*artifacts.files, *_data_file(bench_options)],
             seed=seed, batch_size=batch_size, plot=plot, replicas=replicas,
         )  # fmt: skip
     if json_out:
@@ -545,7 +500,7 @@ def ablate(
     console.out.print(f"wrote {output}" + (f" and {plot}" if plot else ""))
 
 
-def _grid_values(params: dict[str, Any]) -> dict[str, list[Any]]:
+def _grid_values(**params: Any) -> dict[str, list[Any]]:
     """The comma lists of `ablate`, per controller knob."""
     from halluc_rauq.control_eval import GRID_KNOBS
     from ucli.errors import BadInput
@@ -561,7 +516,8 @@ def _grid_values(params: dict[str, Any]) -> dict[str, list[Any]]:
 
 
 options.renamed("control run", {"--trigger": "--signal"})
-options.renamed("control eval", {"--trigger": "--signal"})
+options.renamed("control eval", {"--trigger": "--signal", **options.BENCH_RENAMED})
+options.renamed("control ablate", options.BENCH_RENAMED)
 options.renamed("control ablate", {"--trigger": "--signals", "--threshold-type": "--threshold-types", "--theta": "--thetas",
                                    "--repair": "--repairs", "--cot-policy": "--cot-policies", "--rollback": "--rollbacks",
                                    "--rollback-mode": "--rollback-modes"})  # fmt: skip

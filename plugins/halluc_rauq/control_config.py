@@ -4,7 +4,7 @@ its signal fires (`Threshold`)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -88,6 +88,20 @@ class Threshold:
     direction: str
     signal: str
     source: str = "fixed"  # "fixed" (--theta) or the theta.json it came from
+    # the signal's estimator (`halluc_signals.token_signal`), resolved once here and read by every
+    # step of the controller
+    estimator: Any = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.estimator is None:
+            from halluc_signals import token_signal
+
+            object.__setattr__(self, "estimator", token_signal(self.signal))
+
+    @property
+    def needs_heads(self) -> bool:
+        """Whether the signal reads attention (so the controller needs calibrated heads)."""
+        return "attention" in self.estimator.needs
 
     def fires(self, value: float) -> bool:
         if math.isnan(value):
@@ -99,4 +113,5 @@ class Threshold:
         """A hand-set theta, fired on the side the signal's estimator says (margins when small)."""
         from halluc_signals import token_signal
 
-        return cls(float(theta), token_signal(signal).fires, signal)
+        estimator = token_signal(signal)
+        return cls(float(theta), estimator.fires, signal, estimator=estimator)

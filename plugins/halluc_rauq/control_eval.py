@@ -48,6 +48,7 @@ class Thresholds:
 
     learned: dict[str, dict[str, Any]]  # signal -> theta artifact
     paths: dict[str, Path]  # signal -> the theta.json it came from
+    heads_doc: dict[str, Any] | None = None  # heads.json as read with them (each file is read once)
 
     def resolve(self, signal: str, threshold_type: str, theta: float | None) -> Threshold:
         if threshold_type == "fixed":

@@ -33,7 +33,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,7 @@ from halluc_rauq.control_text import ANCHOR_CHARS, LEADING_JUNK, sentence_closed
 from halluc_rauq.repairs import ANSWER_RESERVE, Outcome, repair_named
 from halluc_signals import RAUQScorer
 from ucli.errors import BadInput
-from ucli.generation import step_statistics
+from ucli.generation import token_statistics
 
 # the controller's public face: the loop, and the config, threshold and records it runs with
 __all__ = ["ANSWER_RESERVE", "DELIMITERS", "ControllerConfig", "ControllerOutput", "RAUQController", "RAUQScorer",
@@ -100,6 +100,36 @@ class _Loop:
     floor: int = 0  # no rollback goes below this (the end of a kept thought)
 
 
+@dataclass
+class _Lockstep:
+    """A batch decoded greedily in lock step until a row triggers (then it finishes alone)."""
+
+    n: int
+    cache: Any
+    pads: list[int]
+    mask: Any
+    pos: Any
+    logits: Any
+    attn: Any
+    rows: list[list[Token]] = field(default_factory=list)
+    generated: list[int] = field(default_factory=list)
+    results: list[ControllerOutput | None] = field(default_factory=list)
+    active: list[int] = field(default_factory=list)
+    spent: list[float] = field(default_factory=list)  # each row's share of the lock-step time so far
+    clock: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        self.rows, self.generated = [[] for _ in range(self.n)], [0] * self.n
+        self.results, self.active, self.spent = [None] * self.n, list(range(self.n)), [0.0] * self.n
+
+    def charge(self) -> None:
+        """Share the time since the last step among the rows still decoding."""
+        now = time.perf_counter()
+        for b in self.active:
+            self.spent[b] += (now - self.clock) / len(self.active)
+        self.clock = now
+
+
 class RAUQController:
     """`RAUQController(lm, config, scorer, threshold).generate(prompt) -> ControllerOutput`.
 
@@ -109,10 +139,10 @@ class RAUQController:
     """
 
     def __init__(self, lm: Any, config: ControllerConfig, scorer: RAUQScorer | None, threshold: Threshold):
-        from halluc_signals import TokenStep, token_signal
+        from halluc_signals import TokenStep
 
-        self.trigger_signal, self._token_step = token_signal(config.trigger), TokenStep
-        if "attention" in self.trigger_signal.needs and scorer is None:
+        self.trigger_signal, self._token_step = threshold.estimator, TokenStep
+        if threshold.needs_heads and scorer is None:
             raise BadInput(f"the {config.trigger} trigger needs calibrated heads (heads.json)")
         if threshold.signal != config.trigger:
             raise BadInput(f"the threshold is for '{threshold.signal}' but the trigger is '{config.trigger}'")
@@ -209,55 +239,56 @@ class RAUQController:
         import torch
         from transformers import DynamicCache
 
-        spent = [0.0] * len(prompts)  # each row's share of the lock-step time so far
         clock = time.perf_counter()
         enc = self.lm.encode(prompts)
-        ids, mask = enc["input_ids"], enc["attention_mask"]
-        pads = (mask == 0).sum(1).tolist()
+        mask = enc["attention_mask"]
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache()
-        logits, attn = self._forward(cache, ids, mask, pos)
-        rows: list[list[Token]] = [[] for _ in prompts]
-        generated = [0] * len(prompts)
-        results: list[ControllerOutput | None] = [None] * len(prompts)
-        active = list(range(len(prompts)))
-        while active:
-            now = time.perf_counter()
-            for b in active:
-                spent[b] += (now - clock) / len(active)
-            clock = now
+        logits, attn = self._forward(cache, enc["input_ids"], mask, pos)
+        run = _Lockstep(
+            len(prompts), cache, (mask == 0).sum(1).tolist(), mask, pos, logits, attn, clock=clock
+        )
+        while run.active:
+            run.charge()
             feed = torch.full((len(prompts), 1), self.lm.tokenizer.pad_token_id, dtype=torch.long)
-            still = []
-            for b in active:
-                seed = None if seeds is None else seeds[b]
-                row_attn = None if attn is None else attn[:, b]
-                if generated[b] >= self.config.max_new_tokens:
-                    results[b] = self._finish_row(rows[b], generated[b], "length", spent[b])
-                    continue
-                prev = rows[b][-1].log_c if rows[b] else None
-                cand = self._score(logits[b], row_attn, prev, int(logits[b].argmax()))
-                generated[b] += 1
-                if cand.id in self.eos:
-                    results[b] = self._finish_row(rows[b], generated[b], "eos", spent[b])
-                elif self.config.max_triggers > 0 and self.threshold.fires(cand.signal):
-                    alone = time.perf_counter()
-                    self._begin(_row_cache(cache, b, pads[b]), seed, rows[b], generated[b])
-                    self.logits, self._attn, self._pending = logits[b], row_attn, (0, cand)
-                    finish = self._checked(self._run(), None if checks is None else checks[b])
-                    results[b] = self._output(finish, spent[b] + time.perf_counter() - alone)
-                    clock += time.perf_counter() - alone  # the others waited; not their time
-                else:
-                    rows[b].append(Token(cand.id, self.text(cand.id), "greedy", cand.logprob, cand.signal,
-                                         cand.rauq, cand.log_c, cand.entropy))  # fmt: skip
-                    feed[b, 0] = cand.id
-                    still.append(b)
-            active = still
-            if active:
-                step = torch.zeros((len(prompts), 1), dtype=mask.dtype)
-                step[active] = 1
-                mask, pos = torch.cat([mask, step], dim=1), pos[:, -1:] + 1
-                logits, attn = self._forward(cache, feed, mask, pos)
-        return results  # type: ignore[return-value]
+            run.active = [b for b in run.active if self._greedy_step(run, b, feed, seeds, checks)]
+            if run.active:
+                step = torch.zeros((len(prompts), 1), dtype=run.mask.dtype)
+                step[run.active] = 1
+                run.mask, run.pos = torch.cat([run.mask, step], dim=1), run.pos[:, -1:] + 1
+                run.logits, run.attn = self._forward(run.cache, feed, run.mask, run.pos)
+        return run.results  # type: ignore[return-value]
+
+    def _greedy_step(
+        self, run: _Lockstep, b: int, feed: Any, seeds: list[int] | None, checks: list[Check] | None
+    ) -> bool:
+        """Row `b`'s next greedy token: finished (length, eos), handed to the loop alone (a
+        trigger), or kept in the lock-step batch (True)."""
+        row_attn = None if run.attn is None else run.attn[:, b]
+        rows, generated = run.rows[b], run.generated[b]
+        if generated >= self.config.max_new_tokens:
+            run.results[b] = self._finish_row(rows, generated, "length", run.spent[b])
+            return False
+        prev = rows[-1].log_c if rows else None
+        cand = self._score(run.logits[b], row_attn, prev, int(run.logits[b].argmax()))
+        run.generated[b] = generated = generated + 1
+        if cand.id in self.eos:
+            run.results[b] = self._finish_row(rows, generated, "eos", run.spent[b])
+            return False
+        if self.config.max_triggers > 0 and self.threshold.fires(cand.signal):
+            alone = time.perf_counter()
+            self._begin(
+                _row_cache(run.cache, b, run.pads[b]), None if seeds is None else seeds[b], rows, generated
+            )
+            self.logits, self._attn, self._pending = run.logits[b], row_attn, (0, cand)
+            finish = self._checked(self._run(), None if checks is None else checks[b])
+            run.results[b] = self._output(finish, run.spent[b] + time.perf_counter() - alone)
+            run.clock += time.perf_counter() - alone  # the others waited; not their time
+            return False
+        rows.append(Token(cand.id, self.text(cand.id), "greedy", cand.logprob, cand.signal,
+                          cand.rauq, cand.log_c, cand.entropy))  # fmt: skip
+        feed[b, 0] = cand.id
+        return True
 
     def _finish_row(
         self, tokens: list[Token], generated: int, finish: str, latency: float
@@ -396,9 +427,8 @@ class RAUQController:
         RAUQ state of the token before; None restarts the chain)."""
         import torch
 
-        log_probs = torch.log_softmax(logits.float(), dim=-1)
-        log_p = float(log_probs[token_id])
-        entropy, margin, _ = step_statistics(log_probs)
+        _, chosen, entropy, margin, _ = token_statistics(logits, torch.tensor(token_id, device=logits.device))
+        log_p = float(chosen)
         rauq, log_c = NAN, None
         if self.scorer is not None:
             log_c = self.scorer.step(log_p, attn, prev)

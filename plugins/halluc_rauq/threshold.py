@@ -112,6 +112,24 @@ def coverage_theta(x: np.ndarray, direction: str, coverage: float) -> float:
     return float(cut if direction == "above" else -cut)
 
 
+def _completions(
+    lm: LoadedModel,
+    batch: list[PromptPair],
+    labels: str,
+    judge: Callable[[PromptPair, str], bool],
+    max_new_tokens: int,
+) -> tuple[list[list[int]], list[bool | None]]:
+    """What is teacher-forced and its verdict: the references (no verdict), or the greedy answers
+    with the judge's."""
+    if labels == "teacher-forced":
+        completions = [lm.tokenizer(p.reference or "", add_special_tokens=False)["input_ids"] for p in batch]
+        return completions, [None] * len(batch)
+    from ucli.generation import generate
+
+    gens = generate(lm, [chat_prompt(lm.tokenizer, p.prompt) for p in batch], max_new_tokens)
+    return [g["token_ids"] for g in gens], [judge(p, g["answer"]) for p, g in zip(batch, gens, strict=True)]
+
+
 def collect(
     lm: LoadedModel,
     pairs: list[PromptPair],
@@ -146,17 +164,7 @@ def collect(
         if total >= max_samples:
             break
         batch = pairs[start : start + batch_size]
-        if labels == "teacher-forced":
-            completions = [
-                lm.tokenizer(p.reference or "", add_special_tokens=False)["input_ids"] for p in batch
-            ]
-            verdicts: list[bool | None] = [None] * len(batch)
-        else:  # sequence, answer
-            from ucli.generation import generate
-
-            gens = generate(lm, [chat_prompt(lm.tokenizer, p.prompt) for p in batch], max_new_tokens)
-            completions = [g["token_ids"] for g in gens]
-            verdicts = [judge(p, g["answer"]) for p, g in zip(batch, gens, strict=True)]
+        completions, verdicts = _completions(lm, batch, labels, judge, max_new_tokens)
         keep = [(p, c, v) for p, c, v in zip(batch, completions, verdicts, strict=True) if c]
         forced = teacher_force(
             lm, [(lm.prompt_ids(lm.chat_prompt(p.prompt)), c) for p, c, _ in keep], layers, batch_size

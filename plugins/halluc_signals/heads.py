@@ -4,9 +4,10 @@ the layers it runs on. Shared by every command that scores with RAUQ, so it live
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from halluc_signals.rauq import default_layers
-from ucli.artifacts import load_artifact
+from ucli.artifacts import check_made_for, load_artifact
 from ucli.attention import check_layers, layer_list
 from ucli.errors import BadInput
 from ucli.fingerprint import ModelFingerprint
@@ -23,14 +24,21 @@ def parse_layers(spec: str | None, num_layers: int) -> list[int]:
     return layers
 
 
-def check_heads_file(path: str | Path) -> None:
-    """A heads artifact exists and is one, checked before a model loads (`load_heads` checks the model)."""
-    load_artifact(path, HEADS_SCHEMA)
+def check_heads_file(path: str | Path) -> dict[str, Any]:
+    """A heads artifact exists and is one, checked before a model loads; its document, which
+    `load_heads` takes so that the file is read once."""
+    return load_artifact(path, HEADS_SCHEMA)
 
 
-def load_heads(path: str | Path, model: ModelFingerprint) -> tuple[dict[int, int], list[int]]:
-    """The runtime layers and their heads from a heads artifact made for this model."""
-    doc = load_artifact(path, HEADS_SCHEMA, model=model)
+def load_heads(
+    path: str | Path, model: ModelFingerprint, doc: dict[str, Any] | None = None
+) -> tuple[dict[int, int], list[int]]:
+    """The runtime layers and their heads from a heads artifact made for this model (`doc`: the
+    artifact as `check_heads_file` read it)."""
+    if doc is None:
+        doc = load_artifact(path, HEADS_SCHEMA, model=model)
+    else:
+        check_made_for(doc, path, model)
     heads = {int(layer): int(head) for layer, head in doc["heads"].items()}
     layers = [int(x) for x in doc["layers"]]
     bad = [layer for layer in layers if layer >= model.num_layers or heads.get(layer, -1) >= model.num_heads]

@@ -33,7 +33,7 @@ def teacher_force(
     """Right-padded batches (exact for causal attention: pads follow every position read)."""
     import torch
 
-    from ucli.generation import step_statistics
+    from ucli.generation import token_statistics
     from ucli.models import right_padded
 
     out: list[ForcedTokens] = []
@@ -45,15 +45,14 @@ def teacher_force(
             logits = lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device)).logits.float()
         for b, (p, c) in enumerate(batch):
             s, n = len(p), len(c)
-            log_probs = torch.log_softmax(logits[b, s - 1 : s + n - 1], dim=-1)  # predicts y_1..y_n
-            entropy, margin, top1 = step_statistics(log_probs)
-            target = torch.tensor(c, device=log_probs.device)[:, None]
+            target = torch.tensor(c, device=logits.device)  # logits[s - 1 + i] predicts y_(i+1)
+            _, chosen, entropy, margin, top1 = token_statistics(logits[b, s - 1 : s + n - 1], target)
             attn = np.zeros((len(layers), captured[layers[0]][0].shape[1], n))
             for j, layer in enumerate(layers):  # a(i+1) for token i sits on the diagonal at s + i - 1
                 attn[j, :, 1:] = captured[layer][0][b, :, s : s + n - 1].double().numpy()
             out.append(
                 ForcedTokens(
-                    token_logprobs=log_probs.gather(-1, target)[:, 0].double().cpu().numpy(),
+                    token_logprobs=chosen.double().cpu().numpy(),
                     attn=attn,
                     top1=top1.cpu().numpy(),
                     entropy=entropy.double().cpu().numpy(),

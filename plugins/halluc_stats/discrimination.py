@@ -63,6 +63,24 @@ def _sorted_rows(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np
     return np.take_along_axis(scores, order, axis=1), np.take_along_axis(labels, order, axis=1)
 
 
+def _permutation_p(
+    s: np.ndarray, y: np.ndarray, auc: float, n_permutations: int, rng: np.random.Generator
+) -> float:
+    """Two-sided permutation p of AUROC = 0.5: the score order is fixed, so sort once and permute
+    the labels along it."""
+    n = s.size
+    order = np.argsort(-s, kind="stable")
+    s_desc, y_desc = s[order][None, :], y[order]
+    extreme = 0
+    batch = batch_rows(n, n_permutations, row_cost=4)
+    for start in range(0, n_permutations, batch):
+        m = min(batch, n_permutations - start)
+        perm = rng.permuted(np.broadcast_to(y_desc, (m, n)), axis=1)
+        r, _ = curve_areas(np.broadcast_to(s_desc, (m, n)), perm)
+        extreme += int(np.count_nonzero(np.abs(r - 0.5) >= abs(auc - 0.5) - 1e-12))
+    return (1 + extreme) / (n_permutations + 1)
+
+
 def auroc(
     scores,
     labels,
@@ -102,17 +120,7 @@ def auroc(
     roc_lo, roc_hi = np.percentile(roc_b[ok], q) if ok.any() else (np.nan, np.nan)
     ap_lo, ap_hi = np.percentile(ap_b[ok], q) if ok.any() else (np.nan, np.nan)
 
-    # Permutation test: the score order is fixed, so sort once and permute the labels along it.
-    order = np.argsort(-s, kind="stable")
-    s_desc, y_desc = s[order][None, :], y[order]
-    extreme = 0
-    batch = batch_rows(n, n_permutations, row_cost=4)
-    for start in range(0, n_permutations, batch):
-        m = min(batch, n_permutations - start)
-        perm = rng.permuted(np.broadcast_to(y_desc, (m, n)), axis=1)
-        r, _ = curve_areas(np.broadcast_to(s_desc, (m, n)), perm)
-        extreme += int(np.count_nonzero(np.abs(r - 0.5) >= abs(auc - 0.5) - 1e-12))
-    p = (1 + extreme) / (n_permutations + 1)
+    p = _permutation_p(s, y, auc, n_permutations, rng)
     return DiscriminationResult(
         auc, float(roc_lo), float(roc_hi), ap, float(ap_lo), float(ap_hi), float(p), n, n_pos,
         bool(higher_is_positive), confidence, n_resamples, int(ok.sum()), n_permutations, seed,

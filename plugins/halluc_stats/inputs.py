@@ -113,6 +113,17 @@ def default_key(path: Path, first: Record) -> str:
     return SAMPLE_KEY if SAMPLE_KEY in first.data else DEFAULT_KEY
 
 
+def _fields(rec: Any, fields: list[str]) -> dict[str, Any]:
+    """The named fields of one record, as written; a missing one is refused naming those it has."""
+    row = {}
+    for name in fields:
+        found, raw = _lookup(rec.data, name)
+        if not found:
+            raise BadInput(f"{rec.loc}: no field '{name}' (fields: {', '.join(sorted(rec.data))})")
+        row[name] = raw
+    return row
+
+
 def read_table(path: Path, fields: list[str], key: str | None = None, require_key: bool = True) -> ItemTable:
     """The named fields of every record, keyed by `key` (default: `default_key`).
 
@@ -136,12 +147,7 @@ def read_table(path: Path, fields: list[str], key: str | None = None, require_ke
         k = str(raw_key)
         if k in table.locs:
             raise BadInput(f"{rec.loc}: duplicate {key_field} '{k}' (first at {table.locs[k]})")
-        row = {}
-        for name in fields:
-            found, raw = _lookup(rec.data, name)
-            if not found:
-                raise BadInput(f"{rec.loc}: no field '{name}' (fields: {', '.join(sorted(rec.data))})")
-            row[name] = raw
+        row = _fields(rec, fields)
         if not require_key and any(
             v is None or (isinstance(v, float) and math.isnan(v)) for v in row.values()
         ):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -20,6 +21,7 @@ def _words(values: list[str] | None) -> list[str]:
 
 
 @app.command()
+@options.bundled
 def extract(
     model: str = options.MODEL,
     dataset: str | None = typer.Option(
@@ -56,15 +58,8 @@ def extract(
     output: Path | None = options.output("Run folder (default: traces/<RUN_ID>)."),
     resume: bool = options.RESUME,
     force: bool = options.FORCE,
-    device: str = options.DEVICE,
-    dtype: str = options.DTYPE,
-    load_in_4bit: bool = options.LOAD_4BIT,
-    load_in_8bit: bool = options.LOAD_8BIT,
-    adapter: Path | None = options.ADAPTER,
-    executor: str = options.EXECUTOR,
-    workers: int = options.WORKERS,
-    gpus_per_worker: float = options.GPUS_PER_WORKER,
-    ray_address: str | None = options.RAY_ADDRESS,
+    load: Any = options.LOAD,
+    runner: Any = options.SCALE_OUT,
     json_out: bool = options.JSON,
 ) -> None:
     """Run a model over a data set and store its internals, one example at a time, resumably
@@ -73,9 +68,6 @@ def extract(
     from ucli.attention import layer_list
     from ucli.errors import BadInput
 
-    runner = options.executor(
-        kind=executor, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address
-    )
     if encoder_mcq and mode != "nexttok":
         raise BadInput("--encoder-mcq is its own mode; drop --mode")
     if max_seq_len != "auto" and not max_seq_len.isdigit():
@@ -85,8 +77,7 @@ def extract(
         data=str(data) if data else None, data_file=str(data_file) if data_file else None, split=split,
         limit=limit, max_seq_len=None if max_seq_len == "auto" else int(max_seq_len), batch_size=batch_size,
         capture=tuple(_words(capture)), layers=tuple(layer_list(layers)) if layers else None,
-        store_dtype=store_dtype, topk=topk, device=device, dtype=dtype, load_in_4bit=load_in_4bit,
-        load_in_8bit=load_in_8bit, adapter=str(adapter) if adapter else None,
+        store_dtype=store_dtype, topk=topk, **load.model_dump(include=set(ExtractConfig.model_fields)),
     )  # fmt: skip
     result = extract_traces(config=cfg, output=output, resume=resume, executor=runner, force=force)
     if json_out:

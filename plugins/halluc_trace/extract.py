@@ -20,6 +20,7 @@ import shutil
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -357,7 +358,6 @@ def extract_traces(
     import numpy as np
 
     from ucli.artifacts import run_id, write_artifact
-    from ucli.executor import Executor, Replicas
     from ucli.journal import Journal, preflight, removed_unless_started
     from ucli.models import load_model
 
@@ -377,23 +377,9 @@ def extract_traces(
         raw = sum(int(np.prod(s.shape)) for s in plan.specs)
         console.info(f"{len(plan.examples)} examples x {plan.t} tokens, {len(plan.layers)} layers: {len(plan.specs)} arrays, "
                      f"{console.human_bytes(raw * np.dtype(cfg.store_dtype).itemsize)} before compression -> {out}")  # fmt: skip
-        run = Run(out, plan.specs, cfg.store_dtype)  # the arrays exist before any replica writes
-        with Replicas(executor or Executor(), lm, Tracer, cfg, replace(plan, examples=[]), out) as replicas:
-            lm.fingerprint = replicas.fingerprint()  # what ran, where it ran
-            journal_config = {
-                **cfg.model_dump(mode="json"),
-                "fingerprint": lm.fingerprint.model_dump(),
-                "t": plan.t,
-            }
-            journal = Journal(journal_path, config=journal_config, resume=resume, force=force)
-            try:
-                if local:
-                    _trace(cfg, lm, plan, run, journal)
-                else:
-                    _trace_on_replicas(cfg, plan, journal, replicas)
-                token_rows = _finish(out, journal, cfg.mode)
-            finally:
-                journal.close()
+        token_rows = _traced(
+            cfg, lm, plan, out, partial(Journal, journal_path, resume=resume, force=force), executor
+        )
     write_artifact(out / layout.META, layout.META_SCHEMA, 1, _meta(cfg, lm, plan, token_rows), model=lm.fingerprint,
                    inputs=[p for p in (cfg.data, cfg.data_file) if p], config=cfg.model_dump(mode="json"))  # fmt: skip
     shutil.rmtree(out / PARTS, ignore_errors=True)
@@ -408,6 +394,27 @@ def extract_traces(
         "raw_float32_bytes": raw * 4,
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def _traced(cfg: ExtractConfig, lm: Any, plan: Plan, out: Path, journal_at: Any, executor: Any) -> int:
+    """Every example traced (here, or on `executor`'s replicas) and journaled (`journal_at(config=...)`
+    opens the journal once the replicas say what runs); the tokens table's rows."""
+    from ucli.executor import Executor, Replicas
+
+    run = Run(out, plan.specs, cfg.store_dtype)  # the arrays exist before any replica writes
+    with Replicas(executor or Executor(), lm, Tracer, cfg, replace(plan, examples=[]), out) as replicas:
+        lm.fingerprint = replicas.fingerprint()  # what ran, where it ran
+        journal = journal_at(
+            config={**cfg.model_dump(mode="json"), "fingerprint": lm.fingerprint.model_dump(), "t": plan.t}
+        )
+        try:
+            if executor is None or executor.kind == "local":
+                _trace(cfg, lm, plan, run, journal)
+            else:
+                _trace_on_replicas(cfg, plan, journal, replicas)
+            return _finish(out, journal, cfg.mode)
+        finally:
+            journal.close()
 
 
 def _extractor(cfg: ExtractConfig, lm: Any, plan: Plan) -> tuple[Any, Extractor]:
@@ -473,22 +480,11 @@ def _trace_on_replicas(cfg: ExtractConfig, plan: Plan, journal: Any, replicas: A
             advance(journal.append_new(records))
 
 
-def _meta(cfg: ExtractConfig, lm: Any, plan: Plan, token_rows: int) -> dict[str, Any]:
-    """meta.json: what the arrays hold and how to read them."""
+def _shape_meta(cfg: ExtractConfig, lm: Any, d: Any) -> dict[str, Any]:
+    """The model's shape as the arrays hold it (GQA: fewer key/value heads than query heads)."""
     from halluc_trace.capture import applies_rotary
 
-    d = plan.dims
     return {
-        "mode": cfg.mode,
-        "side": cfg.side,
-        "captures": list(cfg.capture),
-        "layers": plan.layers,
-        "hidden_indices": plan.hidden_indices if "hidden" in cfg.capture else None,
-        "store_dtype": cfg.store_dtype,
-        "n_examples": len(plan.examples),
-        "n_choices": d.c or None,
-        "max_seq_len": plan.t,
-        "padding": "right",
         "num_layers": lm.model.config.get_text_config().num_hidden_layers,
         "num_heads": d.heads,
         "num_kv_heads": d.kv_heads,
@@ -501,6 +497,23 @@ def _meta(cfg: ExtractConfig, lm: Any, plan: Plan, token_rows: int) -> dict[str,
         )
         if d.kv_heads != d.heads
         else None,
+    }
+
+
+def _meta(cfg: ExtractConfig, lm: Any, plan: Plan, token_rows: int) -> dict[str, Any]:
+    """meta.json: what the arrays hold and how to read them."""
+    return {
+        "mode": cfg.mode,
+        "side": cfg.side,
+        "captures": list(cfg.capture),
+        "layers": plan.layers,
+        "hidden_indices": plan.hidden_indices if "hidden" in cfg.capture else None,
+        "store_dtype": cfg.store_dtype,
+        "n_examples": len(plan.examples),
+        "n_choices": plan.dims.c or None,
+        "max_seq_len": plan.t,
+        "padding": "right",
+        **_shape_meta(cfg, lm, plan.dims),
         "dataset": {
             "name": cfg.dataset,
             "split": cfg.split if cfg.dataset else None,

@@ -174,6 +174,15 @@ def _padding_is_zero(spec: ArraySpec, lengths: list[int], data: Any) -> bool:
     return True
 
 
+# what `_check_values` reports per array, in this order
+VALUE_PROBLEMS = {
+    "missing": "missing chunk(s) for example(s) {which}",
+    "nonfinite": "non-finite values in example(s) {which}",
+    "padded": "non-zero values past the true length in example(s) {which}",
+    "bad_rows": "attention rows do not sum to 1 (tolerance {tol}) in {which}",
+}
+
+
 def _check_values(
     run: Path, meta: dict[str, Any], specs: list[ArraySpec], sample: int, seed: int
 ) -> list[str]:
@@ -187,7 +196,8 @@ def _check_values(
     for spec in specs:
         arr = zarr.open_array(str(run / spec.path), mode="r")
         t = spec.shape[-2]
-        missing, nonfinite, padded, bad_rows = [], [], [], []
+        found: dict[str, list[str]] = {k: [] for k in VALUE_PROBLEMS}
+        missing, nonfinite, padded, bad_rows = (found[k] for k in VALUE_PROBLEMS)
         for ex in examples:
             i, lengths = ex.get("index"), ex.get("lengths") or []
             if not (isinstance(i, int) and 0 <= i < spec.shape[0]) or not all(1 <= n <= t for n in lengths):
@@ -206,18 +216,8 @@ def _check_values(
                     worst = float(np.abs(sums - 1).max())
                     if not worst <= tol:
                         bad_rows.append(f"'{ex['id']}' (off by {worst:.3g})")
-        if missing:
-            problems.append(f"{spec.path}: missing chunk(s) for example(s) {', '.join(missing)}")
-        if nonfinite:
-            problems.append(f"{spec.path}: non-finite values in example(s) {', '.join(nonfinite)}")
-        if padded:
-            problems.append(
-                f"{spec.path}: non-zero values past the true length in example(s) {', '.join(padded)}"
-            )
-        if bad_rows:
-            problems.append(
-                f"{spec.path}: attention rows do not sum to 1 (tolerance {tol}) in {', '.join(bad_rows)}"
-            )
+        problems += [f"{spec.path}: " + VALUE_PROBLEMS[k].format(tol=tol, which=", ".join(v))
+                     for k, v in found.items() if v]  # fmt: skip
     return problems
 
 

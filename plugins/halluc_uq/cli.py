@@ -34,6 +34,7 @@ def list_(json_out: bool = options.JSON) -> None:
 
 
 @app.command()
+@options.bundled
 def score(
     benchmark: str | None = typer.Option(
         None, "--benchmark", "-b", help="Registered benchmark (see `halluc benchmarks list`)."
@@ -77,32 +78,21 @@ def score(
     embedding_model: str | None = options.EMBEDDING_MODEL,
     resume: bool = options.RESUME,
     force: bool = options.FORCE,
-    device: str = options.DEVICE,
-    dtype: str = options.DTYPE,
-    load_in_4bit: bool = options.LOAD_4BIT,
-    load_in_8bit: bool = options.LOAD_8BIT,
-    adapter: Path | None = options.ADAPTER,
+    load: Any = options.LOAD,
     seed: int = options.SEED,
-    data_file: Path | None = options.BENCH_DATA_FILE,
-    metric: str | None = options.BENCH_METRIC,
-    steps: int | None = options.BENCH_STEPS,
-    size: int | None = options.BENCH_SIZE,
-    executor: str = options.EXECUTOR,
-    workers: int = options.WORKERS,
-    gpus_per_worker: float = options.GPUS_PER_WORKER,
-    ray_address: str | None = options.RAY_ADDRESS,
+    bench_options: dict[str, Any] = options.BENCHMARK,
+    runner: Any = options.SCALE_OUT,
     json_out: bool = options.JSON,
 ) -> None:
     """Greedy-decode every question once (batched) and score each answer with every chosen estimator
     (sampling K answers and judging them only when a chosen estimator needs it)."""
-    from halluc_signals import ScoreConfig, choose, load_heads
+    from halluc_signals import ScoreConfig, check_heads_file, choose, load_heads
     from halluc_uq.sampling import SamplingConfig
     from halluc_uq.scoring import score_estimators, stages, uses_judge
     from ucli.executor import model_replicas
+    from ucli.journal import preflight
     from ucli.models import load_model
 
-    load = options.load_options(device=device, dtype=dtype, load_in_4bit=load_in_4bit, load_in_8bit=load_in_8bit, adapter=adapter)  # fmt: skip
-    runner = options.executor(kind=executor, workers=workers, gpus_per_worker=gpus_per_worker, ray_address=ray_address)  # fmt: skip
     chosen = choose(estimators)
     config = ScoreConfig(alpha=alpha, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
     sampling = SamplingConfig(samples=samples, temperature=temperature, top_p=top_p, equivalence=equivalence,
@@ -110,16 +100,17 @@ def score(
                               embedding_model=embedding_model)  # fmt: skip
     passes = stages(chosen)
     sampling.check(sampled="samples" in passes, judged=uses_judge(chosen))
-    journal_path = _preflight(output, resume, force, heads_file)
+    heads_doc = check_heads_file(heads_file) if heads_file else None  # read once, before any model
+    journal_path = preflight(output, resume, folder=False, force=force)
     if journal_path is None:
         console.result(
             {"output": str(output), "complete": True}, json_out, lambda: f"{output}: already complete"
         )
         return
     pairs, judge, source, given, verdicts = _inputs(benchmark, data, generations, split, limit, seed,
-                                                   {"data_file": data_file, "metric": metric, "steps": steps, "size": size})  # fmt: skip
+                                                   bench_options)  # fmt: skip
     lm = load_model(model, load, weights=runner.kind == "local" or "extras" in passes or given is not None)  # fmt: skip
-    heads = load_heads(heads_file, lm.fingerprint)[0] if heads_file else None
+    heads = load_heads(heads_file, lm.fingerprint, heads_doc)[0] if heads_file else None
     run_config = {"model": model, "source": source, "limit": limit, "seed": seed,
                   "heads": str(heads_file) if heads_file else None, "sampling": vars(sampling) if len(passes) > 1 else None}  # fmt: skip
     with console.progress(", ".join(passes), total=len(pairs) * len(passes)) as advance, \
@@ -127,23 +118,13 @@ def score(
         records = score_estimators(lm, pairs, estimators=chosen, journal_path=journal_path, resume=resume, config=config,
                                    heads=heads, judge=judge, run_config=run_config, given=given, sampling=sampling,
                                    seed=seed, progress=advance, replicas=replicas, force=force)  # fmt: skip
-    inputs = [p for p in (data, generations, data_file, heads_file) if p]
+    inputs = [p for p in (data, generations, bench_options.get("data_file"), heads_file) if p]
     _write_scores(output, records, verdicts, journal_path, model=lm.fingerprint, seed=seed, inputs=inputs,
                   config={**run_config, "estimators": [e.name for e in chosen]})  # fmt: skip
     accuracy = sum(r.get("correct", 0) for r in records) / len(records)
     console.result({"output": str(output), "n": len(records), "accuracy": accuracy, "estimators": [e.name for e in chosen]},
                    json_out, lambda: f"{len(records)} answers from {source}, accuracy {accuracy:.3f}, "
                    f"{len(chosen)} estimators -> {output}\n{console.next_step('uq', 'report', output)}")  # fmt: skip
-
-
-def _preflight(output: Path, resume: bool, force: bool, heads_file: Path | None) -> Path | None:
-    """The journal to write (None: already complete), after every check that needs no model."""
-    from halluc_signals import check_heads_file
-    from ucli.journal import preflight
-
-    if heads_file is not None:
-        check_heads_file(heads_file)
-    return preflight(output, resume, folder=False, force=force)
 
 
 def _write_scores(
@@ -292,3 +273,6 @@ def _show(result: dict[str, Any]) -> None:
     )
     if result["left_out"]:
         console.warn(f"{result['left_out']} answer(s) left out (empty, or no verdict)")
+
+
+options.renamed("uq score", options.BENCH_RENAMED)
