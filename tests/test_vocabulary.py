@@ -5,8 +5,10 @@ from __future__ import annotations
 import collections
 import re
 import typing
+from typing import Any
 
 import pytest
+import typer
 import typer.main
 
 from ucli import options
@@ -182,3 +184,34 @@ def test_option_blocks_are_declared_once_as_bundles():
                 bundled += 1
                 assert set(p.default.knobs) <= {q.name for q in cmd.params}, (path, p.name)
     assert problems == [] and bundled >= 25
+
+
+def test_a_bundle_spreads_its_options_in_place_and_builds_one_value():
+    """`@options.bundled`: the bundle's options take its place in the signature, in order, and the
+    command gets what the bundle builds; a name that is both the command's and a bundle's is refused."""
+    import inspect
+
+    from ucli.errors import BadInput
+
+    pair = options.Bundle(
+        lambda a, b: a * 10 + b, a=(int, typer.Option(1, "--a")), b=(int, typer.Option(2, "--b"))
+    )
+
+    @options.bundled
+    def command(
+        first: str = typer.Option("x", "--first"), both: Any = pair, last: bool = typer.Option(False)
+    ):
+        return first, both, last
+
+    assert list(inspect.signature(command).parameters) == ["first", "a", "b", "last"]
+    assert command(first="y", a=3, b=4, last=True) == ("y", 34, True)
+    with pytest.raises(TypeError, match="a is its own option and a bundle's"):
+
+        @options.bundled
+        def clash(a: int = typer.Option(0, "--a"), both: Any = pair):
+            return a
+
+    got = options.BENCHMARK.build(data_file=None, benchmark_option=["steps=4", "max-size=9"])
+    assert got == {"steps": "4", "max_size": "9"}
+    with pytest.raises(BadInput, match="-B steps=5: steps is given twice"):
+        options.BENCHMARK.build(data_file=None, benchmark_option=["steps=4", "steps=5"])

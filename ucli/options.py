@@ -270,7 +270,10 @@ def _benchmark_options(data_file: Any, benchmark_option: list[str] | None) -> di
         key, eq, value = pair.partition("=")
         if not eq or not key.strip():
             raise BadInput(f"-B {pair}: expected key=value (e.g. -B steps=4)")
-        given[key.strip().replace("-", "_")] = value
+        name = key.strip().replace("-", "_")
+        if name in given:
+            raise BadInput(f"-B {pair}: {key.strip()} is given twice")
+        given[name] = value
     return given
 
 

