@@ -242,10 +242,8 @@ def bundled(command: Any) -> Any:
         if isinstance(p.default, Bundle):
             found[name] = p.default
             params.extend(p.default.parameters())
-        else:  # typer reads types, not the strings of `from __future__ import annotations`
-            ann = p.annotation
-            ann = eval(ann, command.__globals__) if isinstance(ann, str) else ann
-            params.append(p.replace(annotation=ann, kind=inspect.Parameter.KEYWORD_ONLY))
+        else:  # a string annotation stays one: typer resolves it in `command`'s module (`__wrapped__`)
+            params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))
     clash = [n for n, c in collections.Counter(p.name for p in params).items() if c > 1]
     if clash:
         raise TypeError(f"{command.__qualname__}: {', '.join(clash)} is its own option and a bundle's")

@@ -38,7 +38,7 @@ def demo(
     max_new_tokens: int = typer.Option(
         32, "--max-new-tokens", min=1, help="Token budget per answer, repairs included."
     ),
-    batch_size: int = options.batch_size(8, "Sequences per forward pass (calibration and decoding)."),
+    batch_size: int = options.batch_size(16, "Sequences per forward pass (calibration and decoding)."),
     output: Path | None = options.output("Run folder to create (default: runs/<run id>)."),
     load: Any = options.LOAD,
     seed: int = options.SEED,

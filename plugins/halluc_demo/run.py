@@ -41,7 +41,7 @@ class DemoConfig:
     coverage: float | None = DEFAULT_COVERAGE  # theta leaves this share untriggered; None: Youden's J
     repair: str = DEFAULT_REPAIR
     max_new_tokens: int = 32
-    batch_size: int = 8
+    batch_size: int = 16  # measured: 7:17 against 9:18 at 8 on 2 cores, the same answers and verdicts
     output: Path | None = None  # default: runs/<run id>
     load: LoadOptions = field(default_factory=LoadOptions)
     seed: int = 0
