@@ -1,12 +1,16 @@
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from halluc_benchmarks.metrics import (
+    DANGLING,
     final_answer,
     first_sentence,
     judge_number,
     judge_text,
     normalize,
     numbers,
+    seam,
     well_formed,
 )
 
@@ -107,3 +111,53 @@ def test_every_facts_reference_is_well_formed():
     facts = get_benchmark("facts")
     samples = [s for split in facts.splits for s in facts.load(split)]
     assert all(facts.well_formed(s, ref) for s in samples for ref in s.references)
+
+
+# the repairs `cot+abstain` kept on SmolLM2 facts/test (issue 30) and the stricter rule's verdicts
+SEAMED = [
+    ("Which infrared space telescope was launched on 25 December 2021?", "New Horizons New Horizons", False),
+    ("Who wrote 'The Metamorphosis'?", "The Metamorph The Metamorphosis", False),
+    ("Who wrote 'Lolita'?", "Lol Lol Lolita", False),
+    ("Who invented the cotton gin?",
+     "The cotton gin was invented by a man named Gus Fremont, who was a slave owner Gus Fremont", False),
+    ("Who wrote 'The Hunchback of Notre-Dame'?",
+     'The Hunchback of Notre-Dame is the story "The Hunchback of Notre-Dame" by', False),
+    ("What is the capital of Iran?", "The capital of Tehran", True),
+    ("Which small country lies in the Pyrenees between France and Spain?",
+     "The Pyrenees Pyra-e-Nero, a former French colony in Spain.", True),
+    ("Who wrote 'A Brief History of Time'?", "Tim Tebow", True),
+    ("How many inches are in a foot?", "12.", True),
+    ("Who discovered the electron?", "J. J. Thomson", True),
+    ("What is the theory of relativity about?", "The theory of space and time.", True),
+    ("Who wrote 'Emma'?", "It was written by", False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("question", "answer", "ok"), SEAMED)
+def test_the_stricter_rule_fails_answers_with_a_seam(question, answer, ok):
+    assert well_formed(answer, question) is ok
+
+
+WORD = st.from_regex(r"[a-z]{4,9}", fullmatch=True)
+
+
+@given(st.lists(WORD, min_size=2, max_size=6))
+def test_a_phrase_said_twice_is_never_well_formed(words):
+    phrase = " ".join(words)
+    assert not well_formed(f"{phrase}, {phrase.title()}.", "Who?")
+
+
+@given(st.lists(WORD, min_size=1, max_size=6), st.sampled_from(sorted(DANGLING)))
+def test_an_answer_that_ends_on_a_dangling_word_is_never_well_formed(words, last):
+    assert not well_formed(" ".join([*words, last]), "Who?")
+    assume(seam(" ".join(words)) is None)  # nothing else shows a seam
+    assert seam(" ".join([*words, last])) == f"ends on '{last}'"
+
+
+@given(WORD, WORD)
+def test_a_word_begun_again_is_caught_and_a_clean_pair_is_not(word, other):
+    assert seam(f"{word} {word}") is not None
+    if word[:3] not in DANGLING:
+        assert seam(f"{word[:3]} {word}") is not None
+    assume(not other.startswith(word) and not word.startswith(other) and other not in DANGLING)
+    assert seam(f"{word} {other}") is None

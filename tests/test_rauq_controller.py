@@ -586,3 +586,26 @@ def test_plain_greedy_is_the_same_decode_in_every_command(tiny_qwen2):
     probe = backend.generate_batch(questions, SamplingParams(temperature=0.0, max_tokens=10, top_logprobs=1))
     assert [[t.id for t in o.tokens] for o in control] == score
     assert [[p["id"] for p in g.token_logprobs] for g in probe] == score
+
+
+@pytest.mark.parametrize(
+    ("pieces", "answer"),
+    [
+        (["The capital of", "Tehran"], "Tehran"),  # an unfinished sentence before the thought goes
+        (["Lol", "Lolita"], "Lolita"),
+        (["The Metamorph", "The Metamorphosis"], "The Metamorphosis"),
+        (
+            ["Emma was written by Jane Austen.", "Jane Austen."],
+            "Emma was written by Jane Austen. Jane Austen.",
+        ),
+        (["Paris is in France.", "It is", "Paris."], "Paris is in France. Paris."),
+        (["Paris."], "Paris."),  # no thought: the answer as decoded
+        (["", ""], ""),
+    ],
+)
+def test_the_judged_answer_after_a_thought_is_what_follows_its_cue(pieces, answer):
+    """After a kept thought the answer is what follows its closing cue ("So the answer is"); text
+    before a thought counts only as finished sentences, so nothing is cut or said twice at a seam."""
+    from halluc_rauq.control_text import judged_answer
+
+    assert judged_answer(pieces) == answer

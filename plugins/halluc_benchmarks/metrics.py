@@ -20,11 +20,16 @@ number.
 
 Well-formed answers (`well_formed`): not empty, not only punctuation, not a bare number for a text
 question, not a copy of (part of) the question: some word beyond the question's own words and a few
-function words must hold a letter (a digit for number answers; either for "how many/much" questions).
+function words must hold a letter (a digit for number answers; either for "how many/much" questions),
+and no seam may show (`seam`): no phrase of two or more words said twice ("New Horizons New
+Horizons"), no word said twice in a row or begun again within the next two words ("Lol Lol
+Lolita", "The Metamorph The Metamorphosis"; initials such as "J. J." are exempt), no dangling last
+word ("... by", "... of the").
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import string
@@ -189,16 +194,53 @@ FUNCTION_WORDS = frozenset(
 
 
 def well_formed(answer: str, question: str, answer_type: str = "text") -> bool:
-    """Whether an answer reads as an answer: something beyond the question's own words and function
-    words, holding a letter (a digit for number answers; either for "how many/much" questions). Empty
-    text, bare list numbers ("2.") for a text question, punctuation and truncated copies of the
-    question fail."""
+    """Whether an answer reads as an answer, right or wrong: it says something beyond the question's
+    own words and function words (a letter; a digit for number answers and "how many/much"
+    questions), and it has no seam: no phrase of two or more words said twice, no word repeated or
+    restarted by the next one ("Lol Lol", "Metamorph Metamorphosis"), no dangling last word ("by",
+    "of", "the"). Empty text, punctuation, bare list numbers for a text question and truncated
+    copies of the question fail too. Every repair, the `+abstain` fallback and the summaries use it."""
     asked = normalize(question)
     new = [w for w in normalize(answer).split() if w not in set(asked.split()) | FUNCTION_WORDS]
     if answer_type in ("number", "final-number"):  # judged on its digits
-        return any(c.isdigit() for w in new for c in w)
-    counting = asked.startswith(("how many", "how much"))
-    return any(c.isalpha() or (counting and c.isdigit()) for w in new for c in w)
+        says = any(c.isdigit() for w in new for c in w)
+    else:
+        counting = asked.startswith(("how many", "how much"))
+        says = any(c.isalpha() or (counting and c.isdigit()) for w in new for c in w)
+    return says and seam(answer) is None
+
+
+# a last word that leaves the answer hanging
+DANGLING = FUNCTION_WORDS - {"it", "its", "this", "that", "so", "answer"} | {
+    "the",
+    "a",
+    "an",
+    "or",
+    "but",
+    "named",
+    "called",
+}
+
+
+def seam(answer: str) -> str | None:
+    """What shows that an answer was stitched or cut (None: nothing): a repeated phrase, a word
+    repeated or restarted by the next one, or a dangling last word."""
+    words = [w for w in unicodedata.normalize("NFKC", answer).lower().translate(PUNCTUATION).split() if w]
+    for i, word in enumerate(words):  # cut and begun again: "Lol Lol", "Metamorph The Metamorphosis"
+        after = words[i + 1 : i + 3]
+        restarted = (
+            len(word) >= 3 and word not in DANGLING and any(w != word and w.startswith(word) for w in after)
+        )
+        if (len(word) > 1 and after[:1] == [word]) or restarted:  # initials repeat: "J. J. Thomson"
+            return f"'{word}' is begun again"
+    seen: set[tuple[str, str]] = set()
+    for first, second in itertools.pairwise(words):
+        if (first, second) in seen:
+            return f"'{first} {second}' is said twice"
+        seen.add((first, second))
+    if words and words[-1] in DANGLING:
+        return f"ends on '{words[-1]}'"
+    return None
 
 
 FINAL_MARKER = re.compile(r"answer\s*(?:is|:)\s*", re.I)

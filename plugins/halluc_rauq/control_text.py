@@ -1,5 +1,6 @@
 """The controller's text rules: where a sentence or clause ends (rollback anchors, where a thought
-may end) and what delimiter debris a resumed answer must not start with."""
+may end), what delimiter debris a resumed answer must not start with, and which text around kept
+thoughts is the judged answer."""
 
 from __future__ import annotations
 
@@ -20,3 +21,14 @@ def sentence_closed(text: str) -> bool:
     if not last or re.search(r"(?<![\d.,])\d{1,2}\.$", last):
         return False
     return re.search(r"[.!?][\"')\]”’]*$", last) is not None
+
+
+def judged_answer(pieces: list[str]) -> str:
+    """The answer a reader is given from the text around kept thoughts (`pieces`: the text before
+    the first thought, between thoughts, and after the last, each without its delimiters). The
+    closing delimiter asks for the answer ("So the answer is"), so the last piece is the answer, as
+    chain-of-thought answer extraction reads it; a piece before a thought counts only when it is a
+    finished sentence, so that no phrase is cut at a seam or said again after it ("The capital of" +
+    "Tehran" -> "Tehran"; "Lol" + "Lolita" -> "Lolita")."""
+    *before, last = [p.strip() for p in pieces] or [""]
+    return " ".join(p for p in [*(p for p in before if sentence_closed(p)), last] if p)

@@ -22,7 +22,8 @@ or the top-1 minus top-2 margin. When it crosses theta outside the cooldown, the
 A thought lasts at least `cot_min_tokens` sampled tokens, and under policy `rauq` ends only at a
 sentence end or line break after which the look-ahead is calm. The judged answer is the
 completion with every kept thought cut out (opening to closing delimiter) and the delimiter debris
-at each seam dropped; a `sentence` rollback makes the text before a thought whole sentences.
+at each seam dropped: the text after the last thought, which answers its closing cue, with each
+piece before a thought only when it is a finished sentence (`control_text.judged_answer`).
 
 docs/control.md defines every rule precisely; tests/test_rauq_controller.py checks each one.
 """
@@ -40,7 +41,7 @@ import numpy as np
 
 from halluc_rauq.control_config import DELIMITERS, ControllerConfig, Threshold
 from halluc_rauq.control_records import NAN, Budget, Candidate, Check, ControllerOutput, Token, TriggerEvent
-from halluc_rauq.control_text import ANCHOR_CHARS, LEADING_JUNK, sentence_closed
+from halluc_rauq.control_text import ANCHOR_CHARS, LEADING_JUNK, judged_answer, sentence_closed
 from halluc_rauq.repairs import ANSWER_RESERVE, Outcome, repair_named
 from halluc_signals import RAUQScorer
 from ucli.errors import BadInput
@@ -506,12 +507,11 @@ class RAUQController:
         ]
 
     def _answer_text(self, segments: list[list[Token]]) -> str:
-        """The pieces decoded and joined with a space; a piece after a thought loses the delimiter
-        debris it starts with (": Paris." -> "Paris.")."""
+        """The pieces decoded, a piece after a thought without the delimiter debris it starts with
+        (": Paris." -> "Paris."), and read as `judged_answer` reads them."""
         decode = self.lm.tokenizer.decode
         texts = [decode([t.id for t in seg], skip_special_tokens=True).strip() for seg in segments]
-        texts = [texts[0]] + [text.lstrip(LEADING_JUNK) for text in texts[1:]]
-        return " ".join(text for text in texts if text)
+        return judged_answer([texts[0]] + [text.lstrip(LEADING_JUNK) for text in texts[1:]])
 
     def _output(self, finish: str, latency: float) -> ControllerOutput:
         decode = self.lm.tokenizer.decode
