@@ -10,15 +10,7 @@ import typer
 
 from ucli import console, options
 
-MODEL, DEVICE, DTYPE, LOAD_4BIT, LOAD_8BIT, ADAPTER, SEED = (
-    options.MODEL,
-    options.DEVICE,
-    options.DTYPE,
-    options.LOAD_4BIT,
-    options.LOAD_8BIT,
-    options.ADAPTER,
-    options.SEED,
-)
+MODEL, SEED = options.MODEL, options.SEED
 NUM_EXAMPLES = options.limit("N pairs, drawn with --seed (default: all, in file order).")
 CALIBRATION = typer.Option(..., "--calibration", help="Prompt/reference pairs (JSONL, JSON, CSV or TSV).")
 BATCH_SIZE = options.batch_size(8, "Sequences per forward pass.")
