@@ -181,3 +181,24 @@ def test_the_verdict_says_what_the_numbers_show_either_way():
     assert "fell from 50.0% to 25.0%" in lines and "10 broken" in lines and "do not raise accuracy" in lines
     # nothing answered: no accuracy among answered to print
     assert "Accuracy among answered: - against greedy's 50.0%" in said([rec(0, True)] * 40)
+
+
+def test_the_changed_answers_table_shows_a_repaired_answer_when_the_repair_kept_one():
+    from halluc_demo.report import examples_table, shown_changes
+
+    def row(i, controller, outcome, repaired=False):
+        return {"question": f"q{i}?", "expected": "x", "baseline": f"greedy {i}", "baseline_correct": False,
+                "controller": controller, "controller_outcome": outcome, "repaired": repaired}  # fmt: skip
+
+    # eight abstentions come first; the one kept repair is the ninth change
+    answers = [row(i, "I am not sure.", "abstained") for i in range(8)] + [row(8, "x", "right", True)]
+    answers.insert(3, row(99, "greedy 99", "wrong"))  # unchanged: never shown
+    shown = shown_changes(answers, limit=6)
+    assert [a["question"] for a in shown] == ["q0?", "q1?", "q2?", "q3?", "q4?", "q8?"]
+    repaired = [row(i, f"fix {i}", "wrong", True) for i in range(5)]
+    assert sum(a["repaired"] for a in shown_changes(repaired + answers, limit=6)) == 3  # half the rows
+    assert shown_changes([row(0, "greedy 0", "wrong")]) == []
+    table = examples_table(answers, limit=6).table
+    assert table.title == "answers the controller changed (9, 1 of them repaired; 6 shown)"
+    assert table.row_count == 6 and [c.header for c in table.columns][-1] == "how"
+    assert list(table.columns[-1].cells) == ["abstained"] * 5 + ["repaired"]

@@ -80,7 +80,15 @@ def _test_questions(config: DemoConfig) -> tuple[Any, Any, str, list[Any]]:
     calib_bench = get_benchmark(config.benchmark, **given)
     bench, split = calib_bench, config.split
     if config.questions:
-        bench, split = get_benchmark("local", data_file=config.questions, metric=given.get("metric")), "test"
+        bench, split = (
+            get_benchmark(
+                "local",
+                data_file=config.questions,
+                metric=given.get("metric"),
+                correct_if=given.get("correct_if"),
+            ),
+            "test",
+        )
     return calib_bench, bench, split, bench.load(split, limit=config.limit, seed=config.seed)
 
 
@@ -198,6 +206,7 @@ def _answers(samples: list[Any], base: list[dict], ctl: list[dict]) -> list[dict
             "controller": c["answer"],
             "controller_correct": bool(c["correct"]),
             "controller_outcome": c["outcome"],
+            "repaired": bool(c["repaired"]),
             "triggers": c["triggers"],
             "completion": c["completion"],
         }
