@@ -362,10 +362,10 @@ def read_prompt_pairs(path: str | os.PathLike, require_reference: bool = True) -
 
 
 def load_rows(
-    dataset: str, config: str | None, split: str, data_file: str | Path | None
+    dataset: str, config: str | None, split: str, data_file: str | Path | None, revision: str | None = None
 ) -> list[dict[str, Any]]:
-    """Rows of a hub data set (`datasets.load_dataset`), or of a local `data_file` in the hub's format
-    (JSONL, JSON, CSV or Parquet), which wins: offline runs and tests use it."""
+    """Rows of a hub data set (`datasets.load_dataset`, at `revision` if given), or of a local
+    `data_file` in the hub's format (JSONL, JSON, CSV or Parquet), which wins: offline runs and tests use it."""
     if data_file is not None:
         return [r.data for r in read_records(data_file)]
     try:
@@ -376,7 +376,8 @@ def load_rows(
             "(or pass --data-file with a local copy)"
         ) from None
     try:
-        return list(datasets.load_dataset(dataset, config, split=split))
+        at = {"revision": revision} if revision else {}
+        return list(datasets.load_dataset(dataset, config, split=split, **at))
     except Exception as exc:  # offline, missing split, renamed data set: all one actionable message
         raise HallucError(
             f"could not load {dataset} ({config or 'default'}, {split}) from the hub: {type(exc).__name__}: {exc}; "

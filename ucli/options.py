@@ -110,6 +110,13 @@ BENCH_OPTION = typer.Option(
     help="A benchmark's own option as key=value, repeated (arith: steps, size; local: metric); "
     "`halluc benchmarks show NAME` lists them.",
 )
+CORRECT_IF = typer.Option(
+    None,
+    "--correct-if",
+    metavar="<measure op number>",
+    help="Verdict rule: a quality measure and its threshold, e.g. rouge_l>=0.3 or f1>=0.5 "
+    "(default: the benchmark's own; `halluc benchmarks measures` lists them).",
+)
 # the spellings before -B, per command that reads a benchmark (`renamed`)
 BENCH_RENAMED = {f"--{k} <value>": f"-B {k}=<value>" for k in ("steps", "size", "metric")}
 
@@ -259,11 +266,16 @@ def bundled(command: Any) -> Any:
     return run
 
 
-def _benchmark_options(data_file: Any, benchmark_option: list[str] | None) -> dict[str, Any]:
-    """--data-file and the -B key=value pairs as one dict (each benchmark types and checks its own)."""
+def _benchmark_options(
+    data_file: Any, benchmark_option: list[str] | None, correct_if: str | None = None
+) -> dict[str, Any]:
+    """--data-file, --correct-if and the -B key=value pairs as one dict (each benchmark types and
+    checks its own)."""
     from ucli.errors import BadInput
 
     given: dict[str, Any] = {"data_file": data_file} if data_file is not None else {}
+    if correct_if is not None:
+        given["correct_if"] = correct_if
     for pair in benchmark_option or []:
         key, eq, value = pair.partition("=")
         if not eq or not key.strip():
@@ -313,4 +325,5 @@ BENCHMARK = Bundle(
     _benchmark_options,
     data_file=(Path | None, BENCH_DATA_FILE),
     benchmark_option=(list[str] | None, BENCH_OPTION),
+    correct_if=(str | None, CORRECT_IF),
 )

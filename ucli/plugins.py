@@ -31,6 +31,7 @@ GROUPS = {
     "estimators": "halluc.estimators",
     "repairs": "halluc.repairs",
     "stages": "halluc.stages",
+    "metrics": "halluc.metrics",
 }
 FIRST_PARTY_DIST = "halluc"
 

@@ -18,7 +18,8 @@ A third-party package adds a benchmark like this:
     trivia = "my_pkg.bench:Trivia"
 
 `load`, prompt formatting and `score` (the shared rules in `halluc_benchmarks.metrics`) come from
-the base class; override `score` for another metric, `_load` always.
+the base class; override `_load` always, and either declare `correct_if` (a quality measure and
+its threshold, `halluc_benchmarks.quality`) or override `score` for another rule.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from halluc_benchmarks.metrics import Score, final_answer, judge_number, judge_text, well_formed
+from halluc_benchmarks.quality import CorrectIf, get_measure
 from ucli.errors import BadInput
 
 
@@ -62,6 +64,9 @@ class Benchmark(ABC):
     splits: ClassVar[tuple[str, ...]] = ("test",)
     answer_type: ClassVar[str] = "text"  # text | number | final-number: the shared rule `score` applies
     instruction: ClassVar[str] = "Answer in a few words."
+    # The verdict as a quality measure passing a threshold ("f1>=0.5"); None: the answer-type
+    # rules below. `--correct-if` sets it per run.
+    correct_if: str | None = None
 
     @abstractmethod
     def _load(self, split: str) -> list[Sample]:
@@ -98,7 +103,13 @@ class Benchmark(ABC):
         kind = sample.metadata.get("answer_type", self.answer_type)
         return well_formed(answer, sample.prompt, kind)
 
+    def answer_text(self, completion: str) -> str:
+        """The part of a completion a quality measure reads: its first non-empty line (short answers)."""
+        return next((line.strip() for line in completion.splitlines() if line.strip()), "")
+
     def score(self, sample: Sample, completion: str) -> Score:
+        if self.correct_if:
+            return judge_quality(self, sample, completion)
         if not sample.references:
             raise BadInput(f"sample '{sample.id}' of '{self.name}' has no reference to score against")
         # A sample may override the benchmark's answer type (facts mixes names and years).
@@ -108,3 +119,11 @@ class Benchmark(ABC):
         if kind == "number":
             return judge_number(completion, sample.reference or "")
         return judge_text(completion, sample.references)
+
+
+def judge_quality(bench: Benchmark, sample: Sample, completion: str) -> Score:
+    """The verdict of `bench.correct_if`: the measure's value of the answer, passing its threshold or not."""
+    rule = CorrectIf.parse(bench.correct_if or "")
+    answer = bench.answer_text(completion)
+    value = get_measure(rule.measure)(answer, sample)
+    return Score(rule.passes(value), value, answer, str(rule))

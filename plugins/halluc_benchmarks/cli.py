@@ -63,6 +63,23 @@ def list_command(json_out: bool = options.JSON) -> None:
 
 
 @app.command()
+def measures(json_out: bool = options.JSON) -> None:
+    """Every installed quality measure (what `--correct-if MEASURE>=X` can name) and the rule it follows."""
+    from ucli import plugins
+
+    rows = [{"name": p.name, "description": getattr(p.obj, "description", ""), "source": getattr(p.obj, "source", ""),
+             "provided_by": f"{p.dist} {p.version}", "status": p.status, "error": p.error}
+            for p in plugins.discover("metrics")]  # fmt: skip
+    if json_out:
+        console.print_json({"measures": rows})
+        return
+    table = [(r["name"], r["description"] or r["error"] or "", r["source"]) for r in rows]
+    console.out.print(
+        console.table("quality measures", ["name", "what it measures", "rule it follows"], table)
+    )
+
+
+@app.command()
 @options.bundled
 def show(
     name: str = typer.Argument(..., help="Benchmark name (see `halluc benchmarks list`)."),
@@ -72,22 +89,42 @@ def show(
     bench_options: dict[str, Any] = options.BENCHMARK,
     json_out: bool = options.JSON,
 ) -> None:
-    """A few samples of a benchmark (id, prompt, reference and aliases) and the -B options it takes."""
+    """A few samples of a benchmark (id, prompt, reference and aliases), the first as the model is
+    prompted, where its prompt and verdict come from, and the -B options it takes."""
     from halluc_benchmarks.registry import option_table
 
     bench = _bench(name, bench_options)
     samples = bench.load(_split(bench, split), limit=limit, seed=seed)
     takes = option_table(type(bench))
+    about = {
+        "source": getattr(bench, "source", "") or "halluc",
+        "correct_if": bench.correct_if or "the answer rules (metrics)",
+    }
     if json_out:
-        console.print_json({"benchmark": name, "split": _split(bench, split), "options": takes,
+        console.print_json({"benchmark": name, "split": _split(bench, split), "options": takes, **about,
+                            "prompt": bench.chat_message(samples[0]) if samples else None,
                             "samples": [s.as_record() for s in samples]})  # fmt: skip
         return
-    rows = [(s.id, s.prompt, s.reference or "-", ", ".join(s.aliases)) for s in samples]
+    rows = [(s.id, _short(s.prompt), s.reference or "-", _short(", ".join(s.aliases))) for s in samples]
     console.out.print(
         console.table(f"{name} / {_split(bench, split)}", ["id", "prompt", "reference", "aliases"], rows)
     )
+    if samples:
+        console.out.print(
+            f"the first sample as a chat model is asked it:\n{bench.chat_message(samples[0])}\n",
+            highlight=False,
+        )
+    console.out.print(
+        f"prompt and verdict follow: {about['source']}; right when: {about['correct_if']}", highlight=False
+    )
     shown = ", ".join(f"{o['name']} ({o['type']}, default {o['default']})" for o in takes)
     console.out.print(f"options (-B key=value): {shown or 'none'}")
+
+
+def _short(text: str, width: int = 160) -> str:
+    """A table cell: a passage or a story would fill the screen."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @app.command()

@@ -7,20 +7,27 @@ import typing
 from typing import Any
 
 from halluc_benchmarks.base import Benchmark
+from halluc_benchmarks.quality import CorrectIf, get_measure
 from ucli import plugins
 from ucli.errors import BadInput
 
 
 def get_benchmark(name: str, **options: Any) -> Benchmark:
     """An instance of the benchmark registered as `name`, built with `options` (`--data-file` and
-    the `-B key=value` pairs: a string is typed by the constructor's annotation); an unknown name,
-    an option it does not take or a value of the wrong type is bad input."""
+    the `-B key=value` pairs: a string is typed by the constructor's annotation) and `correct_if`
+    (`--correct-if`: the verdict rule every benchmark takes); an unknown name, an option it does
+    not take, a value of the wrong type or an unknown quality measure is bad input."""
     cls = plugins.load("benchmarks", name)
     if not (isinstance(cls, type) and issubclass(cls, Benchmark)):
         raise BadInput(f"benchmark '{name}' ({cls!r}) is not a halluc_benchmarks.Benchmark subclass")
+    rule = options.pop("correct_if", None)
     typed = benchmark_options(name, cls, options)
     bench = cls(**typed)
-    bench.options = typed
+    if rule is not None:
+        bench.correct_if = str(CorrectIf.parse(rule))
+    if bench.correct_if:
+        get_measure(CorrectIf.parse(bench.correct_if).measure)
+    bench.options = typed if rule is None else {**typed, "correct_if": bench.correct_if}
     return bench
 
 

@@ -27,7 +27,9 @@ def questions(*, benchmark: str | None, data: Path | None, split: str, limit: in
     given = {k: v for k, v in benchmark_options.items() if v is not None}
     if data is not None:
         bench, split, source = (
-            get_benchmark("local", data_file=data, metric=given.get("metric")),
+            get_benchmark(
+                "local", data_file=data, metric=given.get("metric"), correct_if=given.get("correct_if")
+            ),
             "test",
             str(data),
         )
