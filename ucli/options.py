@@ -117,6 +117,22 @@ CORRECT_IF = typer.Option(
     help="Verdict rule: a quality measure and its threshold, e.g. rouge_l>=0.3 or f1>=0.5 "
     "(default: the benchmark's own; `halluc benchmarks measures` lists them).",
 )
+JUDGE = typer.Option(
+    None,
+    "--judge",
+    metavar="<backend:model[@url]>",
+    help="An LLM judge of correctness (repeat for a panel), e.g. openai:gpt-4o-mini or hf:smollm2-135m; "
+    "verdicts become judge>0.5 unless --correct-if says otherwise. Keys come from the environment.",
+)
+JUDGE_PROMPT = typer.Option(
+    None,
+    "--judge-prompt",
+    metavar="<name>",
+    help="How judges are asked: semantic-entropy (default) or simpleqa.",
+)
+JUDGE_COMBINE = typer.Option(
+    None, "--judge-combine", metavar="<rule>", help="A panel's verdict: majority (default; ties 0.5) or mean."
+)
 # the spellings before -B, per command that reads a benchmark (`renamed`)
 BENCH_RENAMED = {f"--{k} <value>": f"-B {k}=<value>" for k in ("steps", "size", "metric")}
 
@@ -266,16 +282,13 @@ def bundled(command: Any) -> Any:
     return run
 
 
-def _benchmark_options(
-    data_file: Any, benchmark_option: list[str] | None, correct_if: str | None = None
-) -> dict[str, Any]:
-    """--data-file, --correct-if and the -B key=value pairs as one dict (each benchmark types and
-    checks its own)."""
+def _benchmark_options(data_file: Any, benchmark_option: list[str] | None, **rules: Any) -> dict[str, Any]:
+    """--data-file, the verdict rule and judges, and the -B key=value pairs as one dict (each
+    benchmark types and checks its own)."""
     from ucli.errors import BadInput
 
     given: dict[str, Any] = {"data_file": data_file} if data_file is not None else {}
-    if correct_if is not None:
-        given["correct_if"] = correct_if
+    given.update({k: v for k, v in rules.items() if v})
     for pair in benchmark_option or []:
         key, eq, value = pair.partition("=")
         if not eq or not key.strip():
@@ -326,4 +339,7 @@ BENCHMARK = Bundle(
     data_file=(Path | None, BENCH_DATA_FILE),
     benchmark_option=(list[str] | None, BENCH_OPTION),
     correct_if=(str | None, CORRECT_IF),
+    judge=(list[str] | None, JUDGE),
+    judge_prompt=(str | None, JUDGE_PROMPT),
+    judge_combine=(str | None, JUDGE_COMBINE),
 )

@@ -20,6 +20,8 @@ _EXPORTS = {
     "ALIASES": "base",
     "Readiness": "base",
     "classify": "errors",
+    "Caller": "calls",
+    "Limits": "calls",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

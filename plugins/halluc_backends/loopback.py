@@ -7,7 +7,7 @@ run the real SDKs against.
         OpenAIBackend("m", base_url=server.url + "/v1")
 
 Faults: `429:<retry-after s>`, `500`, `503`, `401`, `400`, `slow:<s>` (sleep, then answer),
-`truncate` (a body cut short), `ok`. Answers are deterministic: the words of "echo <prompt>",
+`truncate` (a body cut short), `ok`; `say:<text>` answers with that text (a judge's reply). Answers are deterministic: the words of "echo <prompt>",
 cut at max_tokens, with made-up log-probs (token i: -0.1 (i + 1); alternative j: that minus j).
 """
 
@@ -53,7 +53,9 @@ class _Handler(BaseHTTPRequestHandler):
         if action.startswith("slow:"):
             time.sleep(float(action.split(":")[1]))
             action = "ok"
-        if action == "ok":
+        if action.startswith("say:"):
+            self._send(200, state._answer(kind, action[4:], limit, body, said=True))
+        elif action == "ok":
             self._send(200, state._answer(kind, prompt, limit, body))
         elif action == "truncate":
             self._truncated(state._answer(kind, prompt, limit, body))
@@ -145,11 +147,15 @@ class LoopbackServer:
         return kind, text, body.get("max_tokens") or 256
 
     @staticmethod
-    def _answer(kind: str, prompt: str, limit: int, body: dict) -> dict[str, Any]:
-        tokens = answer_tokens(prompt, limit)
+    def _answer(kind: str, prompt: str, limit: int, body: dict, said: bool = False) -> dict[str, Any]:
+        tokens = (
+            [w if i == 0 else " " + w for i, w in enumerate(prompt.split())]
+            if said
+            else answer_tokens(prompt, limit)
+        )
         text = "".join(tokens)
         n_in, n_out = len(prompt.split()), len(tokens)
-        finish = "length" if len(f"echo {prompt}".split()) > limit else "stop"
+        finish = "length" if not said and len(f"echo {prompt}".split()) > limit else "stop"
         k = int(body.get("top_logprobs") or body.get("generationConfig", {}).get("logprobs") or 0)
         if kind == "anthropic":
             return {"id": "msg_loopback", "type": "message", "role": "assistant", "model": body.get("model"),

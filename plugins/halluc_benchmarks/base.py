@@ -107,9 +107,29 @@ class Benchmark(ABC):
         """The part of a completion a quality measure reads: its first non-empty line (short answers)."""
         return next((line.strip() for line in completion.splitlines() if line.strip()), "")
 
+    def measure(self, name: str) -> Any:
+        """The quality measure `name`: one configured for this run (a judge panel), else the registry's."""
+        return getattr(self, "measures", {}).get(name) or get_measure(name)
+
+    def score_many(self, samples: list[Sample], completions: list[str]) -> list[Score]:
+        """Every verdict at once: a measure that grades in bulk (a judge panel's requests run
+        concurrently) is asked once."""
+        if not self.correct_if:
+            return [self.score(s, c) for s, c in zip(samples, completions, strict=True)]
+        rule = CorrectIf.parse(self.correct_if)
+        measure = self.measure(rule.measure)
+        answers = [self.answer_text(c) for c in completions]
+        many = getattr(measure, "many", None)
+        values = (
+            many(list(zip(answers, samples, strict=True)))
+            if many
+            else [measure(a, s) for a, s in zip(answers, samples, strict=True)]
+        )
+        return [verdict(rule, value, answer) for value, answer in zip(values, answers, strict=True)]
+
     def score(self, sample: Sample, completion: str) -> Score:
         if self.correct_if:
-            return judge_quality(self, sample, completion)
+            return self.score_many([sample], [completion])[0]
         if not sample.references:
             raise BadInput(f"sample '{sample.id}' of '{self.name}' has no reference to score against")
         # A sample may override the benchmark's answer type (facts mixes names and years).
@@ -121,9 +141,9 @@ class Benchmark(ABC):
         return judge_text(completion, sample.references)
 
 
-def judge_quality(bench: Benchmark, sample: Sample, completion: str) -> Score:
-    """The verdict of `bench.correct_if`: the measure's value of the answer, passing its threshold or not."""
-    rule = CorrectIf.parse(bench.correct_if or "")
-    answer = bench.answer_text(completion)
-    value = get_measure(rule.measure)(answer, sample)
+def verdict(rule: CorrectIf, value: float, answer: str) -> Score:
+    """A quality value through the rule; a value that is not a number (every judge failed) is a
+    recorded failure, never a silent verdict."""
+    if value != value:
+        return Score(False, value, answer, f"{rule.measure} failed")
     return Score(rule.passes(value), value, answer, str(rule))

@@ -197,6 +197,7 @@ def score(
     json_out: bool = options.JSON,
 ) -> None:
     """Re-score saved completions: accuracy, and a verdict per item (extracted answer and deciding rule)."""
+    from halluc_benchmarks.registry import recorded_options
     from halluc_benchmarks.scoring import score_predictions
     from ucli.artifacts import check_output_file, write_table
 
@@ -206,7 +207,8 @@ def score(
     bench = _bench(name, bench_options)
     verdicts, summary = score_predictions(bench, predictions, [split] if split else list(bench.splits))
     write_table(target, verdicts, "halluc.benchmarks.verdicts", summary=summary,
-                inputs=[p for p in (predictions, bench_options.get("data_file")) if p], config={"benchmark": name, "split": split})  # fmt: skip
+                inputs=[p for p in (predictions, bench_options.get("data_file")) if p],
+                config={"benchmark": name, "split": split, **recorded_options(bench)})  # fmt: skip
     summary = {"benchmark": name, **summary, "verdicts": str(target)}
     if json_out:
         console.print_json(summary)

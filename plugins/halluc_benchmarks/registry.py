@@ -21,14 +21,28 @@ def get_benchmark(name: str, **options: Any) -> Benchmark:
     if not (isinstance(cls, type) and issubclass(cls, Benchmark)):
         raise BadInput(f"benchmark '{name}' ({cls!r}) is not a halluc_benchmarks.Benchmark subclass")
     rule = options.pop("correct_if", None)
+    judges = {k: options.pop(k) for k in JUDGE_OPTIONS if k in options}
     typed = benchmark_options(name, cls, options)
     bench = cls(**typed)
+    recorded = dict(typed)
+    if judges.get("judge"):  # a panel of LLM judges, the `judge` measure of this run
+        panel = get_measure("judge")(judges["judge"], judges.get("judge_prompt") or "semantic-entropy",
+                                     judges.get("judge_combine") or "majority")  # fmt: skip
+        bench.measures = {"judge": panel}
+        bench.correct_if = "judge>0.5"
+        recorded["judge"] = panel.describe()
     if rule is not None:
-        bench.correct_if = str(CorrectIf.parse(rule))
-    if bench.correct_if:
-        get_measure(CorrectIf.parse(bench.correct_if).measure)
-    bench.options = typed if rule is None else {**typed, "correct_if": bench.correct_if}
+        bench.correct_if = recorded["correct_if"] = str(CorrectIf.parse(rule))
+    if bench.correct_if and isinstance(bench.measure(CorrectIf.parse(bench.correct_if).measure), type):
+        raise BadInput(
+            f"--correct-if {bench.correct_if}: that measure is a judge; name it with --judge BACKEND:MODEL"
+        )
+    bench.options = recorded
     return bench
+
+
+# how every command names its judges (`ucli.options.BENCHMARK`)
+JUDGE_OPTIONS = ("judge", "judge_prompt", "judge_combine")
 
 
 # the benchmark options every run recorded before -B (so a run of then resumes and compares)

@@ -16,7 +16,7 @@ def score_predictions(
 ) -> tuple[list[dict], dict[str, Any]]:
     """Verdicts for every record of a predictions JSONL (`id`, `completion`), and a summary."""
     samples = {s.id: s for split in splits for s in bench.load(split)}
-    verdicts = []
+    rows = []
     for rec in read_records(predictions):
         for field in ("id", "completion"):
             if field not in rec.data:
@@ -28,24 +28,21 @@ def score_predictions(
             )
         if sample_id not in samples:
             raise BadInput(f"{rec.loc}: id '{sample_id}' is not in {bench.name} ({', '.join(splits)})")
-        verdict = bench.score(samples[sample_id], completion)
-        verdicts.append(
-            {
-                "id": sample_id,
-                "correct": verdict.correct,
-                "value": verdict.value,
-                "extracted": verdict.extracted,
-                "rule": verdict.rule,
-                "reference": samples[sample_id].reference,
-                "completion": completion,
-            }
-        )
+        rows.append((samples[sample_id], completion))
+    scores = bench.score_many([s for s, _ in rows], [c for _, c in rows])
+    verdicts = [{"id": sample.id, "correct": v.correct, "value": v.value, "extracted": v.extracted, "rule": v.rule,
+                 "reference": sample.reference, "completion": completion}
+                for (sample, completion), v in zip(rows, scores, strict=True)]  # fmt: skip
+    values = [v["value"] for v in verdicts if v["value"] == v["value"]]  # a failed judge gives no value
     n_correct = sum(v["correct"] for v in verdicts)
     summary = {
         "n": len(verdicts),
         "correct": n_correct,
         "accuracy": n_correct / len(verdicts),
-        "mean_value": sum(v["value"] for v in verdicts) / len(verdicts),
+        "mean_value": sum(values) / len(values) if values else None,
         "rules": dict(Counter(v["rule"] for v in verdicts).most_common()),
     }
+    panel = getattr(bench, "measures", {}).get("judge")
+    if panel is not None:
+        summary["judges"] = panel.agreement()
     return verdicts, summary

@@ -156,69 +156,33 @@ async def _run_api_variant(
 
 
 class _ApiVariant:
-    """One API model's prompts under its rate limits (requests and tokens per minute, concurrency),
-    retried with jittered backoff (a server's Retry-After wins); an auth or transport failure stops
-    the model and leaves its prompts undone for --resume."""
+    """One API model's prompts through its `Caller` (rate limits, retries); an auth or transport
+    failure stops the model and leaves its prompts undone for --resume."""
 
     def __init__(self, config: PilotConfig, v: Variant, backend: Any, stats: VariantStats) -> None:
-        from aiolimiter import AsyncLimiter
-        from tenacity import wait_exponential_jitter
-
-        from halluc_backends import SamplingParams
+        from halluc_backends import Caller, Limits, SamplingParams
 
         m = v.model
         self.config, self.v, self.backend, self.stats = config, v, backend, stats
         self.params = sampling(config, v)
         self.sp = SamplingParams(**self.params, top_logprobs=m.top_logprobs)
-        # one request per 60/rpm seconds, no bursts: a bucket of one (a bucket of rpm would fire rpm at once)
-        self.rpm = AsyncLimiter(1, 60 / (m.requests_per_minute or config.requests_per_minute))
-        self.tpm_rate = m.tokens_per_minute or config.tokens_per_minute
-        self.tpm = AsyncLimiter(self.tpm_rate, 60) if self.tpm_rate else None
-        self.gate = asyncio.Semaphore(m.concurrency or config.concurrency)
+        limits = Limits(
+            requests_per_minute=m.requests_per_minute or config.requests_per_minute,
+            tokens_per_minute=m.tokens_per_minute or config.tokens_per_minute,
+            concurrency=m.concurrency or config.concurrency,
+            max_retries=config.max_retries,
+            retry_initial_wait=config.retry_initial_wait,
+            retry_max_wait=config.retry_max_wait,
+        )
+        self.caller = Caller(backend, limits, on_request=self.count)
+        self.gate = self.caller.gate
         self.stop = asyncio.Event()
-        self.backoff = wait_exponential_jitter(initial=config.retry_initial_wait, max=config.retry_max_wait)
 
-    def wait(self, state: Any) -> float:
-        from halluc_backends import BackendError
-
-        exc = state.outcome.exception()
-        if isinstance(exc, BackendError) and exc.retry_after is not None:
-            return min(exc.retry_after, max(self.config.retry_max_wait, 0.0))
-        return self.backoff(state)
-
-    async def attempt(self, text: str) -> Any:
-        from halluc_backends import BackendError, classify
-
-        await self.rpm.acquire()
-        if (
-            self.tpm is not None
-        ):  # the prompt's rough size plus the answer budget, within the limiter's capacity
-            await self.tpm.acquire(min(self.tpm_rate, len(text) / 4 + self.sp.max_tokens))
+    def count(self) -> None:
         self.stats.requests += 1
-        try:
-            return await self.backend.agenerate(text, self.sp)
-        except BackendError:
-            raise
-        except Exception as exc:  # every failure is classified, none swallowed
-            raise classify(exc) from exc
 
     async def answer(self, text: str, tries: list[int]) -> Any:
-        """The generation; `tries[0]` counts the attempts (also when the last one fails)."""
-        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
-
-        from halluc_backends import BackendError
-
-        gen = None
-        async for state in AsyncRetrying(
-            stop=stop_after_attempt(self.config.max_retries + 1),
-            wait=self.wait,
-            retry=retry_if_exception(lambda e: isinstance(e, BackendError) and e.retryable),
-            reraise=True,
-        ):
-            with state:
-                tries[0] = state.retry_state.attempt_number
-                gen = await self.attempt(text)
-        return gen
+        return await self.caller.answer(text, self.sp, tries)
 
     async def one(
         self, prompt: PilotPrompt, journal: Journal, run_id: str, advance: Callable[[int], None]
