@@ -158,3 +158,65 @@ def test_benchmarks_score_re_judges_a_run_with_a_judge_panel(cli, tmp_path, monk
     meta = json.loads((tmp_path / "preds.verdicts.jsonl.meta.json").read_text())
     assert meta["provenance"]["config"]["judge"] == {"judges": ["openai:m"], "prompt": "semantic-entropy",
                                                      "combine": "majority"}  # fmt: skip
+
+
+def test_uq_judges_compares_two_judges_on_the_same_scored_answers(cli, tmp_path, monkeypatch):
+    from scipy.stats import kendalltau
+    from sklearn.metrics import roc_auc_score
+
+    monkeypatch.setenv("HALLUC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    facts = get_benchmark("facts").load("test")[:10]
+    right = [i % 2 == 0 for i in range(10)]
+    rng = np.random.default_rng(0)
+    records = [{"id": s.id, "completion": s.reference if ok else "Nowhere",
+                "uq": {"sharp": float(0.2 * (not ok) + rng.random() * 0.1), "blunt": float(rng.random()),
+                       "upside": float(ok + rng.random() * 0.1)}}
+               for s, ok in zip(facts, right, strict=True)]  # fmt: skip
+    scores = tmp_path / "scores.jsonl"
+    scores.write_text("".join(json.dumps(r) + "\n" for r in records))
+    strict_grades = ["yes" if ok else "no" for ok in right]
+    lenient = ["yes" if ok or i in (1, 3) else "no" for i, ok in enumerate(right)]
+    with LoopbackServer() as a, LoopbackServer() as b:
+        for server, said in ((a, strict_grades), (b, lenient)):
+            for s, reply in zip(facts, said, strict=True):
+                server.script(s.prompt, [f"say:{reply}"])
+        res = cli("uq", "judges", scores, "-b", "facts", "--split", "test", "--judge", f"openai:strict@{a.url}/v1",
+                  "--judge", f"openai:lenient@{b.url}/v1", "--json", "--n-resamples", 20)  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    out = json.loads(res.stdout)
+    for name, said in (("openai:strict", strict_grades), ("openai:lenient", lenient)):
+        wrong = [int(x == "no") for x in said]
+        for est in ("sharp", "blunt", "upside"):
+            assert out["judges"][name]["auroc"][est] == pytest.approx(
+                roc_auc_score(wrong, [r["uq"][est] for r in records])
+            )
+    assert (
+        out["judges"]["openai:strict"]["ranking"][0] == "sharp"
+        and out["judges"]["openai:strict"]["accuracy"] == 0.5
+    )
+    a_auc, b_auc = out["judges"]["openai:strict"]["auroc"], out["judges"]["openai:lenient"]["auroc"]
+    (change,) = out["ranking_changes"]
+    assert change["kendall_tau"] == pytest.approx(
+        kendalltau(list(a_auc.values()), [b_auc[k] for k in a_auc]).statistic
+    )
+    votes = [[int(x == "yes"), int(y == "yes")] for x, y in zip(strict_grades, lenient, strict=True)]
+    assert out["agreement"]["fleiss_kappa"] == pytest.approx(sm_fleiss(aggregate_raters(np.array(votes))[0]))
+    table = cli(
+        "uq",
+        "judges",
+        scores,
+        "-b",
+        "facts",
+        "--split",
+        "test",
+        "--judge",
+        f"openai:strict@{a.url}/v1",
+        "--judge",
+        f"openai:lenient@{b.url}/v1",
+        "--n-resamples",
+        20,
+    )  # every grade cached: no server needed
+    assert table.exit_code == 0 and "Kendall tau" in table.stdout and "sharp" in table.stdout
+    one = cli("uq", "judges", scores, "-b", "facts", "--judge", f"openai:strict@{a.url}/v1")
+    assert one.exit_code == 2 and "two or more --judge" in one.stderr

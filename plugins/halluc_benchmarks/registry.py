@@ -102,12 +102,26 @@ def benchmark_options(name: str, cls: type[Benchmark], options: dict[str, Any]) 
     return typed
 
 
-def judged_pairs(bench: Benchmark, samples: list) -> tuple[list, Any]:
+def judged_pairs(bench: Benchmark, samples: list) -> tuple[list, BenchmarkJudge]:
     """The samples as prompt/reference pairs, prompted as the benchmark prompts a chat model, and
     a judge `(pair, answer) -> correct` by the benchmark's own rules (what calibration and
     scoring read)."""
     from ucli.data import PromptPair
 
-    by_id = {s.id: s for s in samples}
     pairs = [PromptPair(id=s.id, prompt=bench.chat_message(s), reference=s.reference) for s in samples]
-    return pairs, lambda pair, answer: bench.score(by_id[pair.id], answer).correct
+    return pairs, BenchmarkJudge(bench, {s.id: s for s in samples})
+
+
+class BenchmarkJudge:
+    """`(pair, answer) -> correct` by a benchmark's rules; `verdict` is the whole Score, and
+    `quality_measure` names the continuous measure behind it (None: the answer rules' 0/1)."""
+
+    def __init__(self, bench: Benchmark, samples: dict[str, Any]):
+        self.bench, self.samples = bench, samples
+        self.quality_measure = CorrectIf.parse(bench.correct_if).measure if bench.correct_if else None
+
+    def verdict(self, pair: Any, answer: str) -> Any:
+        return self.bench.score(self.samples[pair.id], answer)
+
+    def __call__(self, pair: Any, answer: str) -> bool:
+        return self.verdict(pair, answer).correct

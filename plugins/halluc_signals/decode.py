@@ -120,8 +120,20 @@ def scored_record(
             rauq=None, rauq_entropy=None, rauq_layers={}, token_rauq=[], heads={}, attention_score=None
         )
     if pair.reference is not None and judge is not None:
-        record.update(reference=pair.reference, correct=int(judge(pair, answer)))
+        record.update(reference=pair.reference, **judged(judge, pair, answer))
     return record
+
+
+def judged(judge: Judge, pair: PromptPair, answer: str) -> dict[str, Any]:
+    """`correct`, and where the judge scores on a continuous quality measure (a benchmark judge
+    with a `--correct-if` rule: ROUGE-L, F1, a judge panel) its `quality` and `quality_measure`,
+    what `uq report` ranks PRR by."""
+    measure = getattr(judge, "quality_measure", None)
+    if measure is None:
+        return {"correct": int(judge(pair, answer))}
+    verdict = judge.verdict(pair, answer)  # type: ignore[attr-defined]
+    value = verdict.value if verdict.value == verdict.value else None  # a failed judge gives none
+    return {"correct": int(verdict.correct), "quality": value, "quality_measure": measure}
 
 
 def attention_score(attn: Any, layers: list[int], num_layers: int) -> dict[str, Any]:

@@ -196,6 +196,55 @@ def report(
     _show(result)
 
 
+@app.command()
+@options.bundled
+def judges(
+    scores: Path = typer.Argument(..., help="`halluc uq score` output whose answers the judges grade."),
+    benchmark: str = typer.Option(
+        ..., "--benchmark", "-b", help="The benchmark the answers came from (their references)."
+    ),
+    split: str | None = typer.Option(
+        None, "--split", help="Look ids up in this split only (default: every split)."
+    ),
+    bench_options: dict[str, Any] = options.BENCHMARK,
+    n_resamples: int = typer.Option(
+        200, "--n-resamples", min=1, help="Bootstrap resamples of each judge's report."
+    ),
+    seed: int = options.SEED,
+    output: Path | None = options.output("judges.json to write (with provenance)."),
+    force: bool = options.FORCE,
+    json_out: bool = options.JSON,
+) -> None:
+    """Grade the same answers with two or more --judge: their agreement, and each estimator's AUROC and rank under each."""
+    from halluc_benchmarks import get_benchmark, recorded_options
+    from halluc_uq.judges import compare_judges
+    from halluc_uq.report import read_scores
+    from ucli.artifacts import check_output_file, write_artifact
+
+    check_output_file(output, force=force)
+    bench = get_benchmark(benchmark, **bench_options)
+    result = compare_judges(read_scores(scores), bench, [split] if split else list(bench.splits),
+                            n_resamples=n_resamples, seed=seed, source=str(scores))  # fmt: skip
+    if output is not None:
+        write_artifact(output, "halluc.uq.judges", 1, result, inputs=[scores], seed=seed,
+                       config={"benchmark": benchmark, "split": split, **recorded_options(bench)})  # fmt: skip
+    if json_out:
+        console.print_json(result)
+        return
+    names = list(result["judges"])
+    estimators = list(result["judges"][names[0]]["auroc"])
+    rows = [(e, *(f"{result['judges'][j]['auroc'][e]:.3f} (#{result['judges'][j]['ranking'].index(e) + 1})" for j in names))
+            for e in estimators]  # fmt: skip
+    rows.append(("accuracy", *(f"{result['judges'][j]['accuracy']:.1%}" for j in names)))
+    console.out.print(console.table(f"{result['n']} answers judged by {len(names)} judges ({result['prompt']})",
+                                    ["estimator: AUROC (rank)", *names], rows))  # fmt: skip
+    kappa = result["agreement"].get("fleiss_kappa")
+    console.out.print(f"Fleiss' kappa {kappa:.3f} over {result['agreement']['items_all_graded']} answers every judge graded; "
+                      + "; ".join(f"{' vs '.join(p['judges'])}: Kendall tau {p['kendall_tau']:.2f}, "
+                                  f"{'same' if p['same_best'] else 'another'} best estimator" for p in result["ranking_changes"]),
+                      highlight=False)  # fmt: skip
+
+
 @app.command("normalize")
 def normalize_(
     scores: Path = typer.Argument(..., help="`halluc uq score` output to fit the maps on."),
@@ -257,7 +306,7 @@ def _show(result: dict[str, Any]) -> None:
             for r in sorted(result["estimators"], key=lambda r: -r["auroc"])]  # fmt: skip
     title = f"{result['n']} answers, {result['n_wrong']} wrong; paired against {result['reference']}"
     legend = (f"AUROC and AUPRC: wrong answers as positives, {result['confidence']:.0%} bootstrap CI over "
-              f"{result['n_resamples']} shared resamples; PRR at 50% and 100% rejection (its CI on the same resamples); ECE, Brier after "
+              f"{result['n_resamples']} shared resamples; PRR against {result['prr_against']} at 50% and 100% rejection (its CI on the same resamples); ECE, Brier after "
               f"cross-fitted isotonic calibration; dAUROC against {result['reference']}, p paired bootstrap, Holm")  # fmt: skip
     console.out.print(console.table(title, ["estimator", "AUROC", "CI", "AUPRC", "PRR50", "PRR100", "ECE", "Brier",
                                             "dAUROC", "p Holm"], rows, caption=legend))  # fmt: skip

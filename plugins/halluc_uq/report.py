@@ -67,6 +67,27 @@ def score_matrix(records: list[dict[str, Any]], names: list[str] | None = None, 
     return names, np.asarray(rows, dtype=np.float64), np.asarray(correct), len(records) - len(rows)
 
 
+def prr_quality(
+    records: list[dict[str, Any]], names: list[str], correct: np.ndarray
+) -> tuple[np.ndarray, str]:
+    """What PRR ranks answers by: the continuous quality the judge measured (`quality`, named by
+    `quality_measure`: ROUGE-L, F1, a judge panel's mean), as LM-Polygraph's tables do, when every
+    scored answer has one of the same measure; else the verdict."""
+    kept = [
+        r
+        for r in records
+        if r.get("correct") is not None and all((r.get("uq") or {}).get(n) is not None for n in names)
+    ]
+    measures = {r.get("quality_measure") for r in kept}
+    if (
+        len(measures) == 1
+        and None not in measures
+        and all(isinstance(r.get("quality"), int | float) for r in kept)
+    ):
+        return np.asarray([float(r["quality"]) for r in kept]), f"quality ({measures.pop()})"
+    return correct, "correct"
+
+
 def calibration_errors(u: np.ndarray, wrong: np.ndarray, seed: int, bins: int = 10) -> tuple[float, float]:
     """ECE (equal-width bins) and Brier score of P(wrong) from isotonic regression on the score,
     fitted on one half of the answers and applied to the other, both ways (2-fold cross-fitting),
@@ -113,6 +134,7 @@ def build_report(
     from halluc_stats import holm, paired_areas, paired_prr, prr
 
     names, values, correct, dropped = score_matrix(records, source=source)
+    quality, quality_name = prr_quality(records, names, correct)
     if reference not in names:
         raise BadInput(
             f"--reference: '{reference}' is not among the estimators of {source} ({', '.join(names)})"
@@ -122,7 +144,7 @@ def build_report(
         raise BadInput(f"{source}: every one of the {wrong.size} answers is "
                        f"{'wrong' if wrong[0] else 'right'}: nothing to detect")  # fmt: skip
     roc_b, ap_b = paired_areas(values.T, wrong, n_resamples, seed)
-    prr_b = paired_prr(values.T, correct, PRR_SHARES, n_resamples, seed)  # the same resamples
+    prr_b = paired_prr(values.T, quality, PRR_SHARES, n_resamples, seed)  # the same resamples
     ref = names.index(reference)
     rows = []
     for j, name in enumerate(names):
@@ -132,7 +154,7 @@ def build_report(
                "auprc": float(average_precision_score(wrong, u)), "auprc_ci": _interval(ap_b[j], confidence)}  # fmt: skip
         for i, share in enumerate(PRR_SHARES):
             key = f"prr_{int(share * 100)}"
-            row[key] = prr(u, correct, max_rejection=share, n_resamples=0).prr
+            row[key] = prr(u, quality, max_rejection=share, n_resamples=0).prr
             row[f"{key}_ci"] = _interval(prr_b[i, j], confidence)
         row["ece"], row["brier"] = calibration_errors(u, wrong, seed)
         row.update(_versus(roc_b[j], roc_b[ref], auc - float(roc_auc_score(wrong, values[:, ref])), j == ref))
@@ -142,6 +164,7 @@ def build_report(
         r["p_holm"] = None if np.isnan(p) else float(p)
     rho = np.atleast_2d(spearmanr(values).statistic) if len(names) > 1 else np.ones((1, 1))
     return {"n": int(wrong.size), "n_wrong": int(wrong.sum()), "left_out": dropped, "reference": reference,
+            "auroc_against": "correct (wrong answers positive)", "prr_against": quality_name,
             "n_resamples": n_resamples, "confidence": confidence, "seed": seed, "estimators": rows,
             "spearman": {"names": names, "matrix": np.round(rho, 6).tolist()}}  # fmt: skip
 
