@@ -220,3 +220,29 @@ def test_uq_judges_compares_two_judges_on_the_same_scored_answers(cli, tmp_path,
     assert table.exit_code == 0 and "Kendall tau" in table.stdout and "sharp" in table.stdout
     one = cli("uq", "judges", scores, "-b", "facts", "--judge", f"openai:strict@{a.url}/v1")
     assert one.exit_code == 2 and "two or more --judge" in one.stderr
+
+
+def test_uq_score_takes_the_judge_like_every_command_that_judges(cli, tiny_llama, tmp_path, monkeypatch):
+    monkeypatch.setenv("HALLUC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    data = tmp_path / "q.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"id": f"q{i}", "prompt": f"Question {i}?", "reference": f"ref{i}"}) + "\n"
+            for i in range(4)
+        )
+    )
+    with LoopbackServer() as server:
+        for i, reply in enumerate(["yes", "no", "no", "maybe"]):
+            server.script(f"Question {i}?", [f"say:{reply}"])
+        out = tmp_path / "scores.jsonl"
+        res = cli("uq", "score", "--data", data, "-m", tiny_llama, "--device", "cpu", "--estimators", "msp",
+                  "--max-new-tokens", 3, "--judge", f"openai:m@{server.url}/v1", "-o", out)  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    records = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["correct"] for r in records] == [1, 0, 0, 0]
+    assert [r["quality"] for r in records] == [1.0, 0.0, 0.0, None] and {
+        r["quality_measure"] for r in records
+    } == {"judge"}
+    config = json.loads((tmp_path / "scores.jsonl.meta.json").read_text())["provenance"]["config"]
+    assert config["benchmark_options"]["judge"]["judges"] == ["openai:m"]

@@ -19,6 +19,7 @@ _EXPORTS = {
     "get_benchmark": "registry",
     "judged_pairs": "registry",
     "recorded_options": "registry",
+    "verdict_options": "registry",
 }
 __all__ = sorted(_EXPORTS)
 

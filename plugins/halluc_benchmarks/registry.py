@@ -45,6 +45,12 @@ def get_benchmark(name: str, **options: Any) -> Benchmark:
 JUDGE_OPTIONS = ("judge", "judge_prompt", "judge_combine")
 
 
+def verdict_options(given: dict[str, Any]) -> dict[str, Any]:
+    """The options of `given` that set how answers are judged (the rule, the judges), which a
+    command's own questions file (`local`) takes as much as a named benchmark."""
+    return {k: given[k] for k in ("correct_if", *JUDGE_OPTIONS) if given.get(k) is not None}
+
+
 # the benchmark options every run recorded before -B (so a run of then resumes and compares)
 RECORDED = ("metric", "steps", "size")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from halluc_benchmarks import get_benchmark, judged_pairs
+from halluc_benchmarks import get_benchmark, judged_pairs, verdict_options
 from ucli import console
 from ucli.artifacts import require_fresh_dir, run_id, sha256_file, staged_dir, write_artifact, write_table
 from ucli.models import DEFAULT_MODEL, LoadOptions, load_model
@@ -82,10 +82,7 @@ def _test_questions(config: DemoConfig) -> tuple[Any, Any, str, list[Any]]:
     if config.questions:
         bench, split = (
             get_benchmark(
-                "local",
-                data_file=config.questions,
-                metric=given.get("metric"),
-                correct_if=given.get("correct_if"),
+                "local", data_file=config.questions, metric=given.get("metric"), **verdict_options(given)
             ),
             "test",
         )

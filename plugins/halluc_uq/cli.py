@@ -120,7 +120,7 @@ def score(
                                    seed=seed, progress=advance, replicas=replicas, force=force)  # fmt: skip
     inputs = [p for p in (data, generations, bench_options.get("data_file"), heads_file) if p]
     _write_scores(output, records, verdicts, journal_path, model=lm.fingerprint, seed=seed, inputs=inputs,
-                  config={**run_config, "estimators": [e.name for e in chosen]})  # fmt: skip
+                  config={**run_config, "estimators": [e.name for e in chosen], **_judged_by(judge)})  # fmt: skip
     accuracy = sum(r.get("correct", 0) for r in records) / len(records)
     console.result({"output": str(output), "n": len(records), "accuracy": accuracy, "estimators": [e.name for e in chosen]},
                    json_out, lambda: f"{len(records)} answers from {source}, accuracy {accuracy:.3f}, "
@@ -141,6 +141,15 @@ def _write_scores(
     write_table(output, records, UQ_SCHEMA, **prov)
     for journal in stage_journals(journal_path):
         journal.unlink(missing_ok=True)
+
+
+def _judged_by(judge: Any) -> dict[str, Any]:
+    """How the answers were judged, for the scores' provenance, where a rule other than the answer
+    rules judged them: the benchmark's options (its --correct-if rule, its judges by name)."""
+    from halluc_benchmarks import recorded_options
+
+    bench = getattr(judge, "bench", None)
+    return {"benchmark_options": recorded_options(bench)} if getattr(bench, "correct_if", None) else {}
 
 
 def _inputs(benchmark, data, generations, split, limit, seed, benchmark_options):

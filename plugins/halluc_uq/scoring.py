@@ -19,7 +19,7 @@ def questions(*, benchmark: str | None, data: Path | None, split: str, limit: in
               benchmark_options: dict[str, Any]) -> tuple[list[PromptPair], Callable[[PromptPair, str], bool], str]:  # fmt: skip
     """The prompts (as the benchmark sends them to a chat model), the benchmark's judge, and where
     they came from: a registered benchmark's split, or your prompt/reference file (judged by `local`)."""
-    from halluc_benchmarks import get_benchmark, judged_pairs
+    from halluc_benchmarks import get_benchmark, judged_pairs, verdict_options
     from ucli.errors import BadInput
 
     if (benchmark is None) == (data is None):
@@ -27,9 +27,7 @@ def questions(*, benchmark: str | None, data: Path | None, split: str, limit: in
     given = {k: v for k, v in benchmark_options.items() if v is not None}
     if data is not None:
         bench, split, source = (
-            get_benchmark(
-                "local", data_file=data, metric=given.get("metric"), correct_if=given.get("correct_if")
-            ),
+            get_benchmark("local", data_file=data, metric=given.get("metric"), **verdict_options(given)),
             "test",
             str(data),
         )
