@@ -436,3 +436,16 @@ def test_the_hub_path_reads_a_repository_laid_out_as_on_the_hub(tmp_path, monkey
     assert "Question: Where in England was Dame Judi Dench born?\nAnswer: York\n\n" in bench.base_prompt(
         first
     )
+
+
+def test_benchmarks_score_re_judges_a_controller_runs_own_records(cli, tmp_path):
+    """`control eval` records: `sample_id` names the sample, `answer` (not the thought-laden completion) is judged."""
+    facts = get_benchmark("facts").load("test")[:2]
+    rows = [{"id": f"controller:{s.id}", "sample_id": s.id, "completion": f"Wait, let me think. So the answer is {a}",
+             "answer": a} for s, a in zip(facts, [facts[0].reference, "Nowhere"], strict=True)]  # fmt: skip
+    res = cli("benchmarks", "score", "facts", "--predictions", local(tmp_path, rows, "run.jsonl"), "--json")
+    assert res.exit_code == 0, res.stderr
+    verdicts = [json.loads(x) for x in (tmp_path / "run.verdicts.jsonl").read_text().splitlines()]
+    assert [v["correct"] for v in verdicts] == [True, False] and verdicts[0]["completion"] == facts[
+        0
+    ].reference

@@ -14,17 +14,21 @@ from ucli.errors import BadInput
 def score_predictions(
     bench: Benchmark, predictions: str | Path, splits: list[str]
 ) -> tuple[list[dict], dict[str, Any]]:
-    """Verdicts for every record of a predictions JSONL (`id`, `completion`), and a summary."""
+    """Verdicts for every record of a predictions file (`id`, `completion`), and a summary. A run's
+    own records re-judge as they are: `sample_id` names the sample where a record has one and
+    `answer` (the controller's judged answer) is judged in place of the whole completion."""
     samples = {s.id: s for split in splits for s in bench.load(split)}
     rows = []
     for rec in read_records(predictions):
-        for field in ("id", "completion"):
+        id_field = "sample_id" if "sample_id" in rec.data else "id"
+        text_field = "answer" if "answer" in rec.data else "completion"
+        for field in (id_field, text_field):
             if field not in rec.data:
                 raise BadInput(f"{rec.loc}: no field '{field}' (fields: {', '.join(sorted(rec.data))})")
-        sample_id, completion = str(rec.data["id"]), rec.data["completion"]
+        sample_id, completion = str(rec.data[id_field]), rec.data[text_field]
         if not isinstance(completion, str):
             raise BadInput(
-                f"{rec.loc}: field 'completion': expected a string, found {type(completion).__name__}"
+                f"{rec.loc}: field '{text_field}': expected a string, found {type(completion).__name__}"
             )
         if sample_id not in samples:
             raise BadInput(f"{rec.loc}: id '{sample_id}' is not in {bench.name} ({', '.join(splits)})")
