@@ -358,36 +358,28 @@ def test_every_field_benchmark_through_the_cli(cli, tmp_path):
 def test_benchmarks_score_re_judges_saved_completions_with_another_rule(cli, tmp_path):
     data = local(tmp_path, [SQUAD])
     preds = local(tmp_path, [{"id": SQUAD["id"], "completion": "Bernadette"}], "preds.jsonl")
-    by_f1 = cli(
-        "benchmarks",
-        "score",
-        "squad",
-        "--data-file",
-        data,
-        "--predictions",
-        preds,
-        "--json",
-        "-o",
-        tmp_path / "a.jsonl",
-    )
-    strict = cli("benchmarks", "score", "squad", "--data-file", data, "--predictions", preds, "--json",
-                 "--correct-if", "f1>=0.6", "-o", tmp_path / "b.jsonl")  # fmt: skip
+
+    def score(out, *rule):
+        res = cli(
+            "benchmarks",
+            "score",
+            "squad",
+            "--data-file",
+            data,
+            "--predictions",
+            preds,
+            "--json",
+            "-o",
+            out,
+            *rule,
+        )
+        return res if res.exit_code else json.loads(res.stdout)
+
     # F1 of "Bernadette" against "Saint Bernadette Soubirous" is 1/2: right by the benchmark's f1>=0.5
-    assert json.loads(by_f1.stdout)["accuracy"] == 1.0 and json.loads(by_f1.stdout)["rules"] == {"f1>=0.5": 1}
-    assert json.loads(strict.stdout)["accuracy"] == 0.0 and json.loads(strict.stdout)[
-        "mean_value"
-    ] == pytest.approx(0.5)
-    bad = cli(
-        "benchmarks",
-        "score",
-        "squad",
-        "--data-file",
-        data,
-        "--predictions",
-        preds,
-        "--correct-if",
-        "f1 is good",
-    )
+    by_f1, strict = score(tmp_path / "a.jsonl"), score(tmp_path / "b.jsonl", "--correct-if", "f1>=0.6")
+    assert by_f1["accuracy"] == 1.0 and by_f1["rules"] == {"f1>=0.5": 1}
+    assert strict["accuracy"] == 0.0 and strict["mean_value"] == pytest.approx(0.5)
+    bad = score(tmp_path / "c.jsonl", "--correct-if", "f1 is good")
     assert bad.exit_code == 2 and "expected MEASURE OP NUMBER" in bad.stderr
 
 
