@@ -441,3 +441,13 @@ def test_benchmarks_score_re_judges_a_controller_runs_own_records(cli, tmp_path)
     assert [v["correct"] for v in verdicts] == [True, False] and verdicts[0]["completion"] == facts[
         0
     ].reference
+
+
+def test_an_unanswerable_question_is_judged_like_any_other(tmp_path):
+    from halluc_benchmarks import judged_pairs
+
+    bench, samples = load(tmp_path, "squad", SQUAD_V2, "validation", version=2)
+    pairs, judge = judged_pairs(bench, samples)
+    assert [p.reference for p in pairs] == ["in the late 1990s", ""]  # "" : judged, by SQuAD's no-answer
+    assert judge(pairs[1], "Unanswerable.") and not judge(pairs[1], "An action game.")
+    assert judge.quality_measure == "f1" and judge.verdict(pairs[0], "the late 1990s").value == pytest.approx(1.0)
