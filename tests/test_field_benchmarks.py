@@ -450,4 +450,6 @@ def test_an_unanswerable_question_is_judged_like_any_other(tmp_path):
     pairs, judge = judged_pairs(bench, samples)
     assert [p.reference for p in pairs] == ["in the late 1990s", ""]  # "" : judged, by SQuAD's no-answer
     assert judge(pairs[1], "Unanswerable.") and not judge(pairs[1], "An action game.")
-    assert judge.quality_measure == "f1" and judge.verdict(pairs[0], "the late 1990s").value == pytest.approx(0.8)
+    assert judge.quality_measure == "f1" and judge.verdict(pairs[0], "the late 1990s").value == pytest.approx(
+        0.8
+    )

@@ -127,6 +127,8 @@ class Judge:
         self.backend = backend_class(kind)(model, **({"base_url": base_url} if base_url else {}))
         self.limits = limits or Limits()
         self.cache = cache
+        self._open: Any = None  # the grades journal, once opened
+        self._known: dict[str, dict[str, Any]] = {}
 
     def key(self, item: Item) -> str:
         doc = [self.name, self.prompt.name, item.question, list(item.references), item.answer]
@@ -134,19 +136,26 @@ class Judge:
 
     def grade(self, items: list[Item]) -> list[dict[str, Any]]:
         """One grade per item ({value, label, reply, error}), from the cache where it holds one."""
-        from ucli.journal import Journal
-        from ucli.paths import cache_dir
+        journal, asked = self._journal(), {}
+        todo = list({self.key(i): i for i in items if self.key(i) not in self._known}.items())
+        for key, grade in zip([k for k, _ in todo], self._ask([i for _, i in todo]), strict=True):
+            asked[key] = {"id": key, "judge": self.name, "prompt": self.prompt.name, **grade}
+            if grade["error"] is None:  # a failed request is asked again next time
+                journal.append(asked[key])
+                self._known[key] = asked[key]
+        return [asked.get(k) or self._known[k] for k in map(self.key, items)]
 
-        path = self.cache or cache_dir() / "judges" / "grades.jsonl"
-        with Journal(path, config={"schema": "halluc.judges.grades"}, resume=True) as journal:
-            known = {r["id"]: r for r in journal.records()}
-            todo = list({self.key(i): i for i in items if self.key(i) not in known}.items())
-            for key, grade in zip([k for k, _ in todo], self._ask([i for _, i in todo]), strict=True):
-                record = {"id": key, "judge": self.name, "prompt": self.prompt.name, **grade}
-                if grade["error"] is None:  # a failed request is asked again next time
-                    journal.append(record)
-                known[key] = record
-        return [known[self.key(i)] for i in items]
+    def _journal(self) -> Any:
+        """The grades journal, opened (and read) once per judge: a run that grades answer by answer
+        reads it once."""
+        if self._open is None:
+            from ucli.journal import Journal
+            from ucli.paths import cache_dir
+
+            path = self.cache or cache_dir() / "judges" / "grades.jsonl"
+            self._open = Journal(path, config={"schema": "halluc.judges.grades"}, resume=True)
+            self._known = {r["id"]: r for r in self._open.records()}
+        return self._open
 
     def _ask(self, items: list[Item]) -> list[dict[str, Any]]:
         from halluc_backends import LocalBackend, SamplingParams
