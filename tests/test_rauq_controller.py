@@ -609,3 +609,19 @@ def test_the_judged_answer_after_a_thought_is_what_follows_its_cue(pieces, answe
     from halluc_rauq.control_text import judged_answer
 
     assert judged_answer(pieces) == answer
+
+
+@pytest.mark.parametrize(
+    ("pieces", "answer"),
+    [  # whole-test facts answers of issue 30: the model echoes the thought's opening after its cue
+        (["", "Mong Wait, let me think."], "Mong"),
+        (["", "The Old Man and the Sea is Wait, let me think."], "The Old Man and the Sea is"),
+        (["", "Wait, let me think."], ""),
+        (["Paris. WAIT, let me think. Hmm", "Paris."], "Paris. Paris."),  # a finished sentence before it stays
+        (["Wait a minute.", "No."], "Wait a minute. No."),  # not the opening: nothing cut
+    ],
+)
+def test_a_model_that_echoes_the_thought_opening_has_answered_before_it(pieces, answer):
+    from halluc_rauq.control_text import judged_answer
+
+    assert judged_answer(pieces, " Wait, let me think. ") == answer

@@ -23,12 +23,19 @@ def sentence_closed(text: str) -> bool:
     return re.search(r"[.!?][\"')\]”’]*$", last) is not None
 
 
-def judged_answer(pieces: list[str]) -> str:
+def judged_answer(pieces: list[str], opening: str = "") -> str:
     """The answer a reader is given from the text around kept thoughts (`pieces`: the text before
     the first thought, between thoughts, and after the last, each without its delimiters). The
     closing delimiter asks for the answer ("So the answer is"), so the last piece is the answer, as
     chain-of-thought answer extraction reads it; a piece before a thought counts only when it is a
     finished sentence, so that no phrase is cut at a seam or said again after it ("The capital of" +
-    "Tehran" -> "Tehran"; "Lol" + "Lolita" -> "Lolita")."""
-    *before, last = [p.strip() for p in pieces] or [""]
+    "Tehran" -> "Tehran"; "Lol" + "Lolita" -> "Lolita"). A model that says a thought's `opening`
+    itself ("Mong Wait, let me think.") starts thinking aloud: the answer ends before it."""
+    cut = [_before(p, opening) for p in pieces] if opening.strip() else pieces
+    *before, last = [p.strip() for p in cut] or [""]
     return " ".join(p for p in [*(p for p in before if sentence_closed(p)), last] if p)
+
+
+def _before(text: str, opening: str) -> str:
+    at = text.lower().find(opening.strip().lower())
+    return text if at < 0 else text[:at]

@@ -511,7 +511,8 @@ class RAUQController:
         (": Paris." -> "Paris."), and read as `judged_answer` reads them."""
         decode = self.lm.tokenizer.decode
         texts = [decode([t.id for t in seg], skip_special_tokens=True).strip() for seg in segments]
-        return judged_answer([texts[0]] + [text.lstrip(LEADING_JUNK) for text in texts[1:]])
+        opening = self.config.cot_prefix if self.repair.thinks else ""
+        return judged_answer([texts[0]] + [text.lstrip(LEADING_JUNK) for text in texts[1:]], opening)
 
     def _output(self, finish: str, latency: float) -> ControllerOutput:
         decode = self.lm.tokenizer.decode
