@@ -202,3 +202,10 @@ def test_the_changed_answers_table_shows_a_repaired_answer_when_the_repair_kept_
     assert table.title == "answers the controller changed (9, 1 of them repaired; 6 shown)"
     assert table.row_count == 6 and [c.header for c in table.columns][-1] == "how"
     assert list(table.columns[-1].cells) == ["abstained"] * 5 + ["repaired"]
+    # an abstain fallback's abstention is no kept repair
+    fallback = [row(0, "I am not sure.", "abstained", True), row(1, "x", "right", True)]
+    assert [a["question"] for a in shown_changes(fallback, limit=2)] == ["q0?", "q1?"]
+    assert (
+        examples_table(fallback, limit=2).table.title
+        == "answers the controller changed (2, 1 of them repaired; 2 shown)"
+    )

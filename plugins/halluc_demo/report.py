@@ -106,27 +106,31 @@ def _accuracy_sentence(b: dict[str, Any], c: dict[str, Any], cmp: dict[str, Any]
     return f"Accuracy over all questions {change} (p = {right_p:.2g}; {why}"
 
 
+def kept_repair(answer: dict[str, Any]) -> bool:
+    """A repair the answer kept (an abstain fallback's answer is an abstention, not a repair)."""
+    return bool(answer.get("repaired")) and answer["controller_outcome"] != "abstained"
+
+
 def shown_changes(answers: list[dict[str, Any]], limit: int = 6) -> list[dict[str, Any]]:
-    """The changed answers to print, in question order: repaired ones take up to half the rows (at
+    """The changed answers to print, in question order: kept repairs take up to half the rows (at
     least one) so a reader can judge the repair; abstentions and other changes fill the rest."""
     changed = [i for i, a in enumerate(answers) if a["baseline"] != a["controller"]]
-    repaired = [i for i in changed if answers[i].get("repaired")]
-    others = [i for i in changed if not answers[i].get("repaired")]
+    repaired = [i for i in changed if kept_repair(answers[i])]
+    others = [i for i in changed if not kept_repair(answers[i])]
     half = max(1, limit // 2)
     return [answers[i] for i in sorted((repaired[:half] + others + repaired[half:])[:limit])]
 
 
 def examples_table(answers: list[dict[str, Any]], limit: int = 6) -> Any:
-    changed = sum(a["baseline"] != a["controller"] for a in answers)
-    repaired = sum(a["baseline"] != a["controller"] and bool(a.get("repaired")) for a in answers)
+    changed = [a for a in answers if a["baseline"] != a["controller"]]
     rows = [
         (_short(a["question"], 40), _short(a["expected"], 16),
          _mark(a["baseline"], "right" if a["baseline_correct"] else "wrong"),
-         _mark(a["controller"], a["controller_outcome"]), "repaired" if a.get("repaired") else a["controller_outcome"])
+         _mark(a["controller"], a["controller_outcome"]), "repaired" if kept_repair(a) else a["controller_outcome"])
         for a in shown_changes(answers, limit)
     ]  # fmt: skip
     return console.table(
-        f"answers the controller changed ({changed}, {repaired} of them repaired; {len(rows)} shown)",
+        f"answers the controller changed ({len(changed)}, {sum(map(kept_repair, changed))} of them repaired; {len(rows)} shown)",
         ["question", "expected", "plain greedy", "controller", "how"],
         rows,
     )
