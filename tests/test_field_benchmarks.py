@@ -453,3 +453,31 @@ def test_an_unanswerable_question_is_judged_like_any_other(tmp_path):
     assert judge.quality_measure == "f1" and judge.verdict(pairs[0], "the late 1990s").value == pytest.approx(
         0.8
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "rows", "split", "question"),
+    [("nq_open", NQ[:1], "validation", "Question: where did they film hot tub time machine?"),
+     ("simpleqa", [SIMPLEQA], "test", f"Question: {SIMPLEQA['problem']}"),
+     ("popqa", [POPQA], "test", "Question: What is George Rankin's occupation?")],
+)  # fmt: skip
+def test_the_short_answer_prompts_are_the_semantic_entropy_layout(tmp_path, name, rows, split, question):
+    bench, (s,) = load(tmp_path, name, rows, split)
+    brief = "Answer the following question as briefly as possible."
+    assert bench.base_prompt(s) == f"{brief}\n{question}\nAnswer:"
+    assert bench.chat_message(s) == f"{brief}\n\n{question}"
+
+
+def test_sciq_and_wmt19_prompts(tmp_path):
+    bench, (s,) = load(tmp_path, "sciq", [SCIQ], "test")
+    options = "".join(f"\n{x}. {o}" for x, o in zip("ABCD", s.metadata["options"], strict=True))
+    assert bench.base_prompt(s) == (
+        "Given the following question and 4 candidate answers (A, B, C, and D), choose the best answer. Your response "
+        "should contain only the selected option's letter, not a complete sentence.\n"
+        f"{SCIQ['support']}\nQuestion: {SCIQ['question']}{options}\nAnswer:"
+    )
+    bench, (s,) = load(tmp_path, "wmt19", WMT19, "validation", pair="ru-en")
+    assert bench.base_prompt(s) == (
+        "Here is a sentence in Russian language and its translation in English language.\n\n"
+        "Original:\nЯ люблю тебя.\nTranslation:\n"
+    )
