@@ -14,7 +14,10 @@ from halluc_backends.loopback import LoopbackServer
 from halluc_benchmarks import Sample, get_benchmark
 from halluc_judges.correctness import PROMPTS, Item, Judge, parse_spec
 from halluc_judges.panel import Panel, fleiss_kappa
+from halluc_backends import Limits
 from ucli.errors import BadInput
+
+FAST = Limits(requests_per_minute=6000, retry_initial_wait=0.05)  # the loopback server has no limit
 
 
 def test_the_semantic_entropy_prompt_is_the_papers():
@@ -54,7 +57,7 @@ def test_an_openai_judge_grades_retries_records_failures_and_caches(tmp_path, mo
         server.script("Capital of Spain?", ["say:no"])
         server.script("Capital of Peru?", ["say:Perhaps"])
         server.script("Capital of Chad?", ["400", "say:no"])
-        judge = Judge(f"openai:judge-model@{server.url}/v1", cache=tmp_path / "grades.jsonl")
+        judge = Judge(f"openai:judge-model@{server.url}/v1", limits=FAST, cache=tmp_path / "grades.jsonl")
         first = judge.grade(items())
         assert [g["value"] for g in first] == [1.0, 0.0, None, None]
         assert first[2]["label"] == "unreadable" and first[2]["reply"] == "Perhaps"
@@ -73,7 +76,7 @@ def test_an_anthropic_judge_through_its_sdk(tmp_path, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "anything")
     with LoopbackServer() as server:
         server.script("Capital of France?", ["say:A"])
-        judge = Judge(f"anthropic:claude-x@{server.url}", prompt="simpleqa", cache=tmp_path / "g.jsonl")
+        judge = Judge(f"anthropic:claude-x@{server.url}", "simpleqa", FAST, cache=tmp_path / "g.jsonl")
         (grade,) = judge.grade(items()[:1])
     assert (grade["value"], grade["label"]) == (1.0, "correct")
 
@@ -97,7 +100,7 @@ def test_a_panel_combines_by_majority_or_mean_and_measures_agreement(tmp_path, m
         specs = [f"openai:m{i}@{s.url}/v1" for i, s in enumerate((a, b, c))]
         samples = [Sample(f"s{i}", it.question, it.references[0]) for i, it in enumerate(items())]
         pairs = [(it.answer, s) for it, s in zip(items(), samples, strict=True)]
-        majority = Panel(specs, combine="majority", cache=tmp_path / "g.jsonl")
+        majority = Panel(specs, combine="majority", cache=tmp_path / "g.jsonl", rpm=6000)
         assert majority.many(pairs) == [1.0, 0.0, 0.0, 0.0]  # the fourth: one no, one unreadable -> no
         mean = Panel(specs, combine="mean", cache=tmp_path / "g.jsonl")  # every grade cached now
         assert mean.many(pairs) == pytest.approx([1.0, 1 / 3, 1 / 3, 0.0])
@@ -142,6 +145,8 @@ def test_benchmarks_score_re_judges_a_run_with_a_judge_panel(cli, tmp_path, monk
             "--judge",
             f"openai:m@{server.url}/v1",
             "--json",
+            "--judge-rpm",
+            6000,
         )
         assert res.exit_code == 0, res.stderr
         summary = json.loads(res.stdout)
@@ -157,7 +162,7 @@ def test_benchmarks_score_re_judges_a_run_with_a_judge_panel(cli, tmp_path, monk
         assert sum(server.calls.values()) == calls  # every reply, readable or not, was cached
     meta = json.loads((tmp_path / "preds.verdicts.jsonl.meta.json").read_text())
     assert meta["provenance"]["config"]["judge"] == {"judges": ["openai:m"], "prompt": "semantic-entropy",
-                                                     "combine": "majority"}  # fmt: skip
+                                                     "combine": "majority", "requests_per_minute": 60.0}  # fmt: skip
 
 
 def test_uq_judges_compares_two_judges_on_the_same_scored_answers(cli, tmp_path, monkeypatch):
@@ -182,7 +187,7 @@ def test_uq_judges_compares_two_judges_on_the_same_scored_answers(cli, tmp_path,
             for s, reply in zip(facts, said, strict=True):
                 server.script(s.prompt, [f"say:{reply}"])
         res = cli("uq", "judges", scores, "-b", "facts", "--split", "test", "--judge", f"openai:strict@{a.url}/v1",
-                  "--judge", f"openai:lenient@{b.url}/v1", "--json", "--n-resamples", 20)  # fmt: skip
+                  "--judge", f"openai:lenient@{b.url}/v1", "--json", "--n-resamples", 20, "--judge-rpm", 6000)  # fmt: skip
     assert res.exit_code == 0, res.stderr
     out = json.loads(res.stdout)
     for name, said in (("openai:strict", strict_grades), ("openai:lenient", lenient)):
@@ -237,7 +242,7 @@ def test_uq_score_takes_the_judge_like_every_command_that_judges(cli, tiny_llama
             server.script(f"Question {i}?", [f"say:{reply}"])
         out = tmp_path / "scores.jsonl"
         res = cli("uq", "score", "--data", data, "-m", tiny_llama, "--device", "cpu", "--estimators", "msp",
-                  "--max-new-tokens", 3, "--judge", f"openai:m@{server.url}/v1", "-o", out)  # fmt: skip
+                  "--max-new-tokens", 3, "--judge", f"openai:m@{server.url}/v1", "--judge-rpm", 6000, "-o", out)  # fmt: skip
     assert res.exit_code == 0, res.stderr
     records = [json.loads(x) for x in out.read_text().splitlines()]
     assert [r["correct"] for r in records] == [1, 0, 0, 0]

@@ -133,6 +133,9 @@ JUDGE_PROMPT = typer.Option(
 JUDGE_COMBINE = typer.Option(
     None, "--judge-combine", metavar="<rule>", help="A panel's verdict: majority (default; ties 0.5) or mean."
 )
+JUDGE_RPM = typer.Option(
+    None, "--judge-rpm", metavar="<float>", help="Requests per minute to each judge (default 60), with 4 in flight."
+)
 # the spellings before -B, per command that reads a benchmark (`renamed`)
 BENCH_RENAMED = {f"--{k} <value>": f"-B {k}=<value>" for k in ("steps", "size", "metric")}
 
@@ -342,4 +345,5 @@ BENCHMARK = Bundle(
     judge=(list[str] | None, JUDGE),
     judge_prompt=(str | None, JUDGE_PROMPT),
     judge_combine=(str | None, JUDGE_COMBINE),
+    judge_rpm=(float | None, JUDGE_RPM),
 )

@@ -27,7 +27,7 @@ def get_benchmark(name: str, **options: Any) -> Benchmark:
     recorded = dict(typed)
     if judges.get("judge"):  # a panel of LLM judges, the `judge` measure of this run
         panel = get_measure("judge")(judges["judge"], judges.get("judge_prompt") or "semantic-entropy",
-                                     judges.get("judge_combine") or "majority")  # fmt: skip
+                                     judges.get("judge_combine") or "majority", rpm=float(judges.get("judge_rpm") or 60))  # fmt: skip
         bench.measures = {"judge": panel}
         bench.correct_if = "judge>0.5"
         recorded["judge"] = panel.describe()
@@ -42,7 +42,7 @@ def get_benchmark(name: str, **options: Any) -> Benchmark:
 
 
 # how every command names its judges (`ucli.options.BENCHMARK`)
-JUDGE_OPTIONS = ("judge", "judge_prompt", "judge_combine")
+JUDGE_OPTIONS = ("judge", "judge_prompt", "judge_combine", "judge_rpm")
 
 
 def verdict_options(given: dict[str, Any]) -> dict[str, Any]:

@@ -22,18 +22,23 @@ class Panel:
     source = f"the --judge-prompt: {', '.join(f'{p.name} ({p.source})' for p in PROMPTS.values())}"
 
     def __init__(self, specs: list[str], prompt: str = "semantic-entropy", combine: str = "majority",
-                 cache: Path | None = None):  # fmt: skip
+                 cache: Path | None = None, rpm: float = 60.0):  # fmt: skip
         if combine not in COMBINE:
             raise BadInput(f"--judge-combine {combine!r}: expected one of {', '.join(COMBINE)}")
         if not specs:
             raise BadInput("a judge panel needs at least one --judge BACKEND:MODEL")
-        self.judges = [Judge(s, prompt, cache=cache) for s in specs]
+        from halluc_backends import Limits
+
+        if not rpm > 0:
+            raise BadInput(f"--judge-rpm {rpm}: expected a positive number of requests per minute")
+        self.judges = [Judge(s, prompt, Limits(requests_per_minute=rpm), cache=cache) for s in specs]
         self.combine, self.prompt = combine, prompt
         self.grades: list[list[dict[str, Any]]] = []  # per judge, the last `many` call's grades
 
     def describe(self) -> dict[str, Any]:
         """What provenance records: the judges, the prompt, the rule."""
-        return {"judges": [j.name for j in self.judges], "prompt": self.prompt, "combine": self.combine}
+        return {"judges": [j.name for j in self.judges], "prompt": self.prompt, "combine": self.combine,
+                "requests_per_minute": self.judges[0].limits.requests_per_minute}
 
     def many(self, pairs: list[tuple[str, Any]]) -> list[float]:
         items = [Item(s.prompt, tuple(s.references), answer) for answer, s in pairs]
