@@ -10,11 +10,11 @@ import pytest
 from statsmodels.stats.inter_rater import aggregate_raters, cohens_kappa
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 
+from halluc_backends import Limits
 from halluc_backends.loopback import LoopbackServer
 from halluc_benchmarks import Sample, get_benchmark
 from halluc_judges.correctness import PROMPTS, Item, Judge, parse_spec
 from halluc_judges.panel import Panel, fleiss_kappa
-from halluc_backends import Limits
 from ucli.errors import BadInput
 
 FAST = Limits(requests_per_minute=6000, retry_initial_wait=0.05)  # the loopback server has no limit

@@ -617,7 +617,10 @@ def test_the_judged_answer_after_a_thought_is_what_follows_its_cue(pieces, answe
         (["", "Mong Wait, let me think."], "Mong"),
         (["", "The Old Man and the Sea is Wait, let me think."], "The Old Man and the Sea is"),
         (["", "Wait, let me think."], ""),
-        (["Paris. WAIT, let me think. Hmm", "Paris."], "Paris. Paris."),  # a finished sentence before it stays
+        (
+            ["Paris. WAIT, let me think. Hmm", "Paris."],
+            "Paris. Paris.",
+        ),  # a finished sentence before it stays
         (["Wait a minute.", "No."], "Wait a minute. No."),  # not the opening: nothing cut
     ],
 )

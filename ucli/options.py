@@ -134,7 +134,10 @@ JUDGE_COMBINE = typer.Option(
     None, "--judge-combine", metavar="<rule>", help="A panel's verdict: majority (default; ties 0.5) or mean."
 )
 JUDGE_RPM = typer.Option(
-    None, "--judge-rpm", metavar="<float>", help="Requests per minute to each judge (default 60), with 4 in flight."
+    None,
+    "--judge-rpm",
+    metavar="<float>",
+    help="Requests per minute to each judge (default 60), with 4 in flight.",
 )
 # the spellings before -B, per command that reads a benchmark (`renamed`)
 BENCH_RENAMED = {f"--{k} <value>": f"-B {k}=<value>" for k in ("steps", "size", "metric")}

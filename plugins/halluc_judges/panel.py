@@ -37,8 +37,12 @@ class Panel:
 
     def describe(self) -> dict[str, Any]:
         """What provenance records: the judges, the prompt, the rule."""
-        return {"judges": [j.name for j in self.judges], "prompt": self.prompt, "combine": self.combine,
-                "requests_per_minute": self.judges[0].limits.requests_per_minute}
+        return {
+            "judges": [j.name for j in self.judges],
+            "prompt": self.prompt,
+            "combine": self.combine,
+            "requests_per_minute": self.judges[0].limits.requests_per_minute,
+        }
 
     def many(self, pairs: list[tuple[str, Any]]) -> list[float]:
         items = [Item(s.prompt, tuple(s.references), answer) for answer, s in pairs]
