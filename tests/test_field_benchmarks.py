@@ -240,7 +240,10 @@ def test_mmlu_letters_subjects_and_dev_examples(tmp_path):
         f"Question: {MMLU[1]['question']}\nA. 8\nB. 2\nC. 24\nD. 120"
     )
     s = samples[0]
-    assert all(bench.score(s, said).correct for said in ("B", "(B)", "B. 4", "The answer is B.", "4", "B\n\nBecause 4 = 2 * 2."))
+    assert all(
+        bench.score(s, said).correct
+        for said in ("B", "(B)", "B. 4", "The answer is B.", "4", "B\n\nBecause 4 = 2 * 2.")
+    )
     assert not any(bench.score(s, said).correct for said in ("A", "A cat", "6", "B or C"))
     with pytest.raises(BadInput, match="-B subjects: unknown algebra"):
         get_benchmark("mmlu", subjects="algebra")

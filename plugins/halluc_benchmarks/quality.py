@@ -147,7 +147,9 @@ def _rouge_l_margin(answer: str, sample: Sample) -> float:
     return _rouge_l(answer, sample) - max((rouge_l(answer, r) for r in false), default=0.0)
 
 
-_LETTER_FIRST = re.compile(r"^\W*?\(?([A-Z])(?:[.):,]|[ \t]*(?:\n|$))")  # "B", "(B)", "B. 4", "B\n..."; not "A cat"
+_LETTER_FIRST = re.compile(
+    r"^\W*?\(?([A-Z])(?:[.):,]|[ \t]*(?:\n|$))"
+)  # "B", "(B)", "B. 4", "B\n..."; not "A cat"
 _LETTER_SAID = re.compile(r"answer is:?\s*\(?([A-Z])\b(?!['’])")
 
 
