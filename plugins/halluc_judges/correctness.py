@@ -90,6 +90,8 @@ PROMPTS = {
 }
 
 
+LOCAL_BATCH = 16  # prompts a local judge model grades per forward batch
+
 # --- one judge ---------------------------------------------------------------------------------
 
 
@@ -164,8 +166,9 @@ class Judge:
         params = SamplingParams(temperature=0.0, max_tokens=self.prompt.max_tokens, top_logprobs=0)
         if not prompts:
             return []
-        if isinstance(self.backend, LocalBackend):
-            replies = [(g.text, None) for g in self.backend.generate_batch(prompts, params)]
+        if isinstance(self.backend, LocalBackend):  # in batches of LOCAL_BATCH prompts
+            batches = [prompts[i : i + LOCAL_BATCH] for i in range(0, len(prompts), LOCAL_BATCH)]
+            replies = [(g.text, None) for batch in batches for g in self.backend.generate_batch(batch, params)]
         else:
             replies = asyncio.run(self._ask_api(prompts, params))
         return [self._read(text, error) for text, error in replies]
