@@ -621,7 +621,10 @@ def test_the_judged_answer_after_a_thought_is_what_follows_its_cue(pieces, answe
             ["Paris. WAIT, let me think. Hmm", "Paris."],
             "Paris. Paris.",
         ),  # a finished sentence before it stays
-        (["Wait a minute.", "No."], "Wait a minute. No."),  # not the opening: nothing cut
+        (["", "Wait"], ""),  # the echo cut short at the end
+        (["", "Mong Wait, let"], "Mong"),
+        (["Wait a minute.", "No."], "Wait a minute. No."),  # not the opening's end: nothing cut
+        (["", "Ottawa"], "Ottawa"),
     ],
 )
 def test_a_model_that_echoes_the_thought_opening_has_answered_before_it(pieces, answer):

@@ -30,12 +30,23 @@ def judged_answer(pieces: list[str], opening: str = "") -> str:
     chain-of-thought answer extraction reads it; a piece before a thought counts only when it is a
     finished sentence, so that no phrase is cut at a seam or said again after it ("The capital of" +
     "Tehran" -> "Tehran"; "Lol" + "Lolita" -> "Lolita"). A model that says a thought's `opening`
-    itself ("Mong Wait, let me think.") starts thinking aloud: the answer ends before it."""
+    itself ("Mong Wait, let me think.", or its first words at the end: "... Wait") starts thinking
+    aloud: the answer ends before it."""
     cut = [_before(p, opening) for p in pieces] if opening.strip() else pieces
     *before, last = [p.strip() for p in cut] or [""]
     return " ".join(p for p in [*(p for p in before if sentence_closed(p)), last] if p)
 
 
 def _before(text: str, opening: str) -> str:
-    at = text.lower().find(opening.strip().lower())
-    return text if at < 0 else text[:at]
+    """`text` up to the opening's echo: the whole opening anywhere, or its first words at the end
+    (an echo the model cut short: "... So the answer is: Wait")."""
+    said, echo = text.lower(), opening.strip().lower()
+    at = said.find(echo)
+    if at >= 0:
+        return text[:at]
+    words = echo.split()
+    for n in range(len(words), 0, -1):
+        head = " ".join(words[:n]).rstrip(",.;:")
+        if re.search(rf"(?:^|\s){re.escape(head)}[\s,.;:]*$", said):
+            return text[: said.rfind(head)]
+    return text
