@@ -168,7 +168,9 @@ class Judge:
             return []
         if isinstance(self.backend, LocalBackend):  # in batches of LOCAL_BATCH prompts
             batches = [prompts[i : i + LOCAL_BATCH] for i in range(0, len(prompts), LOCAL_BATCH)]
-            replies = [(g.text, None) for batch in batches for g in self.backend.generate_batch(batch, params)]
+            replies = [
+                (g.text, None) for batch in batches for g in self.backend.generate_batch(batch, params)
+            ]
         else:
             replies = asyncio.run(self._ask_api(prompts, params))
         return [self._read(text, error) for text, error in replies]
