@@ -28,7 +28,8 @@ SHOTS_OUTRO = "Now answer the following question:"
 
 
 class HubBenchmark(Benchmark):
-    """A benchmark read from the hub: name its data set, fields and prompt source; write `sample`."""
+    """A benchmark read from the hub: name its data set, fields and prompt source; write `sample`
+    (or `samples`)."""
 
     hub: ClassVar[tuple[str, str | None]] = ("", None)  # data set id and config
     revision: ClassVar[str | None] = None  # a hub branch, where the default one still holds a script
@@ -54,11 +55,9 @@ class HubBenchmark(Benchmark):
         return out
 
     def samples(self, row: dict[str, Any], split: str, index: int, where: str) -> list[Sample]:
-        """The samples of one hub row (most rows are one sample; a CoQA story is one per turn)."""
-        return [self.sample(row, split, index, where)]
-
-    def sample(self, row: dict[str, Any], split: str, index: int, where: str) -> Sample:
-        raise NotImplementedError
+        """The samples of one hub row: a subclass writes `sample(row, split, index, where)` for a
+        row that is one sample, or overrides this (a CoQA story is one sample per turn)."""
+        return [self.sample(row, split, index, where)]  # type: ignore[attr-defined]
 
     # --- prompts ---------------------------------------------------------------------------------
 
