@@ -421,18 +421,18 @@ def test_uq_score_samples_and_judges_only_when_an_estimator_needs_it(cli, tiny_l
         assert [[float(a == b) for b in r["sample_clusters"]] for a in r["sample_clusters"]] == same
         assert set(r["uq"]) >= {"semantic_entropy", "eccentricity", "lexical_similarity", "msp"}
     # killed while judging the third question, then resumed: the same records, nothing twice
-    real, calls = sampling._judged, []
+    real, calls = sampling.judged_samples, []
 
-    def dies(*a):
+    def dies(*a, **k):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real(*a)
+        return real(*a, **k)
 
-    monkeypatch.setattr(sampling, "_judged", dies)
+    monkeypatch.setattr(sampling, "judged_samples", dies)
     broken = tmp_path / "resumed.jsonl"
     assert cli(*args, "--estimators", "all", "-o", broken).exit_code != 0 and not broken.exists()
-    monkeypatch.setattr(sampling, "_judged", real)
+    monkeypatch.setattr(sampling, "judged_samples", real)
     res = cli(*args, "--estimators", "all", "-o", broken, "--resume")
     assert res.exit_code == 0, res.stderr
     assert [json.loads(x) for x in broken.read_text().splitlines()] == records

@@ -139,6 +139,26 @@ JUDGE_RPM = typer.Option(
     metavar="<float>",
     help="Requests per minute to each judge (default 60), with 4 in flight.",
 )
+# A model reached through a generation backend (`halluc plugins` lists them), as a pilot reaches it.
+BACKEND = typer.Option(
+    None,
+    "--backend",
+    metavar="<name>",
+    help="Ask the model through this backend (openai, anthropic, gemini, vllm, hf, or a plugin's) instead of "
+    "loading it: --model is then the backend's model id, the key comes from its environment variable.",
+)
+BASE_URL = typer.Option(
+    None, "--base-url", metavar="<url>", help="The backend's server (an OpenAI-compatible vLLM, ...)."
+)
+RPM = typer.Option(
+    60.0, "--rpm", min=0.001, help="Requests per minute to the model (every request, the judge's too)."
+)
+CONCURRENCY = typer.Option(4, "--concurrency", min=1, help="Requests in flight at once.")
+MAX_RETRIES = typer.Option(
+    3, "--max-retries", min=0, help="Retries of a failed request (429, 5xx, timeouts)."
+)
+REQUEST_TIMEOUT = typer.Option(None, "--timeout", min=1.0, help="Seconds one request may take (default 60).")
+
 # the spellings before -B, per command that reads a benchmark (`renamed`)
 BENCH_RENAMED = {f"--{k} <value>": f"-B {k}=<value>" for k in ("steps", "size", "metric")}
 
@@ -339,6 +359,15 @@ SCALE_OUT_SLURM = Bundle(
     **SCALE_OUT.knobs,
     slurm_partition=(str | None, SLURM_PARTITION),
     slurm_time=(int, SLURM_TIME),
+)
+API = Bundle(
+    lambda **knobs: knobs,
+    backend=(str | None, BACKEND),
+    base_url=(str | None, BASE_URL),
+    rpm=(float, RPM),
+    concurrency=(int, CONCURRENCY),
+    max_retries=(int, MAX_RETRIES),
+    timeout=(float | None, REQUEST_TIMEOUT),
 )
 BENCHMARK = Bundle(
     _benchmark_options,

@@ -19,6 +19,7 @@ _EXPORTS = {
     "backend_class": "base",
     "ALIASES": "base",
     "Readiness": "base",
+    "Capabilities": "base",
     "classify": "errors",
     "Caller": "calls",
     "Limits": "calls",

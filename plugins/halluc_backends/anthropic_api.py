@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from halluc_backends.base import APIBackend, Generation, SamplingParams, require_sdk
+from halluc_backends.base import APIBackend, Capabilities, Generation, SamplingParams, require_sdk
 from halluc_backends.errors import classify
 
 
 class AnthropicBackend(APIBackend):
     name = "anthropic"
+    capabilities = Capabilities(system_prompt=True)
     env_keys = ("ANTHROPIC_API_KEY",)
     sdk = "anthropic"
     extra = "api"

@@ -29,6 +29,8 @@ class Generation:
     # per position: {"token", "logprob", "top": [{"token", "logprob"}, ...]}, and a local backend's
     # "entropy" and "margin" of the step's whole distribution; None when not returned
     token_logprobs: list[dict[str, Any]] | None = None
+    # K sampled answers to the same prompt drawn beside this one (`pilot run --samples`), as records keep them
+    samples: list[dict[str, Any]] | None = None
 
     def usage(self) -> dict[str, int | None]:
         total = (
@@ -93,6 +95,43 @@ def retry_after_seconds(headers: Any) -> float | None:
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    """What a backend can give, declared by its class (architecture rule 13): texts always; the
+    chosen token's log-probability and the `top_logprobs` most likely tokens per position (0: none);
+    the whole next-token distribution (a local model); a sampling seed; a system prompt."""
+
+    logprobs: bool = False
+    top_logprobs: int = 0
+    distribution: bool = False
+    seed: bool = False
+    system_prompt: bool = False
+
+    def statistics(self) -> frozenset[str]:
+        """What the estimators may read of this backend, in the signals layer's names (an
+        estimator's `needs`): texts give samples, a local equivalence judge, the greedy answer's
+        consistency with them and a verbalized confidence; log-probs give the token and sample
+        log-likelihoods; the top two per position give the margin and (approximately) the entropy,
+        and p(True) from the reply's first token."""
+        out = {"samples", "judge", "consistency", "verbalized"}
+        if self.logprobs:
+            out |= {"logprobs", "sample-logprobs"}
+        if self.distribution or self.top_logprobs >= 2:
+            out |= {"distributions", "second-prompt"}
+        return frozenset(out)
+
+    def describe(self) -> str:
+        gives = ["texts"]
+        if self.logprobs:
+            gives.append(f"log-probs with the top {self.top_logprobs}" if self.top_logprobs else "log-probs")
+        if self.distribution:
+            gives.append("the whole distribution")
+        gives += [
+            name for name, has in (("a seed", self.seed), ("a system prompt", self.system_prompt)) if has
+        ]
+        return ", ".join(gives)
+
+
+@dataclass(frozen=True)
 class Readiness:
     """One thing a backend needs before it can send anything (see `Backend.checks`)."""
 
@@ -111,6 +150,7 @@ class Backend:
     env_keys: tuple[str, ...] = ()  # variables that can hold the API key
     sdk: str | None = None  # the module the backend imports on first use
     extra: str | None = None  # the optional extra that installs it
+    capabilities: Capabilities = Capabilities()  # what it can give beyond texts
 
     def __init__(self, model: str, **options: Any):
         self.model = model

@@ -4,6 +4,7 @@ verdicts share, so that one model keeps one rate limit whoever asks it."""
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,18 +26,44 @@ class Limits:
     retry_max_wait: float = 60.0
 
 
-class Caller:
-    """One API model's requests: rate-limited (a bucket of one request per 60/rpm seconds, no
-    bursts; tokens per minute by the prompt's rough size plus the answer budget), at most
-    `concurrency` in flight, retried when the failure is retryable. `on_request` counts attempts."""
+class Budget:
+    """One model's request and token buckets, shared by every `Caller` of that model in this process
+    while any holds it: the greedy answers, the samples and a judge asking the same model spend one
+    budget. The first caller's limits set it."""
 
-    def __init__(self, backend: Any, limits: Limits, on_request: Callable[[], None] | None = None) -> None:
+    def __init__(self, limits: Limits) -> None:
         from aiolimiter import AsyncLimiter
-        from tenacity import wait_exponential_jitter
 
-        self.backend, self.limits, self.on_request = backend, limits, on_request
+        self.limits = limits
         self.rpm = AsyncLimiter(1, 60 / limits.requests_per_minute)
         self.tpm = AsyncLimiter(limits.tokens_per_minute, 60) if limits.tokens_per_minute else None
+
+
+_BUDGETS: weakref.WeakValueDictionary[tuple[str, str, str | None], Budget] = weakref.WeakValueDictionary()
+
+
+def budget_for(backend: Any, limits: Limits) -> Budget:
+    """The budget of `backend`'s model (its name, model id and base URL), made from `limits` when no
+    caller holds one."""
+    key = (backend.name, backend.model, backend.options.get("base_url"))
+    budget = _BUDGETS.get(key)
+    if budget is None:
+        budget = _BUDGETS[key] = Budget(limits)
+    return budget
+
+
+class Caller:
+    """One API model's requests: rate-limited (a bucket of one request per 60/rpm seconds, no
+    bursts; tokens per minute by the prompt's rough size plus the answer budget; one `Budget` per
+    model), at most `concurrency` in flight, retried when the failure is retryable. `on_request`
+    counts attempts."""
+
+    def __init__(self, backend: Any, limits: Limits, on_request: Callable[[], None] | None = None) -> None:
+        from tenacity import wait_exponential_jitter
+
+        self.backend, self.on_request = backend, on_request
+        self.limits, self.budget = limits, budget_for(backend, limits)
+        self.rpm, self.tpm = self.budget.rpm, self.budget.tpm
         self.gate = asyncio.Semaphore(limits.concurrency)
         self.backoff = wait_exponential_jitter(initial=limits.retry_initial_wait, max=limits.retry_max_wait)
 
@@ -51,7 +78,9 @@ class Caller:
 
         await self.rpm.acquire()
         if self.tpm is not None:  # within the limiter's capacity
-            await self.tpm.acquire(min(self.limits.tokens_per_minute or 0, len(text) / 4 + params.max_tokens))
+            await self.tpm.acquire(
+                min(self.budget.limits.tokens_per_minute or 0, len(text) / 4 + params.max_tokens)
+            )
         if self.on_request is not None:
             self.on_request()
         try:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from halluc_backends.base import Generation, LocalBackend, SamplingParams
+from halluc_backends.base import Capabilities, Generation, LocalBackend, SamplingParams
 
 
 class HFBackend(LocalBackend):
     name = "hf"
+    capabilities = Capabilities(
+        logprobs=True, top_logprobs=20, distribution=True, seed=True, system_prompt=True
+    )
 
     def describe(self) -> str:
         from ucli.models import resolve

@@ -8,7 +8,8 @@ run the real SDKs against.
 
 Faults: `429:<retry-after s>`, `500`, `503`, `401`, `400`, `slow:<s>` (sleep, then answer),
 `truncate` (a body cut short), `ok`; `say:<text>` answers with that text (a judge's reply). Answers are deterministic: the words of "echo <prompt>",
-cut at max_tokens, with made-up log-probs (token i: -0.1 (i + 1); alternative j: that minus j).
+cut at max_tokens, with made-up log-probs (token i: -0.1 (i + 1); alternative j: that minus j); or,
+with a `responder(prompt, body) -> text`, that text (a model served behind the API, e.g. a local one).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -53,6 +55,8 @@ class _Handler(BaseHTTPRequestHandler):
         if action.startswith("slow:"):
             time.sleep(float(action.split(":")[1]))
             action = "ok"
+        if action == "ok" and state.responder is not None:
+            action = "say:" + state.responder(prompt, body)
         if action.startswith("say:"):
             self._send(200, state._answer(kind, action[4:], limit, body, said=True))
         elif action == "ok":
@@ -93,8 +97,9 @@ class _Quiet(ThreadingHTTPServer):
 
 
 class LoopbackServer:
-    def __init__(self, latency: float = 0.0, api_key: str | None = None, port: int = 0):
-        self.latency = latency
+    def __init__(self, latency: float = 0.0, api_key: str | None = None, port: int = 0,
+                 responder: Callable[[str, dict[str, Any]], str] | None = None):  # fmt: skip
+        self.latency, self.responder = latency, responder
         self.port = port  # 0: any free port (a fixed one: a server that comes back where it was)
         self.api_key = api_key  # when set, requests without it get 401
         self.calls: Counter[str] = Counter()  # prompt text -> requests received

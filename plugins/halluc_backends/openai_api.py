@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from halluc_backends.base import APIBackend, Generation, SamplingParams, require_sdk
+from halluc_backends.base import APIBackend, Capabilities, Generation, SamplingParams, require_sdk
 from halluc_backends.errors import classify
 
 
 class OpenAIBackend(APIBackend):
     name = "openai"
+    capabilities = Capabilities(logprobs=True, top_logprobs=20, seed=True, system_prompt=True)
     env_keys = ("OPENAI_API_KEY",)
     sdk = "openai"
     extra = "api"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from halluc_backends.base import Generation, LocalBackend, SamplingParams, require_sdk
+from halluc_backends.base import Capabilities, Generation, LocalBackend, SamplingParams, require_sdk
 
 
 class VLLMBackend(LocalBackend):
     name = "vllm"
+    capabilities = Capabilities(logprobs=True, top_logprobs=20, seed=True, system_prompt=True)
     sdk = "vllm"
     extra = "vllm"
 

@@ -43,6 +43,12 @@ def run(
     num_prompts: int | None = NUM_PROMPTS,
     models: str | None = MODELS,
     output: Path | None = OUTPUT,
+    samples: int | None = options.samples(
+        None,
+        "Sampled answers per prompt beside each answer (K; default: the config's samples, 0), at the config's "
+        "sample_temperature: what `uq score --from-pilot` scores the sampling estimators on.",
+        minimum=0,
+    ),
     resume: bool = options.RESUME,
     force: bool = options.FORCE,
     runner: Any = options.SCALE_OUT,
@@ -53,6 +59,8 @@ def run(
     from halluc_pilot.runner import run_pilot
 
     config, raw, prompt_list, chosen, source = _inputs(config_file, prompts, num_prompts, models)
+    if samples is not None:
+        config, raw = config.model_copy(update={"samples": samples}), {**raw, "samples": samples}
     out = output or Path(config.output_dir)
     result = run_pilot(config, raw, prompt_list, chosen, out, resume=resume, force=force, prompts_file=source,
                        executor=runner)  # fmt: skip

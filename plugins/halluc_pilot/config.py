@@ -64,6 +64,8 @@ class PilotConfig(BaseModel):
     timeout: float = Field(60.0, gt=0)
     retry_initial_wait: float = Field(1.0, ge=0, description="first backoff (s); doubles, with jitter")
     retry_max_wait: float = Field(60.0, ge=0)
+    samples: int = Field(0, ge=0, description="sampled answers per prompt beside each answer (K)")
+    sample_temperature: float = Field(0.5, gt=0, description="the samples' temperature (uq score's default)")
     models: list[ModelConfig] = Field(min_length=1)
 
 

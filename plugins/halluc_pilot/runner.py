@@ -90,11 +90,40 @@ def sampling(config: PilotConfig, v: Variant) -> dict[str, Any]:
     }
 
 
+def sample_params(config: PilotConfig, v: Variant) -> list[Any]:
+    """The K samples' parameters beside each answer: the config's sample temperature, seed + 1 + i
+    (one seed per sample, so K copies of one prompt differ), the answer's top-p, budget and top-k."""
+    from halluc_backends import SamplingParams
+
+    base = sampling(config, v)
+    return [SamplingParams(temperature=config.sample_temperature, top_p=base["top_p"], max_tokens=base["max_tokens"],
+                           seed=config.seed + 1 + i, top_logprobs=v.model.top_logprobs)
+            for i in range(config.samples)]  # fmt: skip
+
+
+def journal_sampling(config: PilotConfig, v: Variant) -> dict[str, Any]:
+    """What a variant's journal is keyed by: the answer's sampling, and the samples' where drawn."""
+    extra = (
+        {"samples": config.samples, "sample_temperature": config.sample_temperature} if config.samples else {}
+    )
+    return {**sampling(config, v), **extra}
+
+
+def sampled(gens: list[Any]) -> list[dict[str, Any]]:
+    """A prompt's samples as its record keeps them."""
+    return [
+        {"text": g.text, "token_logprobs": g.token_logprobs, "finish_reason": g.finish_reason} for g in gens
+    ]
+
+
 def make_record(
     prompt: PilotPrompt, v: Variant, params: dict[str, Any], run_id: str, gen: Any, error: str | None,
-    retries: int, elapsed: float, batch_size: int = 1,
+    retries: int, elapsed: float, batch_size: int = 1, samples: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     usage = gen.usage() if gen is not None else {"input": None, "output": None, "total": None}
+    extra = (
+        {} if samples is None else {"samples": samples}
+    )  # a run without --samples keeps its records as they were
     return {
         "id": prompt.id,
         "prompt_id": prompt.id,
@@ -116,6 +145,7 @@ def make_record(
         "retry_count": retries,
         "finish_reason": gen.finish_reason if gen is not None else None,
         "error": error,
+        **extra,
     }
 
 
@@ -177,42 +207,50 @@ class _ApiVariant:
         self.caller = Caller(backend, limits, on_request=self.count)
         self.gate = self.caller.gate
         self.stop = asyncio.Event()
+        self.samples = sample_params(config, v)
 
     def count(self) -> None:
         self.stats.requests += 1
 
-    async def answer(self, text: str, tries: list[int]) -> Any:
-        return await self.caller.answer(text, self.sp, tries)
-
-    async def one(
-        self, prompt: PilotPrompt, journal: Journal, run_id: str, advance: Callable[[int], None]
-    ) -> None:
+    async def ask(self, text: str, params: Any, tries: list[int]) -> tuple[Any, str | None] | None:
+        """(answer, None) or (None, error) under the gate; None when the model stopped (an auth or
+        transport failure: not an answer, the prompt stays undone for --resume)."""
         from halluc_backends import BackendError
 
         async with self.gate:
             if self.stop.is_set():
-                return
-            start, gen, error, tries = time.monotonic(), None, None, [0]
+                return None
             try:
-                gen = await self.answer(prompt.text, tries)
+                return await self.caller.answer(text, params, tries), None
             except BackendError as exc:
-                if exc.auth or exc.transport:  # not an answer: the prompt stays undone for --resume
+                if exc.auth or exc.transport:
                     self.stopping(exc)
-                    return
-                error = str(exc)
-            record = make_record(
-                prompt,
-                self.v,
-                self.params,
-                run_id,
-                gen,
-                error,
-                max(tries[0] - 1, 0),
-                time.monotonic() - start,
-            )
-            journal.append(record)
-            self.stats.add(record)
-            advance(1)
+                    return None
+                return None, str(exc)
+
+    async def one(
+        self, prompt: PilotPrompt, journal: Journal, run_id: str, advance: Callable[[int], None]
+    ) -> None:
+        """The answer, then its K samples (each its own request under the gate and the model's one
+        rate limit); a failed sample makes the record an error, like a failed answer."""
+        start, tries = time.monotonic(), [0]
+        answered = await self.ask(prompt.text, self.sp, tries)
+        if answered is None:
+            return
+        gen, error = answered
+        samples = None
+        if self.samples and error is None:
+            got = await asyncio.gather(*(self.ask(prompt.text, sp, [0]) for sp in self.samples))
+            if any(g is None for g in got):
+                return
+            failed = [f"sample {i}: {e}" for i, (_, e) in enumerate(got) if e is not None]  # type: ignore[misc]
+            error = failed[0] if failed else None
+            samples = None if failed else sampled([g for g, _ in got])  # type: ignore[misc]
+        record = make_record(prompt, self.v, self.params, run_id, gen, error, max(tries[0] - 1, 0),
+                             time.monotonic() - start, samples=samples)  # fmt: skip
+        journal.append(record)
+        self.stats.add(record)
+        advance(1)
 
     def stopping(self, exc: Any) -> None:
         if not self.stop.is_set():
@@ -233,21 +271,22 @@ def _run_local_variant(
 
     params = sampling(config, v)
     sp = SamplingParams(**params, top_logprobs=v.model.top_logprobs)
+    extra = sample_params(config, v)
     if executor is not None and executor.kind == "ray":
 
         def done(batch: list[PilotPrompt], gens: list[Any], errors: list[str | None], elapsed: float) -> None:
-            stats.requests += len(batch)
+            stats.requests += len(batch) * (1 + len(extra))
             _journal_batch(batch, gens, errors, elapsed, v, params, run_id, journal, stats, advance)
 
-        _run_on_replicas(v, backend, todo, sp, executor, done)
+        _run_on_replicas(v, backend, todo, sp, executor, done, extra)
         return
     size, i = v.model.batch_size, 0
     while i < len(todo):
         batch = todo[i : i + size]
         start = time.monotonic()
-        stats.requests += len(batch)
+        stats.requests += len(batch) * (1 + len(extra))
         try:
-            gens = backend.generate_batch([p.text for p in batch], sp)
+            gens = with_samples(backend, batch, sp, extra)
             errors: list[str | None] = [None] * len(batch)
         except RuntimeError as exc:
             if "out of memory" not in str(exc).lower():
@@ -268,14 +307,28 @@ def _journal_batch(
     params: dict[str, Any], run_id: str, journal: Journal, stats: VariantStats, advance: Callable[[int], None],
 ) -> None:  # fmt: skip
     for prompt, gen, error in zip(batch, gens, errors, strict=True):
-        record = make_record(prompt, v, params, run_id, gen, error, 0, elapsed, len(batch))
+        samples = gen.samples if gen is not None else None
+        record = make_record(prompt, v, params, run_id, gen, error, 0, elapsed, len(batch), samples=samples)
         journal.append(record)
         stats.add(record)
     advance(len(batch))
 
 
+def with_samples(backend: Any, batch: list[PilotPrompt], sp: Any, extra: list[Any]) -> list[Any]:
+    """A local batch's answers, each carrying its K samples (`samples`, as records keep them) when
+    `extra` (the samples' parameters) is not empty: one batch per sample index."""
+    texts = [p.text for p in batch]
+    gens = backend.generate_batch(texts, sp)
+    columns = [backend.generate_batch(texts, params) for params in extra]
+    for j, gen in enumerate(gens):
+        if extra:
+            gen.samples = sampled([column[j] for column in columns])
+    return gens
+
+
 def _run_on_replicas(
-    v: Variant, backend: Any, todo: list[PilotPrompt], sp: Any, executor: Any, done: Callable[..., None]
+    v: Variant, backend: Any, todo: list[PilotPrompt], sp: Any, executor: Any, done: Callable[..., None],
+    extra: list[Any] | None = None,
 ) -> None:  # fmt: skip
     """The variant's batches (the same slices as in one process) on Ray model replicas that each
     load the model once; `done(batch, gens, errors, elapsed)` journals each as it comes back."""
@@ -286,18 +339,18 @@ def _run_on_replicas(
     # nothing secret leaves the driver
     options = {key: value for key, value in backend.options.items() if key != "api_key"}
     with Replicas(executor, None, make_backend, backend.name, backend.model, options) as replicas:
-        for answered in replicas.map(answer_batch, shards, sp):
+        for answered in replicas.map(answer_batch, shards, sp, extra or []):
             done(*answered)
 
 
 def answer_batch(
-    backend: Any, batch: list[PilotPrompt], sp: Any
+    backend: Any, batch: list[PilotPrompt], sp: Any, extra: list[Any] | None = None
 ) -> tuple[list[PilotPrompt], list, list, float]:
     """One batch on a replica: its answers, errors and wall time. Out of memory splits it in halves
     (down to one prompt, then an error), as the local loop does."""
     start = time.monotonic()
     try:
-        gens, errors = backend.generate_batch([p.text for p in batch], sp), [None] * len(batch)
+        gens, errors = with_samples(backend, batch, sp, extra or []), [None] * len(batch)
     except RuntimeError as exc:
         if "out of memory" not in str(exc).lower():
             raise
@@ -305,7 +358,8 @@ def answer_batch(
         if len(batch) == 1:
             return batch, [None], [f"out of memory: {str(exc).splitlines()[0]}"], time.monotonic() - start
         halves = [
-            answer_batch(backend, part, sp) for part in (batch[: len(batch) // 2], batch[len(batch) // 2 :])
+            answer_batch(backend, part, sp, extra)
+            for part in (batch[: len(batch) // 2], batch[len(batch) // 2 :])
         ]
         gens, errors = [g for h in halves for g in h[1]], [e for h in halves for e in h[2]]
     return batch, gens, errors, time.monotonic() - start
@@ -364,7 +418,7 @@ def run_pilot(
             manifest.write_text(rid + "\n")
             for v in chosen:
                 journal_config = {"variant": v.key, "model": v.model.model_dump(exclude={"api_key"}),
-                                  "sampling": sampling(config, v), "prompts": [p.id for p in prompts],
+                                  "sampling": journal_sampling(config, v), "prompts": [p.id for p in prompts],
                                   "max_retries": config.max_retries}  # fmt: skip
                 journals[v.key] = Journal(out / "journals" / f"{v.key}.jsonl", config=journal_config,
                                           resume=resume, force=force)  # fmt: skip

@@ -47,6 +47,7 @@ _EXPORTS = {
     "ScoreResult": "decode",
     "model_alpha": "decode",
     "Judge": "decode",
+    "judged": "decode",
     "Stage": "stages",
     "StageRun": "stages",
     "stage_registry": "stages",

@@ -68,10 +68,19 @@ class Estimator:
             object.__setattr__(self, "level", "token+sequence")
 
     def __call__(self, record: Mapping[str, Any]) -> float | None:
-        if not record.get("token_ids"):
+        if not answered(record):
             return None
         value = self.compute(record)
         return None if value is None or math.isnan(value) else float(value)
+
+
+def answered(record: Mapping[str, Any]) -> bool:
+    """Whether a record holds an answer: tokens where it has them (a local decode's ids, an API's
+    token strings), else a non-blank text (an API that returns no tokens)."""
+    for key in ("token_ids", "tokens"):
+        if key in record:
+            return bool(record[key])
+    return bool(str(record.get("completion") or "").strip())
 
 
 def _logprobs(r: Mapping[str, Any]) -> list[float]:

@@ -25,6 +25,15 @@ def _enough(r: Mapping[str, Any], key: str) -> bool:
     return len(r.get(key) or []) >= 2
 
 
+def _sample_loglik(r: Mapping[str, Any]) -> list[float] | None:
+    """Each sample's sequence log-likelihood sum_t log p, or None when the samples carry no
+    log-probs (an API that returns none) or fewer than two do."""
+    if not _enough(r, "samples") or any(s.get("logprobs") is None for s in r["samples"]):
+        return None
+    kept = [float(sum(s["logprobs"])) for s in r["samples"] if s["logprobs"]]
+    return kept if len(kept) >= 2 else None
+
+
 def _semantic_entropy(r: Mapping[str, Any]) -> float | None:
     """Likelihood-weighted over the samples with tokens (an empty answer has no likelihood)."""
     from halluc_judges import weighted_entropy
@@ -32,7 +41,7 @@ def _semantic_entropy(r: Mapping[str, Any]) -> float | None:
     if not _enough(r, "sample_clusters"):
         return None
     kept = [(c, float(np.mean(s["logprobs"])))
-            for c, s in zip(r["sample_clusters"], r["samples"], strict=True) if s["logprobs"]]  # fmt: skip
+            for c, s in zip(r["sample_clusters"], r["samples"], strict=True) if s.get("logprobs")]  # fmt: skip
     return weighted_entropy([c for c, _ in kept], [ll for _, ll in kept]) if kept else None
 
 
@@ -86,8 +95,9 @@ def _lexical_similarity(r: Mapping[str, Any]) -> float | None:
 
 
 JUDGED = frozenset({"samples", "judge"})
+LIKELY = frozenset({"samples", "sample-logprobs"})  # the samples with their log-probs
 SEMANTIC_ENTROPY = Estimator(
-    "semantic_entropy", _semantic_entropy, JUDGED,
+    "semantic_entropy", _semantic_entropy, JUDGED | LIKELY,
     reference="Semantic entropy (Farquhar et al. 2024; halluc_judges.weighted_entropy on the judge's clusters)",
     formula="-sum_c P_c log P_c, P_c = sum_(i in c) exp(l_i) / sum_j exp(l_j), l_i mean log p of sample i",
 )  # fmt: skip
@@ -131,7 +141,7 @@ def _shifted_entropy(r: Mapping[str, Any], nll: Callable[[Mapping[str, Any]], fl
     w = _similarity(r)
     if w is None:
         return None
-    kept = [i for i, s in enumerate(r["samples"]) if s["logprobs"]]
+    kept = [i for i, s in enumerate(r["samples"]) if s.get("logprobs")]
     if len(kept) < 2:
         return None
     w = w[np.ix_(kept, kept)]
@@ -160,12 +170,12 @@ def _eigenscore(r: Mapping[str, Any]) -> float | None:
 
 EIGENSCORE_ALPHA = 1e-3  # the ridge of INSIDE (and LM-Polygraph's alpha)
 SENTENCE_SAR = Estimator(
-    "sentence_sar", _sentence_sar, JUDGED,
+    "sentence_sar", _sentence_sar, JUDGED | LIKELY,
     reference="SentenceSAR (Duan et al. 2024; LM-Polygraph SentenceSAR, t = 0.001)",
     formula="-(1/K) sum_i log(p_i + (1/t) sum_(j!=i) W_ij p_j), p_i the sequence probability of sample i",
 )  # fmt: skip
 SAR = Estimator(
-    "sar", _sar, JUDGED | {"relevance"},
+    "sar", _sar, JUDGED | LIKELY | {"relevance"},
     reference="SAR (Duan et al. 2024; LM-Polygraph SAR): SentenceSAR on the TokenSAR-corrected probabilities",
     formula="SentenceSAR with p_i = exp(-TokenSAR(sample i))",
 )  # fmt: skip
@@ -175,5 +185,68 @@ EIGENSCORE = Estimator(
     formula="(1/K) sum_k log lambda_k(Z J_d Z^T + alpha I), Z: the samples' middle-layer states at the last token read",
 )  # fmt: skip
 
+KLE_TIME = 0.3  # t of the heat kernel (Nikitin et al. 2024's default, and LM-Polygraph's)
+
+
+def _kernel_language_entropy(r: Mapping[str, Any]) -> float | None:
+    """The von Neumann entropy of the heat kernel of the samples' semantic graph, scaled by log K.
+    The graph is LM-Polygraph's W = S + S^T on the judge's similarity S (with an NLI judge's hard
+    verdicts, S = entail + neutral / 2, its `entail + 0.5 neutral` over both directions)."""
+    if not _enough(r, "sample_similarity"):
+        return None
+    from scipy.linalg import expm
+
+    s = np.asarray(r["sample_similarity"], dtype=np.float64)
+    w = s + s.T
+    kernel = expm(-KLE_TIME * (np.diag(w.sum(axis=0)) - w))
+    root = np.sqrt(np.diag(kernel)) + 1e-12
+    density = kernel / np.outer(root, root) / len(kernel)  # unit trace
+    values = np.linalg.eigvalsh((density + density.T) / 2)
+    values = values[np.abs(values) > 1e-8]
+    return float(-(values * np.log(np.clip(values, 1e-300, None))).sum() / np.log(len(kernel)))
+
+
+def _mc_sequence_entropy(r: Mapping[str, Any]) -> float | None:
+    loglik = _sample_loglik(r)
+    return None if loglik is None else -float(np.mean(loglik))
+
+
+def _dissimilarity(r: Mapping[str, Any]) -> float | None:
+    """1 - the mean similarity of the greedy answer to the K samples (CoCoA's consistency term)."""
+    sims = r.get("greedy_similarity")
+    return None if not sims else float(np.mean(1.0 - np.asarray(sims, dtype=np.float64)))
+
+
+def _cocoa(confidence: Callable[[Mapping[str, Any]], float]) -> Callable[[Mapping[str, Any]], float | None]:
+    def compute(r: Mapping[str, Any]) -> float | None:
+        dissimilarity = _dissimilarity(r)
+        return None if dissimilarity is None else confidence(r) * dissimilarity
+
+    return compute
+
+
+KERNEL_LANGUAGE_ENTROPY = Estimator(
+    "kernel_language_entropy", _kernel_language_entropy, JUDGED,
+    reference="Kernel language entropy (Nikitin et al. 2024; LM-Polygraph KernelLanguageEntropy, t = 0.3, normalized, scaled)",
+    formula="VNE(K / K), K = expm(-t L) normalised to unit diagonal, L = D - W, W = S + S^T; VNE(A) = -tr A log A / log K",
+)  # fmt: skip
+MC_SEQUENCE_ENTROPY = Estimator(
+    "mc_sequence_entropy", _mc_sequence_entropy, LIKELY,
+    reference="Monte Carlo sequence entropy (Kuhn et al. 2023's predictive entropy; LM-Polygraph MonteCarloSequenceEntropy)",
+    formula="-(1/K) sum_i log p(s_i | x), over the K sampled answers",
+)  # fmt: skip
+CONSISTENT = frozenset({"logprobs", "samples", "consistency"})
+COCOA_MSP = Estimator(
+    "cocoa_msp", _cocoa(lambda r: -sum(r["token_logprobs"])), CONSISTENT,
+    reference="CoCoA (Vashurin et al. 2025, confidence times consistency; LM-Polygraph CocoaMSP)",
+    formula="(-sum_t log p(y_t)) * (1/K) sum_i (1 - sim(y, s_i)), y the greedy answer",
+)  # fmt: skip
+COCOA_PPL = Estimator(
+    "cocoa_ppl", _cocoa(lambda r: -float(np.mean(r["token_logprobs"]))), CONSISTENT,
+    reference="CoCoA with perplexity as the confidence (Vashurin et al. 2025; LM-Polygraph CocoaPPL)",
+    formula="(-(1/N) sum_t log p(y_t)) * (1/K) sum_i (1 - sim(y, s_i))",
+)  # fmt: skip
+
 SAMPLED = (SEMANTIC_ENTROPY, DISCRETE_SEMANTIC_ENTROPY, NUM_SEMANTIC_SETS, EIGVAL_LAPLACIAN, DEGREE_MATRIX,
-           ECCENTRICITY, LEXICAL_SIMILARITY, SENTENCE_SAR, SAR, EIGENSCORE)  # fmt: skip
+           ECCENTRICITY, LEXICAL_SIMILARITY, SENTENCE_SAR, SAR, EIGENSCORE, KERNEL_LANGUAGE_ENTROPY,
+           MC_SEQUENCE_ENTROPY, COCOA_MSP, COCOA_PPL)  # fmt: skip

@@ -56,6 +56,13 @@ def score(
     ),
     output: Path = options.output("scores.jsonl to write (journal beside it while running).", required=True),
     model: str = options.MODEL,
+    api: dict[str, Any] = options.API,
+    from_pilot: Path | None = typer.Option(
+        None,
+        "--from-pilot",
+        help="Score the answers a `halluc pilot run` has (with its --samples): the run folder (one variant) "
+        "or one results/VARIANT.jsonl. No request is sent.",
+    ),
     heads_file: Path | None = typer.Option(
         None, "--heads", help="Fixed RAUQ heads (heads.json); default: per-sequence heads."
     ),
@@ -93,11 +100,18 @@ def score(
     from ucli.journal import preflight
     from ucli.models import load_model
 
-    chosen = choose(estimators)
-    config = ScoreConfig(alpha=alpha, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
     sampling = SamplingConfig(samples=samples, temperature=temperature, top_p=top_p, equivalence=equivalence,
                               nli_model=nli_model, bidirectional=bidirectional, min_similarity=min_similarity,
                               embedding_model=embedding_model)  # fmt: skip
+    if api["backend"] or from_pilot:
+        return _score_black_box(
+            api=api, from_pilot=from_pilot, model=model, load=load, estimators=estimators, sampling=sampling,
+            max_new_tokens=max_new_tokens, batch_size=batch_size, inputs=(benchmark, data, generations, split, limit,
+            seed, bench_options), output=output, resume=resume, force=force, json_out=json_out,
+            white_box={"--heads": heads_file, "--alpha": alpha, "--layers": layers, "--generations": generations},
+        )  # fmt: skip
+    chosen = choose(estimators)
+    config = ScoreConfig(alpha=alpha, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
     passes = stages(chosen)
     sampling.check(sampled="samples" in passes, judged=uses_judge(chosen))
     heads_doc = check_heads_file(heads_file) if heads_file else None  # read once, before any model
@@ -125,6 +139,73 @@ def score(
     console.result({"output": str(output), "n": len(records), "accuracy": accuracy, "estimators": [e.name for e in chosen]},
                    json_out, lambda: f"{len(records)} answers from {source}, accuracy {accuracy:.3f}, "
                    f"{len(chosen)} estimators -> {output}\n{console.next_step('uq', 'report', output)}")  # fmt: skip
+
+
+def _score_black_box(*, api: dict[str, Any], from_pilot: Path | None, model: str, load: Any, estimators: str,
+                     sampling: Any, max_new_tokens: int, batch_size: int, inputs: tuple, output: Path, resume: bool,
+                     force: bool, json_out: bool, white_box: dict[str, Any]) -> None:  # fmt: skip
+    """`uq score --backend` (requests through a backend) or `--from-pilot` (a pilot run's answers)."""
+    from halluc_signals import choose
+    from halluc_uq import blackbox
+    from ucli.errors import BadInput
+    from ucli.journal import preflight
+
+    given = [k for k, v in white_box.items() if v is not None]
+    if given or (api["backend"] and from_pilot):
+        clash = "--from-pilot" if api["backend"] and from_pilot else given[0]
+        raise BadInput(f"{clash}: not with {'--backend' if api['backend'] else '--from-pilot'} "
+                       "(it reads a model's internals, or another source of answers)")  # fmt: skip
+    if from_pilot:
+        pilot = blackbox.read_pilot(from_pilot)
+        source_of = pilot
+    else:
+        config = blackbox.BackendConfig(
+            backend=api["backend"], model=model, base_url=api["base_url"], timeout=api["timeout"],
+            requests_per_minute=api["rpm"], concurrency=api["concurrency"], max_retries=api["max_retries"],
+            max_new_tokens=max_new_tokens, batch_size=batch_size, load=load.model_dump(exclude_none=True),
+        )  # fmt: skip
+        source_of = config.make()
+        problems = [f"{c.check} {c.detail}" for c in source_of.checks() if not c.ok]
+        if problems:
+            raise BadInput(f"--backend {api['backend']}: " + "; ".join(problems))
+    spec = estimators.strip()
+    chosen = choose(spec)
+    if spec in ("all", "single-pass"):  # what this source can serve of them
+        chosen = blackbox.servable(chosen, source_of)
+    blackbox.check_servable(chosen, source_of)
+    journal_path = preflight(output, resume, folder=False, force=force)
+    if journal_path is None:
+        console.result(
+            {"output": str(output), "complete": True}, json_out, lambda: f"{output}: already complete"
+        )
+        return
+    seed = inputs[5]
+    if from_pilot:
+        records = blackbox.score_pilot(pilot, estimators=chosen, sampling=sampling)
+        source, run_config, prov_inputs = str(from_pilot), {"source": str(from_pilot)}, [pilot.path]
+        verdicts: dict[str, bool] = {}
+    else:
+        benchmark, data, _, split, limit, _, bench_options = inputs
+        pairs, judge, source, _, verdicts = _inputs(benchmark, data, None, split, limit, seed, bench_options)
+        plan = blackbox.Plan(chosen, source_of, config, sampling, seed)
+        run_config = {"model": model, "source": source, "limit": limit, "seed": seed, "backend": config.recorded(),
+                      "sampling": vars(sampling) if plan.samples else None}  # fmt: skip
+        with console.progress(
+            f"requests to {api['backend']}:{model}", total=len(pairs) * plan.per_question()
+        ) as advance:
+            records = blackbox.score_backend(source_of, pairs, estimators=chosen, config=config, sampling=sampling,
+                                             journal_path=journal_path, resume=resume, force=force, judge=judge,
+                                             seed=seed, progress=advance)  # fmt: skip
+        prov_inputs = [p for p in (data, bench_options.get("data_file")) if p]
+        run_config.update(_judged_by(judge))
+    _write_scores(output, records, verdicts, journal_path, model=blackbox.model_doc(source_of), seed=seed, inputs=prov_inputs,
+                  config={**run_config, "estimators": [e.name for e in chosen]})  # fmt: skip
+    judged = [r for r in records if "correct" in r]
+    accuracy = sum(r["correct"] for r in judged) / len(judged) if judged else None
+    console.result({"output": str(output), "n": len(records), "accuracy": accuracy, "estimators": [e.name for e in chosen]},
+                   json_out, lambda: f"{len(records)} answers from {source}"
+                   + (f", accuracy {accuracy:.3f}" if accuracy is not None else ", no verdicts")
+                   + f", {len(chosen)} estimators -> {output}\n{console.next_step('uq', 'report', output)}")  # fmt: skip
 
 
 def _write_scores(

@@ -26,6 +26,39 @@ P_TRUE_PROMPT = (
 )
 
 
+def verbalized_journal(journal_path: Path) -> Path:
+    """Where the verbalized confidences journal, beside the decode's journal."""
+    return journal_path.with_name(journal_path.name + ".verbalized")
+
+
+def verbalized_confidences(
+    lm: Any, pairs: list[PromptPair], records: list[dict[str, Any]], *, journal_path: Path, resume: bool,
+    batch_size: int, progress: Callable[[int], None] = lambda n: None, force: bool = False,
+) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Each greedy answer's `verbalized_confidence` (0-100, None when the reply states none) and the
+    `verbalized_reply`, by id: the model's greedy reply to `halluc_signals.verbalized`'s prompt."""
+    from halluc_signals.verbalized import MAX_TOKENS, confidence_prompt, parse_confidence
+    from ucli.generation import generate
+    from ucli.journal import Journal
+    from ucli.models import chat_prompt
+
+    with Journal(journal_path, config={"verbalized": MAX_TOKENS, "batch_size": batch_size}, resume=resume,
+                 force=force) as journal:  # fmt: skip
+        done = journal.done
+        progress(len(done))
+        todo = [(p, r) for p, r in zip(pairs, records, strict=True) if p.id not in done]
+        for start in range(0, len(todo), batch_size):
+            batch = todo[start : start + batch_size]
+            prompts = [
+                chat_prompt(lm.tokenizer, confidence_prompt(p.prompt, r["completion"])) for p, r in batch
+            ]
+            for (pair, _), reply in zip(batch, generate(lm, prompts, MAX_TOKENS), strict=True):
+                journal.append({"id": pair.id, "verbalized_confidence": parse_confidence(reply["answer"]),
+                                "verbalized_reply": reply["answer"]})  # fmt: skip
+                progress(1)
+        return {r["id"]: {key: v for key, v in r.items() if key != "id"} for r in journal.records()}
+
+
 def extras_journal(journal_path: Path) -> Path:
     """Where the greedy answers' extras journal, beside the decode's journal."""
     return journal_path.with_name(journal_path.name + ".extras")

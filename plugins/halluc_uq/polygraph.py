@@ -29,11 +29,11 @@ def polygraph_stats(r: Mapping[str, Any]) -> dict[str, Any]:
     alternatives with NLI verdicts, samples, the judge's similarity W and its clusters."""
     import numpy as np
 
-    stats: dict[str, Any] = {
-        "greedy_tokens": [list(r["token_ids"])],
+    stats: dict[str, Any] = {  # a model behind an API gives token strings, or no tokens at all
+        "greedy_tokens": [list(r.get("token_ids", r.get("tokens")) or [])],
         "greedy_texts": [r["completion"]],
-        "greedy_log_likelihoods": [np.asarray(r["token_logprobs"])],
-        "entropy": [np.asarray(r["token_entropy"])],
+        "greedy_log_likelihoods": [np.asarray(r.get("token_logprobs") or [])],
+        "entropy": [np.asarray(r.get("token_entropy") or [])],
     }
     if r.get("p_true") is not None:
         stats["p_true"] = [r["p_true"]]
@@ -47,10 +47,11 @@ def polygraph_stats(r: Mapping[str, Any]) -> dict[str, Any]:
     if samples:
         stats.update(
             sample_texts=[[s["answer"] for s in samples]],
-            sample_tokens=[[list(s["token_ids"]) for s in samples]],
-            sample_log_likelihoods=[[np.asarray(s["logprobs"]) for s in samples]],
-            sample_log_probs=[[float(np.sum(s["logprobs"])) for s in samples]],
+            sample_tokens=[[list(s.get("token_ids", s.get("tokens")) or []) for s in samples]],
         )
+        if all(s.get("logprobs") is not None for s in samples):
+            stats.update(sample_log_likelihoods=[[np.asarray(s["logprobs"]) for s in samples]],
+                         sample_log_probs=[[float(np.sum(s["logprobs"])) for s in samples]])  # fmt: skip
         if all("relevance" in s for s in samples):
             stats["sample_token_similarity"] = [[1.0 - np.asarray(s["relevance"]) for s in samples]]
     if r.get("sample_similarity") is not None:
@@ -85,10 +86,9 @@ def polygraph_value(cls_name: str, record: Mapping[str, Any], **kwargs: Any) -> 
 
 
 # LM-Polygraph's class, what it needs of halluc, its reference, its formula as LM-Polygraph computes it
+# (MonteCarloSequenceEntropy was bridged until halluc's `mc_sequence_entropy`)
 SPECS = (
-    ("MonteCarloSequenceEntropy", frozenset({"samples"}), "Monte Carlo sequence entropy (Kuhn et al. 2023)",
-     "-(1/K) sum_i log p(s_i)"),
-    ("MonteCarloNormalizedSequenceEntropy", frozenset({"samples"}),
+    ("MonteCarloNormalizedSequenceEntropy", frozenset({"samples", "sample-logprobs"}),
      "length-normalised Monte Carlo sequence entropy (Malinin and Gales 2021)", "-(1/K) sum_i log p(s_i) / |s_i|"),
     ("LabelProb", frozenset({"samples", "judge"}), "one minus the largest cluster's share", "1 - max_c n_c / K"),
 )  # fmt: skip

@@ -7,7 +7,8 @@ clusters and similarity matrix are journaled as the batch finishes.
 Per question the record gains:
 - `samples`: [{"answer", "token_ids", "logprobs"}] (K answers, raw-logit log-probabilities);
 - with a judge, `sample_clusters` (the greedy clustering of `probe entropy`) and
-  `sample_similarity` (K x K in [0, 1], the judge's soft similarity, diagonal 1);
+  `sample_similarity` (K x K in [0, 1], the judge's soft similarity, diagonal 1), and for CoCoA
+  `greedy_similarity` (K: the judge's similarity of the greedy answer to each sample);
 - for SAR, each sample's token `relevance`; for EigenScore, `sample_gram` (K x K, hidden states).
 """
 
@@ -76,6 +77,7 @@ def sample_and_judge(
     journal_path: Path,
     resume: bool,
     seed: int,
+    greedy: dict[str, str] | None = None,
     batch_size: int,
     max_new_tokens: int,
     progress: Callable[[int], None] = lambda n: None,
@@ -83,14 +85,15 @@ def sample_and_judge(
     force: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Each question's `samples` and, as asked, `sample_clusters` and `sample_similarity` (`clusters`,
-    by `judge`), each sample's `relevance` (`relevance`, by `judge`) and `sample_gram` (`hidden`), by id.
+    by `judge`), `greedy_similarity` (`greedy`: the greedy answers by id, by `judge`), each sample's `relevance` (`relevance`, by `judge`) and `sample_gram` (`hidden`), by id.
     The batches are sampled here or on `replicas` (`ucli.executor.Replicas`); this process judges
     and journals."""
     from ucli.executor import Executor, Replicas
     from ucli.journal import Journal
 
     journal = Journal(journal_path, config={**asdict(config), "clusters": clusters, "relevance": relevance,
-                                            "hidden": hidden, "seed": seed, "batch_size": batch_size,
+                                            "hidden": hidden, "consistency": greedy is not None,
+                                            "seed": seed, "batch_size": batch_size,
                                             "max_new_tokens": max_new_tokens}, resume=resume, force=force)  # fmt: skip
     done = journal.done
     shards = journal.todo_batches(pairs, batch_size)
@@ -103,8 +106,8 @@ def sample_and_judge(
                 if rec["id"] in done:
                     continue
                 pair = by_id[rec["id"]]
-                if clusters:
-                    rec.update(_judged(judge, pair.prompt, [s["answer"] for s in rec["samples"]]))
+                rec.update(judged_samples(judge, pair.prompt, [s["answer"] for s in rec["samples"]], clusters=clusters,
+                                          greedy=None if greedy is None else greedy[rec["id"]]))  # fmt: skip
                 if relevance:
                     for s in rec["samples"]:
                         s["relevance"] = token_relevance(judge, lm.tokenizer, pair.prompt, s["token_ids"])
@@ -143,15 +146,20 @@ def sample_batch(
     return records
 
 
-def _judged(judge: Any, question: str, answers: list[str]) -> dict[str, Any]:
-    """One question's clusters (as `probe entropy` forms them) and soft similarity matrix."""
+def judged_samples(judge: Any, question: str, answers: list[str], *, clusters: bool = True,
+                   greedy: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """One question's clusters (as `probe entropy` forms them) and soft similarity matrix (`clusters`),
+    and the greedy answer's similarity to each sample (`greedy` given)."""
     from halluc_judges import cluster_ids
 
-    same = judge.matrix(question, answers)
-    return {
-        "sample_clusters": cluster_ids(len(answers), lambda a, b: same[a][b]),
-        "sample_similarity": judge.similarity(question, answers).round(6).tolist(),
-    }
+    out: dict[str, Any] = {}
+    if clusters:
+        same = judge.matrix(question, answers)
+        out["sample_clusters"] = cluster_ids(len(answers), lambda a, b: same[a][b])
+        out["sample_similarity"] = judge.similarity(question, answers).round(6).tolist()
+    if greedy is not None:
+        out["greedy_similarity"] = judge.similarity_to(question, greedy, answers).round(6).tolist()
+    return out
 
 
 def token_relevance(judge: Any, tokenizer: Any, question: str, token_ids: list[int]) -> list[float]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from halluc_signals import Estimator
-from halluc_uq.extras import extras_journal
+from halluc_uq.extras import extras_journal, verbalized_journal
 from halluc_uq.sampling import SamplingConfig, make_sample_judge, samples_journal
 from ucli.data import PromptPair
 
@@ -83,7 +83,7 @@ def score_estimators(
 
 def uses_judge(estimators: list[Estimator]) -> bool:
     """Whether a chosen estimator asks the equivalence judge (clusters, relevance or alternatives)."""
-    return any(e.needs & {"judge", "relevance", "alternatives"} for e in estimators)
+    return any(e.needs & {"judge", "relevance", "alternatives", "consistency"} for e in estimators)
 
 
 def stages(estimators: list[Estimator]) -> list[str]:
@@ -93,9 +93,15 @@ def stages(estimators: list[Estimator]) -> list[str]:
     return [s.name for s in resolve(estimators)]
 
 
-def stage_journals(journal_path: Path) -> tuple[Path, Path, Path]:
-    """The decode's journal and, beside it, those of the extras and the samples."""
-    return journal_path, extras_journal(journal_path), samples_journal(journal_path)
+def stage_journals(journal_path: Path) -> tuple[Path, ...]:
+    """The decode's journal and, beside it, those of the extras, the samples and the verbalized
+    confidences."""
+    return (
+        journal_path,
+        extras_journal(journal_path),
+        samples_journal(journal_path),
+        verbalized_journal(journal_path),
+    )
 
 
 GENERATION_FIELDS = ("completion", "generation", "output", "response")
@@ -108,11 +114,9 @@ def read_generations(
     answer as `completion` (or generation/output/response), optional `id`, `reference` (judged
     by the `local` benchmark's rules, `metric` text or number), `correct` (your own verdict, which
     wins) and `token_ids` (the answer's ids as generated; else the text is tokenized)."""
-    from halluc_benchmarks import Sample, get_benchmark
     from ucli.data import PROMPT_FIELDS, parse_verdict, read_records, validate
     from ucli.errors import BadInput
 
-    bench = get_benchmark("local", data_file=path, metric=metric)  # its rules only: the file is read here
     pairs, given, verdicts = [], {}, {}
     for i, rec in enumerate(read_records(path)):
         d = rec.data
@@ -134,8 +138,18 @@ def read_generations(
         given[pair.id] = (str(answer), _token_ids(d.get("token_ids"), rec.loc))
         if d.get("correct") not in (None, ""):  # an empty cell: no verdict of yours, the judge decides
             verdicts[pair.id] = parse_verdict(d["correct"], rec.loc)
-    judge = lambda pair, answer: bench.score(Sample(pair.id, pair.prompt, pair.reference), answer).correct  # noqa: E731
-    return pairs, given, judge, verdicts
+    return pairs, given, reference_judge(path, metric), verdicts
+
+
+def reference_judge(path: Path, metric: str | None = None) -> Callable[[PromptPair, str], bool]:
+    """`(pair, answer) -> correct` against the pair's own reference, by the `local` benchmark's
+    rules (`metric` text or number): how answers that exist are judged."""
+    from halluc_benchmarks import Sample, get_benchmark
+
+    bench = get_benchmark(
+        "local", data_file=path, metric=metric
+    )  # its rules only: the file is read by the caller
+    return lambda pair, answer: bench.score(Sample(pair.id, pair.prompt, pair.reference), answer).correct
 
 
 def _token_ids(value: Any, loc: str) -> list[int] | None:

@@ -38,6 +38,7 @@ def _samples(run: StageRun) -> None:
     found = sample_and_judge(run.lm, run.pairs, config=o["sampling"], judge=o["equivalence"],
                              clusters=any(e.needs >= {"samples", "judge"} for e in run.estimators),
                              relevance=needs_relevance(run.estimators, sampled=True), hidden="hidden" in run.needs,
+                             greedy={r["id"]: r["completion"] for r in run.records} if "consistency" in run.needs else None,
                              journal_path=samples_journal(run.journal_path), resume=run.resume, seed=o["seed"],
                              batch_size=o["config"].batch_size, max_new_tokens=o["config"].max_new_tokens,
                              progress=o["progress"], replicas=o.get("replicas"), force=run.force)  # fmt: skip
@@ -54,5 +55,18 @@ DECODE = Stage("decode", SINGLE_PASS, _decode, serves=lambda e: True)
 EXTRAS = Stage("extras", frozenset({"second-prompt", "alternatives", "relevance", "judge"}), _extras,
                requires=frozenset({"logprobs"}),
                serves=lambda e: bool(e.needs & {"second-prompt", "alternatives"}) or needs_relevance([e], sampled=False))  # fmt: skip
-SAMPLES = Stage("samples", frozenset({"samples", "hidden", "judge", "relevance"}), _samples,
-                requires=frozenset({"logprobs"}), serves=lambda e: "samples" in e.needs)  # fmt: skip
+SAMPLES = Stage("samples", frozenset({"samples", "sample-logprobs", "hidden", "judge", "relevance", "consistency"}),
+                _samples, requires=frozenset({"logprobs"}), serves=lambda e: "samples" in e.needs)  # fmt: skip
+
+
+def _verbalized(run: StageRun) -> None:
+    from halluc_uq.extras import verbalized_confidences, verbalized_journal
+
+    found = verbalized_confidences(run.lm, run.pairs, run.records, journal_path=verbalized_journal(run.journal_path),
+                                   resume=run.resume, batch_size=run.options["config"].batch_size,
+                                   progress=run.options["progress"], force=run.force)  # fmt: skip
+    for record in run.records:
+        record.update(found[record["id"]])
+
+
+VERBALIZED = Stage("verbalized", frozenset({"verbalized"}), _verbalized, requires=frozenset({"logprobs"}))
