@@ -49,11 +49,15 @@ SAME_ON_THE_SAME_INPUTS = {
     "sentence_sar": ("SentenceSAR", {}, 0.0),
     "sar": ("SAR", {}, 0.0),
     "ccp": ("ClaimConditionedProbability", {}, 1.0),
+    "mc_sequence_entropy": ("MonteCarloSequenceEntropy", {}, 0.0),
+    "cocoa_msp": ("CocoaMSP", {}, 0.0),
+    "cocoa_ppl": ("CocoaPPL", {}, 0.0),
+    "kernel_language_entropy": ("KernelLanguageEntropy", {}, 0.0),
 }
 
 
 # where an empty sample (EOS first) has no probability for halluc and probability 1 for LM-Polygraph
-LEAVE_EMPTY_SAMPLES_OUT = ("sentence_sar", "sar")
+LEAVE_EMPTY_SAMPLES_OUT = ("sentence_sar", "sar", "mc_sequence_entropy")
 
 
 def _without_empty_samples(record):
@@ -100,17 +104,12 @@ def test_the_bridge_registers_what_halluc_lacks_and_feeds_it_recorded_statistics
     from halluc_signals import registry
 
     bridged = {n: e for n, e in registry().items() if n.startswith("lmpg_")}
-    assert set(bridged) == {
-        "lmpg_monte_carlo_sequence_entropy",
-        "lmpg_monte_carlo_normalized_sequence_entropy",
-        "lmpg_label_prob",
-    }
+    assert set(bridged) == {"lmpg_monte_carlo_normalized_sequence_entropy", "lmpg_label_prob"}
     for record in scored:
         samples = record["samples"]
         total = [sum(s["logprobs"]) for s in samples]
         shares = np.unique(record["sample_clusters"], return_counts=True)[1] / len(samples)
         want = {
-            "lmpg_monte_carlo_sequence_entropy": -np.mean(total),
             "lmpg_monte_carlo_normalized_sequence_entropy": -np.mean(
                 [t / len(s["token_ids"]) for t, s in zip(total, samples, strict=True) if s["token_ids"]]
             ),
@@ -119,3 +118,21 @@ def test_the_bridge_registers_what_halluc_lacks_and_feeds_it_recorded_statistics
         assert {n: record["uq"][n] for n in want} == {n: pytest.approx(v) for n, v in want.items()}
         # the stored record alone gives them again: no second generation
         assert {n: bridged[n](record) for n in want} == pytest.approx({n: record["uq"][n] for n in want})
+
+
+def test_kernel_language_entropy_on_nli_verdicts_equals_lm_polygraphs(polygraph):
+    """On hard NLI verdicts, halluc's graph S + S^T with S = entail + neutral / 2 is LM-Polygraph's
+    entail + 0.5 neutral over both directions."""
+    from halluc_signals.sampled import KERNEL_LANGUAGE_ENTROPY
+
+    rng = np.random.default_rng(4)
+    for k in (2, 3, 5):
+        verdict = rng.integers(0, 3, size=(k, k))  # 0 entail, 1 neutral, 2 contradict
+        np.fill_diagonal(verdict, 0)
+        entail, contra = (verdict == 0).astype(float), (verdict == 2).astype(float)
+        s = entail + 0.5 * (verdict == 1)
+        ours = KERNEL_LANGUAGE_ENTROPY({"completion": "x", "sample_similarity": s.tolist()})
+        theirs = polygraph.KernelLanguageEntropy()(
+            {"semantic_matrix_entail": [entail], "semantic_matrix_contra": [contra]}
+        )
+        assert ours == pytest.approx(theirs[0], rel=1e-9, abs=1e-12)

@@ -57,6 +57,9 @@ def score(
     output: Path = options.output("scores.jsonl to write (journal beside it while running).", required=True),
     model: str = options.MODEL,
     api: dict[str, Any] = options.API,
+    ensemble: Path | None = typer.Option(
+        None, "--ensemble", help="Also score with a saved ensemble (`uq ensemble fit`): one more estimator."
+    ),
     from_pilot: Path | None = typer.Option(
         None,
         "--from-pilot",
@@ -109,8 +112,10 @@ def score(
             max_new_tokens=max_new_tokens, batch_size=batch_size, inputs=(benchmark, data, generations, split, limit,
             seed, bench_options), output=output, resume=resume, force=force, json_out=json_out,
             white_box={"--heads": heads_file, "--alpha": alpha, "--layers": layers, "--generations": generations},
+            ensemble=ensemble,
         )  # fmt: skip
     chosen = choose(estimators)
+    ensemble_doc = _ensemble(ensemble, chosen)
     config = ScoreConfig(alpha=alpha, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
     passes = stages(chosen)
     sampling.check(sampled="samples" in passes, judged=uses_judge(chosen))
@@ -123,6 +128,7 @@ def score(
         return
     pairs, judge, source, given, verdicts = _inputs(benchmark, data, generations, split, limit, seed,
                                                    bench_options)  # fmt: skip
+    _unseen(ensemble_doc, source, pairs)
     lm = load_model(model, load, weights=runner.kind == "local" or "extras" in passes or given is not None)  # fmt: skip
     heads = load_heads(heads_file, lm.fingerprint, heads_doc)[0] if heads_file else None
     run_config = {"model": model, "source": source, "limit": limit, "seed": seed,
@@ -133,7 +139,8 @@ def score(
                                    heads=heads, judge=judge, run_config=run_config, given=given, sampling=sampling,
                                    seed=seed, progress=advance, replicas=replicas, force=force)  # fmt: skip
     inputs = [p for p in (data, generations, bench_options.get("data_file"), heads_file) if p]
-    _write_scores(output, records, verdicts, journal_path, model=lm.fingerprint, seed=seed, inputs=inputs,
+    _write_scores(output, records, verdicts, journal_path, ensemble_doc, model=lm.fingerprint, seed=seed,
+                  inputs=[*inputs, *([ensemble] if ensemble else [])],
                   config={**run_config, "estimators": [e.name for e in chosen], **_judged_by(judge)})  # fmt: skip
     accuracy = sum(r.get("correct", 0) for r in records) / len(records)
     console.result({"output": str(output), "n": len(records), "accuracy": accuracy, "estimators": [e.name for e in chosen]},
@@ -143,7 +150,7 @@ def score(
 
 def _score_black_box(*, api: dict[str, Any], from_pilot: Path | None, model: str, load: Any, estimators: str,
                      sampling: Any, max_new_tokens: int, batch_size: int, inputs: tuple, output: Path, resume: bool,
-                     force: bool, json_out: bool, white_box: dict[str, Any]) -> None:  # fmt: skip
+                     force: bool, json_out: bool, white_box: dict[str, Any], ensemble: Path | None) -> None:  # fmt: skip
     """`uq score --backend` (requests through a backend) or `--from-pilot` (a pilot run's answers)."""
     from halluc_signals import choose
     from halluc_uq import blackbox
@@ -173,6 +180,7 @@ def _score_black_box(*, api: dict[str, Any], from_pilot: Path | None, model: str
     if spec in ("all", "single-pass"):  # what this source can serve of them
         chosen = blackbox.servable(chosen, source_of)
     blackbox.check_servable(chosen, source_of)
+    ensemble_doc = _ensemble(ensemble, chosen)
     journal_path = preflight(output, resume, folder=False, force=force)
     if journal_path is None:
         console.result(
@@ -181,12 +189,14 @@ def _score_black_box(*, api: dict[str, Any], from_pilot: Path | None, model: str
         return
     seed = inputs[5]
     if from_pilot:
+        _unseen(ensemble_doc, str(from_pilot), [r["prompt"] for r in pilot.records])
         records = blackbox.score_pilot(pilot, estimators=chosen, sampling=sampling)
         source, run_config, prov_inputs = str(from_pilot), {"source": str(from_pilot)}, [pilot.path]
         verdicts: dict[str, bool] = {}
     else:
         benchmark, data, _, split, limit, _, bench_options = inputs
         pairs, judge, source, _, verdicts = _inputs(benchmark, data, None, split, limit, seed, bench_options)
+        _unseen(ensemble_doc, source, pairs)
         plan = blackbox.Plan(chosen, source_of, config, sampling, seed)
         run_config = {"model": model, "source": source, "limit": limit, "seed": seed, "backend": config.recorded(),
                       "sampling": vars(sampling) if plan.samples else None}  # fmt: skip
@@ -198,7 +208,8 @@ def _score_black_box(*, api: dict[str, Any], from_pilot: Path | None, model: str
                                              seed=seed, progress=advance)  # fmt: skip
         prov_inputs = [p for p in (data, bench_options.get("data_file")) if p]
         run_config.update(_judged_by(judge))
-    _write_scores(output, records, verdicts, journal_path, model=blackbox.model_doc(source_of), seed=seed, inputs=prov_inputs,
+    _write_scores(output, records, verdicts, journal_path, ensemble_doc, model=blackbox.model_doc(source_of), seed=seed,
+                  inputs=[*prov_inputs, *([ensemble] if ensemble else [])],
                   config={**run_config, "estimators": [e.name for e in chosen]})  # fmt: skip
     judged = [r for r in records if "correct" in r]
     accuracy = sum(r["correct"] for r in judged) / len(judged) if judged else None
@@ -208,17 +219,37 @@ def _score_black_box(*, api: dict[str, Any], from_pilot: Path | None, model: str
                    + f", {len(chosen)} estimators -> {output}\n{console.next_step('uq', 'report', output)}")  # fmt: skip
 
 
+def _ensemble(path: Path | None, chosen: list[Any]) -> dict[str, Any] | None:
+    """The saved ensemble of --ensemble, checked against the chosen estimators before any work."""
+    from halluc_uq.ensemble import load_ensemble
+
+    return None if path is None else load_ensemble(path, [e.name for e in chosen])
+
+
+def _unseen(doc: dict[str, Any] | None, source: str, pairs: list[Any]) -> None:
+    """--ensemble is not applied to the answers it was fit on (refused before any work)."""
+    from halluc_uq.ensemble import check_unseen
+
+    if doc is not None:
+        check_unseen(doc, source, [p if isinstance(p, str) else p.prompt for p in pairs], "--ensemble")
+
+
 def _write_scores(
-    output: Path, records: list[dict[str, Any]], verdicts: dict[str, bool], journal_path: Path, **prov: Any
-) -> None:
-    """scores.jsonl with its sidecar (a verdict in the generations file wins over the judge), then
-    the journals go."""
+    output: Path, records: list[dict[str, Any]], verdicts: dict[str, bool], journal_path: Path,
+    ensemble: dict[str, Any] | None = None, **prov: Any,
+) -> None:  # fmt: skip
+    """scores.jsonl with its sidecar (a verdict in the generations file wins over the judge; a saved
+    `ensemble` scores as one more estimator), then the journals go."""
     from halluc_uq.scoring import UQ_SCHEMA, stage_journals
     from ucli.artifacts import write_table
 
     for r in records:
         if r["id"] in verdicts:
             r["correct"] = int(verdicts[r["id"]])
+    if ensemble is not None:
+        from halluc_uq.ensemble import apply_ensemble
+
+        records = apply_ensemble(ensemble, records, source=prov["config"].get("source"), where="--ensemble")
     write_table(output, records, UQ_SCHEMA, **prov)
     for journal in stage_journals(journal_path):
         journal.unlink(missing_ok=True)
@@ -383,6 +414,78 @@ def apply_(
     )
     console.result({"output": str(output), "n": len(records), "method": doc["method"]}, json_out,
                    lambda: f"{len(records)} records through {doc['method']} maps -> {output}")  # fmt: skip
+
+
+ensemble_app = typer.Typer(help="Tuned ensembles: one score learned from several estimators on a train split.",
+                           no_args_is_help=True)  # fmt: skip
+app.add_typer(ensemble_app, name="ensemble")
+ENSEMBLE_FILE = typer.Option(..., "--ensemble", help="`halluc uq ensemble fit` output.")
+
+
+@ensemble_app.command("fit")
+def ensemble_fit(
+    scores: Path = typer.Argument(..., help="`halluc uq score` output on a train split (with verdicts)."),
+    estimators: str | None = typer.Option(
+        None,
+        "--estimators",
+        help="Comma list of members (default: every estimator with a value on every answer).",
+    ),
+    method: str = typer.Option(
+        "logistic",
+        "--method",
+        help="logistic (regression on normalised scores) or auroc (UQLM's AUROC-tuned weights).",
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="The ensemble's estimator name (default ensemble_METHOD)."
+    ),
+    seed: int = options.SEED,
+    output: Path = options.output("ensemble.json to write (with provenance).", required=True),
+    force: bool = options.FORCE,
+    json_out: bool = options.JSON,
+) -> None:
+    """Learn one score from several estimators on these answers' verdicts, and save it."""
+    from halluc_uq.ensemble import ENSEMBLE_SCHEMA, fit_ensemble, scores_source
+    from halluc_uq.report import read_scores
+    from ucli.artifacts import check_output_file, write_artifact
+
+    check_output_file(output, force=force)
+    members = [e.strip() for e in estimators.split(",") if e.strip()] if estimators else None
+    doc = fit_ensemble(read_scores(scores), estimators=members, method=method, name=name, seed=seed,
+                       source=scores_source(scores))  # fmt: skip
+    write_artifact(output, ENSEMBLE_SCHEMA, 1, doc, inputs=[scores], seed=seed,
+                   config={"method": method, "estimators": doc["members"]})  # fmt: skip
+    train = doc["train"]
+    console.result({"output": str(output), "name": doc["name"], "members": doc["members"], "auroc_train": train["auroc"]},
+                   json_out, lambda: f"{doc['name']} of {len(doc['members'])} estimators on {train['n']} answers "
+                   f"({train['n_wrong']} wrong): train AUROC {train['auroc'][doc['name']]:.3f}, best member "
+                   f"{max(train['auroc'][e] for e in doc['members']):.3f} -> {output}")  # fmt: skip
+
+
+@ensemble_app.command("apply")
+def ensemble_apply(
+    scores: Path = typer.Argument(
+        ..., help="`halluc uq score` output with the members' values, not the train split."
+    ),
+    ensemble: Path = ENSEMBLE_FILE,
+    output: Path = options.output(
+        "Scores with the ensemble as one more estimator (JSONL, CSV or Parquet).", True
+    ),
+    force: bool = options.FORCE,
+    json_out: bool = options.JSON,
+) -> None:
+    """Score answers with a saved ensemble: each record's `uq` gains its value, for `uq report`."""
+    from halluc_uq.ensemble import apply_ensemble, load_ensemble, scores_source
+    from halluc_uq.report import read_scores
+    from halluc_uq.scoring import UQ_SCHEMA
+    from ucli.artifacts import check_output_file, write_table
+
+    check_output_file(output, force=force)
+    doc = load_ensemble(ensemble)
+    records = apply_ensemble(doc, read_scores(scores), source=scores_source(scores), where=str(scores))
+    write_table(output, records, UQ_SCHEMA, inputs=[scores, ensemble],
+                config={"ensemble": str(ensemble), "source": scores_source(scores)})  # fmt: skip
+    console.result({"output": str(output), "n": len(records), "ensemble": doc["name"]}, json_out,
+                   lambda: f"{len(records)} answers scored by {doc['name']} -> {output}")  # fmt: skip
 
 
 def _with_ci(row: dict[str, Any], key: str) -> str:

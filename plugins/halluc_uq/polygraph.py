@@ -57,7 +57,11 @@ def polygraph_stats(r: Mapping[str, Any]) -> dict[str, Any]:
     if r.get("sample_similarity") is not None:
         w = np.asarray(r["sample_similarity"], dtype=np.float64)
         stats["sample_sentence_similarity"] = [w]
+        # the judge's similarity as entailment and its complement as contradiction (no neutral class)
         stats["semantic_matrix_entail"] = np.asarray([w])
+        stats["semantic_matrix_contra"] = np.asarray([1.0 - w])
+    if r.get("greedy_similarity") is not None:
+        stats["greedy_sentence_similarity"] = [np.asarray(r["greedy_similarity"], dtype=np.float64)]
     if r.get("sample_clusters") is not None:
         clusters = list(r["sample_clusters"])
         order = {c: k for k, c in enumerate(dict.fromkeys(clusters))}  # classes numbered as first seen
