@@ -236,3 +236,27 @@ def test_a_pilot_run_with_samples_is_scored_without_a_request(cli, server, tmp_p
         "uq", "score", "--from-pilot", tmp_path / "run", *FAST, "--estimators", "p_true", "-o", out, "--force"
     )
     assert res.exit_code == 2 and "'p_true' needs second-prompt" in res.stderr
+
+
+def test_the_docs_table_of_estimators_by_backend_is_what_the_declarations_say():
+    """docs/uq.md's table says, for every estimator, which backends serve it: from the code."""
+    from pathlib import Path
+
+    from halluc_backends import backend_class
+    from halluc_signals import registry
+    from halluc_uq.blackbox import Recorded
+
+    text = Path(__file__).parents[1].joinpath("docs", "uq.md").read_text()
+    block = text.split("### Which estimator runs where", 1)[1].split("\n\n", 2)[1]
+    rows = {}
+    for line in block.splitlines()[2:]:
+        name, needs, _, serve, pilot = (c.strip() for c in line.strip("|").split("|"))
+        rows[name.strip("`")] = (set(needs.split(", ")), serve, pilot)
+    pilot = Recorded(logprobs=True, top_logprobs=5, sampled=True).statistics()
+    backends = ["hf", "vllm", "openai", "gemini", "anthropic"]
+    for name, estimator in registry().items():
+        needs, serve, from_pilot = rows[name]
+        assert needs == set(estimator.needs), name
+        served = [b for b in backends if estimator.needs <= backend_class(b).capabilities.statistics()]
+        assert serve == (", ".join(served) or "none: a loaded model (`uq score -m`)"), name
+        assert from_pilot == ("yes" if estimator.needs <= pilot else "no"), name

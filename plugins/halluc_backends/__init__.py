@@ -23,6 +23,8 @@ _EXPORTS = {
     "classify": "errors",
     "Caller": "calls",
     "Limits": "calls",
+    "Budget": "calls",
+    "Pace": "calls",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

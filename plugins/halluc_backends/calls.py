@@ -4,6 +4,8 @@ verdicts share, so that one model keeps one rate limit whoever asks it."""
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,17 +28,44 @@ class Limits:
     retry_max_wait: float = 60.0
 
 
+class Pace:
+    """One request per `interval` seconds, no bursts (a leaky bucket of one), on the monotonic clock:
+    unlike aiolimiter's buckets it holds across event loops, so a judge asked in its own loop after
+    the answers' loop keeps the same pace. Slots go in the order they are asked for."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval, self.next_at, self.lock = interval, 0.0, threading.Lock()
+
+    async def acquire(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            at = max(now, self.next_at)
+            self.next_at = at + self.interval
+        if at > now:
+            await asyncio.sleep(at - now)
+
+
 class Budget:
-    """One model's request and token buckets, shared by every `Caller` of that model in this process
-    while any holds it: the greedy answers, the samples and a judge asking the same model spend one
-    budget. The first caller's limits set it."""
+    """One model's request pace and token bucket, shared by every `Caller` of that model in this
+    process while any holds it: the greedy answers, the samples and a judge asking the same model
+    spend one budget. The first caller's limits set it. The token bucket (aiolimiter) is one per
+    event loop."""
 
     def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.rpm = Pace(60 / limits.requests_per_minute)
+        self._tpm: tuple[Any, Any] | None = None  # (loop, AsyncLimiter)
+
+    @property
+    def tpm(self) -> Any:
+        if not self.limits.tokens_per_minute:
+            return None
         from aiolimiter import AsyncLimiter
 
-        self.limits = limits
-        self.rpm = AsyncLimiter(1, 60 / limits.requests_per_minute)
-        self.tpm = AsyncLimiter(limits.tokens_per_minute, 60) if limits.tokens_per_minute else None
+        loop = asyncio.get_running_loop()
+        if self._tpm is None or self._tpm[0] is not loop:
+            self._tpm = (loop, AsyncLimiter(self.limits.tokens_per_minute, 60))
+        return self._tpm[1]
 
 
 _BUDGETS: weakref.WeakValueDictionary[tuple[str, str, str | None], Budget] = weakref.WeakValueDictionary()
@@ -63,7 +92,6 @@ class Caller:
 
         self.backend, self.on_request = backend, on_request
         self.limits, self.budget = limits, budget_for(backend, limits)
-        self.rpm, self.tpm = self.budget.rpm, self.budget.tpm
         self.gate = asyncio.Semaphore(limits.concurrency)
         self.backoff = wait_exponential_jitter(initial=limits.retry_initial_wait, max=limits.retry_max_wait)
 
@@ -76,9 +104,10 @@ class Caller:
     async def attempt(self, text: str, params: SamplingParams) -> Generation:
         from halluc_backends.errors import classify
 
-        await self.rpm.acquire()
-        if self.tpm is not None:  # within the limiter's capacity
-            await self.tpm.acquire(
+        await self.budget.rpm.acquire()
+        tpm = self.budget.tpm
+        if tpm is not None:  # within the limiter's capacity
+            await tpm.acquire(
                 min(self.budget.limits.tokens_per_minute or 0, len(text) / 4 + params.max_tokens)
             )
         if self.on_request is not None:

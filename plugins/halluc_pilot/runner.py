@@ -1,7 +1,7 @@
 """Run a pilot: every variant's prompts through its backend, journaled per variant, exactly once.
 
-API variants run concurrently on one event loop, each under its own request (and token) rate
-limiter (aiolimiter) and concurrency cap, with tenacity retries: exponential backoff with jitter,
+API variants run concurrently on one event loop, each under its model's request pace (and token
+bucket, aiolimiter; `halluc_backends.Budget`) and concurrency cap, with tenacity retries: exponential backoff with jitter,
 `Retry-After` honoured, at most `max_retries`. Local variants (hf, vllm) run one after another in a
 worker thread, in batches; with `--executor ray`, a local variant's batches run on Ray model
 replicas (`ucli.executor.Replicas`) and come back here to be journaled. Every finished prompt is one
