@@ -74,11 +74,14 @@ def test_backends_declare_what_they_give_and_estimators_they_cannot_serve_are_re
     assert not names & {"msp", "semantic_entropy", "sentence_sar", "mc_sequence_entropy", "rauq", "p_true"}
 
 
+@pytest.mark.parametrize("backend", ["openai", "gemini"])
 def test_log_prob_estimators_equal_a_direct_computation_from_the_returned_log_probs(
-    cli, server, data, tmp_path
+    cli, server, data, tmp_path, backend, monkeypatch
 ):
+    monkeypatch.setenv("GEMINI_API_KEY", "gm-test-not-secret")
     out = tmp_path / "s.jsonl"
-    res = cli("uq", "score", "--data", data, "--backend", "openai", "-m", "m", "--base-url", server.url + "/v1",
+    url = server.url + ("/v1" if backend == "openai" else "")
+    res = cli("uq", "score", "--data", data, "--backend", backend, "-m", "m", "--base-url", url,
               *FAST, "--max-new-tokens", 5, "--estimators",
               "msp,perplexity,mean_token_entropy,max_token_entropy,min_token_probability,top2_margin", "-o", out)  # fmt: skip
     assert res.exit_code == 0, res.stderr
@@ -98,8 +101,8 @@ def test_log_prob_estimators_equal_a_direct_computation_from_the_returned_log_pr
         margin = [math.exp(v) - math.exp(v - 1) for v in lp]
         assert r["uq"]["top2_margin"] == pytest.approx(1 - min(margin))
     meta = json.loads((tmp_path / "s.jsonl.meta.json").read_text())
-    assert meta["provenance"]["model"] == {"name": "m", "backend": "openai"}
-    assert "sk-test" not in (tmp_path / "s.jsonl.meta.json").read_text() + out.read_text()
+    assert meta["provenance"]["model"] == {"name": "m", "backend": backend}
+    assert "test-not-secret" not in (tmp_path / "s.jsonl.meta.json").read_text() + out.read_text()
 
 
 def test_p_true_and_verbalized_confidence_are_asked_about_the_greedy_answer(cli, server, data, tmp_path):
@@ -169,6 +172,34 @@ def test_a_killed_run_resumes_and_sends_only_what_is_missing(cli, server, data, 
     assert res.exit_code == 0, res.stderr
     assert sum(server.calls.values()) - sent == 12 - kept  # only what the journal lacked
     assert not journal.exists() and len(read(out)) == 3
+
+
+def test_a_run_killed_mid_flight_resumes_and_sends_only_what_its_journal_lacks(server, data, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    server.latency = 0.1
+    out = tmp_path / "s.jsonl"
+    journal = tmp_path / "s.jsonl.journal"
+    args = [sys.executable, "-m", "ucli", "uq", "score", "--data", str(data), "--backend", "openai", "-m", "m",
+            "--base-url", server.url + "/v1", "--rpm", "6000", "--equivalence", "exact", "--concurrency", "1",
+            "--samples", "4", "--estimators", "msp,lexical_similarity", "-o", str(out)]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not journal.exists() or len(journal.read_text().splitlines()) < 5):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    kept = len(journal.read_text().splitlines()) - 1
+    assert 4 <= kept < 15 and not out.exists()
+    sent = sum(server.calls.values())
+    done = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=os.environ.copy())
+    assert done.returncode == 0, done.stderr
+    assert sum(server.calls.values()) - sent == 15 - kept  # 3 questions x (1 + 4): only the missing
+    assert [len(r["samples"]) for r in read(out)] == [4, 4, 4]
 
 
 def test_the_same_model_served_locally_and_behind_the_openai_api_gives_the_same_values(
