@@ -291,3 +291,27 @@ def test_the_docs_table_of_estimators_by_backend_is_what_the_declarations_say():
         served = [b for b in backends if estimator.needs <= backend_class(b).capabilities.statistics()]
         assert serve == (", ".join(served) or "none: a loaded model (`uq score -m`)"), name
         assert from_pilot == ("yes" if estimator.needs <= pilot else "no"), name
+
+
+def test_a_local_pilot_variant_draws_its_samples_in_seeded_batches(cli, tmp_path, tiny_llama):
+    """hf: one batch per sample index, seeded seed + 1 + i, beside the greedy batch."""
+    from halluc_backends import SamplingParams, backend_class
+
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"id": q["id"], "text": q["prompt"]}) + "\n" for q in QUESTIONS))
+    config = tmp_path / "pilot.json"
+    config.write_text(json.dumps({"prompts_file": str(prompts), "output_dir": str(tmp_path / "run"), "seed": 3,
+                                  "samples": 2, "sample_temperature": 1.0,
+                                  "models": [{"name": "tiny", "type": "hf", "model": str(tiny_llama), "device": "cpu",
+                                              "max_tokens": 4, "batch_size": 8}]}))  # fmt: skip
+    res = cli("pilot", "run", "--config", config)
+    assert res.exit_code == 0, res.stderr
+    rows = read(tmp_path / "run" / "results" / "tiny__temp0.0.jsonl")
+    model = backend_class("hf")(str(tiny_llama), device="cpu")
+    texts = [q["prompt"] for q in QUESTIONS]
+    for i in range(2):
+        want = model.generate_batch(
+            texts, SamplingParams(temperature=1.0, max_tokens=4, seed=3 + 1 + i, top_logprobs=5)
+        )
+        assert [r["samples"][i]["text"] for r in rows] == [g.text for g in want]
+    assert len({s["text"] for r in rows for s in r["samples"]}) > 2

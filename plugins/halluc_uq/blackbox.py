@@ -54,7 +54,7 @@ class BackendConfig:
 
         cls = backend_class(self.backend)
         options = {k: v for k, v in (("base_url", self.base_url), ("timeout", self.timeout)) if v is not None}
-        return cls(self.model, **options, **(self.load or {} if cls.local else {}))
+        return cls(self.model, **options, **((self.load or {}) if cls.local else {}))
 
     def limits(self) -> Any:
         from halluc_backends import Limits

@@ -111,7 +111,8 @@ def score(
             api=api, from_pilot=from_pilot, model=model, load=load, estimators=estimators, sampling=sampling,
             max_new_tokens=max_new_tokens, batch_size=batch_size, inputs=(benchmark, data, generations, split, limit,
             seed, bench_options), output=output, resume=resume, force=force, json_out=json_out,
-            white_box={"--heads": heads_file, "--alpha": alpha, "--layers": layers, "--generations": generations},
+            white_box={"--heads": heads_file, "--alpha": alpha, "--layers": layers, "--generations": generations,
+                       "--executor": None if runner.kind == "local" else runner.kind},
             ensemble=ensemble,
         )  # fmt: skip
     chosen = choose(estimators)
@@ -157,11 +158,15 @@ def _score_black_box(*, api: dict[str, Any], from_pilot: Path | None, model: str
     from ucli.errors import BadInput
     from ucli.journal import preflight
 
+    benchmark, data = inputs[0], inputs[1]
     given = [k for k, v in white_box.items() if v is not None]
-    if given or (api["backend"] and from_pilot):
-        clash = "--from-pilot" if api["backend"] and from_pilot else given[0]
-        raise BadInput(f"{clash}: not with {'--backend' if api['backend'] else '--from-pilot'} "
-                       "(it reads a model's internals, or another source of answers)")  # fmt: skip
+    if from_pilot:
+        given += [
+            k for k, v in (("--backend", api["backend"]), ("--benchmark", benchmark), ("--data", data)) if v
+        ]
+    if given:
+        raise BadInput(f"{given[0]}: not with {'--from-pilot' if from_pilot else '--backend'} (it reads a model's "
+                       "internals, scales a loaded model out, or names another source of answers)")  # fmt: skip
     if from_pilot:
         pilot = blackbox.read_pilot(from_pilot)
         source_of = pilot
