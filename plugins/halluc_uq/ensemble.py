@@ -7,8 +7,9 @@ clipped to [0, 1] when applied). Two methods:
 - `logistic`: logistic regression of "wrong" on the normalised scores (scikit-learn, L2, C = 1);
   the ensemble's value is the predicted probability of a wrong answer;
 - `auroc`: UQLM's AUROC-tuned weights: non-negative weights summing to one, chosen to maximise the
-  train AUROC of the weighted sum. UQLM searches with Optuna; here a seeded random search over the
-  simplex (Dirichlet draws, with every single estimator and the uniform weights among them).
+  train AUROC of the weighted sum. UQLM searches with Optuna; here a seeded search over the simplex:
+  the best of every single estimator, the uniform weights and Dirichlet draws, then greedy moves
+  toward one member at a time while the train AUROC rises (deterministic for a seed).
 
 An ensemble is never applied to the answers it was fit on: the same source (benchmark split or
 file) is refused, and so is a set whose prompts are mostly among the training prompts.
@@ -26,7 +27,9 @@ from ucli.errors import BadInput
 
 ENSEMBLE_SCHEMA = "halluc.uq.ensemble"
 METHODS = ("logistic", "auroc")
-SEARCH_DRAWS = 4000  # Dirichlet draws of the auroc method
+SEARCH_DRAWS = 2000  # Dirichlet draws of the auroc method's start
+STEPS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)  # the shares a greedy move gives one member
+MAX_ROUNDS = 100
 
 
 def _prompt_key(prompt: str) -> str:
@@ -88,16 +91,31 @@ def _combine(doc: dict[str, Any], z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-linear)) if doc["method"] == "logistic" else linear
 
 
-def _auroc_weights(z: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
-    """The simplex weights with the best train AUROC among the vertices, the centre and seeded
-    Dirichlet draws (the first found wins a tie)."""
-    from sklearn.metrics import roc_auc_score
+def _auroc(y: np.ndarray, score: np.ndarray) -> float:
+    """AUROC as the Mann-Whitney statistic on mid-ranks (scikit-learn's value, faster in a search)."""
+    from scipy.stats import rankdata
 
+    positives = int(y.sum())
+    ranks = rankdata(score)
+    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * (len(y) - positives)))
+
+
+def _auroc_weights(z: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    """Simplex weights that maximise the train AUROC: the best of the vertices, the centre and
+    seeded Dirichlet draws, then improved by greedy moves toward one member at a time (a share
+    of `STEPS` of the weight), the best move each round, until none improves."""
     k = z.shape[1]
     candidates = np.vstack([np.eye(k), np.full((1, k), 1.0 / k),
                             np.random.default_rng(seed).dirichlet(np.ones(k), SEARCH_DRAWS)])  # fmt: skip
-    scores = [roc_auc_score(y, z @ w) for w in candidates]
-    return candidates[int(np.argmax(scores))]
+    scores = [_auroc(y, z @ w) for w in candidates]
+    weights, best = candidates[int(np.argmax(scores))], max(scores)
+    for _ in range(MAX_ROUNDS):
+        moves = [(1 - a) * weights + a * np.eye(k)[j] for j in range(k) for a in STEPS]
+        gains = [_auroc(y, z @ w) for w in moves]
+        if max(gains) <= best + 1e-9:
+            break
+        weights, best = moves[int(np.argmax(gains))], max(gains)
+    return weights
 
 
 def apply_ensemble(doc: dict[str, Any], records: list[dict[str, Any]], *, source: str | None,
