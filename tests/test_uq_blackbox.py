@@ -102,6 +102,7 @@ def test_log_prob_estimators_equal_a_direct_computation_from_the_returned_log_pr
         assert r["uq"]["top2_margin"] == pytest.approx(1 - min(margin))
     meta = json.loads((tmp_path / "s.jsonl.meta.json").read_text())
     assert meta["provenance"]["model"] == {"name": "m", "backend": backend}
+    assert meta["provenance"]["config"]["entropy"] == "approximated: the entropy of the top 20 renormalised"
     assert "test-not-secret" not in (tmp_path / "s.jsonl.meta.json").read_text() + out.read_text()
 
 

@@ -205,6 +205,10 @@ def _score_black_box(*, api: dict[str, Any], from_pilot: Path | None, model: str
         plan = blackbox.Plan(chosen, source_of, config, sampling, seed)
         run_config = {"model": model, "source": source, "limit": limit, "seed": seed, "backend": config.recorded(),
                       "sampling": vars(sampling) if plan.samples else None}  # fmt: skip
+        if plan.greedy.top_logprobs > 1 and not source_of.capabilities.distribution:
+            run_config["entropy"] = (
+                f"approximated: the entropy of the top {plan.greedy.top_logprobs} renormalised"
+            )
         with console.progress(
             f"requests to {api['backend']}:{model}", total=len(pairs) * plan.per_question()
         ) as advance:
