@@ -99,6 +99,11 @@ def test_cli_fits_on_train_applies_to_test_reports_it_and_refuses_the_train_spli
     rows = {r["estimator"]: r for r in json.loads(res.stdout)["estimators"]}
     assert set(rows) == {"a", "b", "noise", "ensemble_logistic"}
     assert rows["a"]["p_holm"] is not None  # paired against the ensemble like any estimator
+    res = cli("uq", "report", out, "--reference", "ensemble_logistic", "--estimators", "a,ensemble_logistic",
+              "--n-resamples", 200, "--json")  # fmt: skip
+    assert {r["estimator"] for r in json.loads(res.stdout)["estimators"]} == {"a", "ensemble_logistic"}
+    res = cli("uq", "report", out, "--estimators", "a,nope")
+    assert res.exit_code == 2 and "'nope' is not among the estimators" in res.stderr
     # the split it was fit on, or its prompts under another name: refused, nothing written
     for scores, why in [(train, "which the ensemble was fit on"),
                         (_scores(tmp_path / "copy.jsonl", _records(200, 4, "tr"), "renamed"), "training prompts")]:  # fmt: skip

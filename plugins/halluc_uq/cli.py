@@ -294,6 +294,12 @@ def _inputs(benchmark, data, generations, split, limit, seed, benchmark_options)
 def report(
     scores: Path = typer.Argument(..., help="`halluc uq score` output."),
     reference: str = typer.Option("rauq", "--reference", help="Estimator every other one is tested against."),
+    only_estimators: str | None = typer.Option(
+        None,
+        "--estimators",
+        help="Comma list of the estimators to report (default: all in the file). Answers an estimator has no "
+        "value for are left out of every row, so leave out one that is often None.",
+    ),
     n_resamples: int = typer.Option(
         1000, "--n-resamples", min=100, help="Bootstrap resamples (shared by every estimator)."
     ),
@@ -312,12 +318,16 @@ def report(
     check_output_file(output, force=force)
     check_output_file(plot, force=force, option="--plot")
     records = read_scores(scores)
+    if only_estimators:
+        from halluc_uq.report import only
+
+        records = only(records, [n.strip() for n in only_estimators.split(",") if n.strip()], str(scores))
     result = build_report(
         records, reference=reference, n_resamples=n_resamples, seed=seed, source=str(scores)
     )
     if output is not None:
         write_artifact(output, "halluc.uq.report", 1, result, inputs=[scores], seed=seed,
-                       config={"reference": reference, "n_resamples": n_resamples})  # fmt: skip
+                       config={"reference": reference, "n_resamples": n_resamples, "estimators": only_estimators})  # fmt: skip
     if plot is not None:
         plot_report(records, plot, f"{scores.name}: {result['n']} answers, {result['n_wrong']} wrong")
     if json_out:

@@ -115,6 +115,17 @@ def _interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def only(records: list[dict[str, Any]], names: list[str], source: str) -> list[dict[str, Any]]:
+    """The records with only the estimators `names` (an unknown name is one line listing the known)."""
+    known = list(dict.fromkeys(k for r in records for k in r["uq"]))
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise BadInput(
+            f"--estimators: '{unknown[0]}' is not among the estimators of {source} ({', '.join(known)})"
+        )
+    return [{**r, "uq": {n: r["uq"].get(n) for n in names}} for r in records]
+
+
 def build_report(
     records: list[dict[str, Any]],
     *,
