@@ -77,6 +77,7 @@ LAYERS = [
     ("core", {"ucli"}),
     ("libraries", {"halluc_backends", "halluc_benchmarks", "halluc_stats"}),
     ("judges", {"halluc_judges"}),
+    ("claims", {"halluc_claims"}),
     ("signals", {"halluc_signals"}),
     ("command plugins", COMMAND_PLUGINS),
     ("composites", {"halluc_demo"}),

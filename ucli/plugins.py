@@ -32,6 +32,7 @@ GROUPS = {
     "repairs": "halluc.repairs",
     "stages": "halluc.stages",
     "metrics": "halluc.metrics",
+    "claims": "halluc.claims",
 }
 FIRST_PARTY_DIST = "halluc"
 

@@ -54,6 +54,9 @@ _EXPORTS = {
     "resolve": "stages",
     "ForcedTokens": "teacher_forced",
     "check_alpha": "rauq",
+    "confidence_prompt": "verbalized",
+    "parse_confidence": "verbalized",
+    "CONFIDENCE_TOKENS": "verbalized",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

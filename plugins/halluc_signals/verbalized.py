@@ -21,7 +21,7 @@ PROMPT = (
     "How confident are you that the proposed answer is correct? Reply with one number from 0 to 100, "
     "where 0 means certainly wrong and 100 means certainly correct.\nConfidence:"
 )
-MAX_TOKENS = 8  # the reply's budget: a number, perhaps a percent sign
+CONFIDENCE_TOKENS = 8  # the reply's budget: a number, perhaps a percent sign
 _NUMBER = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d+)?|\.\d+)\s*(%?)")
 
 

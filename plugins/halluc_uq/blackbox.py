@@ -119,10 +119,10 @@ class Plan:
                         for i in range(self.samples)]  # fmt: skip
         self.truth = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=1, seed=seeded(0),
                                     top_logprobs=max(caps.top_logprobs, 2))  # fmt: skip
-        from halluc_signals.verbalized import MAX_TOKENS
+        from halluc_signals import CONFIDENCE_TOKENS
 
         self.stated = SamplingParams(
-            temperature=0.0, top_p=1.0, max_tokens=MAX_TOKENS, seed=seeded(0), top_logprobs=0
+            temperature=0.0, top_p=1.0, max_tokens=CONFIDENCE_TOKENS, seed=seeded(0), top_logprobs=0
         )
 
     def per_question(self) -> int:
@@ -135,7 +135,7 @@ class Plan:
 
     def then(self, pair: PromptPair, answer: str) -> list[Ask]:
         """The follow-ups about the greedy answer."""
-        from halluc_signals.verbalized import confidence_prompt
+        from halluc_signals import confidence_prompt
         from halluc_uq.extras import P_TRUE_PROMPT
 
         asks = []
@@ -305,7 +305,7 @@ def assemble(
     if plan.p_true:
         record["p_true"], record["p_false"] = true_false(got[f"{pair.id}/p_true/0"]["positions"])
     if plan.verbalized:
-        from halluc_signals.verbalized import parse_confidence
+        from halluc_signals import parse_confidence
 
         reply = got[f"{pair.id}/verbalized/0"]["text"]
         record.update(verbalized_confidence=parse_confidence(reply), verbalized_reply=reply)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,136 +97,200 @@ def score(
 ) -> None:
     """Greedy-decode every question once (batched) and score each answer with every chosen estimator
     (sampling K answers and judging them only when a chosen estimator needs it)."""
-    from halluc_signals import ScoreConfig, check_heads_file, choose, load_heads
     from halluc_uq.sampling import SamplingConfig
-    from halluc_uq.scoring import score_estimators, stages, uses_judge
-    from ucli.executor import model_replicas
-    from ucli.journal import preflight
-    from ucli.models import load_model
 
     sampling = SamplingConfig(samples=samples, temperature=temperature, top_p=top_p, equivalence=equivalence,
                               nli_model=nli_model, bidirectional=bidirectional, min_similarity=min_similarity,
                               embedding_model=embedding_model)  # fmt: skip
+    run = _Run(benchmark=benchmark, data=data, generations=generations, split=split, limit=limit, seed=seed,
+               bench_options=bench_options, estimators=estimators, model=model, load=load, sampling=sampling,
+               max_new_tokens=max_new_tokens, batch_size=batch_size, output=output, resume=resume, force=force,
+               json_out=json_out, ensemble=ensemble)  # fmt: skip
     if api["backend"] or from_pilot:
-        return _score_black_box(
-            api=api, from_pilot=from_pilot, model=model, load=load, estimators=estimators, sampling=sampling,
-            max_new_tokens=max_new_tokens, batch_size=batch_size, inputs=(benchmark, data, generations, split, limit,
-            seed, bench_options), output=output, resume=resume, force=force, json_out=json_out,
-            white_box={"--heads": heads_file, "--alpha": alpha, "--layers": layers, "--generations": generations,
-                       "--executor": None if runner.kind == "local" else runner.kind},
-            ensemble=ensemble,
-        )  # fmt: skip
-    chosen = choose(estimators)
-    ensemble_doc = _ensemble(ensemble, chosen)
-    config = ScoreConfig(alpha=alpha, layers=layers, max_new_tokens=max_new_tokens, batch_size=batch_size)
-    passes = stages(chosen)
-    sampling.check(sampled="samples" in passes, judged=uses_judge(chosen))
-    heads_doc = check_heads_file(heads_file) if heads_file else None  # read once, before any model
-    journal_path = preflight(output, resume, folder=False, force=force)
-    if journal_path is None:
-        console.result(
-            {"output": str(output), "complete": True}, json_out, lambda: f"{output}: already complete"
+        white_box = {"--heads": heads_file, "--alpha": alpha, "--layers": layers, "--generations": generations,
+                     "--executor": None if runner.kind == "local" else runner.kind}  # fmt: skip
+        return _score_black_box(run, api=api, from_pilot=from_pilot, white_box=white_box)
+    _score_local(run, heads_file=heads_file, alpha=alpha, layers=layers, runner=runner)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """The options of `uq score` that every way of scoring shares."""
+
+    benchmark: str | None
+    data: Path | None
+    generations: Path | None
+    split: str
+    limit: int | None
+    seed: int
+    bench_options: dict[str, Any]
+    estimators: str
+    model: str
+    load: Any
+    sampling: Any
+    max_new_tokens: int
+    batch_size: int
+    output: Path
+    resume: bool
+    force: bool
+    json_out: bool
+    ensemble: Path | None
+
+    def questions(self, generations: Path | None = None) -> tuple:
+        return _inputs(
+            self.benchmark, self.data, generations, self.split, self.limit, self.seed, self.bench_options
         )
+
+    def journal(self) -> Path | None:
+        """The journal to write, or None (with the message) when the output is complete already."""
+        from ucli.journal import preflight
+
+        journal_path = preflight(self.output, self.resume, folder=False, force=self.force)
+        if journal_path is None:
+            console.result({"output": str(self.output), "complete": True}, self.json_out,
+                           lambda: f"{self.output}: already complete")  # fmt: skip
+        return journal_path
+
+    def finish(self, records: list[dict[str, Any]], verdicts: dict[str, bool], journal_path: Path,
+               ensemble_doc: Any, chosen: list[Any], source: str, inputs: list[Any], **prov: Any) -> None:  # fmt: skip
+        """Write the scores and say what was scored."""
+        _write_scores(self.output, records, verdicts, journal_path, ensemble_doc, seed=self.seed,
+                      inputs=[*inputs, *([self.ensemble] if self.ensemble else [])], **prov)  # fmt: skip
+        judged = [r for r in records if "correct" in r]
+        accuracy = sum(r["correct"] for r in judged) / len(judged) if judged else None
+        said = f", accuracy {accuracy:.3f}" if accuracy is not None else ", no verdicts"
+        console.result({"output": str(self.output), "n": len(records), "accuracy": accuracy,
+                        "estimators": [e.name for e in chosen]}, self.json_out,
+                       lambda: f"{len(records)} answers from {source}{said}, {len(chosen)} estimators -> {self.output}\n"
+                       f"{console.next_step('uq', 'report', self.output)}")  # fmt: skip
+
+
+def _score_local(
+    run: _Run, *, heads_file: Path | None, alpha: float | None, layers: str | None, runner: Any
+) -> None:
+    """`uq score -m MODEL`: one batched decode of a loaded model, and the passes the estimators need."""
+    from halluc_signals import ScoreConfig, check_heads_file, choose, load_heads
+    from halluc_uq.scoring import score_estimators, stages, uses_judge
+    from ucli.executor import model_replicas
+    from ucli.models import load_model
+
+    chosen = choose(run.estimators)
+    ensemble_doc = _ensemble(run.ensemble, chosen)
+    config = ScoreConfig(
+        alpha=alpha, layers=layers, max_new_tokens=run.max_new_tokens, batch_size=run.batch_size
+    )
+    passes = stages(chosen)
+    run.sampling.check(sampled="samples" in passes, judged=uses_judge(chosen))
+    heads_doc = check_heads_file(heads_file) if heads_file else None  # read once, before any model
+    journal_path = run.journal()
+    if journal_path is None:
         return
-    pairs, judge, source, given, verdicts = _inputs(benchmark, data, generations, split, limit, seed,
-                                                   bench_options)  # fmt: skip
+    pairs, judge, source, given, verdicts = run.questions(run.generations)
     _unseen(ensemble_doc, source, pairs)
-    lm = load_model(model, load, weights=runner.kind == "local" or "extras" in passes or given is not None)  # fmt: skip
+    lm = load_model(run.model, run.load, weights=runner.kind == "local" or "extras" in passes or given is not None)  # fmt: skip
     heads = load_heads(heads_file, lm.fingerprint, heads_doc)[0] if heads_file else None
-    run_config = {"model": model, "source": source, "limit": limit, "seed": seed,
-                  "heads": str(heads_file) if heads_file else None, "sampling": vars(sampling) if len(passes) > 1 else None}  # fmt: skip
+    run_config = {"model": run.model, "source": source, "limit": run.limit, "seed": run.seed,
+                  "heads": str(heads_file) if heads_file else None,
+                  "sampling": vars(run.sampling) if len(passes) > 1 else None}  # fmt: skip
     with console.progress(", ".join(passes), total=len(pairs) * len(passes)) as advance, \
-            model_replicas(runner, lm, model, load) as replicas:  # fmt: skip
-        records = score_estimators(lm, pairs, estimators=chosen, journal_path=journal_path, resume=resume, config=config,
-                                   heads=heads, judge=judge, run_config=run_config, given=given, sampling=sampling,
-                                   seed=seed, progress=advance, replicas=replicas, force=force)  # fmt: skip
-    inputs = [p for p in (data, generations, bench_options.get("data_file"), heads_file) if p]
-    _write_scores(output, records, verdicts, journal_path, ensemble_doc, model=lm.fingerprint, seed=seed,
-                  inputs=[*inputs, *([ensemble] if ensemble else [])],
-                  config={**run_config, "estimators": [e.name for e in chosen], **_judged_by(judge)})  # fmt: skip
-    accuracy = sum(r.get("correct", 0) for r in records) / len(records)
-    console.result({"output": str(output), "n": len(records), "accuracy": accuracy, "estimators": [e.name for e in chosen]},
-                   json_out, lambda: f"{len(records)} answers from {source}, accuracy {accuracy:.3f}, "
-                   f"{len(chosen)} estimators -> {output}\n{console.next_step('uq', 'report', output)}")  # fmt: skip
+            model_replicas(runner, lm, run.model, run.load) as replicas:  # fmt: skip
+        records = score_estimators(lm, pairs, estimators=chosen, journal_path=journal_path, resume=run.resume,
+                                   config=config, heads=heads, judge=judge, run_config=run_config, given=given,
+                                   sampling=run.sampling, seed=run.seed, progress=advance, replicas=replicas,
+                                   force=run.force)  # fmt: skip
+    inputs = [p for p in (run.data, run.generations, run.bench_options.get("data_file"), heads_file) if p]
+    run.finish(records, verdicts, journal_path, ensemble_doc, chosen, source, inputs, model=lm.fingerprint,
+               config={**run_config, "estimators": [e.name for e in chosen], **_judged_by(judge)})  # fmt: skip
 
 
-def _score_black_box(*, api: dict[str, Any], from_pilot: Path | None, model: str, load: Any, estimators: str,
-                     sampling: Any, max_new_tokens: int, batch_size: int, inputs: tuple, output: Path, resume: bool,
-                     force: bool, json_out: bool, white_box: dict[str, Any], ensemble: Path | None) -> None:  # fmt: skip
+def _score_black_box(
+    run: _Run, *, api: dict[str, Any], from_pilot: Path | None, white_box: dict[str, Any]
+) -> None:
     """`uq score --backend` (requests through a backend) or `--from-pilot` (a pilot run's answers)."""
     from halluc_signals import choose
     from halluc_uq import blackbox
-    from ucli.errors import BadInput
-    from ucli.journal import preflight
 
-    benchmark, data = inputs[0], inputs[1]
+    source_of, config = _black_box_source(run, api, from_pilot, white_box)
+    chosen = choose(run.estimators.strip())
+    if run.estimators.strip() in ("all", "single-pass"):  # what this source can serve of them
+        chosen = blackbox.servable(chosen, source_of)
+    blackbox.check_servable(chosen, source_of)
+    ensemble_doc = _ensemble(run.ensemble, chosen)
+    journal_path = run.journal()
+    if journal_path is None:
+        return
+    if from_pilot:
+        _unseen(ensemble_doc, str(from_pilot), [r["prompt"] for r in source_of.records])
+        records = blackbox.score_pilot(source_of, estimators=chosen, sampling=run.sampling)
+        source, run_config, inputs, verdicts = (
+            str(from_pilot),
+            {"source": str(from_pilot)},
+            [source_of.path],
+            {},
+        )
+    else:
+        records, source, run_config, verdicts = _ask_backend(
+            run, source_of, config, chosen, ensemble_doc, journal_path
+        )
+        inputs = [p for p in (run.data, run.bench_options.get("data_file")) if p]
+    run.finish(records, verdicts, journal_path, ensemble_doc, chosen, source, inputs,
+               model=blackbox.model_doc(source_of), config={**run_config, "estimators": [e.name for e in chosen]})  # fmt: skip
+
+
+def _black_box_source(
+    run: _Run, api: dict[str, Any], from_pilot: Path | None, white_box: dict[str, Any]
+) -> tuple:
+    """The pilot run's answers, or the backend (checked ready) with its config; options that read a
+    loaded model, or name another source of answers, are refused."""
+    from halluc_uq import blackbox
+    from ucli.errors import BadInput
+
     given = [k for k, v in white_box.items() if v is not None]
     if from_pilot:
         given += [
-            k for k, v in (("--backend", api["backend"]), ("--benchmark", benchmark), ("--data", data)) if v
+            k
+            for k, v in (("--backend", api["backend"]), ("--benchmark", run.benchmark), ("--data", run.data))
+            if v
         ]
     if given:
         raise BadInput(f"{given[0]}: not with {'--from-pilot' if from_pilot else '--backend'} (it reads a model's "
                        "internals, scales a loaded model out, or names another source of answers)")  # fmt: skip
     if from_pilot:
-        pilot = blackbox.read_pilot(from_pilot)
-        source_of = pilot
-    else:
-        config = blackbox.BackendConfig(
-            backend=api["backend"], model=model, base_url=api["base_url"], timeout=api["timeout"],
-            requests_per_minute=api["rpm"], concurrency=api["concurrency"], max_retries=api["max_retries"],
-            max_new_tokens=max_new_tokens, batch_size=batch_size, load=load.model_dump(exclude_none=True),
-        )  # fmt: skip
-        source_of = config.make()
-        problems = [f"{c.check} {c.detail}" for c in source_of.checks() if not c.ok]
-        if problems:
-            raise BadInput(f"--backend {api['backend']}: " + "; ".join(problems))
-    spec = estimators.strip()
-    chosen = choose(spec)
-    if spec in ("all", "single-pass"):  # what this source can serve of them
-        chosen = blackbox.servable(chosen, source_of)
-    blackbox.check_servable(chosen, source_of)
-    ensemble_doc = _ensemble(ensemble, chosen)
-    journal_path = preflight(output, resume, folder=False, force=force)
-    if journal_path is None:
-        console.result(
-            {"output": str(output), "complete": True}, json_out, lambda: f"{output}: already complete"
+        return blackbox.read_pilot(from_pilot), None
+    config = blackbox.BackendConfig(
+        backend=api["backend"], model=run.model, base_url=api["base_url"], timeout=api["timeout"],
+        requests_per_minute=api["rpm"], concurrency=api["concurrency"], max_retries=api["max_retries"],
+        max_new_tokens=run.max_new_tokens, batch_size=run.batch_size, load=run.load.model_dump(exclude_none=True),
+    )  # fmt: skip
+    backend = config.make()
+    problems = [f"{c.check} {c.detail}" for c in backend.checks() if not c.ok]
+    if problems:
+        raise BadInput(f"--backend {api['backend']}: " + "; ".join(problems))
+    return backend, config
+
+
+def _ask_backend(run: _Run, backend: Any, config: Any, chosen: list[Any], ensemble_doc: Any,
+                 journal_path: Path) -> tuple:  # fmt: skip
+    """The questions' records through the backend, with the run's config for the provenance."""
+    from halluc_uq import blackbox
+
+    pairs, judge, source, _, verdicts = run.questions()
+    _unseen(ensemble_doc, source, pairs)
+    plan = blackbox.Plan(chosen, backend, config, run.sampling, run.seed)
+    run_config = {"model": run.model, "source": source, "limit": run.limit, "seed": run.seed,
+                  "backend": config.recorded(), "sampling": vars(run.sampling) if plan.samples else None,
+                  **_judged_by(judge)}  # fmt: skip
+    if plan.greedy.top_logprobs > 1 and not backend.capabilities.distribution:
+        run_config["entropy"] = (
+            f"approximated: the entropy of the top {plan.greedy.top_logprobs} renormalised"
         )
-        return
-    seed = inputs[5]
-    if from_pilot:
-        _unseen(ensemble_doc, str(from_pilot), [r["prompt"] for r in pilot.records])
-        records = blackbox.score_pilot(pilot, estimators=chosen, sampling=sampling)
-        source, run_config, prov_inputs = str(from_pilot), {"source": str(from_pilot)}, [pilot.path]
-        verdicts: dict[str, bool] = {}
-    else:
-        benchmark, data, _, split, limit, _, bench_options = inputs
-        pairs, judge, source, _, verdicts = _inputs(benchmark, data, None, split, limit, seed, bench_options)
-        _unseen(ensemble_doc, source, pairs)
-        plan = blackbox.Plan(chosen, source_of, config, sampling, seed)
-        run_config = {"model": model, "source": source, "limit": limit, "seed": seed, "backend": config.recorded(),
-                      "sampling": vars(sampling) if plan.samples else None}  # fmt: skip
-        if plan.greedy.top_logprobs > 1 and not source_of.capabilities.distribution:
-            run_config["entropy"] = (
-                f"approximated: the entropy of the top {plan.greedy.top_logprobs} renormalised"
-            )
-        with console.progress(
-            f"requests to {api['backend']}:{model}", total=len(pairs) * plan.per_question()
-        ) as advance:
-            records = blackbox.score_backend(source_of, pairs, estimators=chosen, config=config, sampling=sampling,
-                                             journal_path=journal_path, resume=resume, force=force, judge=judge,
-                                             seed=seed, progress=advance)  # fmt: skip
-        prov_inputs = [p for p in (data, bench_options.get("data_file")) if p]
-        run_config.update(_judged_by(judge))
-    _write_scores(output, records, verdicts, journal_path, ensemble_doc, model=blackbox.model_doc(source_of), seed=seed,
-                  inputs=[*prov_inputs, *([ensemble] if ensemble else [])],
-                  config={**run_config, "estimators": [e.name for e in chosen]})  # fmt: skip
-    judged = [r for r in records if "correct" in r]
-    accuracy = sum(r["correct"] for r in judged) / len(judged) if judged else None
-    console.result({"output": str(output), "n": len(records), "accuracy": accuracy, "estimators": [e.name for e in chosen]},
-                   json_out, lambda: f"{len(records)} answers from {source}"
-                   + (f", accuracy {accuracy:.3f}" if accuracy is not None else ", no verdicts")
-                   + f", {len(chosen)} estimators -> {output}\n{console.next_step('uq', 'report', output)}")  # fmt: skip
+    with console.progress(
+        f"requests to {config.backend}:{config.model}", total=len(pairs) * plan.per_question()
+    ) as advance:
+        records = blackbox.score_backend(backend, pairs, estimators=chosen, config=config, sampling=run.sampling,
+                                         journal_path=journal_path, resume=run.resume, force=run.force, judge=judge,
+                                         seed=run.seed, progress=advance)  # fmt: skip
+    return records, source, run_config, verdicts
 
 
 def _ensemble(path: Path | None, chosen: list[Any]) -> dict[str, Any] | None:

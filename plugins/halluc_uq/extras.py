@@ -37,12 +37,12 @@ def verbalized_confidences(
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
     """Each greedy answer's `verbalized_confidence` (0-100, None when the reply states none) and the
     `verbalized_reply`, by id: the model's greedy reply to `halluc_signals.verbalized`'s prompt."""
-    from halluc_signals.verbalized import MAX_TOKENS, confidence_prompt, parse_confidence
+    from halluc_signals import CONFIDENCE_TOKENS, confidence_prompt, parse_confidence
     from ucli.generation import generate
     from ucli.journal import Journal
     from ucli.models import chat_prompt
 
-    with Journal(journal_path, config={"verbalized": MAX_TOKENS, "batch_size": batch_size}, resume=resume,
+    with Journal(journal_path, config={"verbalized": CONFIDENCE_TOKENS, "batch_size": batch_size}, resume=resume,
                  force=force) as journal:  # fmt: skip
         done = journal.done
         progress(len(done))
@@ -52,7 +52,7 @@ def verbalized_confidences(
             prompts = [
                 chat_prompt(lm.tokenizer, confidence_prompt(p.prompt, r["completion"])) for p, r in batch
             ]
-            for (pair, _), reply in zip(batch, generate(lm, prompts, MAX_TOKENS), strict=True):
+            for (pair, _), reply in zip(batch, generate(lm, prompts, CONFIDENCE_TOKENS), strict=True):
                 journal.append({"id": pair.id, "verbalized_confidence": parse_confidence(reply["answer"]),
                                 "verbalized_reply": reply["answer"]})  # fmt: skip
                 progress(1)

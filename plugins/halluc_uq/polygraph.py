@@ -43,6 +43,23 @@ def polygraph_stats(r: Mapping[str, Any]) -> dict[str, Any]:
         steps = r["token_alternatives"]
         stats["greedy_tokens_alternatives"] = [[[(i, lp) for i, lp, *_ in alts] for alts in steps]]
         stats["greedy_tokens_alternatives_nli"] = [[_nli_matrix(alts) for alts in steps]]
+    stats.update(_sample_stats(r))
+    if r.get("sample_clusters") is not None:
+        clusters = list(r["sample_clusters"])
+        order = {c: k for k, c in enumerate(dict.fromkeys(clusters))}  # classes numbered as first seen
+        stats["semantic_classes_entail"] = {
+            "sample_to_class": {0: {i: order[c] for i, c in enumerate(clusters)}},
+            "class_to_sample": {0: [[i for i, c in enumerate(clusters) if c == k] for k in order]},
+        }
+    return stats
+
+
+def _sample_stats(r: Mapping[str, Any]) -> dict[str, Any]:
+    """The samples' statistics: texts, tokens, log-likelihoods where recorded, relevance, and the
+    judge's similarity as entailment (its complement as contradiction: no neutral class)."""
+    import numpy as np
+
+    stats: dict[str, Any] = {}
     samples = r.get("samples")
     if samples:
         stats.update(
@@ -62,13 +79,6 @@ def polygraph_stats(r: Mapping[str, Any]) -> dict[str, Any]:
         stats["semantic_matrix_contra"] = np.asarray([1.0 - w])
     if r.get("greedy_similarity") is not None:
         stats["greedy_sentence_similarity"] = [np.asarray(r["greedy_similarity"], dtype=np.float64)]
-    if r.get("sample_clusters") is not None:
-        clusters = list(r["sample_clusters"])
-        order = {c: k for k, c in enumerate(dict.fromkeys(clusters))}  # classes numbered as first seen
-        stats["semantic_classes_entail"] = {
-            "sample_to_class": {0: {i: order[c] for i, c in enumerate(clusters)}},
-            "class_to_sample": {0: [[i for i, c in enumerate(clusters) if c == k] for k in order]},
-        }
     return stats
 
 

@@ -1,0 +1,86 @@
+"""Claim splitters and the alignment of claims to answer tokens (issue 33, first part)."""
+
+from __future__ import annotations
+
+import pytest
+
+from halluc_claims import Claim, align_claims, char_spans, content_words, get_splitter, token_pieces
+
+BIO = ('Dr. Marie Curie was born on 7 Nov. 1867 in Warsaw. She won the Nobel Prize in 1903, and again in 1911! '
+       '"Nothing in life is to be feared," she said. She died aged 66.5 years; her daughter Irène also won it.')  # fmt: skip
+
+
+def test_sentences_keep_abbreviations_numbers_and_quotes_whole_and_split_clauses_at_semicolons():
+    claims = get_splitter("sentences").split(BIO)
+    assert [c.text for c in claims] == [
+        "Dr. Marie Curie was born on 7 Nov. 1867 in Warsaw.",
+        "She won the Nobel Prize in 1903, and again in 1911!",
+        '"Nothing in life is to be feared," she said.',
+        "She died aged 66.5 years;",
+        "her daughter Irène also won it.",
+    ]
+    assert [c.sentence for c in claims] == [0, 1, 2, 3, 3]
+    assert all(BIO[c.start : c.end] == c.text for c in claims)  # spans of the answer
+    whole = get_splitter("sentences", clauses="false").split(BIO)
+    assert len(whole) == 4 and whole[-1].text == "She died aged 66.5 years; her daughter Irène also won it."
+    assert get_splitter("sentences").split("  ...  ") == []
+    from ucli.errors import BadInput
+
+    with pytest.raises(BadInput, match="unknown option 'lang'"):
+        get_splitter("sentences", lang="de")
+    with pytest.raises(BadInput, match="expected true or false"):
+        get_splitter("sentences", clauses="maybe")
+
+
+def test_a_span_claim_rests_on_the_tokens_that_decode_to_it(tiny_llama):
+    """On a real tokenizer: each aligned claim's tokens decode to text holding its content words."""
+    from ucli.models import load_model
+
+    tokenizer = load_model(str(tiny_llama), device="cpu").tokenizer
+    ids = tokenizer(BIO, add_special_tokens=False)["input_ids"]
+    pieces = token_pieces(tokenizer, ids)
+    answer = "".join(pieces)
+    assert answer == tokenizer.decode(ids, skip_special_tokens=True)
+    claims = get_splitter("sentences").split(answer)
+    aligned = align_claims(claims, answer, pieces)
+    assert all(a is not None for a in aligned)
+    for claim, tokens in zip(claims, aligned, strict=True):
+        text = tokenizer.decode(ids[tokens[0] : tokens[-1] + 1]).lower()  # the span the claim's tokens cover
+        assert all(w in text for w in content_words(claim.text)), (claim.text, text)
+        gaps = set(range(tokens[0], tokens[-1] + 1)) - set(tokens)  # one run, less spaces and punctuation
+        assert all(not any(ch.isalnum() for ch in pieces[t]) for t in gaps)
+    # neighbours share no token beyond the seam's
+    assert set(aligned[0]).isdisjoint(aligned[2])
+
+
+def test_a_rewritten_claim_rests_on_its_content_words_or_is_unaligned():
+    answer = "Ada Lovelace was born in London in 1815. She wrote the first program."
+    pieces = [w for w in __import__("re").findall(r"\s*\S+", answer)]  # an API's token strings
+    spans = char_spans(pieces)
+    assert "".join(pieces) == answer and spans[-1][1] == len(answer)
+    claims = [Claim("Lovelace was born in 1815.", 0), Claim("Lovelace wrote the first computer program.", 1),
+              Claim("The first program was written by Ada.", 1), Claim("It was so.", 0)]  # fmt: skip
+    aligned = align_claims(claims, answer, pieces, sentence_starts=[0, answer.index("She")])
+    words = lambda tokens: "".join(pieces[t] for t in tokens).split()  # noqa: E731
+    assert words(aligned[0]) == ["Lovelace", "born", "1815."]
+    assert aligned[1] is None  # "computer" is not in the answer
+    assert aligned[2] is None  # "ada" is not after the start of sentence 1, in order
+    assert aligned[3] is None  # no content word
+
+
+def test_a_third_party_claim_splitter_is_one_module_and_one_entry_point(install_plugin):
+    install_plugin(
+        "my_claims",
+        "class Lines:\n"
+        "    name = 'lines'\n"
+        "    def __init__(self):\n        pass\n"
+        "    def split(self, answer, question=''):\n"
+        "        from halluc_claims import Claim\n"
+        "        return [Claim(t, i) for i, t in enumerate(answer.splitlines()) if t]\n",
+        {"lines": "Lines"},
+        kind="claims",
+    )
+    from halluc_claims import splitters
+
+    assert {"sentences", "lines"} <= set(splitters())
+    assert [c.text for c in get_splitter("lines").split("a\nb")] == ["a", "b"]
