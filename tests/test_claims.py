@@ -84,3 +84,56 @@ def test_a_third_party_claim_splitter_is_one_module_and_one_entry_point(install_
 
     assert {"sentences", "lines"} <= set(splitters())
     assert [c.text for c in get_splitter("lines").split("a\nb")] == ["a", "b"]
+
+
+def test_uq_score_claims_scores_each_claims_tokens_locally_and_through_an_api(
+    cli, tiny_llama, tmp_path, monkeypatch
+):
+    import json
+
+    from halluc_backends.loopback import LoopbackServer, token_logprob
+
+    data = tmp_path / "q.jsonl"
+    data.write_text(json.dumps({"id": "a", "prompt": "Tell me about Paris.", "reference": "Paris"}) + "\n")
+    out = tmp_path / "local.jsonl"
+    res = cli("uq", "score", "--data", data, "-m", tiny_llama, "--device", "cpu", "--max-new-tokens", 24,
+              "--estimators", "msp,max_token_entropy,rauq", "--claims", "sentences", "-o", out)  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    record = json.loads(out.read_text())
+    assert record["claims"], record["completion"]
+    for claim in record["claims"]:
+        assert record["completion"][claim["start"] : claim["end"]] == claim["text"]
+        assert set(claim["uq"]) == {"msp", "max_token_entropy"}  # rauq reads the whole answer
+        if claim["tokens"]:
+            assert claim["uq"]["msp"] == pytest.approx(
+                -sum(record["token_logprobs"][t] for t in claim["tokens"])
+            )
+    meta = json.loads((tmp_path / "local.jsonl.meta.json").read_text())
+    assert meta["provenance"]["config"]["claims"] == "sentences"
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    said = "Paris is the capital of France. It has 2.1 million people; the Seine runs through it."
+    with LoopbackServer() as server:
+        for backend, url in [("openai", server.url + "/v1"), ("anthropic", server.url)]:
+            server.script("Paris", [f"say:{said}"] * 5)  # the answer, its samples and the follow-ups say it
+            out = tmp_path / f"{backend}.jsonl"
+            res = cli("uq", "score", "--data", data, "--backend", backend, "-m", "m", "--base-url", url, "--rpm", 6000,
+                      "--estimators", "all", "--samples", 2, "--equivalence", "exact", "--claims", "sentences", "-o", out)  # fmt: skip
+            assert res.exit_code == 0, res.stderr
+            claims = json.loads(out.read_text())["claims"]
+            assert [c["text"] for c in claims] == ["Paris is the capital of France.", "It has 2.1 million people;",
+                                                   "the Seine runs through it."]  # fmt: skip
+            if backend == "openai":  # word tokens with log-probs -0.1 (i + 1)
+                assert [c["tokens"] for c in claims] == [
+                    [0, 1, 2, 3, 4, 5],
+                    [6, 7, 8, 9, 10],
+                    [11, 12, 13, 14, 15],
+                ]
+                assert claims[1]["uq"]["msp"] == pytest.approx(-sum(token_logprob(i) for i in range(6, 11)))
+            else:  # no tokens returned: every claim recorded, unaligned (texts-only estimators score no claim)
+                assert all(c["tokens"] is None and c["uq"] == {} for c in claims)
+    res = cli(
+        "uq", "score", "--data", data, "-m", tiny_llama, "--claims", "paragraphs", "-o", tmp_path / "x.jsonl"
+    )
+    assert res.exit_code == 2 and "unknown claim 'paragraphs'" in res.stderr

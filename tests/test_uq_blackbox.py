@@ -182,7 +182,7 @@ def test_a_run_killed_mid_flight_resumes_and_sends_only_what_its_journal_lacks(s
     import sys
     import time
 
-    server.latency = 0.1
+    server.latency = 0.05
     out = tmp_path / "s.jsonl"
     journal = tmp_path / "s.jsonl.journal"
     args = [sys.executable, "-m", "ucli", "uq", "score", "--data", str(data), "--backend", "openai", "-m", "m",

@@ -136,3 +136,37 @@ def test_kernel_language_entropy_on_nli_verdicts_equals_lm_polygraphs(polygraph)
             {"semantic_matrix_entail": [entail], "semantic_matrix_contra": [contra]}
         )
         assert ours == pytest.approx(theirs[0], rel=1e-9, abs=1e-12)
+
+
+def test_claim_level_estimators_equal_lm_polygraphs_on_the_same_claims_tokens_and_alternatives(
+    polygraph, scored
+):
+    """A claim's view of a record (its tokens) scored by halluc's estimators marked `claims` equals
+    LM-Polygraph's claim-level estimators on the same aligned tokens; CCP plus 1 as at sequence
+    level. LM-Polygraph's stop-word rule (a stop word's alternatives all entail) is given `never`:
+    on a white-box model its alternatives are token ids, which its rule never counts as stop words."""
+    from lm_polygraph.estimators.claim.claim_conditioned_probability import ClaimConditionedProbabilityClaim
+    from lm_polygraph.estimators.claim.max_probability import MaximumClaimProbability
+    from lm_polygraph.estimators.claim.perplexity import PerplexityClaim
+    from lm_polygraph.estimators.claim.token_entropy import MaxTokenEntropyClaim
+    from lm_polygraph.stat_calculators.extract_claims import Claim
+
+    from halluc_signals import claim_estimators, claim_view
+    from halluc_uq.polygraph import polygraph_stats
+
+    theirs = {"ccp": (ClaimConditionedProbabilityClaim(is_stopword=lambda w: False), 1.0),
+              "msp": (MaximumClaimProbability(), 0.0), "perplexity": (PerplexityClaim(), 0.0),
+              "max_token_entropy": (MaxTokenEntropyClaim(), 0.0)}  # fmt: skip
+    assert set(theirs) <= set(claim_estimators())
+    checked = 0
+    for record in scored:
+        n = len(record["token_ids"])
+        if n < 3:
+            continue
+        parts = [[0, 1], list(range(1, n)), [n - 1]]  # overlapping and one-token claims
+        stats = {**polygraph_stats(record), "claims": [[Claim("c", "s", p) for p in parts]]}
+        for name, (estimator, offset) in theirs.items():
+            ours = [claim_estimators()[name](claim_view(record, p, "c")) for p in parts]
+            assert ours == pytest.approx([v + offset for v in estimator(stats)[0]], rel=1e-6, abs=1e-9), name
+        checked += 1
+    assert checked >= 2

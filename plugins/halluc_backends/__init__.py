@@ -25,6 +25,7 @@ _EXPORTS = {
     "Limits": "calls",
     "Budget": "calls",
     "Pace": "calls",
+    "one_budget": "calls",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,10 +46,10 @@ class Pace:
 
 
 class Budget:
-    """One model's request pace and token bucket, shared by every `Caller` of that model in this
-    process while any holds it: the greedy answers, the samples and a judge asking the same model
-    spend one budget. The first caller's limits set it. The token bucket (aiolimiter) is one per
-    event loop."""
+    """One model's request pace and token bucket. Each `Caller` has its own, except while a run
+    holds one for the model (`one_budget`): then every caller of that model (its answers, samples,
+    follow-ups and a judge asking the same model) spends that one. The token bucket (aiolimiter)
+    is one per event loop."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
@@ -68,23 +68,36 @@ class Budget:
         return self._tpm[1]
 
 
-_BUDGETS: weakref.WeakValueDictionary[tuple[str, str, str | None], Budget] = weakref.WeakValueDictionary()
+_HELD: dict[tuple[str, str, str | None], Budget] = {}
+
+
+def _key(backend: Any) -> tuple[str, str, str | None]:
+    return (backend.name, backend.model, backend.options.get("base_url"))
+
+
+@contextmanager
+def one_budget(backend: Any, limits: Limits) -> Iterator[Budget]:
+    """While open, every `Caller` of `backend`'s model (its name, model id and base URL) in this
+    process spends one budget, made from `limits` (or the one an outer block holds)."""
+    key = _key(backend)
+    outer = _HELD.get(key)
+    budget = _HELD[key] = outer or Budget(limits)
+    try:
+        yield budget
+    finally:
+        if outer is None:
+            del _HELD[key]
 
 
 def budget_for(backend: Any, limits: Limits) -> Budget:
-    """The budget of `backend`'s model (its name, model id and base URL), made from `limits` when no
-    caller holds one."""
-    key = (backend.name, backend.model, backend.options.get("base_url"))
-    budget = _BUDGETS.get(key)
-    if budget is None:
-        budget = _BUDGETS[key] = Budget(limits)
-    return budget
+    """The budget a run holds for `backend`'s model, else a new one from `limits`."""
+    return _HELD.get(_key(backend)) or Budget(limits)
 
 
 class Caller:
-    """One API model's requests: rate-limited (a bucket of one request per 60/rpm seconds, no
-    bursts; tokens per minute by the prompt's rough size plus the answer budget; one `Budget` per
-    model), at most `concurrency` in flight, retried when the failure is retryable. `on_request`
+    """One API model's requests: rate-limited (a pace of one request per 60/rpm seconds, no
+    bursts; tokens per minute by the prompt's rough size plus the answer budget; the `Budget` a run
+    holds for the model, if any), at most `concurrency` in flight, retried when the failure is retryable. `on_request`
     counts attempts."""
 
     def __init__(self, backend: Any, limits: Limits, on_request: Callable[[], None] | None = None) -> None:

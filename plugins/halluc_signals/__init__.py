@@ -55,6 +55,8 @@ _EXPORTS = {
     "ForcedTokens": "teacher_forced",
     "check_alpha": "rauq",
     "confidence_prompt": "verbalized",
+    "claim_view": "claim_level",
+    "claim_estimators": "claim_level",
     "parse_confidence": "verbalized",
     "CONFIDENCE_TOKENS": "verbalized",
 }

@@ -59,6 +59,7 @@ class Estimator:
     step: Callable[[TokenStep], Any] | None = None
     signal: str = ""  # the trigger's name (default: the estimator's)
     fires: str = "above"
+    claims: bool = False  # reads only per-token statistics, so it scores a claim's tokens too (claim_view)
 
     def __post_init__(self) -> None:
         if self.fires not in ("above", "below"):
@@ -91,31 +92,37 @@ MSP = Estimator(
     "msp", lambda r: -sum(_logprobs(r)), frozenset({"logprobs"}),
     reference="Maximum sequence probability (Fadeeva et al. 2023, LM-Polygraph MaximumSequenceProbability)",
     formula="-sum_t log p(y_t | y_<t, x)",
+    claims=True,
 )  # fmt: skip
 PERPLEXITY = Estimator(
     "perplexity", lambda r: -sum(_logprobs(r)) / len(_logprobs(r)), frozenset({"logprobs"}),
     reference="Perplexity (Fomicheva et al. 2020; LM-Polygraph Perplexity: the mean negative log-likelihood)",
     formula="-(1/N) sum_t log p(y_t | y_<t, x)",
+    claims=True,
 )  # fmt: skip
 MEAN_TOKEN_ENTROPY = Estimator(
     "mean_token_entropy", lambda r: sum(r["token_entropy"]) / len(r["token_entropy"]), frozenset({"distributions"}),
     reference="Mean token entropy (Fomicheva et al. 2020; LM-Polygraph MeanTokenEntropy)",
     formula="(1/N) sum_t H(p(. | y_<t, x))",
+    claims=True,
 )  # fmt: skip
 MAX_TOKEN_ENTROPY = Estimator(
     "max_token_entropy", lambda r: max(r["token_entropy"]), frozenset({"distributions"}),
     reference="Maximum token entropy (Fadeeva et al. 2023; the peak of the per-token entropy)",
     formula="max_t H(p(. | y_<t, x))", step=lambda s: s.entropy, signal="entropy",
+    claims=True,
 )  # fmt: skip
 MIN_TOKEN_PROBABILITY = Estimator(
     "min_token_probability", lambda r: 1.0 - math.exp(min(_logprobs(r))), frozenset({"logprobs"}),
     reference="Least likely token (Manakul et al. 2023, SelfCheckGPT's Max(-log p) in probability form)",
     formula="1 - min_t p(y_t | y_<t, x)", step=lambda s: 1.0 - np.exp(s.logprob),
+    claims=True,
 )  # fmt: skip
 TOP2_MARGIN = Estimator(
     "top2_margin", lambda r: 1.0 - min(r["token_margin"]), frozenset({"distributions"}),
     reference="Top-2 probability margin at the least confident token (the controller's margin signal)",
     formula="1 - min_t (p_(1),t - p_(2),t)", step=lambda s: s.margin, signal="margin", fires="below",
+    claims=True,
 )  # fmt: skip
 RAUQ = Estimator(
     "rauq", lambda r: r.get("rauq"), frozenset({"logprobs", "attention"}),
@@ -196,6 +203,7 @@ CCP = Estimator(
     "ccp", _ccp, frozenset({"distributions", "judge", "alternatives"}),
     reference="Claim-conditioned probability (Fadeeva et al. 2024; LM-Polygraph CCP, which is this minus 1)",
     formula="1 - prod_t sum_(w entails y_t) p(w) / sum_(w entails or contradicts y_t) p(w), over the top-10 words w at t",
+    claims=True,
 )  # fmt: skip
 
 BUILT_IN = (MSP, PERPLEXITY, MEAN_TOKEN_ENTROPY, MAX_TOKEN_ENTROPY, MIN_TOKEN_PROBABILITY, TOP2_MARGIN, RAUQ,

@@ -177,18 +177,22 @@ def score_backend(
                       "samples": plan.samples, "temperature": sampling.temperature, "top_p": sampling.top_p,
                       "seed": seed, "top_logprobs": plan.greedy.top_logprobs, "p_true": plan.p_true,
                       "verbalized": plan.verbalized}  # fmt: skip
-    with Journal(journal_path, config=journal_config, resume=resume, force=force) as journal:
+    from halluc_backends import one_budget
+
+    # one rate limit for the model while it is asked, a judge of the same model included
+    with one_budget(backend, config.limits()), \
+            Journal(journal_path, config=journal_config, resume=resume, force=force) as journal:  # fmt: skip
         got = {r["id"]: r for r in journal.records()}
         progress(len(got))
-        # the asker holds the model's rate limit until the verdicts below are in (a judge of the same model)
-        asker = (_LocalAsker if backend.local else _APIAsker)(backend, config, journal, got, progress)
-        failures = asker.run(plan, pairs)
+        failures = (_LocalAsker if backend.local else _APIAsker)(backend, config, journal, got, progress).run(
+            plan, pairs
+        )
         if failures:
             key, error = failures[0]
             raise HallucError(f"{len(failures)} request(s) failed after their retries (first: {key}: {error}); "
                               f"the {len(got)} answered are kept in {journal_path}: rerun with --resume "
                               "to send only the rest")  # fmt: skip
-    records = [assemble(pair, got, plan, equivalence, judge) for pair in pairs]
+        records = [assemble(pair, got, plan, equivalence, judge) for pair in pairs]
     for record in records:
         record["uq"] = {e.name: e(record) for e in estimators}
     return records

@@ -61,6 +61,13 @@ def score(
     ensemble: Path | None = typer.Option(
         None, "--ensemble", help="Also score with a saved ensemble (`uq ensemble fit`): one more estimator."
     ),
+    claims: str | None = typer.Option(
+        None,
+        "--claims",
+        metavar="<splitter>",
+        help="Also split each answer into claims (sentences, or a plugin's splitter) and score each claim's "
+        "tokens with the chosen estimators that score claims.",
+    ),
     from_pilot: Path | None = typer.Option(
         None,
         "--from-pilot",
@@ -105,7 +112,7 @@ def score(
     run = _Run(benchmark=benchmark, data=data, generations=generations, split=split, limit=limit, seed=seed,
                bench_options=bench_options, estimators=estimators, model=model, load=load, sampling=sampling,
                max_new_tokens=max_new_tokens, batch_size=batch_size, output=output, resume=resume, force=force,
-               json_out=json_out, ensemble=ensemble)  # fmt: skip
+               json_out=json_out, ensemble=ensemble, claims=_splitter(claims))  # fmt: skip
     if api["backend"] or from_pilot:
         white_box = {"--heads": heads_file, "--alpha": alpha, "--layers": layers, "--generations": generations,
                      "--executor": None if runner.kind == "local" else runner.kind}  # fmt: skip
@@ -135,6 +142,7 @@ class _Run:
     force: bool
     json_out: bool
     ensemble: Path | None
+    claims: Any  # the claim splitter of --claims, or None
 
     def questions(self, generations: Path | None = None) -> tuple:
         return _inputs(
@@ -152,8 +160,13 @@ class _Run:
         return journal_path
 
     def finish(self, records: list[dict[str, Any]], verdicts: dict[str, bool], journal_path: Path,
-               ensemble_doc: Any, chosen: list[Any], source: str, inputs: list[Any], **prov: Any) -> None:  # fmt: skip
-        """Write the scores and say what was scored."""
+               ensemble_doc: Any, chosen: list[Any], source: str, inputs: list[Any], pieces: Any, **prov: Any) -> None:  # fmt: skip
+        """Split the answers into claims where asked, write the scores and say what was scored."""
+        if self.claims is not None:
+            from halluc_uq.claims import claim_records
+
+            claim_records(records, splitter=self.claims, estimators=chosen, pieces=pieces)
+            prov["config"]["claims"] = self.claims.name
         _write_scores(self.output, records, verdicts, journal_path, ensemble_doc, seed=self.seed,
                       inputs=[*inputs, *([self.ensemble] if self.ensemble else [])], **prov)  # fmt: skip
         judged = [r for r in records if "correct" in r]
@@ -199,7 +212,10 @@ def _score_local(
                                    sampling=run.sampling, seed=run.seed, progress=advance, replicas=replicas,
                                    force=run.force)  # fmt: skip
     inputs = [p for p in (run.data, run.generations, run.bench_options.get("data_file"), heads_file) if p]
-    run.finish(records, verdicts, journal_path, ensemble_doc, chosen, source, inputs, model=lm.fingerprint,
+    from halluc_uq.claims import local_pieces
+
+    run.finish(records, verdicts, journal_path, ensemble_doc, chosen, source, inputs, local_pieces(lm.tokenizer),
+               model=lm.fingerprint,
                config={**run_config, "estimators": [e.name for e in chosen], **_judged_by(judge)})  # fmt: skip
 
 
@@ -214,6 +230,11 @@ def _score_black_box(
     chosen = choose(run.estimators.strip())
     if run.estimators.strip() in ("all", "single-pass"):  # what this source can serve of them
         chosen = blackbox.servable(chosen, source_of)
+        if not chosen:
+            from ucli.errors import BadInput
+
+            raise BadInput(f"--estimators {run.estimators.strip()}: {source_of.name} serves none of them (it gives "
+                           f"{source_of.capabilities.describe()}); try --estimators all")  # fmt: skip
     blackbox.check_servable(chosen, source_of)
     ensemble_doc = _ensemble(run.ensemble, chosen)
     journal_path = run.journal()
@@ -233,7 +254,9 @@ def _score_black_box(
             run, source_of, config, chosen, ensemble_doc, journal_path
         )
         inputs = [p for p in (run.data, run.bench_options.get("data_file")) if p]
-    run.finish(records, verdicts, journal_path, ensemble_doc, chosen, source, inputs,
+    from halluc_uq.claims import api_pieces
+
+    run.finish(records, verdicts, journal_path, ensemble_doc, chosen, source, inputs, api_pieces,
                model=blackbox.model_doc(source_of), config={**run_config, "estimators": [e.name for e in chosen]})  # fmt: skip
 
 
@@ -291,6 +314,13 @@ def _ask_backend(run: _Run, backend: Any, config: Any, chosen: list[Any], ensemb
                                          journal_path=journal_path, resume=run.resume, force=run.force, judge=judge,
                                          seed=run.seed, progress=advance)  # fmt: skip
     return records, source, run_config, verdicts
+
+
+def _splitter(name: str | None) -> Any:
+    """The claim splitter of --claims (an unknown name is one line, before any work)."""
+    from halluc_claims import get_splitter
+
+    return None if name is None else get_splitter(name)
 
 
 def _ensemble(path: Path | None, chosen: list[Any]) -> dict[str, Any] | None:
