@@ -166,7 +166,7 @@ def test_cli_local_without_references_is_refused_for_scoring(cli, tmp_path):
     [
         (
             ["show", "nope"],
-            "unknown benchmark 'nope' (available: arith, coqa, facts, gsm8k, humaneval, local, math, mmlu, nq_open, "
+            "unknown benchmark 'nope' (available: arith, bios, coqa, facts, gsm8k, humaneval, local, math, mmlu, nq_open, "
             "person_bio, popqa, sciq, simpleqa, squad, svamp, triviaqa, truthfulqa, wmt14, wmt19, xsum)",
         ),
         (["show", "facts", "--split", "dev"], "benchmark 'facts' has no split 'dev' (splits: train, test)"),

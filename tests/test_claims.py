@@ -103,11 +103,13 @@ def test_uq_score_claims_scores_each_claims_tokens_locally_and_through_an_api(
     assert record["claims"], record["completion"]
     for claim in record["claims"]:
         assert record["completion"][claim["start"] : claim["end"]] == claim["text"]
-        assert set(claim["uq"]) == {"msp", "max_token_entropy"}  # rauq reads the whole answer
+        assert set(claim["uq"]) == {"msp", "max_token_entropy", "rauq"}
         if claim["tokens"]:
             assert claim["uq"]["msp"] == pytest.approx(
                 -sum(record["token_logprobs"][t] for t in claim["tokens"])
             )
+            mean_rauq = sum(record["token_rauq"][t] for t in claim["tokens"]) / len(claim["tokens"])
+            assert claim["uq"]["rauq"] == pytest.approx(mean_rauq)  # its own claim rule
     meta = json.loads((tmp_path / "local.jsonl.meta.json").read_text())
     assert meta["provenance"]["config"]["claims"] == "sentences"
 

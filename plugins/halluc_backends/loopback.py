@@ -15,6 +15,7 @@ with a `responder(prompt, body) -> text`, that text (a model served behind the A
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -153,11 +154,8 @@ class LoopbackServer:
 
     @staticmethod
     def _answer(kind: str, prompt: str, limit: int, body: dict, said: bool = False) -> dict[str, Any]:
-        tokens = (
-            [w if i == 0 else " " + w for i, w in enumerate(prompt.split())]
-            if said
-            else answer_tokens(prompt, limit)
-        )
+        # a said text keeps its spacing and line breaks: each token is a word with the space before it
+        tokens = re.findall(r"\s*\S+", prompt.strip()) if said else answer_tokens(prompt, limit)
         text = "".join(tokens)
         n_in, n_out = len(prompt.split()), len(tokens)
         finish = "length" if not said and len(f"echo {prompt}".split()) > limit else "stop"

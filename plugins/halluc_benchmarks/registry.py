@@ -116,8 +116,8 @@ def judged_pairs(bench: Benchmark, samples: list) -> tuple[list, BenchmarkJudge]
 
     # a sample without an answer is judged all the same where a measure reads "no answer" (SQuAD v2)
     unanswerable = "" if bench.correct_if else None
-    pairs = [PromptPair(id=s.id, prompt=bench.chat_message(s), reference=s.reference if s.references else unanswerable)
-             for s in samples]  # fmt: skip
+    pairs = [PromptPair(id=s.id, prompt=bench.chat_message(s), reference=s.reference if s.references else unanswerable,
+                        metadata=dict(s.metadata)) for s in samples]  # fmt: skip
     return pairs, BenchmarkJudge(bench, {s.id: s for s in samples})
 
 

@@ -95,3 +95,15 @@ def get_splitter(name: str, **options: Any) -> Any:
             f"--claims {name}: unknown option '{unknown[0]}' (it takes: {', '.join(sorted(accepted)) or 'none'})"
         )
     return cls(**options)
+
+
+def parse_splitter(spec: str) -> tuple[str, dict[str, str]]:
+    """`NAME[,key=value...]` (`sentences,clauses=false`, `llm,model=openai:gpt-4o-mini`) -> (name, options)."""
+    name, *rest = [part.strip() for part in spec.split(",")]
+    options = {}
+    for part in rest:
+        key, eq, value = part.partition("=")
+        if not eq or not key.strip():
+            raise BadInput(f"--claims {spec}: expected NAME[,key=value...], got {part!r}")
+        options[key.strip()] = value.strip()
+    return name, options

@@ -6,7 +6,7 @@ Python API:
 
     from halluc_judges import make_judge, check_judge, JUDGE_KINDS   # equivalence judges
     from halluc_judges import cluster_ids, weighted_entropy, discrete_entropy, naive_entropy
-    from halluc_judges import Judge, Panel, PROMPTS                        # correctness judges
+    from halluc_judges import Judge, Item, Panel, PROMPTS, FACT_CHECK      # correctness judges
 
 Names load on first use so that `halluc --help` never imports numpy or torch.
 """
@@ -26,6 +26,10 @@ _EXPORTS = {
     "naive_entropy": "clusters",
     "best_split_threshold": "clusters",
     "Judge": "correctness",
+    "Item": "correctness",
+    "FACT_CHECK": "correctness",
+    "GradePrompt": "correctness",
+    "parse_spec": "correctness",
     "PROMPTS": "correctness",
     "Panel": "panel",
     "fleiss_kappa": "panel",

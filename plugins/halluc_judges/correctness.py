@@ -35,7 +35,7 @@ class GradePrompt:
     name: str
     source: str
     build: Callable[[str, list[str], str], str]
-    read: Callable[[str], tuple[float, str] | None]
+    read: Callable[[str], tuple[float | None, str] | None]
     max_tokens: int = 8
 
 
@@ -79,6 +79,31 @@ def _letter(reply: str) -> tuple[float, str] | None:
     return {"A": (1.0, "correct"), "B": (0.0, "incorrect"), "C": (0.0, "not_attempted")}[found.group(1)]
 
 
+def _fact_check(question: str, references: list[str], claim: str) -> str:
+    """One claim of a long answer checked: against the reference facts as context when there are
+    some (FActScore's retrieve-then-ask "True or False?", Min et al. 2023), else from the judge's
+    own knowledge (LM-Polygraph's claim fact check); halluc's wording, three verdicts."""
+    if references:
+        context = "Reference facts:\n" + "\n".join(f"- {f}" for f in references) + "\n"
+        ask = "Do the reference facts support the claim?"
+        scale = ("SUPPORTED: the facts state it. REFUTED: the facts contradict it. "
+                 "UNVERIFIABLE: the facts say nothing about it.")  # fmt: skip
+    else:
+        context, ask = "", "Is the claim true?"
+        scale = "SUPPORTED: it is true. REFUTED: it is false. UNVERIFIABLE: you cannot tell."
+    return (f"You check one claim taken from an answer to: {question}\n{context}Claim: {claim}\n"
+            f"{ask} {scale}\nReply with one word: SUPPORTED, REFUTED or UNVERIFIABLE.")  # fmt: skip
+
+
+def _fact_verdict(reply: str) -> tuple[float | None, str] | None:
+    """The first of the three words in the reply (any case); none of them is a failure."""
+    found = re.search(r"supported|refuted|unverifiable", reply.lower())
+    if found is None:
+        return None
+    return {"supported": (1.0, "supported"), "refuted": (0.0, "unsupported"),
+            "unverifiable": (None, "unverifiable")}[found.group(0)]  # fmt: skip
+
+
 PROMPTS = {
     p.name: p
     for p in (
@@ -88,6 +113,9 @@ PROMPTS = {
         GradePrompt("simpleqa", "OpenAI simple-evals SimpleQA grades (halluc's wording)", _graded, _letter),
     )
 }
+# the prompt that grades one claim of a long answer (`halluc_claims`), not a whole answer
+FACT_CHECK = GradePrompt("fact-check", "FActScore / LM-Polygraph claim checks (halluc's wording)", _fact_check,
+                         _fact_verdict)  # fmt: skip
 
 
 LOCAL_BATCH = 16  # prompts a local judge model grades per forward batch
@@ -114,17 +142,22 @@ def parse_spec(spec: str) -> tuple[str, str, str | None]:
 
 
 class Judge:
-    """One model grading with one prompt; `grade` journals what it learns."""
+    """One model grading with one prompt (a name in PROMPTS, or a GradePrompt such as FACT_CHECK);
+    `grade` journals what it learns."""
 
     def __init__(
-        self, spec: str, prompt: str = "semantic-entropy", limits: Any = None, cache: Path | None = None
+        self,
+        spec: str,
+        prompt: str | GradePrompt = "semantic-entropy",
+        limits: Any = None,
+        cache: Path | None = None,
     ):
         from halluc_backends import Limits, backend_class
 
-        if prompt not in PROMPTS:
+        if isinstance(prompt, str) and prompt not in PROMPTS:
             raise BadInput(f"--judge-prompt {prompt!r}: expected one of {', '.join(PROMPTS)}")
         kind, model, base_url = parse_spec(spec)
-        self.spec, self.prompt = spec, PROMPTS[prompt]
+        self.spec, self.prompt = spec, PROMPTS[prompt] if isinstance(prompt, str) else prompt
         self.name = f"{kind}:{model}"  # the base URL and any key stay out of records
         self.backend = backend_class(kind)(model, **({"base_url": base_url} if base_url else {}))
         self.limits = limits or Limits()

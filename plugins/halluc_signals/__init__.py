@@ -21,6 +21,7 @@ _EXPORTS = {
     "Estimator": "estimators",
     "registry": "estimators",
     "choose": "estimators",
+    "answer_scores": "estimators",
     "BUILT_IN": "estimators",
     "SINGLE_PASS": "estimators",
     "TokenStep": "estimators",

@@ -4,8 +4,11 @@ an estimator that reads only per-token statistics scores the claim as it scores 
 Which estimators can: those marked `claims=True` (`Estimator.claims`): the token log-probs, entropies,
 margins and CCP's alternatives are per token, so over a claim's tokens `msp` is LM-Polygraph's
 MaximumClaimProbability, `perplexity` its PerplexityClaim, `max_token_entropy` its
-MaxTokenEntropyClaim, and `ccp` its claim-level CCP (plus 1, as at sequence level). Estimators that
-read a whole-answer value (RAUQ's recurrence, the samples, p(True)) are not marked.
+MaxTokenEntropyClaim, and `ccp` its claim-level CCP (plus 1, as at sequence level). `rauq` scores
+a claim by its own rule (`Estimator.claim_compute`): the mean of its tokens' RAUQ scores, each the
+max over layers of -log c_l(y_i) with the recurrence run over the whole answer (the sequence value,
+max over layers of the mean, needs per-layer token values a record does not keep). Estimators that
+read a whole-answer value (the samples, p(True)) are not marked.
 """
 
 from __future__ import annotations

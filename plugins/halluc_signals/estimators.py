@@ -53,13 +53,16 @@ class Estimator:
     name: str
     compute: Callable[[Mapping[str, Any]], float | None]
     needs: frozenset[str] = frozenset({"logprobs"})
-    level: str = "sequence"  # "sequence", or "token+sequence" with a step
+    level: str = "sequence"  # "sequence", "token+sequence" with a step, or "claim" (claims only)
     reference: str = ""
     formula: str = ""
     step: Callable[[TokenStep], Any] | None = None
     signal: str = ""  # the trigger's name (default: the estimator's)
     fires: str = "above"
     claims: bool = False  # reads only per-token statistics, so it scores a claim's tokens too (claim_view)
+    claim_compute: Callable[[Mapping[str, Any]], float | None] | None = (
+        None  # a claim's value, where not `compute`
+    )
 
     def __post_init__(self) -> None:
         if self.fires not in ("above", "below"):
@@ -73,6 +76,18 @@ class Estimator:
             return None
         value = self.compute(record)
         return None if value is None or math.isnan(value) else float(value)
+
+    def claim_value(self, view: Mapping[str, Any]) -> float | None:
+        """The value over one claim's tokens (`halluc_signals.claim_view`)."""
+        if self.claim_compute is None:
+            return self(view)
+        value = self.claim_compute(view)  # it says itself when the view holds too little
+        return None if value is None or math.isnan(value) else float(value)
+
+
+def answer_scores(record: Mapping[str, Any], estimators: list[Estimator]) -> dict[str, float | None]:
+    """Each estimator's value for a whole answer (claim-level-only estimators have none)."""
+    return {e.name: e(record) for e in estimators if e.level != "claim"}
 
 
 def answered(record: Mapping[str, Any]) -> bool:
@@ -129,6 +144,7 @@ RAUQ = Estimator(
     reference="RAUQ (Vazhentsev et al. 2025): recurrent attention-weighted confidence, max over layers",
     formula="max_l -(1/N) sum_i log c_l(y_i), c_l = a p + (1 - a) attn_l(i, i-1) c_l(y_(i-1))",
     step=lambda s: s.rauq,  # the token score max_l -log c_l(y_i), at the calibrated heads
+    claims=True, claim_compute=lambda v: float(np.mean(v["token_rauq"])) if v.get("token_rauq") else None,
 )  # fmt: skip
 RAUQ_ENTROPY = Estimator(
     "rauq_entropy", lambda r: r.get("rauq_entropy"), frozenset({"distributions", "attention"}),
@@ -243,10 +259,11 @@ def choose(spec: str, available: dict[str, Estimator] | None = None) -> list[Est
     """`single-pass` (what one greedy decode feeds), `all`, or a comma list of names in the order
     given; an unknown name lists the known ones."""
     available = available if available is not None else registry()
+    answers = [e for e in available.values() if e.level != "claim"]  # claim-only ones are named
     if spec.strip() == "all":
-        return list(available.values())
+        return answers
     if spec.strip() == "single-pass":
-        return [e for e in available.values() if e.needs <= SINGLE_PASS]
+        return [e for e in answers if e.needs <= SINGLE_PASS]
     names = [n.strip() for n in spec.split(",") if n.strip()]
     unknown = [n for n in names if n not in available]
     if unknown or not names:

@@ -250,3 +250,19 @@ COCOA_PPL = Estimator(
 SAMPLED = (SEMANTIC_ENTROPY, DISCRETE_SEMANTIC_ENTROPY, NUM_SEMANTIC_SETS, EIGVAL_LAPLACIAN, DEGREE_MATRIX,
            ECCENTRICITY, LEXICAL_SIMILARITY, SENTENCE_SAR, SAR, EIGENSCORE, KERNEL_LANGUAGE_ENTROPY,
            MC_SEQUENCE_ENTROPY, COCOA_MSP, COCOA_PPL)  # fmt: skip
+
+
+def _unsupported_share(v: Mapping[str, Any]) -> float | None:
+    support = v.get("sample_support")
+    return None if not support else float(1.0 - np.mean(support))
+
+
+# A claim-level estimator only (`level="claim"`): it has no value for a whole answer, so `all` and
+# `single-pass` leave it out; name it with --claims. `sample_support` is put in the claim's view by
+# `uq score --claims`: for each sample, the judge's highest similarity of the claim to one of the
+# sample's sentences.
+CLAIM_SUPPORT = Estimator(
+    "claim_support", lambda r: None, JUDGED, level="claim", claims=True, claim_compute=_unsupported_share,
+    reference="Sampling support (LUQ, Zhang et al. 2024; SelfCheckGPT, Manakul et al. 2023): how many samples support the claim",
+    formula="1 - (1/K) sum_i max_(s in sentences(s_i)) sim(claim, s), sim the equivalence judge's",
+)  # fmt: skip

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from halluc_stats.checks import paired_vectors, require_confidence
-from halluc_stats.resampling import batch_rows, index_batches
+from halluc_stats.resampling import batch_rows, count_batches, index_batches
 from ucli.errors import BadInput
 
 
@@ -128,7 +128,11 @@ def auroc(
 
 
 def paired_areas(
-    scores: np.ndarray, labels: np.ndarray, n_resamples: int, seed: int | None = 0
+    scores: np.ndarray,
+    labels: np.ndarray,
+    n_resamples: int,
+    seed: int | None = 0,
+    groups: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bootstrap AUROC and average precision of several scores [E, n] (higher = positive) against
     one label vector, every score on the same resampled items, so that differences between scores
@@ -136,15 +140,14 @@ def paired_areas(
 
     A resample is its count of draws per item, so each score is sorted once: the curves of a
     resample are weighted cumulative sums along that order, evaluated at the ends of tied groups
-    (the values `curve_areas` gives on the resampled rows, without sorting each of them)."""
+    (the values `curve_areas` gives on the resampled rows, without sorting each of them). With
+    `groups`, whole groups are resampled (`count_batches`)."""
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(labels, dtype=np.float64)
     n = y.size
     rng = np.random.default_rng(seed)
     roc, ap = [], []
-    for idx in index_batches(rng, n, n_resamples, row_cost=4):
-        offsets = np.arange(idx.shape[0], dtype=np.int64)[:, None] * n
-        counts = np.bincount((idx + offsets).ravel(), minlength=idx.shape[0] * n).reshape(idx.shape[0], n)
+    for counts in count_batches(rng, n, n_resamples, row_cost=4, groups=groups):
         rows_roc, rows_ap = [], []
         for score in s:
             order = np.argsort(-score, kind="stable")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from halluc_stats.checks import paired_vectors, require_confidence
-from halluc_stats.resampling import index_batches
+from halluc_stats.resampling import count_batches, index_batches
 from ucli.errors import BadInput
 
 
@@ -131,6 +131,7 @@ def paired_prr(
     max_rejections: tuple[float, ...] = (0.5, 1.0),
     n_resamples: int = 1000,
     seed: int | None = 0,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """Bootstrap PRR of several scores [E, n] against one quality vector at each maximum rejection,
     every score on the same resamples (those `prr` and `paired_areas` draw with the same seed):
@@ -140,10 +141,15 @@ def paired_prr(
     kept-first resampled quality (tied scores averaged, as in `prr`), a curve's area
     (1/k) sum_{m=n-k+1..n} (1/m) sum_{t<=m} x_t is (1/k) sum_t x_t g_k(t), g_k(t) = H_n - H_{max(t, n-k+1)-1}
     (H: harmonic numbers); every draw of one item or tied group has the same x, so a group adds
-    its mean quality times the sum of g_k over its run of draws."""
+    its mean quality times the sum of g_k over its run of draws.
+
+    With `groups`, whole groups are resampled (`count_batches`): a resample's size varies, so each
+    is expanded and its curves computed as `prr` computes them."""
     s = np.atleast_2d(np.asarray(scores, dtype=np.float64))
     q = np.asarray(quality, dtype=np.float64)
     n = q.size
+    if groups is not None:
+        return _grouped_prr(s, q, max_rejections, n_resamples, seed, groups)
     ks = [_points(n, share) for share in max_rejections]
     harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, n + 1))])
     t = np.arange(1, n + 1)
@@ -152,9 +158,7 @@ def paired_prr(
     by_quality = np.argsort(-q, kind="stable")
     rng = np.random.default_rng(seed)
     out = []
-    for idx in index_batches(rng, n, n_resamples, row_cost=4):
-        offsets = np.arange(idx.shape[0], dtype=np.int64)[:, None] * n
-        counts = np.bincount((idx + offsets).ravel(), minlength=idx.shape[0] * n).reshape(idx.shape[0], n)
+    for counts in count_batches(rng, n, n_resamples, row_cost=4):
         a_orc = _kept_areas(q[by_quality], counts[:, by_quality], run_sums)
         a_rnd = (counts @ q) / n
         gap = a_orc - a_rnd
@@ -174,6 +178,24 @@ def paired_prr(
                 )
         out.append(np.stack(rows, axis=1))  # [S, E, r]
     return np.concatenate(out, axis=2)
+
+
+def _grouped_prr(s: np.ndarray, q: np.ndarray, shares: tuple[float, ...], n_resamples: int, seed: int | None,
+                 groups: np.ndarray) -> np.ndarray:  # fmt: skip
+    """`paired_prr` over cluster resamples: [len(shares), E, n_resamples]."""
+    out = np.full((len(shares), s.shape[0], n_resamples), np.nan)
+    rng, at = np.random.default_rng(seed), 0
+    for counts in count_batches(rng, q.size, n_resamples, row_cost=4, groups=groups):
+        for row in counts:
+            idx = np.repeat(np.arange(q.size), row)
+            for i, share in enumerate(shares):
+                k = int(np.floor(share * idx.size + 1e-9))
+                if k >= 1:
+                    out[i, :, at] = _prr_rows(s[:, idx], np.broadcast_to(q[idx], (s.shape[0], idx.size)), k)[
+                        0
+                    ]
+            at += 1
+    return out
 
 
 def _kept_areas(mean: np.ndarray, counts: np.ndarray, run_sums: list[np.ndarray]) -> np.ndarray:

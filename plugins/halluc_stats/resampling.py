@@ -59,6 +59,25 @@ def index_batches(rng: np.random.Generator, n: int, total: int, row_cost: int = 
         yield rng.integers(0, n, size=(min(batch, total - start), n), dtype=index_type)
 
 
+def count_batches(rng: np.random.Generator, n: int, total: int, row_cost: int = 1,
+                  groups: np.ndarray | None = None) -> Iterator[np.ndarray]:  # fmt: skip
+    """Bootstrap resamples as draws per item [rows, n], `total` rows in all, in bounded-memory
+    batches. With `groups` (each item's group id, 0..G-1) whole groups are drawn, G per resample,
+    and each item counts its group's draws: a cluster bootstrap (the claims of one answer move
+    together), whose resamples hold a varying number of items."""
+    if groups is None:
+        for idx in index_batches(rng, n, total, row_cost):
+            offsets = np.arange(idx.shape[0], dtype=np.int64)[:, None] * n
+            yield np.bincount((idx + offsets).ravel(), minlength=idx.shape[0] * n).reshape(idx.shape[0], n)
+        return
+    g = np.asarray(groups, dtype=np.int64)
+    m = int(g.max()) + 1
+    for idx in index_batches(rng, m, total, row_cost * max(1, n // m)):
+        offsets = np.arange(idx.shape[0], dtype=np.int64)[:, None] * m
+        drawn = np.bincount((idx + offsets).ravel(), minlength=idx.shape[0] * m).reshape(idx.shape[0], m)
+        yield drawn[:, g]
+
+
 def resample_means(x: np.ndarray, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """Means of `n_resamples` bootstrap resamples of x."""
     n = x.shape[0]

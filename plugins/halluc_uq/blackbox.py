@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from halluc_backends import Capabilities
-from halluc_signals import Estimator
+from halluc_signals import Estimator, answer_scores
 from ucli.data import PromptPair
 from ucli.errors import BadInput, HallucError
 
@@ -194,7 +194,7 @@ def score_backend(
                               "to send only the rest")  # fmt: skip
         records = [assemble(pair, got, plan, equivalence, judge) for pair in pairs]
     for record in records:
-        record["uq"] = {e.name: e(record) for e in estimators}
+        record["uq"] = answer_scores(record, estimators)
     return records
 
 
@@ -469,6 +469,6 @@ def score_pilot(pilot: PilotAnswers, *, estimators: list[Estimator], sampling: A
         record = assemble(pair, got, plan, equivalence, judge if pair.reference is not None else None)
         if meta.get("correct") not in (None, ""):
             record["correct"] = int(parse_verdict(meta["correct"], f"{pilot.path}: prompt {pair.id}"))
-        record["uq"] = {e.name: e(record) for e in estimators}
+        record["uq"] = answer_scores(record, estimators)
         records.append(record)
     return records

@@ -11,27 +11,62 @@ unaligned (its text and span still recorded).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from halluc_signals import Estimator
 
 
 def claim_records(records: list[dict[str, Any]], *, splitter: Any, estimators: list[Estimator],
-                  pieces: Callable[[dict[str, Any]], list[str] | None]) -> None:  # fmt: skip
+                  pieces: Callable[[dict[str, Any]], list[str] | None], judge: Any = None) -> None:  # fmt: skip
     """Add `claims` to each record in place (see the module); `pieces(record)` gives the answer's
-    token texts, or None when it has no tokens."""
+    token texts, or None when it has no tokens; `judge` (the equivalence judge) measures how the
+    samples support each claim when a chosen estimator reads that (`claim_support`)."""
     from halluc_signals import claim_view
 
     scoring = [e for e in estimators if e.claims]
-    for record in records:
-        answer = record.get("completion") or ""
-        claims = splitter.split(answer, record.get("prompt", ""))
+    supported = judge is not None and any("samples" in e.needs for e in scoring)
+    answers = [r.get("completion") or "" for r in records]
+    questions = [r.get("prompt", "") for r in records]
+    many = getattr(
+        splitter, "split_many", None
+    )  # a splitter that asks a model asks for the whole run at once
+    split = (
+        many(answers, questions)
+        if many
+        else [(splitter.split(a, q), []) for a, q in zip(answers, questions, strict=True)]
+    )
+    for record, answer, (claims, failures) in zip(records, answers, split, strict=True):
         aligned = _aligned(claims, answer, pieces(record))
-        record["claims"] = [
-            {"text": c.text, "sentence": c.sentence, "start": c.start, "end": c.end, "tokens": tokens,
-             "uq": {e.name: (e(claim_view(record, tokens, c.text)) if tokens else None) for e in scoring}}
-            for c, tokens in zip(claims, aligned, strict=True)
-        ]  # fmt: skip
+        if failures:
+            record["claims_failed"] = failures
+        record["claims"] = []
+        for claim, tokens in zip(claims, aligned, strict=True):
+            support = _support(judge, record, claim.text) if supported else None
+            view = {**claim_view(record, tokens or [], claim.text), "sample_support": support}
+            record["claims"].append(
+                {"text": claim.text, "sentence": claim.sentence, "start": claim.start, "end": claim.end,
+                 "tokens": tokens, **({"sample_support": support} if supported else {}),
+                 "uq": {e.name: (e.claim_value(view) if tokens or e.claim_compute else None) for e in scoring}}
+            )  # fmt: skip
+
+
+def _support(judge: Any, record: dict[str, Any], claim: str) -> list[float] | None:
+    """Per sample, the judge's highest similarity of the claim to one of the sample's sentences
+    (a sample with no sentence supports nothing)."""
+    from halluc_claims import Sentences
+
+    samples = [s["answer"] for s in record.get("samples") or []]
+    if not samples:
+        return None
+    cut = [[c.text for c in Sentences(clauses=False).split(a)] for a in samples]
+    flat = [t for sentences in cut for t in sentences]
+    sims = list(judge.similarity_to(record.get("prompt", ""), claim, flat)) if flat else []
+    out, at = [], 0
+    for sentences in cut:
+        out.append(float(max(sims[at : at + len(sentences)], default=0.0)))
+        at += len(sentences)
+    return out
 
 
 def _aligned(claims: list[Any], answer: str, texts: list[str] | None) -> list[list[int] | None]:
@@ -46,7 +81,12 @@ def _aligned(claims: list[Any], answer: str, texts: list[str] | None) -> list[li
     if shift < 0:
         return [None] * len(claims)
     moved = [c if c.start is None else replace(c, start=c.start + shift, end=c.end + shift) for c in claims]
-    return align_claims(moved, joined, texts)
+    starts = None
+    if any(c.start is None for c in claims):  # rewritten claims are searched from their sentence's start
+        from halluc_claims import Sentences
+
+        starts = [s.start + shift for s in Sentences(clauses=False).split(answer)]
+    return align_claims(moved, joined, texts, starts)
 
 
 def local_pieces(tokenizer: Any) -> Callable[[dict[str, Any]], list[str] | None]:
@@ -61,3 +101,47 @@ def local_pieces(tokenizer: Any) -> Callable[[dict[str, Any]], list[str] | None]
 def api_pieces(record: dict[str, Any]) -> list[str] | None:
     """An API record's token strings (None when the API returned no tokens)."""
     return record.get("tokens")
+
+
+def claim_verdicts(records: list[dict[str, Any]], *, facts: dict[str, list[str]], judge: str | None,
+                   labels: Path | None, embedding_model: str | None = None) -> str | None:  # fmt: skip
+    """Each claim's verdict (`halluc_claims.verify`): from `labels`, else by `judge` (`reference`: the
+    offline rule; `BACKEND:MODEL`: an LLM fact check; `none`), where `judge` None means the rule when
+    any prompt carries reference facts. Returns who gave the verdicts (None: nobody)."""
+    from halluc_claims import (
+        REFERENCE_THRESHOLD,
+        ReferenceRule,
+        judge_verdicts,
+        label_verdicts,
+        read_labels,
+        reference_verdicts,
+    )
+
+    if labels is not None:
+        label_verdicts(records, read_labels(labels), f"labels:{labels.name}")
+        return f"labels:{labels}"
+    judge = judge or ("reference" if any(facts.values()) else "none")
+    if judge == "none":
+        return None
+    if judge == "reference":
+        reference_verdicts(records, facts, ReferenceRule(embedding_model=embedding_model))
+        return f"reference rule (threshold {REFERENCE_THRESHOLD})"
+    from halluc_judges import FACT_CHECK, Judge
+
+    fact_judge = Judge(judge, FACT_CHECK)
+    judge_verdicts(records, facts, fact_judge)
+    return fact_judge.name
+
+
+def prompt_facts(pairs: list[Any]) -> dict[str, list[str]]:
+    """Each prompt's reference facts (`facts` in its metadata: a list, or a text cut into sentences)."""
+    from halluc_claims import Sentences
+
+    out = {}
+    for pair in pairs:
+        given = (getattr(pair, "metadata", None) or {}).get("facts")
+        if isinstance(given, str):
+            given = [c.text for c in Sentences(clauses=False).split(given)]
+        if given:
+            out[pair.id] = [str(f) for f in given]
+    return out

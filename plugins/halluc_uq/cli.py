@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,8 +65,17 @@ def score(
         None,
         "--claims",
         metavar="<splitter>",
-        help="Also split each answer into claims (sentences, or a plugin's splitter) and score each claim's "
-        "tokens with the chosen estimators that score claims.",
+        help="Also split each answer into claims and score each claim's tokens with the chosen estimators that "
+        "score claims: sentences (offline), llm,model=BACKEND:MODEL, or a plugin's splitter; options as ,key=value.",
+    ),
+    claim_judge: str | None = typer.Option(
+        None,
+        "--claim-judge",
+        help="Each claim's verdict: reference (an offline rule against the prompt's reference facts; the default "
+        "when prompts carry some), BACKEND:MODEL (an LLM fact check, given the facts when there are some), or none.",
+    ),
+    claim_labels: Path | None = typer.Option(
+        None, "--claim-labels", help="Claim verdicts from a labels file (JSONL: id, claim, verdict) instead."
     ),
     from_pilot: Path | None = typer.Option(
         None,
@@ -109,10 +118,12 @@ def score(
     sampling = SamplingConfig(samples=samples, temperature=temperature, top_p=top_p, equivalence=equivalence,
                               nli_model=nli_model, bidirectional=bidirectional, min_similarity=min_similarity,
                               embedding_model=embedding_model)  # fmt: skip
+    _check_claim_verdicts(claims, claim_judge, claim_labels)
     run = _Run(benchmark=benchmark, data=data, generations=generations, split=split, limit=limit, seed=seed,
                bench_options=bench_options, estimators=estimators, model=model, load=load, sampling=sampling,
                max_new_tokens=max_new_tokens, batch_size=batch_size, output=output, resume=resume, force=force,
-               json_out=json_out, ensemble=ensemble, claims=_splitter(claims))  # fmt: skip
+               json_out=json_out, ensemble=ensemble, claims=_splitter(claims), claim_judge=claim_judge,
+               claim_labels=claim_labels)  # fmt: skip
     if api["backend"] or from_pilot:
         white_box = {"--heads": heads_file, "--alpha": alpha, "--layers": layers, "--generations": generations,
                      "--executor": None if runner.kind == "local" else runner.kind}  # fmt: skip
@@ -143,11 +154,18 @@ class _Run:
     json_out: bool
     ensemble: Path | None
     claims: Any  # the claim splitter of --claims, or None
+    claim_judge: str | None = None
+    claim_labels: Path | None = None
+    facts: dict[str, list[str]] = field(default_factory=dict)  # each prompt's reference facts, once read
 
     def questions(self, generations: Path | None = None) -> tuple:
-        return _inputs(
+        from halluc_uq.claims import prompt_facts
+
+        found = _inputs(
             self.benchmark, self.data, generations, self.split, self.limit, self.seed, self.bench_options
         )
+        self.facts.update(prompt_facts(found[0]))
+        return found
 
     def journal(self) -> Path | None:
         """The journal to write, or None (with the message) when the output is complete already."""
@@ -160,13 +178,19 @@ class _Run:
         return journal_path
 
     def finish(self, records: list[dict[str, Any]], verdicts: dict[str, bool], journal_path: Path,
-               ensemble_doc: Any, chosen: list[Any], source: str, inputs: list[Any], pieces: Any, **prov: Any) -> None:  # fmt: skip
+               ensemble_doc: Any, chosen: list[Any], source: str, inputs: list[Any], pieces: Any,
+               device: str = "cpu", **prov: Any) -> None:  # fmt: skip
         """Split the answers into claims where asked, write the scores and say what was scored."""
         if self.claims is not None:
-            from halluc_uq.claims import claim_records
+            from halluc_uq.claims import claim_records, claim_verdicts
+            from halluc_uq.sampling import make_sample_judge
 
-            claim_records(records, splitter=self.claims, estimators=chosen, pieces=pieces)
-            prov["config"]["claims"] = self.claims.name
+            sampled = any(e.claims and "samples" in e.needs for e in chosen)
+            judge = make_sample_judge(self.sampling, device) if sampled else None
+            claim_records(records, splitter=self.claims, estimators=chosen, pieces=pieces, judge=judge)
+            verdicts_by = claim_verdicts(records, facts=self.facts, judge=self.claim_judge, labels=self.claim_labels,
+                                         embedding_model=self.sampling.embedding_model)  # fmt: skip
+            prov["config"].update(claims=self.claims.name, claim_verdicts=verdicts_by)
         _write_scores(self.output, records, verdicts, journal_path, ensemble_doc, seed=self.seed,
                       inputs=[*inputs, *([self.ensemble] if self.ensemble else [])], **prov)  # fmt: skip
         judged = [r for r in records if "correct" in r]
@@ -215,7 +239,7 @@ def _score_local(
     from halluc_uq.claims import local_pieces
 
     run.finish(records, verdicts, journal_path, ensemble_doc, chosen, source, inputs, local_pieces(lm.tokenizer),
-               model=lm.fingerprint,
+               device=str(lm.device), model=lm.fingerprint,
                config={**run_config, "estimators": [e.name for e in chosen], **_judged_by(judge)})  # fmt: skip
 
 
@@ -318,9 +342,30 @@ def _ask_backend(run: _Run, backend: Any, config: Any, chosen: list[Any], ensemb
 
 def _splitter(name: str | None) -> Any:
     """The claim splitter of --claims (an unknown name is one line, before any work)."""
-    from halluc_claims import get_splitter
+    from halluc_claims import get_splitter, parse_splitter
 
-    return None if name is None else get_splitter(name)
+    if name is None:
+        return None
+    splitter, given = parse_splitter(name)
+    return get_splitter(splitter, **given)
+
+
+def _check_claim_verdicts(claims: str | None, judge: str | None, labels: Path | None) -> None:
+    """--claim-judge and --claim-labels checked before any work (a bad labels file is one line)."""
+    from ucli.errors import BadInput
+
+    if (judge or labels) and claims is None:
+        raise BadInput(
+            f"{'--claim-judge' if judge else '--claim-labels'} judges claims: add --claims SPLITTER"
+        )
+    if labels is not None:
+        from halluc_claims import read_labels
+
+        read_labels(labels)
+    elif judge not in (None, "reference", "none"):
+        from halluc_judges import parse_spec
+
+        parse_spec(judge)
 
 
 def _ensemble(path: Path | None, chosen: list[Any]) -> dict[str, Any] | None:
@@ -388,12 +433,21 @@ def _inputs(benchmark, data, generations, split, limit, seed, benchmark_options)
 @app.command()
 def report(
     scores: Path = typer.Argument(..., help="`halluc uq score` output."),
-    reference: str = typer.Option("rauq", "--reference", help="Estimator every other one is tested against."),
+    reference: str | None = typer.Option(
+        None,
+        "--reference",
+        help="Estimator every other one is tested against (default: rauq; ccp for claims).",
+    ),
     only_estimators: str | None = typer.Option(
         None,
         "--estimators",
         help="Comma list of the estimators to report (default: all in the file). Answers an estimator has no "
         "value for are left out of every row, so leave out one that is often None.",
+    ),
+    level: str = typer.Option(
+        "answer",
+        "--level",
+        help="answer (each answer against its verdict) or claim (each claim against its verdict).",
     ),
     n_resamples: int = typer.Option(
         1000, "--n-resamples", min=100, help="Bootstrap resamples (shared by every estimator)."
@@ -409,20 +463,34 @@ def report(
     """AUROC, AUPRC, PRR, ECE and Brier per estimator, paired tests against --reference, Spearman matrix."""
     from halluc_uq.report import build_report, plot_report, read_scores
     from ucli.artifacts import check_output_file, write_artifact
+    from ucli.errors import BadInput
 
+    if level not in ("answer", "claim"):
+        raise BadInput(f"--level {level}: expected answer or claim")
+    if level == "claim" and plot is not None:
+        raise BadInput("--plot draws answers' curves: not with --level claim")
     check_output_file(output, force=force)
     check_output_file(plot, force=force, option="--plot")
     records = read_scores(scores)
     if only_estimators:
         from halluc_uq.report import only
 
-        records = only(records, [n.strip() for n in only_estimators.split(",") if n.strip()], str(scores))
-    result = build_report(
-        records, reference=reference, n_resamples=n_resamples, seed=seed, source=str(scores)
-    )
+        records = only(
+            records, [n.strip() for n in only_estimators.split(",") if n.strip()], str(scores), level
+        )
+    if level == "claim":
+        from halluc_uq.claim_report import build_claim_report
+
+        result = build_claim_report(
+            records, reference=reference, n_resamples=n_resamples, seed=seed, source=str(scores)
+        )
+    else:
+        result = build_report(records, reference=reference or "rauq", n_resamples=n_resamples, seed=seed,
+                              source=str(scores))  # fmt: skip
     if output is not None:
         write_artifact(output, "halluc.uq.report", 1, result, inputs=[scores], seed=seed,
-                       config={"reference": reference, "n_resamples": n_resamples, "estimators": only_estimators})  # fmt: skip
+                       config={"reference": result["reference"], "n_resamples": n_resamples,
+                               "estimators": only_estimators, "level": level})  # fmt: skip
     if plot is not None:
         plot_report(records, plot, f"{scores.name}: {result['n']} answers, {result['n_wrong']} wrong")
     if json_out:
@@ -611,9 +679,12 @@ def _show(result: dict[str, Any]) -> None:
              _with_ci(r, "prr_50"), _with_ci(r, "prr_100"), f"{r['ece']:.2f}", f"{r['brier']:.2f}",
              "-" if r["p_holm"] is None else f"{r['delta_auroc']:+.3f}", "-" if r["p_holm"] is None else f"{r['p_holm']:.2g}")
             for r in sorted(result["estimators"], key=lambda r: -r["auroc"])]  # fmt: skip
-    title = f"{result['n']} answers, {result['n_wrong']} wrong; paired against {result['reference']}"
-    legend = (f"AUROC and AUPRC: wrong answers as positives, {result['confidence']:.0%} bootstrap CI over "
-              f"{result['n_resamples']} shared resamples; PRR against {result['prr_against']} at 50% and 100% rejection (its CI on the same resamples); ECE, Brier after "
+    claims = result.get("level") == "claim"
+    what, bad = ("verified claims", "unsupported") if claims else ("answers", "wrong")
+    title = f"{result['n']} {what}, {result['n_wrong']} {bad}; paired against {result['reference']}"
+    resampled = " of answers (an answer's claims together)" if claims else ""
+    legend = (f"AUROC and AUPRC: {bad} {what} as positives, {result['confidence']:.0%} bootstrap CI over "
+              f"{result['n_resamples']} shared resamples{resampled}; PRR against {result['prr_against']} at 50% and 100% rejection (its CI on the same resamples); ECE, Brier after "
               f"cross-fitted isotonic calibration; dAUROC against {result['reference']}, p paired bootstrap, Holm")  # fmt: skip
     console.out.print(console.table(title, ["estimator", "AUROC", "CI", "AUPRC", "PRR50", "PRR100", "ECE", "Brier",
                                             "dAUROC", "p Holm"], rows, caption=legend))  # fmt: skip
@@ -627,7 +698,14 @@ def _show(result: dict[str, Any]) -> None:
             "Spearman correlation between estimators", ["", *map(str, range(1, len(names) + 1))], corr
         )
     )
-    if result["left_out"]:
+    if claims:
+        counts, answers = result["counts"], result["answers"]
+        console.out.print(f"claims: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}")
+        if answers["mean_precision"] is not None:
+            console.out.print(f"answers: {answers['answers']}, {answers['claims_per_answer']:.1f} claims each; mean "
+                              f"precision (supported / verified claims, FActScore-style) {answers['mean_precision']:.3f} "
+                              f"over the {answers['answers_verified']} with a verified claim")  # fmt: skip
+    elif result["left_out"]:
         console.warn(f"{result['left_out']} answer(s) left out (empty, or no verdict)")
 
 

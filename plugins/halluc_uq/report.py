@@ -115,14 +115,22 @@ def _interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def only(records: list[dict[str, Any]], names: list[str], source: str) -> list[dict[str, Any]]:
-    """The records with only the estimators `names` (an unknown name is one line listing the known)."""
-    known = list(dict.fromkeys(k for r in records for k in r["uq"]))
+def only(
+    records: list[dict[str, Any]], names: list[str], source: str, level: str = "answer"
+) -> list[dict[str, Any]]:
+    """The records with only the estimators `names`, of the answers or of their claims (an unknown
+    name is one line listing the known)."""
+    units = [c for r in records for c in r.get("claims") or []] if level == "claim" else records
+    known = list(dict.fromkeys(k for u in units for k in u.get("uq") or {}))
     unknown = [n for n in names if n not in known]
     if unknown:
         raise BadInput(
-            f"--estimators: '{unknown[0]}' is not among the estimators of {source} ({', '.join(known)})"
+            f"--estimators: '{unknown[0]}' is not among the {'claim ' if level == 'claim' else ''}estimators of "
+            f"{source} ({', '.join(known)})"
         )
+    if level == "claim":
+        return [{**r, "claims": [{**c, "uq": {n: (c.get("uq") or {}).get(n) for n in names}}
+                                 for c in r.get("claims") or []]} for r in records]  # fmt: skip
     return [{**r, "uq": {n: r["uq"].get(n) for n in names}} for r in records]
 
 
@@ -139,11 +147,6 @@ def build_report(
     each with a bootstrap CI; ECE and Brier after cross-fitted isotonic calibration; a paired
     bootstrap test of its AUROC against `reference`'s (Holm-adjusted over the family); plus the
     Spearman correlations between estimators. All on the same answers and the same resamples."""
-    from scipy.stats import spearmanr
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    from halluc_stats import holm, paired_areas, paired_prr, prr
-
     names, values, correct, dropped = score_matrix(records, source=source)
     quality, quality_name = prr_quality(records, names, correct)
     if reference not in names:
@@ -154,8 +157,25 @@ def build_report(
     if wrong.min() == wrong.max():
         raise BadInput(f"{source}: every one of the {wrong.size} answers is "
                        f"{'wrong' if wrong[0] else 'right'}: nothing to detect")  # fmt: skip
-    roc_b, ap_b = paired_areas(values.T, wrong, n_resamples, seed)
-    prr_b = paired_prr(values.T, quality, PRR_SHARES, n_resamples, seed)  # the same resamples
+    rows, rho = estimator_rows(names, values, wrong, quality, reference, n_resamples, confidence, seed)
+    return {"n": int(wrong.size), "n_wrong": int(wrong.sum()), "left_out": dropped, "reference": reference,
+            "auroc_against": "correct (wrong answers positive)", "prr_against": quality_name,
+            "n_resamples": n_resamples, "confidence": confidence, "seed": seed, "estimators": rows,
+            "spearman": {"names": names, "matrix": rho}}  # fmt: skip
+
+
+def estimator_rows(names: list[str], values: np.ndarray, wrong: np.ndarray, quality: np.ndarray, reference: str,
+                    n_resamples: int, confidence: float, seed: int,
+                    groups: np.ndarray | None = None) -> tuple[list[dict[str, Any]], list[list[float]]]:  # fmt: skip
+    """Each estimator's row (areas, PRRs, calibration, the paired test against `reference`, Holm)
+    and the Spearman matrix; `groups` resamples whole groups (an answer's claims)."""
+    from scipy.stats import spearmanr
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from halluc_stats import holm, paired_areas, paired_prr, prr
+
+    roc_b, ap_b = paired_areas(values.T, wrong, n_resamples, seed, groups=groups)
+    prr_b = paired_prr(values.T, quality, PRR_SHARES, n_resamples, seed, groups=groups)  # the same resamples
     ref = names.index(reference)
     rows = []
     for j, name in enumerate(names):
@@ -174,10 +194,7 @@ def build_report(
     for r, p in zip(rows, adjusted, strict=True):
         r["p_holm"] = None if np.isnan(p) else float(p)
     rho = np.atleast_2d(spearmanr(values).statistic) if len(names) > 1 else np.ones((1, 1))
-    return {"n": int(wrong.size), "n_wrong": int(wrong.sum()), "left_out": dropped, "reference": reference,
-            "auroc_against": "correct (wrong answers positive)", "prr_against": quality_name,
-            "n_resamples": n_resamples, "confidence": confidence, "seed": seed, "estimators": rows,
-            "spearman": {"names": names, "matrix": np.round(rho, 6).tolist()}}  # fmt: skip
+    return rows, np.round(rho, 6).tolist()
 
 
 def _versus(own: np.ndarray, ref: np.ndarray, observed: float, is_reference: bool) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from halluc_signals import Estimator
+from halluc_signals import Estimator, answer_scores
 from halluc_uq.extras import extras_journal, verbalized_journal
 from halluc_uq.sampling import SamplingConfig, make_sample_judge, samples_journal
 from ucli.data import PromptPair
@@ -77,7 +77,7 @@ def score_estimators(
     for stage in plan:
         stage.run(run)
     for record in run.records:
-        record["uq"] = {e.name: e(record) for e in estimators}
+        record["uq"] = answer_scores(record, estimators)
     return run.records
 
 
