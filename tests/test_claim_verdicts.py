@@ -244,6 +244,19 @@ def test_the_claim_report_pools_claims_and_resamples_answers(cli, tmp_path):
     assert res.exit_code == 0 and "mean precision" in res.stdout, res.stderr
     res = cli("uq", "report", path, "--level", "claims")
     assert res.exit_code == 2 and "expected answer or claim" in res.stderr
+    labels = tmp_path / "labels.jsonl"  # the first answer's claims relabelled by index; the rest unlabelled
+    verdicts = ["false", "false", "supported", "true"]
+    labels.write_text(
+        "".join(json.dumps({"id": "0", "claim": i, "verdict": v}) + "\n" for i, v in enumerate(verdicts))
+    )
+    res = cli(
+        "uq", "report", path, "--level", "claim", "--claim-labels", labels, "--json", "--n-resamples", 100
+    )
+    assert res.exit_code == 0, res.stderr
+    relabelled = json.loads(res.stdout)
+    assert (relabelled["n"], relabelled["n_wrong"], relabelled["counts"]["no verdict"]) == (4, 2, 118)
+    res = cli("uq", "report", path, "--claim-labels", labels)
+    assert res.exit_code == 2 and "add --level claim" in res.stderr
 
 
 def test_grouped_resampling_with_one_item_per_group_is_the_plain_bootstrap():
@@ -292,3 +305,19 @@ def test_claim_support_is_the_share_of_samples_with_a_sentence_the_judge_equates
     assert [(c["text"], c["sample_support"]) for c in record["claims"]] == [
         ("Paris is in France.", [1.0, 1.0, 0.0]), ("It is big.", [1.0, 0.0, 0.0])]  # fmt: skip
     assert [c["uq"]["claim_support"] for c in record["claims"]] == pytest.approx([1 / 3, 2 / 3])
+
+
+def test_the_shipped_hand_labels_read_as_labels_of_the_bios_split_they_name():
+    """docs/uq.md's measured table rests on these files: each reads as `--claim-labels` and names
+    prompts of its split."""
+    from pathlib import Path
+
+    from halluc_benchmarks import get_benchmark
+    from halluc_claims import read_labels
+
+    docs = Path(__file__).parents[1] / "docs" / "data"
+    for split in ("train", "test"):
+        labels = read_labels(docs / f"bios_{split}_smollm2_labels.jsonl")
+        ids = {s.id for s in get_benchmark("bios").load(split)}
+        assert len(labels) > 80 and {i for i, _ in labels} <= ids
+        assert set(labels.values()) == set(VERDICTS)

@@ -332,7 +332,7 @@ def test_a_slurm_array_of_two_units_equals_one_process_and_resumes_after_a_kill(
     from submitit import helpers
 
     args = ["eval", "run", "-m", tiny_llama, "--adapter", adapter, "--tasks", "halluc_arc_easy_local", "--seeds",
-            "0,1", "--limit", 4, "--include-path", TASKS, "--device", "cpu"]  # fmt: skip
+            "0", "--limit", 4, "--include-path", TASKS, "--device", "cpu"]  # fmt: skip
     assert cli(*args, "--root", tmp_path / "local").exit_code == 0
     real = helpers.as_completed
 
@@ -348,14 +348,14 @@ def test_a_slurm_array_of_two_units_equals_one_process_and_resumes_after_a_kill(
     assert res.exit_code != 0 and "no SLURM here: submitit runs the array as local processes" in res.stderr
     assert "submitted 2 eval unit(s)" in res.stderr
     finished = set(_cells(root))
-    assert len(finished) >= 2  # the first unit's two cells
+    assert len(finished) >= 1  # the first unit's cell
     monkeypatch.setattr(helpers, "as_completed", real)
     res = cli(*slurm, "--resume", "--json")
     assert res.exit_code == 0, res.stderr
     status = {str(Path(r["cell"]).relative_to(root)): r["status"] for r in json.loads(res.stdout)["cells"]}
-    assert {c for c, s in status.items() if s == "skipped (done)"} == finished and len(status) == 4
+    assert {c for c, s in status.items() if s == "skipped (done)"} == finished and len(status) == 2
     ours, theirs = _cells(root), _cells(tmp_path / "local")
-    assert ours.keys() == theirs.keys() and len(ours) == 4
+    assert ours.keys() == theirs.keys() and len(ours) == 2
     for cell, (results, lls) in ours.items():
         assert results["acc,none"] == theirs[cell][0]["acc,none"], cell
         assert lls == pytest.approx(theirs[cell][1], abs=1e-5)  # other processes, other thread counts

@@ -449,6 +449,11 @@ def report(
         "--level",
         help="answer (each answer against its verdict) or claim (each claim against its verdict).",
     ),
+    claim_labels: Path | None = typer.Option(
+        None,
+        "--claim-labels",
+        help="--level claim: claim verdicts from a labels file (JSONL: id, claim, verdict) in place of the scores' own.",
+    ),
     n_resamples: int = typer.Option(
         1000, "--n-resamples", min=100, help="Bootstrap resamples (shared by every estimator)."
     ),
@@ -461,7 +466,7 @@ def report(
     json_out: bool = options.JSON,
 ) -> None:
     """AUROC, AUPRC, PRR, ECE and Brier per estimator, paired tests against --reference, Spearman matrix."""
-    from halluc_uq.report import build_report, plot_report, read_scores
+    from halluc_uq.report import plot_report, read_scores
     from ucli.artifacts import check_output_file, write_artifact
     from ucli.errors import BadInput
 
@@ -469,6 +474,8 @@ def report(
         raise BadInput(f"--level {level}: expected answer or claim")
     if level == "claim" and plot is not None:
         raise BadInput("--plot draws answers' curves: not with --level claim")
+    if claim_labels is not None and level != "claim":
+        raise BadInput("--claim-labels gives claim verdicts: add --level claim")
     check_output_file(output, force=force)
     check_output_file(plot, force=force, option="--plot")
     records = read_scores(scores)
@@ -478,17 +485,9 @@ def report(
         records = only(
             records, [n.strip() for n in only_estimators.split(",") if n.strip()], str(scores), level
         )
-    if level == "claim":
-        from halluc_uq.claim_report import build_claim_report
-
-        result = build_claim_report(
-            records, reference=reference, n_resamples=n_resamples, seed=seed, source=str(scores)
-        )
-    else:
-        result = build_report(records, reference=reference or "rauq", n_resamples=n_resamples, seed=seed,
-                              source=str(scores))  # fmt: skip
+    result = _report(records, level, claim_labels, reference, n_resamples, seed, str(scores))
     if output is not None:
-        write_artifact(output, "halluc.uq.report", 1, result, inputs=[scores], seed=seed,
+        write_artifact(output, "halluc.uq.report", 1, result, inputs=[scores, *([claim_labels] if claim_labels else [])], seed=seed,
                        config={"reference": result["reference"], "n_resamples": n_resamples,
                                "estimators": only_estimators, "level": level})  # fmt: skip
     if plot is not None:
@@ -672,6 +671,24 @@ def ensemble_apply(
 
 def _with_ci(row: dict[str, Any], key: str) -> str:
     return "{:.2f} ({:.2f}-{:.2f})".format(row[key], *row[f"{key}_ci"])
+
+
+def _report(records: list[dict[str, Any]], level: str, claim_labels: Path | None, reference: str | None,
+            n_resamples: int, seed: int, source: str) -> dict[str, Any]:  # fmt: skip
+    """The answer report, or the claim report (with the labels' verdicts where given)."""
+    from halluc_uq.report import build_report
+
+    if level == "answer":
+        return build_report(
+            records, reference=reference or "rauq", n_resamples=n_resamples, seed=seed, source=source
+        )
+    from halluc_uq.claim_report import build_claim_report
+
+    if claim_labels is not None:
+        from halluc_claims import label_verdicts, read_labels
+
+        label_verdicts(records, read_labels(claim_labels), f"labels:{claim_labels.name}")
+    return build_claim_report(records, reference=reference, n_resamples=n_resamples, seed=seed, source=source)
 
 
 def _show(result: dict[str, Any]) -> None:
