@@ -332,7 +332,7 @@ def test_a_slurm_array_of_two_units_equals_one_process_and_resumes_after_a_kill(
     from submitit import helpers
 
     args = ["eval", "run", "-m", tiny_llama, "--adapter", adapter, "--tasks", "halluc_arc_easy_local", "--seeds",
-            "0", "--limit", 4, "--include-path", TASKS, "--device", "cpu"]  # fmt: skip
+            "0,1", "--limit", 4, "--include-path", TASKS, "--device", "cpu"]  # fmt: skip
     assert cli(*args, "--root", tmp_path / "local").exit_code == 0
     real = helpers.as_completed
 
@@ -348,17 +348,39 @@ def test_a_slurm_array_of_two_units_equals_one_process_and_resumes_after_a_kill(
     assert res.exit_code != 0 and "no SLURM here: submitit runs the array as local processes" in res.stderr
     assert "submitted 2 eval unit(s)" in res.stderr
     finished = set(_cells(root))
-    assert len(finished) >= 1  # the first unit's cell
+    assert len(finished) >= 2  # the first unit's two cells
     monkeypatch.setattr(helpers, "as_completed", real)
     res = cli(*slurm, "--resume", "--json")
     assert res.exit_code == 0, res.stderr
     status = {str(Path(r["cell"]).relative_to(root)): r["status"] for r in json.loads(res.stdout)["cells"]}
-    assert {c for c, s in status.items() if s == "skipped (done)"} == finished and len(status) == 2
+    assert {c for c, s in status.items() if s == "skipped (done)"} == finished and len(status) == 4
     ours, theirs = _cells(root), _cells(tmp_path / "local")
-    assert ours.keys() == theirs.keys() and len(ours) == 2
+    assert ours.keys() == theirs.keys() and len(ours) == 4
     for cell, (results, lls) in ours.items():
         assert results["acc,none"] == theirs[cell][0]["acc,none"], cell
         assert lls == pytest.approx(theirs[cell][1], abs=1e-5)  # other processes, other thread counts
     res = cli(*slurm, "--resume", "--json")  # a finished sweep submits nothing
     assert res.exit_code == 0 and "submitted" not in res.stderr
     assert {r["status"] for r in json.loads(res.stdout)["cells"]} == {"skipped (done)"}
+
+
+def test_the_task_index_is_built_once_per_folder_as_it_stands(tmp_path, monkeypatch):
+    """lm-eval takes 10-15 s to index its tasks: one index per process for each include folder, and a
+    new one when a file in the folder changes."""
+    import lm_eval.tasks
+
+    from halluc_lmeval.units import _indexed, task_manager
+
+    built = []
+    monkeypatch.setattr(
+        lm_eval.tasks, "TaskManager", lambda include_path: built.append(include_path) or object()
+    )
+    _indexed.cache_clear()
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    (folder / "a.yaml").write_text("task: a\n")
+    first = task_manager(folder)
+    assert task_manager(folder) is first and built == [str(folder)]
+    (folder / "b.yaml").write_text("task: b\n")
+    assert task_manager(folder) is not first and len(built) == 2
+    _indexed.cache_clear()

@@ -39,7 +39,7 @@ def test_demo_on_the_real_model(smollm2, tmp_path):
     qfile.write_text('{"id": "fr", "question": "What is the capital of France?", "answer": "Paris"}\n'
                      '{"id": "au", "question": "Who wrote the novel 1984?", "answer": "George Orwell"}\n')  # fmt: skip
     config = DemoConfig(
-        questions=qfile, output=tmp_path / "run", load=LoadOptions(device="cpu"), calibration_limit=48
+        questions=qfile, output=tmp_path / "run", load=LoadOptions(device="cpu"), calibration_limit=32
     )
     result = run_demo(config=config)
     france = result.answers[0]

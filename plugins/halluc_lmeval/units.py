@@ -4,6 +4,7 @@ wherever it runs (this process, a Ray task, a SLURM array job); and the config e
 from __future__ import annotations
 
 import difflib
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,12 +17,27 @@ from ucli.models import LoadOptions
 
 
 def task_manager(include_path: str | Path | None) -> Any:
-    if include_path is not None and not Path(include_path).is_dir():
-        what = "is not a folder" if Path(include_path).exists() else "no such folder"
+    """lm-eval's task index with `include_path`'s tasks. Indexing every task takes lm-eval 10-15 s,
+    so one index is kept per process for each folder as it stands (its files' names, sizes and
+    times): a sweep, and every later sweep in the same process, reuses it; an edited folder is
+    indexed again."""
+    if include_path is None:
+        return _indexed(None, ())
+    folder = Path(include_path)
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "no such folder"
         raise BadInput(f"--include-path {include_path}: {what} (expected a folder of task YAMLs)")
+    stamp = tuple(
+        sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file())
+    )
+    return _indexed(str(include_path), stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _indexed(include_path: str | None, stamp: tuple) -> Any:
     from lm_eval.tasks import TaskManager
 
-    return TaskManager(include_path=str(include_path) if include_path else None)
+    return TaskManager(include_path=include_path)
 
 
 def check_tasks(manager: Any, tasks: list[str]) -> None:
