@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from halluc_claims import Claim, align_claims, char_spans, content_words, get_splitter, token_pieces
@@ -97,13 +98,13 @@ def test_uq_score_claims_scores_each_claims_tokens_locally_and_through_an_api(
     data.write_text(json.dumps({"id": "a", "prompt": "Tell me about Paris.", "reference": "Paris"}) + "\n")
     out = tmp_path / "local.jsonl"
     res = cli("uq", "score", "--data", data, "-m", tiny_llama, "--device", "cpu", "--max-new-tokens", 24,
-              "--estimators", "msp,max_token_entropy,rauq", "--claims", "sentences", "-o", out)  # fmt: skip
+              "--estimators", "msp,max_token_entropy,rauq,p_true", "--claims", "sentences", "-o", out)  # fmt: skip
     assert res.exit_code == 0, res.stderr
     record = json.loads(out.read_text())
     assert record["claims"], record["completion"]
     for claim in record["claims"]:
         assert record["completion"][claim["start"] : claim["end"]] == claim["text"]
-        assert set(claim["uq"]) == {"msp", "max_token_entropy", "rauq"}
+        assert set(claim["uq"]) == {"msp", "max_token_entropy", "rauq", "p_true"}
         if claim["tokens"]:
             assert claim["uq"]["msp"] == pytest.approx(
                 -sum(record["token_logprobs"][t] for t in claim["tokens"])
@@ -112,6 +113,16 @@ def test_uq_score_claims_scores_each_claims_tokens_locally_and_through_an_api(
             assert claim["uq"]["rauq"] == pytest.approx(mean_rauq)  # its own claim rule
     meta = json.loads((tmp_path / "local.jsonl.meta.json").read_text())
     assert meta["provenance"]["config"]["claims"] == "sentences"
+    # p(True) of each claim: the claim in the answer's place in the P(True) prompt, computed by hand
+    from halluc_uq.extras import true_logprobs
+    from ucli.models import load_model
+
+    lm = load_model(str(tiny_llama), device="cpu")
+    by_hand = true_logprobs(lm, [(record["prompt"], c["text"]) for c in record["claims"]])
+    for claim, (yes, no) in zip(record["claims"], by_hand, strict=True):
+        assert (claim["p_true"], claim["p_false"]) == pytest.approx((yes, no), abs=1e-5)
+        assert claim["uq"]["p_true"] == pytest.approx(-(yes - np.logaddexp(yes, no)), abs=1e-5)
+        assert claim["p_true"] != record["p_true"] or claim["text"] == record["completion"]
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")

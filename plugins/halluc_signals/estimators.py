@@ -188,6 +188,7 @@ P_TRUE = Estimator(
     "p_true", _p_true, frozenset({"second-prompt"}),
     reference="P(True) (Kadavath et al. 2022, LM-Polygraph PTrue's prompt), over the two answers True and False",
     formula="-log [p(True) / (p(True) + p(False))] as the reply's first token",
+    claims=True, claim_compute=_p_true,  # a claim's view holds the claim's own p_true (the claim as the answer)
 )  # fmt: skip
 
 

@@ -18,14 +18,17 @@ from halluc_signals import Estimator
 
 
 def claim_records(records: list[dict[str, Any]], *, splitter: Any, estimators: list[Estimator],
-                  pieces: Callable[[dict[str, Any]], list[str] | None], judge: Any = None) -> None:  # fmt: skip
+                  pieces: Callable[[dict[str, Any]], list[str] | None], judge: Any = None,
+                  truth: Callable[[list[tuple[str, str]]], list[tuple[float, float]]] | None = None) -> None:  # fmt: skip
     """Add `claims` to each record in place (see the module); `pieces(record)` gives the answer's
     token texts, or None when it has no tokens; `judge` (the equivalence judge) measures how the
-    samples support each claim when a chosen estimator reads that (`claim_support`)."""
+    samples support each claim when a chosen estimator reads that (`claim_support`); `truth` gives
+    (log p True, log p False) of (question, claim) items, for `p_true` of each claim."""
     from halluc_signals import claim_view
 
     scoring = [e for e in estimators if e.claims]
     supported = judge is not None and any("samples" in e.needs for e in scoring)
+    asked = truth is not None and any("second-prompt" in e.needs for e in scoring)
     answers = [r.get("completion") or "" for r in records]
     questions = [r.get("prompt", "") for r in records]
     many = getattr(
@@ -40,15 +43,31 @@ def claim_records(records: list[dict[str, Any]], *, splitter: Any, estimators: l
         aligned = _aligned(claims, answer, pieces(record))
         if failures:
             record["claims_failed"] = failures
+        truths = _truths(truth, record.get("prompt", ""), [c.text for c in claims]) if asked else {}
         record["claims"] = []
         for claim, tokens in zip(claims, aligned, strict=True):
             support = _support(judge, record, claim.text) if supported else None
-            view = {**claim_view(record, tokens or [], claim.text), "sample_support": support}
+            own = {"p_true": None, "p_false": None, **truths.get(claim.text, {})}  # never the answer's
+            view = {**claim_view(record, tokens or [], claim.text), "sample_support": support, **own}
             record["claims"].append(
                 {"text": claim.text, "sentence": claim.sentence, "start": claim.start, "end": claim.end,
-                 "tokens": tokens, **({"sample_support": support} if supported else {}),
+                 "tokens": tokens, **({"sample_support": support} if supported else {}), **(own if asked else {}),
                  "uq": {e.name: (e.claim_value(view) if tokens or e.claim_compute else None) for e in scoring}}
             )  # fmt: skip
+
+
+TRUTH_BATCH = 8  # claims per forward pass of the P(True) prompt
+
+
+def _truths(truth: Callable, question: str, texts: list[str]) -> dict[str, dict[str, float]]:
+    """Each distinct claim text's P(True) log-probs, the claim taking the answer's place in the prompt."""
+    distinct = list(dict.fromkeys(texts))
+    out = {}
+    for start in range(0, len(distinct), TRUTH_BATCH):
+        chunk = distinct[start : start + TRUTH_BATCH]
+        for text, (yes, no) in zip(chunk, truth([(question, t) for t in chunk]), strict=True):
+            out[text] = {"p_true": yes, "p_false": no}
+    return out
 
 
 def _support(judge: Any, record: dict[str, Any], claim: str) -> list[float] | None:

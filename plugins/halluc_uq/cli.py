@@ -179,7 +179,7 @@ class _Run:
 
     def finish(self, records: list[dict[str, Any]], verdicts: dict[str, bool], journal_path: Path,
                ensemble_doc: Any, chosen: list[Any], source: str, inputs: list[Any], pieces: Any,
-               device: str = "cpu", **prov: Any) -> None:  # fmt: skip
+               device: str = "cpu", truth: Any = None, **prov: Any) -> None:  # fmt: skip
         """Split the answers into claims where asked, write the scores and say what was scored."""
         if self.claims is not None:
             from halluc_uq.claims import claim_records, claim_verdicts
@@ -187,7 +187,9 @@ class _Run:
 
             sampled = any(e.claims and "samples" in e.needs for e in chosen)
             judge = make_sample_judge(self.sampling, device) if sampled else None
-            claim_records(records, splitter=self.claims, estimators=chosen, pieces=pieces, judge=judge)
+            claim_records(
+                records, splitter=self.claims, estimators=chosen, pieces=pieces, judge=judge, truth=truth
+            )
             verdicts_by = claim_verdicts(records, facts=self.facts, judge=self.claim_judge, labels=self.claim_labels,
                                          embedding_model=self.sampling.embedding_model)  # fmt: skip
             prov["config"].update(claims=self.claims.name, claim_verdicts=verdicts_by)
@@ -237,9 +239,10 @@ def _score_local(
                                    force=run.force)  # fmt: skip
     inputs = [p for p in (run.data, run.generations, run.bench_options.get("data_file"), heads_file) if p]
     from halluc_uq.claims import local_pieces
+    from halluc_uq.extras import true_logprobs
 
     run.finish(records, verdicts, journal_path, ensemble_doc, chosen, source, inputs, local_pieces(lm.tokenizer),
-               device=str(lm.device), model=lm.fingerprint,
+               device=str(lm.device), truth=lambda items: true_logprobs(lm, items), model=lm.fingerprint,
                config={**run_config, "estimators": [e.name for e in chosen], **_judged_by(judge)})  # fmt: skip
 
 
