@@ -44,7 +44,7 @@ def checkable(claim: str, question: str = "") -> list[str]:
     first that are not words of the question (the person asked about is no evidence)."""
     asked = set(re.findall(r"\w+", _plain(question)))
     words = re.findall(r"\w+", claim)
-    items = [w for w in re.findall(r"\d+", claim)]
+    items = re.findall(r"\d+", claim)
     items += [w for w in words[1:] if w[:1].isupper() and not w.isdigit() and _plain(w) not in asked]
     return list(dict.fromkeys(_plain(w) for w in items))
 
