@@ -150,3 +150,38 @@ def test_uq_score_claims_scores_each_claims_tokens_locally_and_through_an_api(
         "uq", "score", "--data", data, "-m", tiny_llama, "--claims", "paragraphs", "-o", tmp_path / "x.jsonl"
     )
     assert res.exit_code == 2 and "unknown claim 'paragraphs'" in res.stderr
+
+
+# two of SmolLM2-135M-Instruct's biographies (bios/test, greedy, 128 new tokens), as it wrote them
+SMOLLM2_BIOS = [
+    "Charles Robert Darwin was born on January 4, 17ishable, 1814, in the English city of Liverpool, England, to a "
+    "British father and a Spanish mother. He was the son of a wealthy merchant family. Charles was raised by his "
+    "father's wife, Emma Willink, and her husband, John, who was a wealthy merchant. Charles was educated at the "
+    "Royal College of Surgeons and later became a lawyer. He was born into a family of modest means, and his "
+    "parents encouraged his curiosity and encouraged him to pursue his passion for science.\n\nCharles was raised "
+    "by a family of modest means, and",
+    "Leonardo da Vinci was born on March 14, 1469, in Vinci, Italy, to a family of modest means. His parents, "
+    "Francesco del Giocmeo and Francesca da'Cristofori, were both artists and scientists. Leonardo's mother, "
+    "Francesca, was a talented artist and a patron of science, and she encouraged him to pursue a career in "
+    "art.\n\nLeonardo's father, Francesco, was a wealthy merchant and a patron of the arts. He encouraged Leonardo "
+    "to pursue a career in art, and Leonardo's family was well-respected in the art world.",
+]
+
+
+def test_claims_of_smollm2_bios_align_to_tokens_that_decode_to_their_content_words(smollm2):
+    """The alignment rule on the real model's tokenizer and its own biographies: span claims and the
+    rewritten claims an LLM splitter would give (content words searched from their sentence)."""
+    tokenizer = smollm2.tokenizer
+    rewritten = [Claim("Darwin was born in Liverpool.", 0), Claim("Leonardo's father was a merchant.", 3)]
+    for bio in SMOLLM2_BIOS:
+        ids = tokenizer(bio, add_special_tokens=False)["input_ids"]
+        pieces = token_pieces(tokenizer, ids)
+        answer = "".join(pieces)
+        claims = get_splitter("sentences").split(answer)
+        starts = [s.start for s in get_splitter("sentences", clauses="false").split(answer)]
+        extra = [c for c in rewritten if c.text.split()[0].rstrip("'s") in answer]
+        aligned = align_claims([*claims, *extra], answer, pieces, starts)
+        assert len(claims) >= 5 and all(a is not None for a in aligned)
+        for claim, tokens in zip([*claims, *extra], aligned, strict=True):
+            text = tokenizer.decode(ids[tokens[0] : tokens[-1] + 1]).lower()
+            assert all(w in text for w in content_words(claim.text)), (claim.text, text)
