@@ -321,3 +321,34 @@ def test_the_shipped_hand_labels_read_as_labels_of_the_bios_split_they_name():
         ids = {s.id for s in get_benchmark("bios").load(split)}
         assert len(labels) > 80 and {i for i, _ in labels} <= ids
         assert set(labels.values()) == set(VERDICTS)
+
+
+def test_p_true_of_each_claim_through_an_api_reads_the_reply_s_first_token(cli, tmp_path, monkeypatch):
+    """The claim in the answer's place in the P(True) prompt, one request each, read as the answers'
+    p_true is (`true_false`: the word's log-prob among the top-k, an absent one bounded by the least)."""
+    from halluc_backends.loopback import LoopbackServer, token_logprob
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    answer = "Paris is in France. It is big."
+
+    def serve(prompt: str, body: dict) -> str:
+        if "Possible answer:" in prompt:
+            return "True" if "Possible answer: Paris is in France." in prompt else "False"
+        return answer
+
+    data = tmp_path / "q.jsonl"
+    data.write_text(json.dumps({"id": "a", "prompt": "Tell me about Paris."}) + "\n")
+    out = tmp_path / "s.jsonl"
+    with LoopbackServer(responder=serve) as server:
+        res = cli("uq", "score", "--data", data, "--backend", "openai", "-m", "m", "--base-url", server.url + "/v1",
+                  "--rpm", 6000, "--estimators", "msp,p_true", "--claims", "sentences", "-o", out)  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    claims = json.loads(out.read_text())["claims"]
+    assert claims[0]["p_true"] == pytest.approx(token_logprob(0)) and claims[1]["p_false"] == pytest.approx(
+        token_logprob(0)
+    )
+    assert claims[0]["p_false"] < claims[0]["p_true"] and claims[1]["p_true"] < claims[1]["p_false"]
+    for claim in claims:
+        expected = -(claim["p_true"] - np.logaddexp(claim["p_true"], claim["p_false"]))
+        assert claim["uq"]["p_true"] == pytest.approx(expected)
+    assert claims[0]["uq"]["p_true"] < claims[1]["uq"]["p_true"]

@@ -362,6 +362,41 @@ def true_false(positions: list[dict[str, Any]] | None) -> tuple[float | None, fl
     return found.get("True", floor), found.get("False", floor)
 
 
+def claim_truth(backend: Any, config: BackendConfig) -> Callable[[list[tuple[str, str]]], list[tuple]]:
+    """(log p("True"), log p("False")) of (question, claim) items through the backend: the P(True)
+    prompt with the claim as the answer (`P_TRUE_PROMPT`), one request each under the run's limits,
+    read as the answers' are (`true_false`). Not journaled: a resumed run asks these again."""
+    from halluc_backends import LocalBackend, SamplingParams
+    from halluc_uq.extras import P_TRUE_PROMPT
+
+    params = SamplingParams(
+        temperature=0.0, top_p=1.0, max_tokens=1, top_logprobs=max(backend.capabilities.top_logprobs, 2)
+    )
+
+    def ask(items: list[tuple[str, str]]) -> list[tuple]:
+        prompts = [P_TRUE_PROMPT.format(question=q, answer=claim) for q, claim in items]
+        if isinstance(backend, LocalBackend):
+            return [true_false(g.token_logprobs) for g in backend.generate_batch(prompts, params)]
+        return asyncio.run(_asked(backend, config, prompts, params))
+
+    return ask
+
+
+async def _asked(backend: Any, config: BackendConfig, prompts: list[str], params: Any) -> list[tuple]:
+    from halluc_backends import Caller
+
+    caller = Caller(backend, config.limits())
+
+    async def one(prompt: str) -> tuple:
+        async with caller.gate:
+            return true_false((await caller.answer(prompt, params, [0])).token_logprobs)
+
+    try:
+        return list(await asyncio.gather(*(one(p) for p in prompts)))
+    finally:
+        await backend.aclose()
+
+
 def model_doc(source: Any) -> dict[str, Any]:
     """The scores' model provenance for a model reached through a backend or read from a pilot run."""
     return {"name": source.model, "backend": source.name}

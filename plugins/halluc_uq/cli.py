@@ -283,7 +283,8 @@ def _score_black_box(
         inputs = [p for p in (run.data, run.bench_options.get("data_file")) if p]
     from halluc_uq.claims import api_pieces
 
-    run.finish(records, verdicts, journal_path, ensemble_doc, chosen, source, inputs, api_pieces,
+    truth = None if from_pilot else blackbox.claim_truth(source_of, config)  # a pilot run sends nothing
+    run.finish(records, verdicts, journal_path, ensemble_doc, chosen, source, inputs, api_pieces, truth=truth,
                model=blackbox.model_doc(source_of), config={**run_config, "estimators": [e.name for e in chosen]})  # fmt: skip
 
 
