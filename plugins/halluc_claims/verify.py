@@ -54,11 +54,13 @@ class ReferenceRule:
 
     name = "reference-rule"
 
-    def __init__(self, threshold: float = REFERENCE_THRESHOLD, embedding_model: str | None = None) -> None:
+    def __init__(self, threshold: float = REFERENCE_THRESHOLD, embedding_model: str | None = None,
+                 judge: Any = None) -> None:  # fmt: skip
+        """`judge`: an embedding judge already loaded (of `embedding_model`), else one is loaded."""
         from halluc_judges import EmbeddingJudge
 
         self.threshold = threshold
-        self.judge = EmbeddingJudge(embedding_model)
+        self.judge = judge or EmbeddingJudge(embedding_model)
 
     def verdict(self, claim: str, facts: list[str], question: str = "") -> dict[str, Any]:
         """One claim against one reference: the verdict, the facts it rests on and any missing item."""

@@ -44,9 +44,12 @@ def claim_records(records: list[dict[str, Any]], *, splitter: Any, estimators: l
         if failures:
             record["claims_failed"] = failures
         truths = _truths(truth, record.get("prompt", ""), [c.text for c in claims]) if asked else {}
+        sample_sentences = _sample_sentences(record) if supported else None
         record["claims"] = []
         for claim, tokens in zip(claims, aligned, strict=True):
-            support = _support(judge, record, claim.text) if supported else None
+            support = (
+                _support(judge, record.get("prompt", ""), sample_sentences, claim.text) if supported else None
+            )
             own = {"p_true": None, "p_false": None, **truths.get(claim.text, {})}  # never the answer's
             view = {**claim_view(record, tokens or [], claim.text), "sample_support": support, **own}
             record["claims"].append(
@@ -70,17 +73,22 @@ def _truths(truth: Callable, question: str, texts: list[str]) -> dict[str, dict[
     return out
 
 
-def _support(judge: Any, record: dict[str, Any], claim: str) -> list[float] | None:
-    """Per sample, the judge's highest similarity of the claim to one of the sample's sentences
-    (a sample with no sentence supports nothing)."""
+def _sample_sentences(record: dict[str, Any]) -> list[list[str]]:
+    """Each sample's sentences (cut once per answer, read by each of its claims)."""
     from halluc_claims import Sentences
 
-    samples = [s["answer"] for s in record.get("samples") or []]
-    if not samples:
+    return [
+        [c.text for c in Sentences(clauses=False).split(s["answer"])] for s in record.get("samples") or []
+    ]
+
+
+def _support(judge: Any, question: str, cut: list[list[str]] | None, claim: str) -> list[float] | None:
+    """Per sample, the judge's highest similarity of the claim to one of the sample's sentences
+    (a sample with no sentence supports nothing)."""
+    if not cut:
         return None
-    cut = [[c.text for c in Sentences(clauses=False).split(a)] for a in samples]
     flat = [t for sentences in cut for t in sentences]
-    sims = list(judge.similarity_to(record.get("prompt", ""), claim, flat)) if flat else []
+    sims = list(judge.similarity_to(question, claim, flat)) if flat else []
     out, at = [], 0
     for sentences in cut:
         out.append(float(max(sims[at : at + len(sentences)], default=0.0)))
@@ -123,10 +131,11 @@ def api_pieces(record: dict[str, Any]) -> list[str] | None:
 
 
 def claim_verdicts(records: list[dict[str, Any]], *, facts: dict[str, list[str]], judge: str | None,
-                   labels: Path | None, embedding_model: str | None = None) -> str | None:  # fmt: skip
+                   labels: Path | None, embedding_model: str | None = None, embedder: Any = None) -> str | None:  # fmt: skip
     """Each claim's verdict (`halluc_claims.verify`): from `labels`, else by `judge` (`reference`: the
     offline rule; `BACKEND:MODEL`: an LLM fact check; `none`), where `judge` None means the rule when
-    any prompt carries reference facts. Returns who gave the verdicts (None: nobody)."""
+    any prompt carries reference facts. `embedder`: an embedding judge of `embedding_model` the run
+    already loaded, for the rule to reuse. Returns who gave the verdicts (None: nobody)."""
     from halluc_claims import (
         REFERENCE_THRESHOLD,
         ReferenceRule,
@@ -143,7 +152,7 @@ def claim_verdicts(records: list[dict[str, Any]], *, facts: dict[str, list[str]]
     if judge == "none":
         return None
     if judge == "reference":
-        reference_verdicts(records, facts, ReferenceRule(embedding_model=embedding_model))
+        reference_verdicts(records, facts, ReferenceRule(embedding_model=embedding_model, judge=embedder))
         return f"reference rule (threshold {REFERENCE_THRESHOLD})"
     from halluc_judges import FACT_CHECK, Judge
 

@@ -186,12 +186,15 @@ class _Run:
             from halluc_uq.sampling import make_sample_judge
 
             sampled = any(e.claims and "samples" in e.needs for e in chosen)
-            judge = make_sample_judge(self.sampling, device) if sampled else None
+            judge = (
+                make_sample_judge(self.sampling, device) if sampled else None
+            )  # the rule reuses an embedding one
             claim_records(
                 records, splitter=self.claims, estimators=chosen, pieces=pieces, judge=judge, truth=truth
             )
             verdicts_by = claim_verdicts(records, facts=self.facts, judge=self.claim_judge, labels=self.claim_labels,
-                                         embedding_model=self.sampling.embedding_model)  # fmt: skip
+                                         embedding_model=self.sampling.embedding_model,
+                                         embedder=judge if hasattr(judge, "embed") else None)  # fmt: skip
             prov["config"].update(claims=self.claims.name, claim_verdicts=verdicts_by)
         _write_scores(self.output, records, verdicts, journal_path, ensemble_doc, seed=self.seed,
                       inputs=[*inputs, *([self.ensemble] if self.ensemble else [])], **prov)  # fmt: skip
